@@ -1,0 +1,48 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "xero-webhookd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "xero-webhookd", targets: ["xero-webhookd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .target(name: "HTTPServer"),
+        .target(name: "DiskQueue"),
+        .target(
+            name: "XeroWebhooks",
+            dependencies: ["COpenSSL", "HTTPServer", "DiskQueue"]
+        ),
+        .target(
+            name: "WebhookDaemon",
+            dependencies: [
+                "HTTPServer", "DiskQueue", "XeroWebhooks",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "xero-webhookd",
+            dependencies: ["WebhookDaemon"]
+        ),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "DiskQueueTests", dependencies: ["DiskQueue"]),
+        .testTarget(name: "XeroWebhooksTests", dependencies: ["XeroWebhooks", "HTTPServer", "DiskQueue"]),
+        .testTarget(
+            name: "WebhookDaemonTests",
+            dependencies: ["WebhookDaemon", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(name: "EndToEndTests", dependencies: ["xero-webhookd", "XeroWebhooks"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

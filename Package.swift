@@ -17,8 +17,9 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
-        .target(name: "HTTPServer"),
-        .target(name: "DiskQueue"),
+        .target(name: "SystemSupport"),
+        .target(name: "HTTPServer", dependencies: ["SystemSupport"]),
+        .target(name: "DiskQueue", dependencies: ["SystemSupport"]),
         .target(
             name: "XeroWebhooks",
             dependencies: ["COpenSSL", "HTTPServer", "DiskQueue"]
@@ -26,7 +27,7 @@ let package = Package(
         .target(
             name: "WebhookDaemon",
             dependencies: [
-                "HTTPServer", "DiskQueue", "XeroWebhooks",
+                "SystemSupport", "HTTPServer", "DiskQueue", "XeroWebhooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -35,14 +36,16 @@ let package = Package(
             name: "xero-webhookd",
             dependencies: ["WebhookDaemon"]
         ),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
-        .testTarget(name: "DiskQueueTests", dependencies: ["DiskQueue"]),
-        .testTarget(name: "XeroWebhooksTests", dependencies: ["XeroWebhooks", "HTTPServer", "DiskQueue"]),
+        // Helpers shared by the test targets (raw HTTP client, temp dirs, signature vectors).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
+        .testTarget(name: "DiskQueueTests", dependencies: ["DiskQueue", "SystemSupport"]),
+        .testTarget(name: "XeroWebhooksTests", dependencies: ["XeroWebhooks", "HTTPServer", "DiskQueue", "TestSupport"]),
         .testTarget(
             name: "WebhookDaemonTests",
-            dependencies: ["WebhookDaemon", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["WebhookDaemon", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["xero-webhookd", "XeroWebhooks"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["xero-webhookd", "XeroWebhooks", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

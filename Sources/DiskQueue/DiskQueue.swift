@@ -1,0 +1,128 @@
+import Foundation
+import Synchronization
+
+/// The durable on-disk queue: an acknowledged record is on disk and survives a crash.
+///
+/// A record is acknowledged (its `append` completion gets `.success`) only after an `fdatasync`
+/// that started after the record was written has returned 0. Appends from many threads are
+/// group-committed: one dedicated writer thread takes everything that arrived while the previous
+/// sync ran, writes it with one `pwrite` and syncs it with one `fdatasync`.
+///
+/// Confinement: this object holds only immutable references. Mutable queue state lives in a
+/// `CommitQueue` (guarded by its lock); files, the active segment and the directory lock are
+/// owned by the writer thread (`QueueWriter`) until `close()` finishes. Hence `@unchecked Sendable`.
+public final class DiskQueue: @unchecked Sendable {
+    /// What recovery found and changed when this queue was opened.
+    public let recovery: RecoveryReport
+
+    private let options: DiskQueueOptions
+    private let commits: CommitQueue
+    private let writerThread: Thread
+
+    /// Creates `directory` if missing, takes an exclusive non-blocking `flock` on `<directory>/lock`
+    /// (writing our pid into it; a second opener gets `.locked` with that pid), then recovers the
+    /// segments (see `RecoveryReport`) before any append can run.
+    public init(directory: String, options: DiskQueueOptions = .init()) throws(DiskQueueError) {
+        try options.validate()
+        try QueueDirectory.create(directory)
+        let lock = try DirectoryLock(directory: directory)
+        let directoryFile = try FileDescriptor.openDirectory(directory)
+        let outcome = try Recovery.run(directory: directory, directoryFile: directoryFile, maxRecordBytes: options.maxRecordBytes)
+        let segments = SegmentWriter(
+            directory: directory,
+            directoryFile: directoryFile,
+            active: outcome.active,
+            nextSequence: outcome.report.nextSequence,
+            options: options
+        )
+        let commits = CommitQueue(nextSequence: outcome.report.nextSequence)
+        let writer = QueueWriter(commits: commits, segments: segments, lock: lock, maxBatchBytes: options.maxBatchBytes)
+        self.recovery = outcome.report
+        self.options = options
+        self.commits = commits
+        // A dedicated thread, not a dispatch queue: it blocks in fdatasync, and must never take a
+        // thread from the shared pools.
+        self.writerThread = Thread { writer.run() }
+        writerThread.name = "DiskQueue writer"
+        writerThread.start()
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Appends `payloads` as consecutive records (group commit).
+    ///
+    /// `completion` is called exactly once. For a batch that reaches the writer it runs on the
+    /// writer thread, after the `fdatasync` covering these records returned 0, with the sequence
+    /// numbers assigned to the payloads, in order. On any error nothing of this call is
+    /// acknowledged. Calls refused without I/O (`.recordTooLarge`, `.closed`, `.failed`) and
+    /// an empty `payloads` (empty range) complete at once on the calling thread.
+    /// Completions must not block: the next batch waits for them.
+    public func append(_ payloads: [[UInt8]], completion: @escaping @Sendable (Result<Range<UInt64>, DiskQueueError>) -> Void) {
+        var encodedBytes = 0
+        for payload in payloads {
+            guard payload.count <= options.maxRecordBytes else {
+                completion(.failure(.recordTooLarge(size: payload.count, limit: options.maxRecordBytes)))
+                return
+            }
+            encodedBytes += RecordCodec.encodedSize(payloadCount: payload.count)
+        }
+        if payloads.isEmpty {
+            let next = commits.nextSequence
+            completion(.success(next..<next))
+            return
+        }
+        let pending = PendingAppend(payloads: payloads, encodedBytes: encodedBytes, completion: completion)
+        if let refusal = commits.enqueue(pending) {
+            completion(.failure(refusal))
+        }
+    }
+
+    /// Blocking form of `append(_:completion:)` for tests and tools: returns once the records are
+    /// durable. Must not be called from a completion (the writer thread would wait for itself).
+    public func append(_ payloads: [[UInt8]]) throws(DiskQueueError) -> Range<UInt64> {
+        precondition(Thread.current !== writerThread, "DiskQueue.append(_:) blocks; use append(_:completion:) inside a completion")
+        let slot = ResultSlot()
+        append(payloads) { result in
+            slot.put(result)
+        }
+        return try slot.take().get()
+    }
+
+    /// True once a write, sync or segment creation failed; every later append fails with `.failed`.
+    /// Reopening the directory recovers a valid prefix.
+    public var isFailed: Bool { commits.isFailed }
+
+    /// Durable work done since open.
+    public var stats: DiskQueueStats { commits.stats }
+
+    /// Sequence number the next record gets when no other append is queued ahead of it
+    /// (one past the last record this queue has written).
+    public var nextSequence: UInt64 { commits.nextSequence }
+
+    /// Completes everything already handed to `append` (durably or with an error), then closes the
+    /// files and releases the lock. Idempotent; appends after it fail with `.closed`.
+    /// Called from a completion, it returns at once and the writer stops after the current batch.
+    public func close() {
+        commits.requestClose()
+        if Thread.current === writerThread { return }
+        commits.waitUntilFinished()
+    }
+}
+
+/// One result handed from the writer thread to a thread blocked in `DiskQueue.append(_:)`.
+private final class ResultSlot: Sendable {
+    private let result = Mutex<Result<Range<UInt64>, DiskQueueError>?>(nil)
+    private let ready = DispatchSemaphore(value: 0)
+
+    func put(_ value: Result<Range<UInt64>, DiskQueueError>) {
+        result.withLock { $0 = value }
+        ready.signal()
+    }
+
+    func take() -> Result<Range<UInt64>, DiskQueueError> {
+        ready.wait()
+        return result.withLock { $0! }
+    }
+}

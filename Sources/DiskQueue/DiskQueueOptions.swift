@@ -1,0 +1,40 @@
+/// Size limits and test hooks for a `DiskQueue`.
+public struct DiskQueueOptions: Sendable {
+    /// A new segment is started when the next batch would take the active one past this size.
+    /// A segment holding no records yet takes the batch whatever its size. Default 64 MiB.
+    public var segmentBytes: Int
+    /// Largest payload accepted; a larger one fails the whole call with `.recordTooLarge`
+    /// before anything is written. Readers reject a stored length above it before allocating. Default 1 MiB.
+    public var maxRecordBytes: Int
+    /// Cap on the encoded bytes written and synced together. Whole `append` calls are never split,
+    /// so one call bigger than this still goes alone. Default 1 MiB.
+    public var maxBatchBytes: Int
+    /// Failure injection at named I/O steps; `nil` in production.
+    public var faults: FaultInjector?
+
+    /// The defaults suit the daemon: 64 MiB segments, 1 MiB records and batches, no faults.
+    public init(
+        segmentBytes: Int = 64 << 20,
+        maxRecordBytes: Int = 1 << 20,
+        maxBatchBytes: Int = 1 << 20,
+        faults: FaultInjector? = nil
+    ) {
+        self.segmentBytes = segmentBytes
+        self.maxRecordBytes = maxRecordBytes
+        self.maxBatchBytes = maxBatchBytes
+        self.faults = faults
+    }
+
+    /// Throws `.invalidOptions` for values the on-disk format cannot hold.
+    func validate() throws(DiskQueueError) {
+        guard segmentBytes > SegmentHeader.size else {
+            throw .invalidOptions(reason: "segmentBytes must be larger than the \(SegmentHeader.size)-byte segment header")
+        }
+        guard maxRecordBytes > 0, UInt64(maxRecordBytes) <= UInt64(UInt32.max) else {
+            throw .invalidOptions(reason: "maxRecordBytes must be between 1 and \(UInt32.max)")
+        }
+        guard maxBatchBytes > 0 else {
+            throw .invalidOptions(reason: "maxBatchBytes must be positive")
+        }
+    }
+}

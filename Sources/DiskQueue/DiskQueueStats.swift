@@ -1,0 +1,15 @@
+/// Counters of durable work since the queue was opened.
+public struct DiskQueueStats: Sendable, Equatable {
+    /// Successful `fdatasync` calls that committed a batch. Fewer than appends means group commit batched them.
+    public var syncs: UInt64
+    /// Records made durable.
+    public var records: UInt64
+    /// Encoded record bytes (16-byte record headers plus payloads) made durable.
+    public var bytes: UInt64
+
+    public init(syncs: UInt64 = 0, records: UInt64 = 0, bytes: UInt64 = 0) {
+        self.syncs = syncs
+        self.records = records
+        self.bytes = bytes
+    }
+}

@@ -1,0 +1,145 @@
+import SystemSupport
+import Glibc
+
+/// Owns one open file descriptor (always opened with `O_CLOEXEC`) and closes it exactly once:
+/// in `close()` or, if that was never called, in `deinit`.
+///
+/// Not synchronised: each instance is used by one thread at a time (its owner says which).
+/// Every failure is a `SystemCallError` built right after the call, wrapped in `.system`.
+final class FileDescriptor {
+    /// The path it was opened with, for error messages.
+    let path: String
+    private var raw: Int32
+
+    private init(raw: Int32, path: String) {
+        self.raw = raw
+        self.path = path
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Opens `path` with `flags | O_CLOEXEC`, retrying EINTR.
+    static func open(_ path: String, flags: Int32, mode: mode_t = 0o644) throws(DiskQueueError) -> FileDescriptor {
+        while true {
+            let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
+            if fd >= 0 { return FileDescriptor(raw: fd, path: path) }
+            let error = SystemCallError.last("open", path: path)
+            if error.errno != EINTR { throw .system(error) }
+        }
+    }
+
+    /// Opens a directory read-only, for `fsync` of its entries.
+    static func openDirectory(_ path: String) throws(DiskQueueError) -> FileDescriptor {
+        try open(path, flags: O_RDONLY | O_DIRECTORY)
+    }
+
+    /// Releases the descriptor. Safe to call more than once.
+    func close() {
+        guard raw >= 0 else { return }
+        // Linux releases the descriptor even when close reports an error, and retrying could close
+        // a descriptor another thread just received; durability was already settled by fsync.
+        _ = Glibc.close(raw)
+        raw = -1
+    }
+
+    /// Writes all of `bytes` at `offset` (pwrite: never depends on the file position or O_APPEND).
+    func write(_ bytes: [UInt8], at offset: Int) throws(DiskQueueError) {
+        // Array.withUnsafeBytes only rethrows untyped errors, so the failure comes out as a value.
+        let failure = bytes.withUnsafeBytes { buffer -> SystemCallError? in
+            var done = 0
+            while done < buffer.count {
+                let n = pwrite(raw, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+                if n > 0 {
+                    done += n
+                } else if n == 0 {
+                    // A regular file never takes zero bytes without an error; report an I/O error
+                    // rather than spin.
+                    return SystemCallError(call: "pwrite", errno: EIO, path: path)
+                } else {
+                    let error = SystemCallError.last("pwrite", path: path)
+                    if error.errno != EINTR { return error }
+                }
+            }
+            return nil
+        }
+        if let failure { throw .system(failure) }
+    }
+
+    /// Reads up to `count` bytes at `offset`; fewer only at end of file.
+    func read(count: Int, at offset: Int) throws(DiskQueueError) -> [UInt8] {
+        guard count > 0 else { return [] }
+        var bytes = [UInt8](repeating: 0, count: count)
+        let outcome = bytes.withUnsafeMutableBytes { buffer -> Result<Int, SystemCallError> in
+            var done = 0
+            while done < count {
+                let n = pread(raw, buffer.baseAddress! + done, count - done, off_t(offset + done))
+                if n > 0 {
+                    done += n
+                } else if n == 0 {
+                    break
+                } else {
+                    let error = SystemCallError.last("pread", path: path)
+                    if error.errno != EINTR { return .failure(error) }
+                }
+            }
+            return .success(done)
+        }
+        switch outcome {
+        case let .failure(error):
+            throw .system(error)
+        case let .success(filled):
+            if filled < count { bytes.removeSubrange(filled...) }
+            return bytes
+        }
+    }
+
+    /// Reads the whole file as it is now.
+    func readAll() throws(DiskQueueError) -> [UInt8] {
+        try read(count: size(), at: 0)
+    }
+
+    /// Current file size from `fstat`.
+    func size() throws(DiskQueueError) -> Int {
+        var info = stat()
+        guard fstat(raw, &info) == 0 else {
+            throw .system(.last("fstat", path: path))
+        }
+        return Int(info.st_size)
+    }
+
+    /// `fdatasync`: file data plus the metadata needed to read it back (size) reach the disk.
+    /// Not retried on any error, EINTR included: after a failed sync the kernel may already have
+    /// dropped the dirty pages, so a later success would prove nothing.
+    func synchronizeData() throws(DiskQueueError) {
+        guard fdatasync(raw) == 0 else {
+            throw .system(.last("fdatasync", path: path))
+        }
+    }
+
+    /// `fsync`: data and all metadata. Used for new files and directories. Not retried (see above).
+    func synchronize() throws(DiskQueueError) {
+        guard fsync(raw) == 0 else {
+            throw .system(.last("fsync", path: path))
+        }
+    }
+
+    /// `ftruncate` to `length` bytes.
+    func truncate(to length: Int) throws(DiskQueueError) {
+        while ftruncate(raw, off_t(length)) != 0 {
+            let error = SystemCallError.last("ftruncate", path: path)
+            if error.errno != EINTR { throw .system(error) }
+        }
+    }
+
+    /// Non-blocking exclusive `flock`. Returns false when another open file description holds it.
+    func tryLockExclusive() throws(DiskQueueError) -> Bool {
+        while flock(raw, LOCK_EX | LOCK_NB) != 0 {
+            let error = SystemCallError.last("flock", path: path)
+            if error.errno == EWOULDBLOCK { return false }
+            if error.errno != EINTR { throw .system(error) }
+        }
+        return true
+    }
+}

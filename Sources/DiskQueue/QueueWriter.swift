@@ -1,0 +1,49 @@
+/// The body of the writer thread: takes batches from the `CommitQueue`, commits them through the
+/// `SegmentWriter`, and calls every completion exactly once.
+///
+/// The thread owns the `SegmentWriter` and the `DirectoryLock` and releases both when it stops
+/// (after `close()` and once every queued append has been completed).
+final class QueueWriter: @unchecked Sendable {
+    // @unchecked: `segments` and `lock` are touched only by the writer thread, after `DiskQueue.init`
+    // handed them over; `commits` synchronises itself.
+    private let commits: CommitQueue
+    private let segments: SegmentWriter
+    private let lock: DirectoryLock
+    private let maxBatchBytes: Int
+
+    init(commits: CommitQueue, segments: SegmentWriter, lock: DirectoryLock, maxBatchBytes: Int) {
+        self.commits = commits
+        self.segments = segments
+        self.lock = lock
+        self.maxBatchBytes = maxBatchBytes
+    }
+
+    func run() {
+        while let work = commits.nextWork(maxBatchBytes: maxBatchBytes) {
+            switch work {
+            case let .reject(appends, error):
+                for append in appends { append.completion(.failure(error)) }
+            case let .commit(appends):
+                commit(appends)
+            }
+        }
+        segments.close()
+        lock.release()
+        commits.markFinished()
+    }
+
+    private func commit(_ appends: [PendingAppend]) {
+        do throws(DiskQueueError) {
+            let result = try segments.commit(appends)
+            commits.committed(records: result.records, bytes: result.bytes, nextSequence: segments.nextSequence)
+            for (append, range) in zip(appends, result.ranges) {
+                append.completion(.success(range))
+            }
+        } catch {
+            // Never retried: after a failed write or sync the kernel may have dropped the dirty
+            // pages, so a later success would not prove these records durable.
+            commits.fail(reason: error.description)
+            for append in appends { append.completion(.failure(error)) }
+        }
+    }
+}

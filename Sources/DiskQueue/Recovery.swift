@@ -1,0 +1,162 @@
+import Glibc
+
+/// Brings a queue directory to a state where every kept segment is valid, before any append.
+///
+/// - Every segment's header and records are checked (`SegmentScanner`).
+/// - A bad header, or any invalid record in a sealed (not last) segment: the file is renamed to
+///   `<name>.bad` and reported; its records are no longer read.
+/// - The last segment's tail from the first incomplete or invalid record is copied to
+///   `<name>.truncated-<offset>`, synced, and only then cut off with `ftruncate` + `fsync`.
+/// - A zero-length last segment (creation interrupted before its header) is removed.
+///
+/// Idempotent: each step leaves a state the next run accepts as is, so a crash during recovery
+/// followed by another recovery ends in the same segments, records and next sequence.
+///
+/// Sequence numbers are idempotency keys downstream, so they are never handed out twice: the
+/// next sequence also stays above every record with a valid checksum in the set-aside files
+/// (`.bad`, `.truncated-`) that are still in the directory. Those are read at every open;
+/// move them out of the queue directory once inspected.
+///
+/// Runs on the thread calling `DiskQueue.init`, which holds the directory lock.
+struct Recovery {
+    /// What recovery leaves for the writer.
+    struct Outcome {
+        var report: RecoveryReport
+        /// The last segment, kept open for appending, when appending may continue in it.
+        var active: ActiveSegment?
+    }
+
+    private let directory: String
+    private let directoryFile: FileDescriptor
+    private let maxRecordBytes: Int
+    private var report = RecoveryReport(segments: 0, records: 0, truncatedBytes: 0, quarantinedFiles: [], nextSequence: 1)
+
+    static func run(directory: String, directoryFile: FileDescriptor, maxRecordBytes: Int) throws(DiskQueueError) -> Outcome {
+        var recovery = Recovery(directory: directory, directoryFile: directoryFile, maxRecordBytes: maxRecordBytes)
+        return try recovery.run()
+    }
+
+    private init(directory: String, directoryFile: FileDescriptor, maxRecordBytes: Int) {
+        self.directory = directory
+        self.directoryFile = directoryFile
+        self.maxRecordBytes = maxRecordBytes
+    }
+
+    private mutating func run() throws(DiskQueueError) -> Outcome {
+        let names = try QueueDirectory.segments(in: directory)
+        var last: (segment: ActiveSegment, next: UInt64)?
+        for (index, name) in names.enumerated() {
+            last = try recover(name, isLast: index == names.count - 1)
+        }
+        if let setAside = try highestSetAsideSequence() {
+            report.nextSequence = max(report.nextSequence, setAside + 1)
+        }
+        // Appending continues in the last segment only if its next record is the queue's next
+        // sequence (a record set aside may have raised it); otherwise the writer starts a new one.
+        var active: ActiveSegment?
+        if let last, last.next == report.nextSequence {
+            active = last.segment
+            // This segment's last writer may have crashed before syncing it.
+            try last.segment.file.synchronize()
+        }
+        try directoryFile.synchronize()
+        return Outcome(report: report, active: active)
+    }
+
+    /// Checks one segment. For the last one, when it is kept, returns it open for appending with
+    /// the sequence its next record would carry.
+    private mutating func recover(_ name: SegmentName, isLast: Bool) throws(DiskQueueError) -> (segment: ActiveSegment, next: UInt64)? {
+        let path = QueueDirectory.path(directory, name.fileName)
+        let file = try FileDescriptor.open(path, flags: isLast ? O_RDWR : O_RDONLY)
+        let bytes = try file.readAll()
+        if bytes.isEmpty, isLast {
+            file.close()
+            try QueueDirectory.remove(path)
+            return nil
+        }
+        guard case let .header(header) = bytes.withUnsafeBytes({ SegmentHeader.decode($0) }),
+              header.firstSequence == name.firstSequence,
+              header.firstSequence >= report.nextSequence
+        else {
+            try quarantine(name)
+            return nil
+        }
+        let scan = bytes.withUnsafeBytes {
+            SegmentScanner.scan($0, firstSequence: header.firstSequence, maxRecordBytes: maxRecordBytes)
+        }
+        if scan.stop != nil {
+            guard isLast else {
+                try quarantine(name)
+                return nil
+            }
+            try preserveTail(of: name, file: file, bytes: bytes, from: scan.end)
+        }
+        let segmentNext = scan.lastSequence.map { $0 + 1 } ?? header.firstSequence
+        report.segments += 1
+        report.records += scan.records
+        report.nextSequence = max(report.nextSequence, segmentNext)
+        guard isLast else { return nil }
+        return (ActiveSegment(file: file, firstSequence: header.firstSequence, end: scan.end), segmentNext)
+    }
+
+    /// Copies the bytes from `offset` to `<name>.truncated-<offset>` (synced), then cuts the file there.
+    private mutating func preserveTail(of name: SegmentName, file: FileDescriptor, bytes: [UInt8], from offset: Int) throws(DiskQueueError) {
+        let tail = Array(bytes[offset...])
+        let base = "\(name.fileName).truncated-\(offset)"
+        var candidate = base
+        var counter = 0
+        while true {
+            let path = QueueDirectory.path(directory, candidate)
+            guard try QueueDirectory.exists(path) else {
+                let copy = try FileDescriptor.open(path, flags: O_WRONLY | O_CREAT | O_EXCL)
+                try copy.write(tail, at: 0)
+                try copy.synchronize()
+                copy.close()
+                break
+            }
+            // An earlier recovery that stopped before truncating left this exact copy: reuse it.
+            let existing = try FileDescriptor.open(path, flags: O_RDONLY)
+            if try existing.readAll() == tail { break }
+            counter += 1
+            candidate = "\(base).\(counter)"
+        }
+        try directoryFile.synchronize()
+        try file.truncate(to: offset)
+        try file.synchronize()
+        report.truncatedBytes += tail.count
+    }
+
+    /// Renames a segment to `<name>.bad` (or `.bad.N` if taken) and records it in the report.
+    private mutating func quarantine(_ name: SegmentName) throws(DiskQueueError) {
+        let target = try QueueDirectory.unusedName(name.fileName + ".bad", in: directory)
+        try QueueDirectory.rename(QueueDirectory.path(directory, name.fileName), to: QueueDirectory.path(directory, target))
+        try directoryFile.synchronize()
+        report.quarantinedFiles.append(target)
+    }
+
+    /// The highest sequence of a checksum-valid record in any set-aside file in the directory.
+    private func highestSetAsideSequence() throws(DiskQueueError) -> UInt64? {
+        var highest: UInt64?
+        for entry in try QueueDirectory.entries(in: directory) {
+            let segmentPart = String(entry.prefix(SegmentName(firstSequence: 1).fileName.count))
+            guard SegmentName(fileName: segmentPart) != nil else { continue }
+            let rest = entry.dropFirst(segmentPart.count)
+            // A quarantined file starts with its (possibly damaged) header; a cut-off tail with a record.
+            let start: Int
+            if rest.hasPrefix(".bad") {
+                start = SegmentHeader.size
+            } else if rest.hasPrefix(".truncated-") {
+                start = 0
+            } else {
+                continue
+            }
+            let file = try FileDescriptor.open(QueueDirectory.path(directory, entry), flags: O_RDONLY)
+            let bytes = try file.readAll()
+            let found = bytes.withUnsafeBytes {
+                SegmentScanner.highestSequence(in: $0, from: min(start, $0.count), maxRecordBytes: maxRecordBytes)
+            }
+            if let found { highest = max(highest ?? 0, found) }
+        }
+        return highest
+    }
+}

@@ -1,0 +1,23 @@
+/// What recovery found and changed when a `DiskQueue` was opened.
+public struct RecoveryReport: Sendable, Equatable {
+    /// Segment files kept (valid header, every record valid).
+    public var segments: Int
+    /// Whole valid records in the kept segments.
+    public var records: Int
+    /// Bytes cut from the tail of the last segment. They were first copied to
+    /// `<segment>.truncated-<offset>` beside it, never destroyed.
+    public var truncatedBytes: Int
+    /// Names (inside the queue directory) that invalid segments were renamed to, such as
+    /// `segment-00000000000000000001.log.bad`. Their records are no longer read.
+    public var quarantinedFiles: [String]
+    /// Sequence number the next appended record gets.
+    public var nextSequence: UInt64
+
+    public init(segments: Int, records: Int, truncatedBytes: Int, quarantinedFiles: [String], nextSequence: UInt64) {
+        self.segments = segments
+        self.records = records
+        self.truncatedBytes = truncatedBytes
+        self.quarantinedFiles = quarantinedFiles
+        self.nextSequence = nextSequence
+    }
+}

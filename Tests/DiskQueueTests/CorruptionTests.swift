@@ -1,0 +1,168 @@
+import Foundation
+import Testing
+@testable import DiskQueue
+
+@Suite struct CorruptionTests {
+    @Test func everyFlippedBitInTheLastRecordIsDetected() throws {
+        try withTemporaryDirectory { base in
+            let original = base + "/original"
+            let queue = try DiskQueue(directory: original)
+            for index in 1...4 { _ = try queue.append([payload(index, size: 30)]) }
+            queue.close()
+            let segment = "segment-00000000000000000001.log"
+            let bytes = try fileBytes(original + "/" + segment)
+            let start = bytes.count - 46
+            let earlier = Array(try QueueReader.records(in: original).prefix(3))
+            for index in start..<bytes.count {
+                let copy = base + "/flip-\(index)"
+                try copyDirectory(original, to: copy)
+                var damaged = bytes
+                damaged[index] ^= UInt8(1 << (index % 8))
+                try writeFile(copy + "/" + segment, damaged)
+
+                #expect(try QueueReader.records(in: copy) == earlier, "flip at \(index)")
+                let reopened = try DiskQueue(directory: copy)
+                #expect(reopened.recovery == RecoveryReport(segments: 1, records: 3, truncatedBytes: 46, quarantinedFiles: [], nextSequence: 4))
+                reopened.close()
+                #expect(try QueueReader.records(in: copy) == earlier)
+                try FileManager.default.removeItem(atPath: copy)
+            }
+        }
+    }
+
+    @Test func everyFlippedBitInASealedSegmentQuarantinesIt() throws {
+        try withTemporaryDirectory { base in
+            let original = base + "/original"
+            let options = DiskQueueOptions(segmentBytes: 120)
+            let queue = try DiskQueue(directory: original, options: options)
+            for index in 1...12 { _ = try queue.append([payload(index, size: 20)]) }
+            queue.close()
+            let files = try segmentFiles(in: original)
+            #expect(files.count >= 3)
+            let all = try QueueReader.records(in: original)
+            let sealed = files[1]
+            let sealedFirst = try #require(SegmentName(fileName: sealed)).firstSequence
+            let nextFirst = try #require(SegmentName(fileName: files[2])).firstSequence
+            let bytes = try fileBytes(original + "/" + sealed)
+            for index in bytes.indices {
+                let copy = base + "/flip-\(index)"
+                try copyDirectory(original, to: copy)
+                var damaged = bytes
+                damaged[index] ^= UInt8(1 << (index % 8))
+                try writeFile(copy + "/" + sealed, damaged)
+
+                #expect(throws: DiskQueueError.self, "flip at \(index)") { try QueueReader.records(in: copy) }
+                // Records before the damaged segment stay readable for a consumer past it.
+                #expect(try QueueReader.records(in: copy, from: nextFirst) == all.filter { $0.sequence >= nextFirst })
+
+                let reopened = try DiskQueue(directory: copy, options: options)
+                #expect(reopened.recovery.quarantinedFiles == [sealed + ".bad"])
+                #expect(reopened.recovery.segments == files.count - 1)
+                #expect(reopened.recovery.nextSequence == 13)
+                #expect(try reopened.append([payload(13)]) == 13..<14)
+                reopened.close()
+                let left = try QueueReader.records(in: copy)
+                #expect(left.map(\.sequence) == all.map(\.sequence).filter { $0 < sealedFirst || $0 >= nextFirst } + [13])
+                #expect(FileManager.default.fileExists(atPath: copy + "/" + sealed + ".bad"))
+                try FileManager.default.removeItem(atPath: copy)
+            }
+        }
+    }
+
+    @Test func readerReportsTheCorruptOffset() throws {
+        try withTemporaryDirectory { base in
+            let queue = try DiskQueue(directory: base, options: .init(segmentBytes: 100))
+            for index in 1...6 { _ = try queue.append([payload(index, size: 20)]) }
+            queue.close()
+            let first = base + "/" + (try segmentFiles(in: base)[0])
+            var bytes = try fileBytes(first)
+            bytes[24 + 16] ^= 1  // first payload byte of the first record
+            try writeFile(first, bytes)
+            #expect(throws: DiskQueueError.corrupt(path: first, offset: 24, reason: "record checksum mismatch")) {
+                try QueueReader.records(in: base)
+            }
+        }
+    }
+
+    @Test func badHeaderOnTheLastSegmentNeverReusesItsSequences() throws {
+        try withTemporaryDirectory { base in
+            let queue = try DiskQueue(directory: base)
+            for index in 1...3 { _ = try queue.append([payload(index)]) }
+            queue.close()
+            let segment = base + "/segment-00000000000000000001.log"
+            var bytes = try fileBytes(segment)
+            bytes[0] = UInt8(ascii: "Z")
+            try writeFile(segment, bytes)
+            #expect(try QueueReader.records(in: base) == [])
+
+            let first = try DiskQueue(directory: base)
+            #expect(first.recovery == RecoveryReport(
+                segments: 0, records: 0, truncatedBytes: 0,
+                quarantinedFiles: ["segment-00000000000000000001.log.bad"], nextSequence: 4))
+            first.close()
+            // The reservation holds on the next open too, before anything new was written.
+            let reopened = try DiskQueue(directory: base)
+            #expect(reopened.recovery == RecoveryReport(segments: 0, records: 0, truncatedBytes: 0, quarantinedFiles: [], nextSequence: 4))
+            #expect(try reopened.append([payload(4)]) == 4..<5)
+            reopened.close()
+            #expect(try segmentFiles(in: base) == ["segment-00000000000000000004.log"])
+            #expect(try QueueReader.records(in: base).map(\.sequence) == [4])
+        }
+    }
+
+    @Test func damageInsideTheLastSegmentKeepsLaterSequencesReserved() throws {
+        try withTemporaryDirectory { base in
+            let queue = try DiskQueue(directory: base)
+            for index in 1...5 { _ = try queue.append([payload(index, size: 20)]) }
+            queue.close()
+            let segment = base + "/segment-00000000000000000001.log"
+            var bytes = try fileBytes(segment)
+            let third = 24 + 2 * 36
+            bytes[third + 20] ^= 0x40  // a payload byte of record 3; records 4 and 5 stay valid
+            try writeFile(segment, bytes)
+
+            let first = try DiskQueue(directory: base)
+            #expect(first.recovery == RecoveryReport(segments: 1, records: 2, truncatedBytes: 3 * 36, quarantinedFiles: [], nextSequence: 6))
+            #expect(try first.append([payload(6)]) == 6..<7)
+            first.close()
+            #expect(try segmentFiles(in: base) == ["segment-00000000000000000001.log", "segment-00000000000000000006.log"])
+            #expect(try QueueReader.records(in: base).map(\.sequence) == [1, 2, 6])
+            #expect(try fileBytes(segment + ".truncated-\(third)") == Array(bytes[third...]))
+
+            let second = try DiskQueue(directory: base)
+            #expect(second.recovery == RecoveryReport(segments: 2, records: 3, truncatedBytes: 0, quarantinedFiles: [], nextSequence: 7))
+            second.close()
+        }
+    }
+
+    @Test func recoveryTwiceGivesTheSameState() throws {
+        try withTemporaryDirectory { base in
+            let options = DiskQueueOptions(segmentBytes: 120)
+            let queue = try DiskQueue(directory: base, options: options)
+            for index in 1...12 { _ = try queue.append([payload(index, size: 20)]) }
+            queue.close()
+            let files = try segmentFiles(in: base)
+            // Damage a sealed segment and tear the last one.
+            var sealed = try fileBytes(base + "/" + files[0])
+            sealed[30] ^= 4
+            try writeFile(base + "/" + files[0], sealed)
+            let last = base + "/" + files[files.count - 1]
+            #expect(truncate(last, off_t(try fileBytes(last).count - 3)) == 0)
+
+            let first = try DiskQueue(directory: base, options: options)
+            let firstReport = first.recovery
+            first.close()
+            let records = try QueueReader.records(in: base)
+            let second = try DiskQueue(directory: base, options: options)
+            let secondReport = second.recovery
+            second.close()
+
+            #expect(firstReport.quarantinedFiles == [files[0] + ".bad"])
+            #expect(firstReport.truncatedBytes == 36 - 3)
+            #expect(secondReport == RecoveryReport(
+                segments: firstReport.segments, records: firstReport.records, truncatedBytes: 0,
+                quarantinedFiles: [], nextSequence: firstReport.nextSequence))
+            #expect(try QueueReader.records(in: base) == records)
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import SystemSupport
+import Foundation
+import Synchronization
+import Testing
+@testable import DiskQueue
+
+/// Runs `body` with a fresh directory under the system temporary directory, removed afterwards.
+func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("DiskQueueTests-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: url) }
+    return try body(url.path)
+}
+
+/// A recognisable payload of `size` bytes for record `index`.
+func payload(_ index: Int, size: Int = 24) -> [UInt8] {
+    var bytes = Array("event-\(index)-".utf8)
+    var filler = UInt8(truncatingIfNeeded: index)
+    while bytes.count < size {
+        bytes.append(filler)
+        filler &+= 31
+    }
+    return Array(bytes.prefix(size))
+}
+
+/// Segment file names in `directory`, in order.
+func segmentFiles(in directory: String) throws -> [String] {
+    try FileManager.default.contentsOfDirectory(atPath: directory)
+        .filter { $0.hasPrefix("segment-") && $0.hasSuffix(".log") }
+        .sorted()
+}
+
+func fileBytes(_ path: String) throws -> [UInt8] {
+    Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+}
+
+func writeFile(_ path: String, _ bytes: [UInt8]) throws {
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+}
+
+func copyDirectory(_ source: String, to destination: String) throws {
+    try FileManager.default.copyItem(atPath: source, toPath: destination)
+}
+
+/// Collects completion results from any thread and lets the test wait for them with a deadline.
+final class Completions: Sendable {
+    private let results = Mutex<[Result<Range<UInt64>, DiskQueueError>]>([])
+    private let arrived = DispatchSemaphore(value: 0)
+
+    var handler: @Sendable (Result<Range<UInt64>, DiskQueueError>) -> Void {
+        { result in
+            self.results.withLock { $0.append(result) }
+            self.arrived.signal()
+        }
+    }
+
+    /// Waits until `count` completions arrived, or `seconds` passed. Returns whether all arrived.
+    func wait(for count: Int, seconds: Double = 60) -> Bool {
+        let deadline = DispatchTime.now() + seconds
+        for _ in 0..<count where arrived.wait(timeout: deadline) == .timedOut {
+            return false
+        }
+        return true
+    }
+
+    var all: [Result<Range<UInt64>, DiskQueueError>] {
+        results.withLock { $0 }
+    }
+}
+
+/// Fails the given fault point on demand, counting how often each point was reached.
+final class FaultSwitch: Sendable {
+    private let state = Mutex<(armed: FaultPoint?, hits: [FaultPoint: Int])>((nil, [:]))
+    static let injected = SystemCallError(call: "pwrite", errno: EIO, path: nil)
+
+    var injector: FaultInjector {
+        FaultInjector { point in
+            let fail = self.state.withLock { state -> Bool in
+                state.hits[point, default: 0] += 1
+                return state.armed == point
+            }
+            if fail { throw FaultSwitch.injected }
+        }
+    }
+
+    func arm(_ point: FaultPoint?) {
+        state.withLock { $0.armed = point }
+    }
+
+    func hits(_ point: FaultPoint) -> Int {
+        state.withLock { $0.hits[point, default: 0] }
+    }
+}
+
+extension Result {
+    var failure: Failure? {
+        if case let .failure(error) = self { return error }
+        return nil
+    }
+}

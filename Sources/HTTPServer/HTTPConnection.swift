@@ -1,0 +1,291 @@
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One accepted TCP connection: reads bytes into a `RequestParser`, hands complete requests to
+/// the handler one at a time, writes responses in order and enforces the timeouts.
+///
+/// All mutable state is confined to `group.queue` (a serial queue), hence `@unchecked Sendable`.
+/// The descriptor is owned here and closed only in the cancel handler of the last of its
+/// dispatch sources.
+final class HTTPConnection: @unchecked Sendable {
+    enum Phase: String { case keepAlive = "keep-alive", head, body, handler, write }
+
+    let fd: Int32
+    let peer: SocketAddress?
+    let group: ConnectionGroup
+    private let server: HTTPServer
+    private var parser: RequestParser
+    private var readSource: DispatchSourceRead?
+    private var writeSource: DispatchSourceWrite?
+    private var readSuspended = false
+    private var writeSuspended = true
+    private var openSources = 0
+    private var closed = false
+    private var peerClosed = false
+    private var draining = false
+
+    /// Bumped for every request handed out; a late or repeated answer for an older one is ignored.
+    private var generation: UInt64 = 0
+    private var awaitingResponse = false
+    private var requestKeepAlive = true
+    private var requestIsHEAD = false
+
+    private var output: [UInt8] = []
+    private var outputOffset = 0
+    /// After the pending output is flushed: false = keep reading, true = close.
+    private var closeAfterFlush = false
+    private var responseInFlight = false
+
+    /// Monotonic nanoseconds at which `deadlinePassed` fires, and what it guards.
+    private(set) var deadline: UInt64 = .max
+    private var phase: Phase = .keepAlive
+    private var headStarted: UInt64?
+
+    init(fd: Int32, peer: SocketAddress?, group: ConnectionGroup, server: HTTPServer) {
+        self.fd = fd
+        self.peer = peer
+        self.group = group
+        self.server = server
+        self.parser = RequestParser(limits: server.limits)
+    }
+
+    func start() {
+        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: group.queue)
+        source.setEventHandler { [unowned self] in self.readable() }
+        source.setCancelHandler { [self] in self.sourceCancelled() }
+        openSources += 1
+        readSource = source
+        setDeadline(.keepAlive, after: server.limits.keepAliveTimeout)
+        source.resume()
+    }
+
+    // MARK: Reading
+
+    private func readable() {
+        guard !closed else { return }
+        let scratch = group.scratch
+        let n = read(fd, scratch.baseAddress, scratch.count)
+        if n > 0 {
+            parser.append(UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
+        } else if n == 0 {
+            peerClosed = true
+        } else {
+            let error = Glibc.errno
+            if error == EAGAIN || error == EWOULDBLOCK || error == EINTR { return }
+            close()
+            return
+        }
+        if !awaitingResponse { processInput() }
+        if peerClosed && !closed {
+            // A half-finished request can never complete now (RFC 9112 §6.3: incomplete, not
+            // processed); an answer still owed goes out and then the connection closes.
+            if awaitingResponse || responseInFlight {
+                suspendReading()
+            } else {
+                close()
+            }
+        }
+    }
+
+    /// Runs the parser over buffered input until it needs more bytes or hands out a request.
+    private func processInput() {
+        while !closed && !awaitingResponse {
+            let event: RequestParser.Event?
+            do {
+                event = try parser.next()
+            } catch {
+                server.report(.rejected(status: error.status, reason: error.description, peer: peer))
+                sendFinal(HTTPResponse(status: error.status, close: true))
+                return
+            }
+            guard let event else { break }
+            switch event {
+            case let .head(head):
+                if head.expectsContinue && !peerClosed {
+                    enqueueOutput(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+                    flush()
+                }
+            case let .request(request):
+                generation += 1
+                awaitingResponse = true
+                requestKeepAlive = request.head.keepAlive
+                requestIsHEAD = request.head.method == "HEAD"
+                headStarted = nil
+                phase = .handler
+                deadline = .max
+                suspendReading()
+                server.handler(request, HTTPResponder(connection: self, generation: generation))
+                return
+            }
+        }
+        guard !closed, !awaitingResponse else { return }
+        if parser.isReadingBody {
+            setDeadline(.body, after: server.limits.bodyIdleTimeout)
+        } else if parser.hasPartialRequest {
+            let now = DispatchTime.now().uptimeNanoseconds
+            if headStarted == nil { headStarted = now }
+            phase = .head
+            deadline = headStarted! &+ server.limits.headTimeout.nanoseconds
+        } else if draining {
+            close()
+        }
+    }
+
+    // MARK: Answering
+
+    /// Called on the queue through `HTTPResponder.send`.
+    func respond(_ response: HTTPResponse, generation: UInt64) {
+        guard !closed, awaitingResponse, generation == self.generation else { return }
+        awaitingResponse = false
+        let closing = response.close || !requestKeepAlive || draining || peerClosed
+        enqueueOutput(response.serialized(date: server.date.now(), closing: closing, omitBody: requestIsHEAD))
+        closeAfterFlush = closing
+        responseInFlight = true
+        flush()
+    }
+
+    /// Answers outside the normal request flow (framing errors, timeouts) and closes.
+    private func sendFinal(_ response: HTTPResponse) {
+        generation += 1
+        awaitingResponse = true
+        requestKeepAlive = false
+        requestIsHEAD = false
+        suspendReading()
+        respond(response, generation: generation)
+    }
+
+    private func enqueueOutput(_ bytes: [UInt8]) {
+        if outputOffset == output.count {
+            output = bytes
+            outputOffset = 0
+        } else {
+            output.append(contentsOf: bytes)
+        }
+    }
+
+    private func flush() {
+        while outputOffset < output.count {
+            let n = output.withUnsafeBytes { buffer in
+                send(fd, buffer.baseAddress! + outputOffset, buffer.count - outputOffset, Int32(MSG_NOSIGNAL))
+            }
+            if n > 0 {
+                outputOffset += n
+                continue
+            }
+            let error = Glibc.errno
+            if n < 0 && error == EINTR { continue }
+            if n < 0 && (error == EAGAIN || error == EWOULDBLOCK) {
+                waitForWritable()
+                return
+            }
+            close()  // EPIPE, ECONNRESET…: the peer is gone.
+            return
+        }
+        output.removeAll(keepingCapacity: true)
+        outputOffset = 0
+        if let source = writeSource, !writeSuspended {
+            source.suspend()
+            writeSuspended = true
+        }
+        if responseInFlight { responseWritten() }
+    }
+
+    private func waitForWritable() {
+        if writeSource == nil {
+            let source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: group.queue)
+            source.setEventHandler { [unowned self] in self.flush() }
+            source.setCancelHandler { [self] in self.sourceCancelled() }
+            openSources += 1
+            writeSource = source
+        }
+        if writeSuspended {
+            writeSuspended = false
+            writeSource!.resume()
+        }
+        setDeadline(.write, after: server.limits.bodyIdleTimeout)
+    }
+
+    private func responseWritten() {
+        responseInFlight = false
+        if closeAfterFlush || peerClosed {
+            close()
+            return
+        }
+        setDeadline(.keepAlive, after: server.limits.keepAliveTimeout)
+        resumeReading()
+        processInput()  // a pipelined request may already be buffered
+    }
+
+    // MARK: Deadlines and shutdown
+
+    private func setDeadline(_ phase: Phase, after duration: Duration) {
+        self.phase = phase
+        deadline = DispatchTime.now().uptimeNanoseconds &+ duration.nanoseconds
+    }
+
+    func deadlinePassed() {
+        guard !closed else { return }
+        switch phase {
+        case .keepAlive, .write, .handler:
+            close()
+        case .head, .body:
+            server.report(.timedOut(phase: phase.rawValue, peer: peer))
+            deadline = .max
+            sendFinal(HTTPResponse(status: 408, close: true))
+        }
+    }
+
+    /// Finish the request in progress, if any, then close.
+    func drain() {
+        draining = true
+        if !awaitingResponse && !responseInFlight && !parser.hasPartialRequest { close() }
+    }
+
+    private func suspendReading() {
+        guard let source = readSource, !readSuspended else { return }
+        source.suspend()
+        readSuspended = true
+    }
+
+    private func resumeReading() {
+        guard let source = readSource, readSuspended else { return }
+        readSuspended = false
+        source.resume()
+    }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        deadline = .max
+        if let source = readSource {
+            source.cancel()
+            if readSuspended { readSuspended = false; source.resume() }
+        }
+        if let source = writeSource {
+            source.cancel()
+            if writeSuspended { writeSuspended = false; source.resume() }
+        }
+        group.remove(self)
+    }
+
+    private func sourceCancelled() {
+        openSources -= 1
+        guard openSources == 0 else { return }
+        Glibc.close(fd)
+        readSource = nil
+        writeSource = nil
+        server.connectionClosed()
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds, saturating.
+    var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? .max : whole &+ UInt64(attoseconds / 1_000_000_000)
+    }
+}

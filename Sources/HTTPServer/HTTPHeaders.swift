@@ -1,0 +1,74 @@
+/// The header fields of a request, in the order received.
+///
+/// Names and values are kept exactly as received, except that the optional whitespace around a
+/// value is removed. Lookup by name ignores ASCII case (RFC 9110 §5.1). A name that appears on
+/// several lines keeps every line, in order; nothing is merged.
+public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionaryLiteral {
+    /// One field line.
+    public typealias Element = (name: String, value: String)
+
+    struct Field: Sendable, Equatable {
+        var name: String
+        var value: String
+    }
+
+    private(set) var fields: [Field]
+
+    /// No fields.
+    public init() {
+        fields = []
+    }
+
+    /// The given fields, in order.
+    public init(_ fields: [(name: String, value: String)]) {
+        self.fields = fields.map { Field(name: $0.name, value: $0.value) }
+    }
+
+    /// The given fields, in literal order.
+    public init(dictionaryLiteral elements: (String, String)...) {
+        fields = elements.map { Field(name: $0.0, value: $0.1) }
+    }
+
+    /// Number of field lines.
+    public var count: Int { fields.count }
+
+    /// The value of the first field named `name` (any case), or nil when there is none.
+    public subscript(_ name: String) -> String? {
+        for field in fields where HTTPSyntax.equalsIgnoringCase(field.name, name) {
+            return field.value
+        }
+        return nil
+    }
+
+    /// The values of every field named `name` (any case), in the order received.
+    public func values(_ name: String) -> [String] {
+        fields.lazy.filter { HTTPSyntax.equalsIgnoringCase($0.name, name) }.map(\.value)
+    }
+
+    /// Whether a field named `name` (any case) is present.
+    public func contains(_ name: String) -> Bool {
+        fields.contains { HTTPSyntax.equalsIgnoringCase($0.name, name) }
+    }
+
+    /// Adds a field after the existing ones.
+    public mutating func append(name: String, value: String) {
+        fields.append(Field(name: name, value: value))
+    }
+
+    mutating func reserveCapacity(_ count: Int) {
+        fields.reserveCapacity(count)
+    }
+
+    public func makeIterator() -> Iterator {
+        Iterator(base: fields.makeIterator())
+    }
+
+    /// Iterates the fields in the order received.
+    public struct Iterator: IteratorProtocol {
+        var base: IndexingIterator<[Field]>
+
+        public mutating func next() -> Element? {
+            base.next().map { (name: $0.name, value: $0.value) }
+        }
+    }
+}

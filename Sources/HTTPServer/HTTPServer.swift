@@ -1,0 +1,173 @@
+import SystemSupport
+import Dispatch
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An HTTP/1.1 server on non-blocking POSIX sockets driven by Dispatch sources.
+///
+/// One accept source runs on a private serial queue; accepted connections are spread over a
+/// few serial `ConnectionGroup` queues (one per core). The server knows nothing of webhooks:
+/// it parses (`RequestParser`), enforces `HTTPLimits`, calls the handler once per request and
+/// writes answers in order. Its own mutable state is confined to `acceptQueue` or guarded by
+/// `lock`, hence `@unchecked Sendable`.
+public final class HTTPServer: @unchecked Sendable {
+    public let limits: HTTPLimits
+    let handler: HTTPHandler
+    private let onEvent: @Sendable (HTTPServerEvent) -> Void
+    let date = HTTPDate()
+    private let groups: [ConnectionGroup]
+    private let acceptQueue = DispatchQueue(label: "xero-webhookd.http.accept")
+    private var acceptSource: DispatchSourceRead?
+    private var acceptSuspended = false
+    private var nextGroup = 0
+
+    private let lock = NSCondition()
+    private var openConnections = 0
+    private var stopping = false
+
+    /// - Parameters:
+    ///   - limits: size limits and timeouts for every connection.
+    ///   - groups: how many serial queues drive connections (default: one per core, at least 2).
+    ///   - onEvent: reports rejections, timeouts and accept trouble (called on server queues).
+    ///   - handler: called once per complete request.
+    public init(limits: HTTPLimits = .init(), groups: Int? = nil,
+                onEvent: @escaping @Sendable (HTTPServerEvent) -> Void = { _ in },
+                handler: @escaping HTTPHandler) {
+        self.limits = limits
+        self.handler = handler
+        self.onEvent = onEvent
+        let shortest = min(limits.headTimeout, limits.bodyIdleTimeout, limits.keepAliveTimeout).nanoseconds
+        let tick = min(max(shortest / 4, 5_000_000), 250_000_000)
+        let count = groups ?? max(2, ProcessInfo.processInfo.activeProcessorCount)
+        self.groups = (0..<count).map { ConnectionGroup(label: "xero-webhookd.http.\($0)", tickNanoseconds: tick) }
+    }
+
+    /// Binds `host:port` (port 0 picks a free one) and starts accepting. Returns the bound address.
+    @discardableResult
+    public func start(host: String, port: UInt16) throws(SystemCallError) -> SocketAddress {
+        let (fd, address) = try Listener.open(host: host, port: port, backlog: 1024)
+        startAccepting(fd)
+        return address
+    }
+
+    /// Starts accepting on a socket that is already bound and listening (e.g. passed by systemd).
+    /// The server takes ownership of `fd`.
+    @discardableResult
+    public func start(listeningSocket fd: Int32) throws(SystemCallError) -> SocketAddress {
+        let flags = fcntl(fd, F_GETFL)
+        guard flags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 else { throw .last("fcntl(O_NONBLOCK)") }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        let address = try Listener.boundAddress(fd)
+        startAccepting(fd)
+        return address
+    }
+
+    /// Connections currently open.
+    public var connectionCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return openConnections
+    }
+
+    /// Stops accepting, lets requests in progress finish (their handlers still answer), closes
+    /// idle connections, and returns once every connection is closed or `grace` has passed (then
+    /// the rest are closed). Safe to call more than once.
+    public func shutdown(grace: Duration) {
+        acceptQueue.sync {
+            if let source = acceptSource {
+                source.cancel()
+                if acceptSuspended { acceptSuspended = false; source.resume() }
+                acceptSource = nil
+            }
+        }
+        lock.lock()
+        stopping = true
+        lock.unlock()
+        for group in groups { group.queue.async { group.drainAll() } }
+        let deadline = Date().addingTimeInterval(Double(grace.nanoseconds) / 1e9)
+        lock.lock()
+        while openConnections > 0 && lock.wait(until: deadline) {}
+        let remaining = openConnections
+        lock.unlock()
+        guard remaining > 0 else { return }
+        for group in groups { group.queue.async { group.closeAll() } }
+        lock.lock()
+        while openConnections > 0 && lock.wait(until: Date().addingTimeInterval(5)) {}
+        lock.unlock()
+    }
+
+    func report(_ event: HTTPServerEvent) { onEvent(event) }
+
+    func connectionClosed() {
+        lock.lock()
+        openConnections -= 1
+        lock.broadcast()
+        lock.unlock()
+    }
+
+    // MARK: Accepting
+
+    private func startAccepting(_ fd: Int32) {
+        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: acceptQueue)
+        source.setEventHandler { [unowned self] in self.acceptAll(fd) }
+        source.setCancelHandler { Glibc.close(fd) }
+        acceptQueue.sync { acceptSource = source }
+        source.resume()
+    }
+
+    private func acceptAll(_ listener: Int32) {
+        while true {
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(listener, $0, &length) }
+            }
+            if fd < 0 {
+                let error = Glibc.errno
+                switch error {
+                case EAGAIN, EWOULDBLOCK: return
+                case EINTR, ECONNABORTED, EPROTO: continue
+                default:
+                    // EMFILE/ENFILE/ENOBUFS/ENOMEM: the pending connection stays in the backlog and
+                    // the source would fire again at once, so pause accepting briefly instead of spinning.
+                    onEvent(.acceptFailed(SystemCallError(call: "accept", errno: error)))
+                    pauseAccepting()
+                    return
+                }
+            }
+            let peer = SocketAddress(&storage)
+            // accept4 is not visible from Glibc's module map; set the flags right after accept.
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            var one: Int32 = 1
+            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+
+            lock.lock()
+            let admit = openConnections < limits.maxConnections && !stopping
+            if admit { openConnections += 1 }
+            lock.unlock()
+            guard admit else {
+                onEvent(.connectionLimitReached(peer: peer))
+                Glibc.close(fd)
+                continue
+            }
+            let group = groups[nextGroup]
+            nextGroup = (nextGroup + 1) % groups.count
+            let connection = HTTPConnection(fd: fd, peer: peer, group: group, server: self)
+            group.queue.async { group.add(connection) }
+        }
+    }
+
+    private func pauseAccepting() {
+        guard let source = acceptSource, !acceptSuspended else { return }
+        source.suspend()
+        acceptSuspended = true
+        acceptQueue.asyncAfter(deadline: .now() + .milliseconds(100)) { [weak self] in
+            guard let self, let source = self.acceptSource, self.acceptSuspended else { return }
+            self.acceptSuspended = false
+            source.resume()
+        }
+    }
+}

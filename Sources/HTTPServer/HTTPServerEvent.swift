@@ -1,0 +1,12 @@
+import SystemSupport
+/// Things the server reports so the daemon can log them. The server itself never logs.
+public enum HTTPServerEvent: Sendable, Equatable {
+    /// A request was refused for its framing or size; the connection is closed after the answer.
+    case rejected(status: Int, reason: String, peer: SocketAddress?)
+    /// A connection timed out while `phase` ("head", "body", "write") was in progress.
+    case timedOut(phase: String, peer: SocketAddress?)
+    /// A connection was refused because `maxConnections` were already open.
+    case connectionLimitReached(peer: SocketAddress?)
+    /// `accept` failed in a way that makes the server back off briefly (EMFILE, ENFILE, ENOMEM…).
+    case acceptFailed(SystemCallError)
+}

@@ -1,0 +1,30 @@
+import Foundation
+
+/// `../shared/testdata/signature-vectors.json`: Xero signature vectors, one captured from a
+/// real Xero request. A copy is kept in `Tests/Fixtures` for checkouts without `shared/`.
+public struct SignatureVector: Sendable, CustomStringConvertible {
+    public let name: String
+    public let key: String
+    public let body: [UInt8]
+    public let signature: String
+    public let expect: Int
+    public var description: String { name }
+
+    public static func all() -> [SignatureVector] {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let candidates = [
+            root.deletingLastPathComponent().appendingPathComponent("shared/testdata/signature-vectors.json"),
+            root.appendingPathComponent("Tests/Fixtures/signature-vectors.json"),
+        ]
+        guard let data = candidates.lazy.compactMap({ FileManager.default.contents(atPath: $0.path) }).first,
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let vectors = json["vectors"] as? [[String: Any]] else {
+            return []
+        }
+        return vectors.compactMap { v in
+            guard let name = v["name"] as? String, let key = v["key"] as? String, let body = v["body"] as? String,
+                  let signature = v["signature"] as? String, let expect = v["expect"] as? Int else { return nil }
+            return SignatureVector(name: name, key: key, body: Array(body.utf8), signature: signature, expect: expect)
+        }
+    }
+}

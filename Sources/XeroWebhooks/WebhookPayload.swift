@@ -1,0 +1,76 @@
+/// A Xero webhook delivery, parsed leniently *after* its signature was verified
+/// (xero-facts.md §3): sequences may be 0 or absent, `eventDateUtc` has no zone, categories,
+/// types and tenant types are kept as sent (unknown ones included), and the optional `data`
+/// object rides along inside the raw event bytes.
+public struct WebhookPayload: Sendable {
+    /// One event, with its JSON exactly as received.
+    public struct Event: Sendable, Equatable {
+        /// The event object's bytes as they appeared in the body.
+        public var raw: ArraySlice<UInt8>
+        public var resourceURL: String?
+        public var resourceID: String?
+        public var tenantID: String?
+        public var tenantType: String?
+        public var category: String?
+        public var type: String?
+        public var eventDateUTC: String?
+    }
+
+    public enum Failure: Error, Equatable, CustomStringConvertible {
+        case invalidJSON(String)
+        case notAnObject
+        case missingEvents
+        case eventsNotAnArray
+        case eventNotAnObject(index: Int)
+
+        public var description: String {
+            switch self {
+            case let .invalidJSON(reason): "body is not JSON: \(reason)"
+            case .notAnObject: "body is not a JSON object"
+            case .missingEvents: "body has no \"events\" member"
+            case .eventsNotAnArray: "\"events\" is not an array"
+            case let .eventNotAnObject(index): "events[\(index)] is not an object"
+            }
+        }
+    }
+
+    public var events: [Event]
+    public var firstEventSequence: Int64?
+    public var lastEventSequence: Int64?
+    public var entropy: String?
+
+    /// Parses a delivery body. Anything that is not an object with an `events` array of objects
+    /// is not a Xero payload; everything else is accepted.
+    public static func parse(_ body: [UInt8]) throws(Failure) -> WebhookPayload {
+        let root: JSONValue
+        do {
+            root = try JSONParser.parse(body)
+        } catch {
+            throw .invalidJSON(error.description)
+        }
+        guard root.isObject else { throw .notAnObject }
+        guard let eventsValue = root["events"] else { throw .missingEvents }
+        guard let items = eventsValue.arrayValue else { throw .eventsNotAnArray }
+        var events: [Event] = []
+        events.reserveCapacity(items.count)
+        for (index, item) in items.enumerated() {
+            guard item.isObject else { throw .eventNotAnObject(index: index) }
+            events.append(Event(
+                raw: body[item.range],
+                resourceURL: item["resourceUrl"]?.stringValue,
+                resourceID: item["resourceId"]?.stringValue,
+                tenantID: item["tenantId"]?.stringValue,
+                tenantType: item["tenantType"]?.stringValue,
+                category: item["eventCategory"]?.stringValue,
+                type: item["eventType"]?.stringValue,
+                eventDateUTC: item["eventDateUtc"]?.stringValue
+            ))
+        }
+        return WebhookPayload(
+            events: events,
+            firstEventSequence: root["firstEventSequence"]?.int64Value,
+            lastEventSequence: root["lastEventSequence"]?.int64Value,
+            entropy: root["entropy"]?.stringValue
+        )
+    }
+}

@@ -1,0 +1,73 @@
+internal import COpenSSL
+
+/// Computes and checks Xero's `x-xero-signature`: standard base64 of HMAC-SHA256 over the raw
+/// request body, keyed with the UTF-8 bytes of the webhook key exactly as Xero's portal shows it
+/// (the key looks like base64 but must not be decoded; xero-facts.md §1, §9).
+///
+/// Holds one or more keys so that a rotated key and its predecessor both verify during a
+/// changeover. Immutable, so it is `Sendable` and may be shared by every connection queue.
+public struct WebhookSignature: Sendable {
+    /// Length of a base64-encoded SHA-256 MAC: 32 bytes → 44 characters with one `=`.
+    public static let encodedLength = 44
+
+    private let keys: [[UInt8]]
+
+    /// Creates a verifier. `keys` must not be empty; each is used as its UTF-8 bytes.
+    public init(keys: [String]) {
+        precondition(!keys.isEmpty, "at least one webhook key is required")
+        self.keys = keys.map { Array($0.utf8) }
+    }
+
+    /// The header value Xero would send for `body` signed with the first (current) key.
+    public func signature(for body: [UInt8]) -> String {
+        String(decoding: Self.encodedMAC(key: keys[0], body: body), as: UTF8.self)
+    }
+
+    /// True when `header` is the signature of `body` under any configured key.
+    ///
+    /// The comparison runs in constant time for a given length (OpenSSL's `CRYPTO_memcmp`), and
+    /// every key is tried even after a match so that timing does not reveal which key matched.
+    public func isValid(header: String?, body: [UInt8]) -> Bool {
+        guard let header else { return false }
+        var presented = Array(header.utf8)
+        guard presented.count == Self.encodedLength else { return false }
+        var matched = false
+        for key in keys {
+            let expected = Self.encodedMAC(key: key, body: body)
+            let equal = expected.withUnsafeBytes { e in
+                presented.withUnsafeMutableBytes { p in
+                    CRYPTO_memcmp(e.baseAddress, p.baseAddress, Self.encodedLength) == 0
+                }
+            }
+            matched = matched || equal
+        }
+        presented.removeAll()
+        return matched
+    }
+
+    /// base64(HMAC-SHA256(key, body)) as 44 ASCII bytes.
+    static func encodedMAC(key: [UInt8], body: [UInt8]) -> [UInt8] {
+        var mac = [UInt8](repeating: 0, count: 32)
+        var macLength: UInt32 = 0
+        let ok = key.withUnsafeBytes { k in
+            body.withUnsafeBytes { b in
+                mac.withUnsafeMutableBytes { m in
+                    // HMAC() with a NULL-safe key pointer: an empty buffer has no base address.
+                    HMAC(EVP_sha256(), k.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(k.count),
+                         b.baseAddress?.assumingMemoryBound(to: UInt8.self), b.count,
+                         m.baseAddress?.assumingMemoryBound(to: UInt8.self), &macLength) != nil
+                }
+            }
+        }
+        // HMAC-SHA256 with in-memory buffers fails only if OpenSSL itself is broken; an all-zero
+        // MAC can never match a real signature, so verification fails closed.
+        guard ok, macLength == 32 else { return [UInt8](repeating: 0, count: encodedLength) }
+        var out = [UInt8](repeating: 0, count: encodedLength + 1)  // EVP_EncodeBlock adds a NUL
+        let written = out.withUnsafeMutableBufferPointer { o in
+            mac.withUnsafeBufferPointer { m in
+                EVP_EncodeBlock(o.baseAddress, m.baseAddress, Int32(m.count))
+            }
+        }
+        return Array(out.prefix(Int(written)))
+    }
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Validate the config and print the effective settings (secrets masked)."
+    )
+
+    @Option(help: "Config file (JSON). Without it the embedded defaults are checked.")
+    var config: String?
+
+    func run() throws {
+        let environment = ProcessInfo.processInfo.environment
+        do {
+            let settings = try ConfigLoader.load(path: config, environment: environment)
+            let keys = try WebhookKeys.load(keyFile: settings.webhookKeyFile, environment: environment)
+            let l = settings.limits
+            let lines = [
+                "listen.host: \(settings.listenHost)",
+                "listen.port: \(settings.listenPort)",
+                "webhook.path: \(settings.webhookPath)",
+                "webhook.keys: \(keys.masked)",
+                "stateDirectory: \(settings.stateDirectory)",
+                "limits.maxBodyBytes: \(l.maxBodyBytes)",
+                "limits.maxHeaderBytes: \(l.maxHeaderBytes)",
+                "limits.maxRequestLineBytes: \(l.maxRequestLineBytes)",
+                "limits.maxHeaderCount: \(l.maxHeaderCount)",
+                "limits.maxConnections: \(l.maxConnections)",
+                "limits.headTimeoutMilliseconds: \(l.headTimeout.nanoseconds / 1_000_000)",
+                "limits.bodyIdleTimeoutMilliseconds: \(l.bodyIdleTimeout.nanoseconds / 1_000_000)",
+                "limits.keepAliveTimeoutMilliseconds: \(l.keepAliveTimeout.nanoseconds / 1_000_000)",
+                "queue.segmentBytes: \(settings.queueSegmentBytes)",
+                "shutdown.graceMilliseconds: \(settings.shutdownGraceMilliseconds)",
+                "log.level: \(settings.logLevel.rawValue)",
+                "config OK",
+            ]
+            writeOut(Array((lines.joined(separator: "\n") + "\n").utf8))
+        } catch {
+            printError(error.description)
+            throw configErrorExit
+        }
+    }
+}
+
+extension Duration {
+    var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        return UInt64(max(seconds, 0)) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+    }
+}

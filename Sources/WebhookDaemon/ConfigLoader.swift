@@ -1,0 +1,169 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import HTTPServer
+import XeroWebhooks
+
+/// Reads a JSON config file over the embedded defaults. Every key is optional; unknown keys are
+/// errors (a typo must not silently fall back to a default). Keys starting with `//` hold comments.
+public enum ConfigLoader {
+    public static func load(path: String?, environment: [String: String]) throws(ConfigError) -> DaemonConfig {
+        var config = DaemonConfig(environment: environment)
+        guard let path else { return config }
+        let bytes: [UInt8]
+        do {
+            bytes = try FileBytes.read(path)
+        } catch {
+            throw ConfigError("", "cannot read \(path): \(error)")
+        }
+        let root: JSONValue
+        do {
+            root = try JSONParser.parse(bytes)
+        } catch {
+            throw ConfigError("", "\(path) is not valid JSON: \(error.description)")
+        }
+        let top = try ConfigObject(root, path: "")
+        try apply(top, to: &config)
+        return config
+    }
+
+    private static func apply(_ top: ConfigObject, to config: inout DaemonConfig) throws(ConfigError) {
+        if let listen = try top.object("listen") {
+            if let host = try listen.string("host") {
+                guard isNumericAddress(host) else {
+                    throw ConfigError("listen.host", "\"\(host)\" is not a numeric IPv4 or IPv6 address")
+                }
+                config.listenHost = host
+            }
+            if let port = try listen.integer("port") {
+                guard (0...65535).contains(port) else { throw ConfigError("listen.port", "\(port) is not a port (0-65535)") }
+                config.listenPort = UInt16(port)
+            }
+            try listen.rejectUnknown(["host", "port"])
+        }
+        if let webhook = try top.object("webhook") {
+            if let path = try webhook.string("path") {
+                guard path.hasPrefix("/"), !path.contains(" "), !path.contains("?") else {
+                    throw ConfigError("webhook.path", "\"\(path)\" must start with / and have no spaces or query")
+                }
+                config.webhookPath = path
+            }
+            config.webhookKeyFile = try webhook.string("keyFile") ?? config.webhookKeyFile
+            try webhook.rejectUnknown(["path", "keyFile"])
+        }
+        if let dir = try top.string("stateDirectory") {
+            guard !dir.isEmpty else { throw ConfigError("stateDirectory", "must not be empty") }
+            config.stateDirectory = dir
+        }
+        if let limits = try top.object("limits") {
+            try applyLimits(limits, to: &config.limits)
+        }
+        if let queue = try top.object("queue") {
+            if let size = try queue.integer("segmentBytes") {
+                guard (1 << 16...1 << 30).contains(size) else {
+                    throw ConfigError("queue.segmentBytes", "\(size) is out of range (65536-1073741824)")
+                }
+                config.queueSegmentBytes = size
+            }
+            try queue.rejectUnknown(["segmentBytes"])
+        }
+        if let shutdown = try top.object("shutdown") {
+            if let grace = try shutdown.integer("graceMilliseconds") {
+                guard (0...600_000).contains(grace) else {
+                    throw ConfigError("shutdown.graceMilliseconds", "\(grace) is out of range (0-600000)")
+                }
+                config.shutdownGraceMilliseconds = grace
+            }
+            try shutdown.rejectUnknown(["graceMilliseconds"])
+        }
+        if let log = try top.object("log") {
+            if let level = try log.string("level") {
+                guard let parsed = DaemonConfig.LogLevel(rawValue: level) else {
+                    let names = DaemonConfig.LogLevel.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw ConfigError("log.level", "\"\(level)\" is not one of \(names)")
+                }
+                config.logLevel = parsed
+            }
+            try log.rejectUnknown(["level"])
+        }
+        try top.rejectUnknown(["listen", "webhook", "stateDirectory", "limits", "queue", "shutdown", "log"])
+    }
+
+    private static func applyLimits(_ o: ConfigObject, to limits: inout HTTPLimits) throws(ConfigError) {
+        func bounded(_ key: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
+            guard let value = try o.integer(key) else { return nil }
+            guard range.contains(value) else {
+                throw ConfigError("limits.\(key)", "\(value) is out of range (\(range.lowerBound)-\(range.upperBound))")
+            }
+            return value
+        }
+        if let v = try bounded("maxBodyBytes", 1024...(64 << 20)) { limits.maxBodyBytes = v }
+        if let v = try bounded("maxHeaderBytes", 1024...(1 << 20)) { limits.maxHeaderBytes = v }
+        if let v = try bounded("maxRequestLineBytes", 256...(1 << 20)) { limits.maxRequestLineBytes = v }
+        if let v = try bounded("maxHeaderCount", 8...10_000) { limits.maxHeaderCount = v }
+        if let v = try bounded("maxConnections", 1...1_000_000) { limits.maxConnections = v }
+        if let v = try bounded("headTimeoutMilliseconds", 10...600_000) { limits.headTimeout = .milliseconds(v) }
+        if let v = try bounded("bodyIdleTimeoutMilliseconds", 10...600_000) { limits.bodyIdleTimeout = .milliseconds(v) }
+        if let v = try bounded("keepAliveTimeoutMilliseconds", 10...3_600_000) { limits.keepAliveTimeout = .milliseconds(v) }
+        try o.rejectUnknown(["maxBodyBytes", "maxHeaderBytes", "maxRequestLineBytes", "maxHeaderCount", "maxConnections",
+                             "headTimeoutMilliseconds", "bodyIdleTimeoutMilliseconds", "keepAliveTimeoutMilliseconds"])
+    }
+
+    /// True for a numeric IPv4 or IPv6 address (no names: the listener never resolves DNS).
+    static func isNumericAddress(_ host: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
+}
+
+/// One JSON object of the config, read key by key with typed accessors that name the full path.
+struct ConfigObject {
+    private let members: [(key: String, value: JSONValue)]
+    private let path: String
+
+    init(_ value: JSONValue, path: String) throws(ConfigError) {
+        guard case let .object(members) = value.kind else {
+            throw ConfigError(path, "must be a JSON object")
+        }
+        self.members = members
+        self.path = path
+        var seen = Set<String>()
+        for (key, _) in members where !key.hasPrefix("//") {
+            guard seen.insert(key).inserted else { throw ConfigError(keyPath(key), "appears more than once") }
+        }
+    }
+
+    private func keyPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    private func value(_ key: String) -> JSONValue? {
+        guard let v = members.first(where: { $0.key == key })?.value else { return nil }
+        if case .null = v.kind { return nil }
+        return v
+    }
+
+    func object(_ key: String) throws(ConfigError) -> ConfigObject? {
+        guard let v = value(key) else { return nil }
+        return try ConfigObject(v, path: keyPath(key))
+    }
+
+    func string(_ key: String) throws(ConfigError) -> String? {
+        guard let v = value(key) else { return nil }
+        guard let s = v.stringValue else { throw ConfigError(keyPath(key), "must be a string") }
+        return s
+    }
+
+    func integer(_ key: String) throws(ConfigError) -> Int? {
+        guard let v = value(key) else { return nil }
+        guard case let .number(text) = v.kind else { throw ConfigError(keyPath(key), "must be a number") }
+        guard let n = Int(text) else { throw ConfigError(keyPath(key), "\(text) is not a whole number") }
+        return n
+    }
+
+    func rejectUnknown(_ known: Set<String>) throws(ConfigError) {
+        for (key, _) in members where !key.hasPrefix("//") && !known.contains(key) {
+            let list = known.sorted().joined(separator: ", ")
+            throw ConfigError(keyPath(key), "unknown key (known here: \(list))")
+        }
+    }
+}

@@ -1,0 +1,125 @@
+import SystemSupport
+import DiskQueue
+import Foundation
+import HTTPServer
+import Logging
+import XeroWebhooks
+
+/// The running receiver: the disk queue, the webhook endpoint and the HTTP server, wired
+/// together. `start` opens the listener; `stop` drains connections and closes the queue.
+public final class Daemon: Sendable {
+    public let config: DaemonConfig
+    private let logger: Logger
+    private let queue: DiskQueue
+    private let server: HTTPServer
+    private let receiver: WebhookReceiver
+
+    /// Opens (and recovers) the queue. Throws `DiskQueueError` if the queue cannot be opened,
+    /// e.g. because another daemon holds its lock.
+    public init(config: DaemonConfig, keys: WebhookKeys, logger: Logger) throws(DiskQueueError) {
+        self.config = config
+        self.logger = logger
+        let options = DiskQueueOptions(
+            segmentBytes: config.queueSegmentBytes,
+            maxRecordBytes: config.limits.maxBodyBytes + 4096  // one event plus the record envelope
+        )
+        queue = try DiskQueue(directory: config.queueDirectory, options: options)
+        let report = queue.recovery
+        logger.info("queue opened", metadata: [
+            "directory": "\(config.queueDirectory)", "segments": "\(report.segments)",
+            "records": "\(report.records)", "nextSequence": "\(report.nextSequence)",
+        ])
+        if report.truncatedBytes > 0 || !report.quarantinedFiles.isEmpty {
+            logger.warning("queue recovered damaged data", metadata: [
+                "truncatedBytes": "\(report.truncatedBytes)",
+                "quarantined": "\(report.quarantinedFiles.joined(separator: ","))",
+            ])
+        }
+        receiver = WebhookReceiver(
+            signature: WebhookSignature(keys: keys.keys),
+            queue: queue,
+            now: { Int64(Date().timeIntervalSince1970 * 1000) },
+            onOutcome: Daemon.outcomeLogger(logger)
+        )
+        let receiver = self.receiver
+        let webhookPath = config.webhookPath
+        server = HTTPServer(limits: config.limits, onEvent: Daemon.serverEventLogger(logger)) { request, responder in
+            Daemon.route(request, responder, webhookPath: webhookPath, receiver: receiver)
+        }
+    }
+
+    /// Starts listening on the configured address and returns the bound address.
+    public func start() throws(SystemCallError) -> SocketAddress {
+        let address = try server.start(host: config.listenHost, port: config.listenPort)
+        logger.info("listening", metadata: ["address": "\(address)", "webhookPath": "\(config.webhookPath)"])
+        return address
+    }
+
+    /// Stops accepting, lets requests in progress finish within the grace period, then closes
+    /// the queue (every acknowledged event is already durable).
+    public func stop() {
+        server.shutdown(grace: .milliseconds(config.shutdownGraceMilliseconds))
+        queue.close()
+        let stats = queue.stats
+        logger.info("queue closed", metadata: [
+            "syncs": "\(stats.syncs)", "records": "\(stats.records)", "bytes": "\(stats.bytes)",
+        ])
+    }
+
+    static func route(_ request: HTTPRequest, _ responder: HTTPResponder, webhookPath: String, receiver: WebhookReceiver) {
+        switch request.head.path {
+        case webhookPath:
+            receiver.handle(request, responder)
+        case "/healthz":
+            guard request.head.method == "GET" || request.head.method == "HEAD" else {
+                responder.send(HTTPResponse(status: 405, headers: [("Allow", "GET, HEAD")]))
+                return
+            }
+            responder.send(HTTPResponse(status: 200, headers: [("Content-Type", "application/json")],
+                                        body: Array(#"{"status":"ok"}"#.utf8)))
+        default:
+            responder.send(HTTPResponse(status: 404))
+        }
+    }
+
+    static func outcomeLogger(_ logger: Logger) -> @Sendable (WebhookReceiver.Outcome, SocketAddress?) -> Void {
+        { outcome, peer in
+            let from: Logger.MetadataValue = "\(peer.map(\.description) ?? "-")"
+            switch outcome {
+            case let .accepted(events, sequences):
+                logger.debug("events queued", metadata: [
+                    "events": "\(events)", "firstSequence": "\(sequences.lowerBound)", "peer": from,
+                ])
+            case .acknowledgedEmpty:
+                logger.info("signed delivery without events acknowledged", metadata: ["peer": from])
+            case .missingSignature:
+                logger.notice("request rejected", metadata: ["status": "401", "reason": "missing x-xero-signature", "peer": from])
+            case .badSignature:
+                logger.notice("request rejected", metadata: ["status": "401", "reason": "signature mismatch", "peer": from])
+            case let .notAPayload(reason):
+                logger.warning("request rejected", metadata: ["status": "400", "reason": "\(reason)", "peer": from])
+            case let .methodNotAllowed(method):
+                logger.notice("request rejected", metadata: ["status": "405", "reason": "method \(method)", "peer": from])
+            case let .persistFailed(reason):
+                logger.error("events not persisted", metadata: ["status": "503", "reason": "\(reason)", "peer": from])
+            }
+        }
+    }
+
+    static func serverEventLogger(_ logger: Logger) -> @Sendable (HTTPServerEvent) -> Void {
+        { event in
+            switch event {
+            case let .rejected(status, reason, peer):
+                logger.notice("request rejected", metadata: [
+                    "status": "\(status)", "reason": "\(reason)", "peer": "\(peer.map(\.description) ?? "-")",
+                ])
+            case let .timedOut(phase, peer):
+                logger.notice("request timed out", metadata: ["phase": "\(phase)", "peer": "\(peer.map(\.description) ?? "-")"])
+            case let .connectionLimitReached(peer):
+                logger.warning("connection refused: limit reached", metadata: ["peer": "\(peer.map(\.description) ?? "-")"])
+            case let .acceptFailed(error):
+                logger.error("accept failed; pausing", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}

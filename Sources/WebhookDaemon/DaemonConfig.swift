@@ -1,0 +1,35 @@
+import HTTPServer
+
+/// Every setting of the daemon, with the embedded defaults. `config.example.json` lists the
+/// same keys with the same values; `ConfigLoader` fills this from a file.
+public struct DaemonConfig: Sendable, Equatable {
+    public enum LogLevel: String, Sendable, CaseIterable {
+        case trace, debug, info, notice, warning, error, critical
+    }
+
+    /// Numeric IPv4 or IPv6 address to listen on (`0.0.0.0` or `::` for all).
+    public var listenHost = "127.0.0.1"
+    /// TCP port; 0 picks a free port (the log line announcing the listener shows it).
+    public var listenPort: UInt16 = 8080
+    /// Path of the Delivery URL endpoint.
+    public var webhookPath = "/webhooks/xero"
+    /// File holding the webhook key(s), one per line, current key first. Used only when neither
+    /// `PAN_SEC_XERO_WEBHOOK_KEY` nor the systemd credential `webhook-key` is present.
+    public var webhookKeyFile: String?
+    /// Where the queue lives. Default: `$STATE_DIRECTORY` (set by systemd's `StateDirectory=`),
+    /// else `state` under the working directory.
+    public var stateDirectory: String
+    public var limits = HTTPLimits()
+    /// Segment file size of the disk queue.
+    public var queueSegmentBytes = 64 << 20
+    /// How long SIGTERM waits for requests in progress before closing their connections.
+    public var shutdownGraceMilliseconds = 10_000
+    public var logLevel = LogLevel.info
+
+    public init(environment: [String: String] = [:]) {
+        stateDirectory = environment["STATE_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) } ?? "state"
+    }
+
+    /// Path of the queue directory inside the state directory.
+    public var queueDirectory: String { stateDirectory + "/queue" }
+}

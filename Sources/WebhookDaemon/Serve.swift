@@ -1,0 +1,67 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the daemon.")
+
+    @Option(help: "Config file (JSON). Without it the embedded defaults apply.")
+    var config: String?
+
+    @Option(help: "Listen on HOST:PORT instead of the configured address; port 0 picks a free port.")
+    var listen: String?
+
+    func run() throws {
+        let environment = ProcessInfo.processInfo.environment
+        let settings: DaemonConfig
+        let keys: WebhookKeys
+        do {
+            var loaded = try ConfigLoader.load(path: config, environment: environment)
+            if let listen {
+                (loaded.listenHost, loaded.listenPort) = try ListenAddress.parse(listen, defaultHost: loaded.listenHost)
+            }
+            settings = loaded
+            keys = try WebhookKeys.load(keyFile: loaded.webhookKeyFile, environment: environment)
+        } catch {
+            printError(error.description)
+            throw configErrorExit
+        }
+
+        let journal = environment["JOURNAL_STREAM"] != nil
+        let level = Logger.Level(rawValue: settings.logLevel.rawValue) ?? .info
+        LoggingSystem.bootstrap { label in StderrLogHandler(label: label, level: level, journal: journal) }
+        let logger = Logger(label: "xero-webhookd")
+
+        // Writes to a vanished peer must fail with EPIPE, not kill the process.
+        signal(SIGPIPE, SIG_IGN)
+        logger.info("starting", metadata: ["pid": "\(getpid())", "keys": "\(keys.masked)"])
+        let daemon: Daemon
+        do {
+            daemon = try Daemon(config: settings, keys: keys, logger: logger)
+            _ = try daemon.start()
+        } catch {
+            logger.critical("cannot start", metadata: ["error": "\(error)"])
+            throw ExitCode.failure
+        }
+
+        let control = DispatchQueue(label: "xero-webhookd.signals")
+        var sources: [DispatchSourceSignal] = []
+        for signalNumber in [SIGTERM, SIGINT] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: control)
+            source.setEventHandler {
+                logger.info("stopping", metadata: ["signal": "\(signalNumber == SIGTERM ? "SIGTERM" : "SIGINT")"])
+                daemon.stop()
+                logger.info("stopped")
+                Glibc.exit(0)
+            }
+            source.resume()
+            sources.append(source)
+        }
+        withExtendedLifetime(sources) { dispatchMain() }
+    }
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import XeroWebhooks
+
+struct Sign: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the x-xero-signature for a body (standard input by default), for testing with curl."
+    )
+
+    @Option(help: "File holding the webhook key (first line). Default: PAN_SEC_XERO_WEBHOOK_KEY.")
+    var keyFile: String?
+
+    @Argument(help: "File holding the exact body bytes.")
+    var file: String?
+
+    func run() throws {
+        let key: String
+        do {
+            key = try KeyArgument.resolve(keyFile: keyFile)
+        } catch {
+            printError(error.description)
+            throw configErrorExit
+        }
+        let body: [UInt8]
+        if let file {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                printError("sign: cannot read \(file)")
+                throw ExitCode.failure
+            }
+            body = Array(data)
+        } else {
+            body = Array(FileHandle.standardInput.readDataToEndOfFile())
+        }
+        writeOut(Array((WebhookSignature(keys: [key]).signature(for: body) + "\n").utf8))
+    }
+}
+
+/// The key for `sign` and `selftest`: `--key-file` (first key in it), else the environment.
+enum KeyArgument {
+    static func resolve(keyFile: String?) throws(ConfigError) -> String {
+        var environment = ProcessInfo.processInfo.environment
+        if keyFile != nil { environment[WebhookKeys.environmentVariable] = nil }
+        environment["CREDENTIALS_DIRECTORY"] = nil
+        do {
+            return try WebhookKeys.load(keyFile: keyFile, environment: environment).keys[0]
+        } catch {
+            guard keyFile == nil else { throw ConfigError("--key-file", error.reason) }
+            throw ConfigError("--key-file", "no key: pass --key-file or set \(WebhookKeys.environmentVariable)")
+        }
+    }
+}

@@ -1,0 +1,3 @@
+import WebhookDaemon
+
+XeroWebhookdCommand.main()

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Durable receive throughput: signed 399-byte Xero deliveries POSTed by wrk over keep-alive
+# connections to a release build on 127.0.0.1, state directory on the real disk (every 200 is
+# fdatasynced first). For each connection count it starts a fresh daemon, runs wrk, stops the
+# daemon with SIGTERM and reads its "queue closed" line for the number of fdatasyncs. Prints
+# requests/s, p50/p99 latency, fsyncs, events per fsync and peak RSS, and appends the table to
+# bench/results/receive-throughput.md.
+#
+#   bench/receive-throughput.sh [duration-seconds] [connections...]
+#   e.g. bench/receive-throughput.sh 10 1 32 256
+#   BENCH_STATE_PARENT=/dev/shm bench/receive-throughput.sh 10 32   # state on tmpfs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-10}
+shift || true
+connections=("${@:-32}")
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+
+swift build -c release --product xero-webhookd >/dev/null
+bin=$(swift build -c release --show-bin-path)/xero-webhookd
+mkdir -p .build
+work=$(mktemp -d "${BENCH_STATE_PARENT:-$PWD/.build}/bench-XXXXXX")
+pid=
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+fs=$(df --output=fstype "$work" | tail -1)
+
+results=bench/results/receive-throughput.md
+{
+  echo
+  echo "## $(date -u +%Y-%m-%dT%H:%MZ): $(nproc) cores, state on $fs, wrk -t2, ${duration}s per row"
+  echo
+  echo "Command: \`${BENCH_STATE_PARENT:+BENCH_STATE_PARENT=$BENCH_STATE_PARENT }bench/receive-throughput.sh $duration ${connections[*]}\`"
+  echo
+  echo "| connections | requests/s (all 200) | p50 ms | p99 ms | non-200 / socket errors | fdatasyncs/s | events per fdatasync | peak RSS MiB |"
+  echo "|---|---|---|---|---|---|---|---|"
+} | tee -a "$results"
+for c in "${connections[@]}"; do
+  rm -rf "$work/state"
+  printf '{"stateDirectory": "%s/state", "listen": {"port": 0}, "limits": {"maxConnections": 4096}, "log": {"level": "info"}}\n' "$work" >"$work/config.json"
+  PAN_SEC_XERO_WEBHOOK_KEY=ExampleSigningKey "$bin" serve --config "$work/config.json" 2>"$work/stderr" &
+  pid=$!
+  for _ in $(seq 1 200); do grep -q ' listening ' "$work/stderr" 2>/dev/null && break; sleep 0.05; done
+  port=$(grep -o 'address=[^ ]*' "$work/stderr" | head -1 | sed 's/.*://')
+  out=$(wrk -t2 -c"$c" -d"${duration}s" --latency -s bench/signed-post.lua "http://127.0.0.1:$port" 2>&1)
+  rss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' /proc/$pid/status)
+  kill -TERM "$pid"; wait "$pid"; pid=
+  rps=$(awk '/^rps/ {print $2}' <<<"$out")
+  p50=$(awk '/^p50_ms/ {print $2}' <<<"$out")
+  p99=$(awk '/^p99_ms/ {print $2}' <<<"$out")
+  errors=$(awk '/^errors/ {print $2}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+  syncs=$(grep -o 'syncs=[0-9]*' "$work/stderr" | tail -1 | cut -d= -f2)
+  records=$(grep -o 'records=[0-9]*' "$work/stderr" | tail -1 | cut -d= -f2)
+  per_sync=$(awk -v r="$records" -v s="$syncs" 'BEGIN { if (s > 0) printf "%.1f", r / s; else print "-" }')
+  syncs_per_s=$(awk -v s="$syncs" -v d="$duration" 'BEGIN { printf "%.0f", s / d }')
+  echo "| $c | $rps | $p50 | $p99 | ${non2xx:-0} / $errors | $syncs_per_s | $per_sync | $rss |" | tee -a "$results"
+done

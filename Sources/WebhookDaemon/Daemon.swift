@@ -16,12 +16,13 @@ public final class Daemon: Sendable {
 
     /// Opens (and recovers) the queue. Throws `DiskQueueError` if the queue cannot be opened,
     /// e.g. because another daemon holds its lock.
-    public init(config: DaemonConfig, keys: WebhookKeys, logger: Logger) throws(DiskQueueError) {
+    public init(config: DaemonConfig, keys: WebhookKeys, logger: Logger, faults: FaultInjector? = nil) throws(DiskQueueError) {
         self.config = config
         self.logger = logger
         let options = DiskQueueOptions(
             segmentBytes: config.queueSegmentBytes,
-            maxRecordBytes: config.limits.maxBodyBytes + 4096  // one event plus the record envelope
+            maxRecordBytes: config.limits.maxBodyBytes + 4096,  // one event plus the record envelope
+            faults: faults
         )
         queue = try DiskQueue(directory: config.queueDirectory, options: options)
         let report = queue.recovery
@@ -41,10 +42,9 @@ public final class Daemon: Sendable {
             now: { Int64(Date().timeIntervalSince1970 * 1000) },
             onOutcome: Daemon.outcomeLogger(logger)
         )
-        let receiver = self.receiver
-        let webhookPath = config.webhookPath
+        let router = Router(webhookPath: config.webhookPath, receiver: receiver, queue: queue)
         server = HTTPServer(limits: config.limits, onEvent: Daemon.serverEventLogger(logger)) { request, responder in
-            Daemon.route(request, responder, webhookPath: webhookPath, receiver: receiver)
+            router.route(request, responder)
         }
     }
 
@@ -64,22 +64,6 @@ public final class Daemon: Sendable {
         logger.info("queue closed", metadata: [
             "syncs": "\(stats.syncs)", "records": "\(stats.records)", "bytes": "\(stats.bytes)",
         ])
-    }
-
-    static func route(_ request: HTTPRequest, _ responder: HTTPResponder, webhookPath: String, receiver: WebhookReceiver) {
-        switch request.head.path {
-        case webhookPath:
-            receiver.handle(request, responder)
-        case "/healthz":
-            guard request.head.method == "GET" || request.head.method == "HEAD" else {
-                responder.send(HTTPResponse(status: 405, headers: [("Allow", "GET, HEAD")]))
-                return
-            }
-            responder.send(HTTPResponse(status: 200, headers: [("Content-Type", "application/json")],
-                                        body: Array(#"{"status":"ok"}"#.utf8)))
-        default:
-            responder.send(HTTPResponse(status: 404))
-        }
     }
 
     static func outcomeLogger(_ logger: Logger) -> @Sendable (WebhookReceiver.Outcome, SocketAddress?) -> Void {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DiskQueue
 import Dispatch
 import Foundation
 import Logging
@@ -19,6 +20,7 @@ struct Serve: ParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let settings: DaemonConfig
         let keys: WebhookKeys
+        let faults: FaultInjector?
         do {
             var loaded = try ConfigLoader.load(path: config, environment: environment)
             if let listen {
@@ -26,6 +28,7 @@ struct Serve: ParsableCommand {
             }
             settings = loaded
             keys = try WebhookKeys.load(keyFile: loaded.webhookKeyFile, environment: environment)
+            faults = try FailPoints.injector(environment: environment)
         } catch {
             printError(error.description)
             throw configErrorExit
@@ -41,7 +44,10 @@ struct Serve: ParsableCommand {
         logger.info("starting", metadata: ["pid": "\(getpid())", "keys": "\(keys.masked)"])
         let daemon: Daemon
         do {
-            daemon = try Daemon(config: settings, keys: keys, logger: logger)
+            if faults != nil {
+                logger.warning("fault injection is on", metadata: ["points": "\(environment[FailPoints.environmentVariable] ?? "")"])
+            }
+            daemon = try Daemon(config: settings, keys: keys, logger: logger, faults: faults)
             _ = try daemon.start()
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])

@@ -1,0 +1,74 @@
+import DiskQueue
+import SystemSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// Test-only fault injection for the queue, from `XERO_WEBHOOKD_FAILPOINTS`.
+///
+/// The value is a comma-separated list of `point=action[@hit]`: `point` is a `FaultPoint`
+/// (`beforeWrite`, `afterWriteBeforeSync`, `afterSyncBeforeAck`, `createSegment`,
+/// `writeConsumerPosition`), `action` is `crash` (SIGKILL to this process: a crash at exactly
+/// that point) or `error` (the step fails with EIO), and `hit` is which occurrence of the point
+/// triggers it (default 1; later occurrences pass). Crash tests use it to prove that every
+/// acknowledged event survives a crash at each point. Unset in production.
+public enum FailPoints {
+    public static let environmentVariable = "XERO_WEBHOOKD_FAILPOINTS"
+
+    struct Rule: Equatable {
+        enum Action: String { case crash, error }
+        let point: FaultPoint
+        let action: Action
+        let hit: Int
+    }
+
+    static func parse(_ text: String) throws(ConfigError) -> [Rule] {
+        try text.split(separator: ",").map { item throws(ConfigError) -> Rule in
+            let parts = item.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let point = FaultPoint(rawValue: String(parts[0]).trimmingSpaces) else {
+                let names = FaultPoint.allCases.map(\.rawValue).joined(separator: ", ")
+                throw ConfigError(environmentVariable, "\"\(item)\": expected point=crash|error[@hit] with point one of \(names)")
+            }
+            let actionParts = parts[1].split(separator: "@", maxSplits: 1)
+            guard let action = Rule.Action(rawValue: String(actionParts[0]).trimmingSpaces) else {
+                throw ConfigError(environmentVariable, "\"\(item)\": action must be crash or error")
+            }
+            var hit = 1
+            if actionParts.count == 2 {
+                guard let n = Int(actionParts[1]), n >= 1 else {
+                    throw ConfigError(environmentVariable, "\"\(item)\": hit must be a whole number from 1")
+                }
+                hit = n
+            }
+            return Rule(point: point, action: action, hit: hit)
+        }
+    }
+
+    /// The injector for `environment`, or nil when the variable is unset.
+    public static func injector(environment: [String: String]) throws(ConfigError) -> FaultInjector? {
+        guard let text = environment[environmentVariable], !text.isEmpty else { return nil }
+        let rules = try parse(text)
+        let hits = Mutex<[FaultPoint: Int]>([:])
+        return FaultInjector { point in
+            let count = hits.withLock { counts -> Int in
+                counts[point, default: 0] += 1
+                return counts[point]!
+            }
+            for rule in rules where rule.point == point && rule.hit == count {
+                switch rule.action {
+                case .crash:
+                    kill(getpid(), SIGKILL)
+                case .error:
+                    throw SystemCallError(call: "failpoint \(point.rawValue)", errno: EIO)
+                }
+            }
+        }
+    }
+}
+
+extension String {
+    fileprivate var trimmingSpaces: String {
+        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+    }
+}

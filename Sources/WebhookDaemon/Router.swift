@@ -1,0 +1,34 @@
+import DiskQueue
+import HTTPServer
+import XeroWebhooks
+
+/// Sends each request to its endpoint: the webhook path to the receiver, `/healthz` to the
+/// health answer, anything else 404.
+struct Router: Sendable {
+    let webhookPath: String
+    let receiver: WebhookReceiver
+    let queue: DiskQueue
+
+    func route(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        switch request.head.path {
+        case webhookPath:
+            receiver.handle(request, responder)
+        case "/healthz":
+            guard request.head.method == "GET" || request.head.method == "HEAD" else {
+                responder.send(HTTPResponse(status: 405, headers: [("Allow", "GET, HEAD")]))
+                return
+            }
+            responder.send(health())
+        default:
+            responder.send(HTTPResponse(status: 404))
+        }
+    }
+
+    /// 200 while events can be acknowledged; 503 once the queue has failed (a write or sync
+    /// error: the daemon must be restarted to recover from disk).
+    private func health() -> HTTPResponse {
+        let failed = queue.isFailed
+        let body = failed ? #"{"status":"failing","queue":"failed"}"# : #"{"status":"ok","queue":"ok"}"#
+        return HTTPResponse(status: failed ? 503 : 200, headers: [("Content-Type", "application/json")], body: Array(body.utf8))
+    }
+}

@@ -70,11 +70,15 @@ final class CommitQueue: @unchecked Sendable {
     }
 
     /// Called by the writer after a batch's fdatasync returned 0, before completing it.
-    func committed(records: Int, bytes: Int, nextSequence: UInt64) {
+    /// From then on `nextSequence` (the durable next sequence) covers the batch.
+    func committed(_ commit: SegmentWriter.Commit, nextSequence: UInt64) {
         locked {
             counters.syncs += 1
-            counters.records += UInt64(records)
-            counters.bytes += UInt64(bytes)
+            counters.records += UInt64(commit.records)
+            counters.bytes += UInt64(commit.bytes)
+            counters.syncNanoseconds += commit.syncNanoseconds
+            counters.lastSyncNanoseconds = commit.syncNanoseconds
+            counters.maxBatchRecords = max(counters.maxBatchRecords, UInt64(commit.records))
             next = nextSequence
         }
     }

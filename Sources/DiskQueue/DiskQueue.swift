@@ -8,38 +8,50 @@ import Synchronization
 /// group-committed: one dedicated writer thread takes everything that arrived while the previous
 /// sync ran, writes it with one `pwrite` and syncs it with one `fdatasync`.
 ///
+/// The consumer side (`consumerPosition`, `setConsumerPosition`, `readRecords`) runs on the
+/// caller's thread, off the writer thread: see `DiskQueue+Consumer.swift`.
+///
 /// Confinement: this object holds only immutable references. Mutable queue state lives in a
-/// `CommitQueue` (guarded by its lock); files, the active segment and the directory lock are
-/// owned by the writer thread (`QueueWriter`) until `close()` finishes. Hence `@unchecked Sendable`.
+/// `CommitQueue` (guarded by its lock), the consumer position in a `ConsumerCursor` and the live
+/// size in `LiveBytes` (each guarding itself); files, the active segment and the directory lock
+/// are owned by the writer thread (`QueueWriter`) until `close()` finishes. Hence `@unchecked Sendable`.
 public final class DiskQueue: @unchecked Sendable {
     /// What recovery found and changed when this queue was opened.
     public let recovery: RecoveryReport
 
     private let options: DiskQueueOptions
-    private let commits: CommitQueue
+    let commits: CommitQueue
+    let consumer: ConsumerCursor
+    let reader: DurableRecordReader
+    let live: LiveBytes
     private let writerThread: Thread
 
     /// Creates `directory` if missing, takes an exclusive non-blocking `flock` on `<directory>/lock`
     /// (writing our pid into it; a second opener gets `.locked` with that pid), then recovers the
-    /// segments (see `RecoveryReport`) before any append can run.
+    /// segments and the consumer position (see `RecoveryReport`) before any append can run.
     public init(directory: String, options: DiskQueueOptions = .init()) throws(DiskQueueError) {
         try options.validate()
         try QueueDirectory.create(directory)
         let lock = try DirectoryLock(directory: directory)
         let directoryFile = try FileDescriptor.openDirectory(directory)
         let outcome = try Recovery.run(directory: directory, directoryFile: directoryFile, maxRecordBytes: options.maxRecordBytes)
+        let live = LiveBytes(outcome.liveBytes)
         let segments = SegmentWriter(
             directory: directory,
             directoryFile: directoryFile,
             active: outcome.active,
             nextSequence: outcome.report.nextSequence,
-            options: options
+            options: options,
+            live: live
         )
         let commits = CommitQueue(nextSequence: outcome.report.nextSequence)
         let writer = QueueWriter(commits: commits, segments: segments, lock: lock, maxBatchBytes: options.maxBatchBytes)
         self.recovery = outcome.report
         self.options = options
         self.commits = commits
+        self.consumer = ConsumerCursor(directory: directory, position: outcome.report.consumerPosition, faults: options.faults, live: live)
+        self.reader = DurableRecordReader(directory: directory, maxRecordBytes: options.maxRecordBytes)
+        self.live = live
         // A dedicated thread, not a dispatch queue: it blocks in fdatasync, and must never take a
         // thread from the shared pools.
         self.writerThread = Thread { writer.run() }
@@ -56,7 +68,8 @@ public final class DiskQueue: @unchecked Sendable {
     /// `completion` is called exactly once. For a batch that reaches the writer it runs on the
     /// writer thread, after the `fdatasync` covering these records returned 0, with the sequence
     /// numbers assigned to the payloads, in order. On any error nothing of this call is
-    /// acknowledged. Calls refused without I/O (`.recordTooLarge`, `.closed`, `.failed`) and
+    /// acknowledged. `.diskFull` and `.queueFull` fail only this batch: nothing of it was left on
+    /// disk and later appends may succeed. Calls refused without I/O (`.recordTooLarge`, `.closed`, `.failed`) and
     /// an empty `payloads` (empty range) complete at once on the calling thread.
     /// Completions must not block: the next batch waits for them.
     public func append(_ payloads: [[UInt8]], completion: @escaping @Sendable (Result<Range<UInt64>, DiskQueueError>) -> Void) {
@@ -90,21 +103,28 @@ public final class DiskQueue: @unchecked Sendable {
         return try slot.take().get()
     }
 
-    /// True once a write, sync or segment creation failed; every later append fails with `.failed`.
-    /// Reopening the directory recovers a valid prefix.
+    /// True once a write, sync or segment creation failed (other than for a full disk, see
+    /// `.diskFull`); every later append fails with `.failed`. Reopening the directory recovers a valid prefix.
     public var isFailed: Bool { commits.isFailed }
 
     /// Durable work done since open.
     public var stats: DiskQueueStats { commits.stats }
 
     /// Sequence number the next record gets when no other append is queued ahead of it
-    /// (one past the last record this queue has written).
+    /// (one past the last record this queue has written). Every record below it is durable.
     public var nextSequence: UInt64 { commits.nextSequence }
 
+    /// Bytes of the segment files still on disk: from the oldest segment not deleted by
+    /// `setConsumerPosition` to the committed end of the last one (headers included).
+    /// `DiskQueueOptions.maxQueueBytes` bounds it.
+    public var liveBytes: Int { live.value }
+
     /// Completes everything already handed to `append` (durably or with an error), then closes the
-    /// files and releases the lock. Idempotent; appends after it fail with `.closed`.
+    /// files and releases the lock. Idempotent; appends, `setConsumerPosition` and `readRecords`
+    /// after it fail with `.closed` (a `setConsumerPosition` in progress finishes first).
     /// Called from a completion, it returns at once and the writer stops after the current batch.
     public func close() {
+        consumer.close()
         commits.requestClose()
         if Thread.current === writerThread { return }
         commits.waitUntilFinished()

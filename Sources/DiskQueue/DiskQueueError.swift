@@ -1,8 +1,9 @@
+import Glibc
 import SystemSupport
 /// Every way the queue can refuse or fail an operation.
 ///
-/// Closed on purpose: callers map each case to one action (for HTTP: `recordTooLarge` is 413,
-/// `failed`, `closed` and `system` are 503 with `Retry-After`).
+/// Closed on purpose: callers map each case to one action (for HTTP: `recordTooLarge` is 413;
+/// `diskFull`, `queueFull`, `failed`, `closed` and `system` are 503 with `Retry-After`).
 public enum DiskQueueError: Error, Equatable, CustomStringConvertible {
     /// Another process (or another `DiskQueue` in this one) holds the directory's lock file.
     case locked(path: String, holder: String?)
@@ -18,6 +19,17 @@ public enum DiskQueueError: Error, Equatable, CustomStringConvertible {
     case system(SystemCallError)
     /// `DiskQueueOptions` holds a value the queue cannot work with.
     case invalidOptions(reason: String)
+    /// The file system is (nearly) full: the batch would have gone below
+    /// `DiskQueueOptions.minFreeBytes`, or its write failed with ENOSPC or EDQUOT. None of the
+    /// batch is acknowledged or left on disk, and the queue keeps working: a later append
+    /// succeeds once space is back. The text says which check or call refused it.
+    case diskFull(String)
+    /// The segment files still on disk plus the batch would pass `DiskQueueOptions.maxQueueBytes`.
+    /// Nothing was written; appends succeed again once the consumer position moves past whole segments.
+    case queueFull(limit: Int)
+    /// `setConsumerPosition` was given a sequence outside `allowed` (from the current consumer
+    /// position up to the durable next sequence). Nothing changed.
+    case invalidPosition(requested: UInt64, allowed: ClosedRange<UInt64>)
 
     public var description: String {
         switch self {
@@ -36,6 +48,27 @@ public enum DiskQueueError: Error, Equatable, CustomStringConvertible {
             return error.description
         case let .invalidOptions(reason):
             return "invalid queue options: \(reason)"
+        case let .diskFull(reason):
+            return "disk full (\(reason)); the batch was not stored; free space on the queue's file system or lower minFreeBytes"
+        case let .queueFull(limit):
+            return "queue holds its limit of \(limit) bytes; nothing was written; let the consumer catch up or raise maxQueueBytes"
+        case let .invalidPosition(requested, allowed):
+            return "consumer position \(requested) is outside \(allowed.lowerBound)...\(allowed.upperBound) (the current position up to the last durable record + 1); nothing changed"
         }
+    }
+
+    /// Whether a batch failing with this error puts the queue into its failed state. Only the
+    /// refusals made before any byte of the batch is left on disk (`diskFull`, `queueFull`) do not.
+    var stopsQueue: Bool {
+        switch self {
+        case .diskFull, .queueFull: false
+        default: true
+        }
+    }
+
+    /// A system call failed because the file system or the user's quota is full.
+    var isOutOfSpace: Bool {
+        guard case let .system(error) = self else { return false }
+        return error.errno == ENOSPC || error.errno == EDQUOT
     }
 }

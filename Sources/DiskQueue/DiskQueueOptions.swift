@@ -1,4 +1,4 @@
-/// Size limits and test hooks for a `DiskQueue`.
+/// Size limits, admission limits and test hooks for a `DiskQueue`.
 public struct DiskQueueOptions: Sendable {
     /// A new segment is started when the next batch would take the active one past this size.
     /// A segment holding no records yet takes the batch whatever its size. Default 64 MiB.
@@ -11,18 +11,32 @@ public struct DiskQueueOptions: Sendable {
     public var maxBatchBytes: Int
     /// Failure injection at named I/O steps; `nil` in production.
     public var faults: FaultInjector?
+    /// Free space (bytes available to this user, from `fstatvfs` on the queue directory) that
+    /// writing a batch must leave on the file system. A batch that would leave less fails with
+    /// `.diskFull` before anything is written, and the queue keeps working. 0 disables the check.
+    /// Default 64 MiB.
+    public var minFreeBytes: Int
+    /// Bound on the bytes of the segment files still on disk (`DiskQueue.liveBytes`). A batch
+    /// that would take them past it fails with `.queueFull` before anything is written; space
+    /// comes back when `setConsumerPosition` deletes consumed segments. `nil` (the default): unbounded.
+    public var maxQueueBytes: Int?
 
-    /// The defaults suit the daemon: 64 MiB segments, 1 MiB records and batches, no faults.
+    /// The defaults suit the daemon: 64 MiB segments, 1 MiB records and batches, a 64 MiB
+    /// free-space reserve, no size bound, no faults.
     public init(
         segmentBytes: Int = 64 << 20,
         maxRecordBytes: Int = 1 << 20,
         maxBatchBytes: Int = 1 << 20,
-        faults: FaultInjector? = nil
+        faults: FaultInjector? = nil,
+        minFreeBytes: Int = 64 << 20,
+        maxQueueBytes: Int? = nil
     ) {
         self.segmentBytes = segmentBytes
         self.maxRecordBytes = maxRecordBytes
         self.maxBatchBytes = maxBatchBytes
         self.faults = faults
+        self.minFreeBytes = minFreeBytes
+        self.maxQueueBytes = maxQueueBytes
     }
 
     /// Throws `.invalidOptions` for values the on-disk format cannot hold.
@@ -35,6 +49,12 @@ public struct DiskQueueOptions: Sendable {
         }
         guard maxBatchBytes > 0 else {
             throw .invalidOptions(reason: "maxBatchBytes must be positive")
+        }
+        guard minFreeBytes >= 0 else {
+            throw .invalidOptions(reason: "minFreeBytes must be 0 (no reserve) or positive")
+        }
+        if let maxQueueBytes, maxQueueBytes <= 0 {
+            throw .invalidOptions(reason: "maxQueueBytes must be positive, or nil for no bound")
         }
     }
 }

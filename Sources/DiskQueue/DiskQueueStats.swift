@@ -6,10 +6,26 @@ public struct DiskQueueStats: Sendable, Equatable {
     public var records: UInt64
     /// Encoded record bytes (16-byte record headers plus payloads) made durable.
     public var bytes: UInt64
+    /// Sum of the wall-clock durations of those `fdatasync` calls (monotonic clock), in nanoseconds.
+    public var syncNanoseconds: UInt64
+    /// Duration of the most recent of them, in nanoseconds; 0 before the first.
+    public var lastSyncNanoseconds: UInt64
+    /// Most records committed by one `fdatasync`.
+    public var maxBatchRecords: UInt64
 
-    public init(syncs: UInt64 = 0, records: UInt64 = 0, bytes: UInt64 = 0) {
+    public init(
+        syncs: UInt64 = 0,
+        records: UInt64 = 0,
+        bytes: UInt64 = 0,
+        syncNanoseconds: UInt64 = 0,
+        lastSyncNanoseconds: UInt64 = 0,
+        maxBatchRecords: UInt64 = 0
+    ) {
         self.syncs = syncs
         self.records = records
         self.bytes = bytes
+        self.syncNanoseconds = syncNanoseconds
+        self.lastSyncNanoseconds = lastSyncNanoseconds
+        self.maxBatchRecords = maxBatchRecords
     }
 }

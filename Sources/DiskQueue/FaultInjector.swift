@@ -1,17 +1,29 @@
 import SystemSupport
-/// Named steps of the write path where a `FaultInjector` can make I/O fail.
+/// Named steps where a `FaultInjector` can make I/O fail (or a crash test can kill the process).
 public enum FaultPoint: String, Sendable, CaseIterable {
     /// Just before a batch is written to the active segment.
     case beforeWrite
     /// After a batch is written, before its `fdatasync`.
     case afterWriteBeforeSync
+    /// After a batch's `fdatasync` returned 0, before any of its completions is called.
+    case afterSyncBeforeAck
     /// Before a new segment file is created.
     case createSegment
+    /// In `setConsumerPosition`, after `consumer.tmp` is written and synced, before it is renamed
+    /// over `consumer`.
+    case writeConsumerPosition
 }
 
-/// Called by the writer at each `FaultPoint`. Throwing there makes that I/O step fail as if its
-/// system call had failed (for example with EIO or ENOSPC), with the same consequences: the batch
-/// is not acknowledged and the queue enters its failed state.
+/// Called at each `FaultPoint`. Throwing there makes that step fail as if its system call had
+/// failed, with the same consequences:
+///
+/// - Throw a `SystemCallError` to choose the errno (a `DiskQueueError` passes through as is;
+///   anything else becomes `.failed`). ENOSPC or EDQUOT at `beforeWrite` or `createSegment` is a
+///   full disk: the batch fails with `.diskFull` and the queue keeps working. Any other error at
+///   those points, and any error at `afterWriteBeforeSync` or `afterSyncBeforeAck` (a failed
+///   sync), fails the batch and puts the queue into its failed state.
+/// - At `writeConsumerPosition`, `setConsumerPosition` throws and the old position stays in
+///   force. With ENOSPC or EDQUOT it first deletes the consumed segments and tries once more.
 public struct FaultInjector: Sendable {
     private let body: @Sendable (FaultPoint) throws -> Void
 

@@ -109,6 +109,17 @@ final class FileDescriptor {
         return Int(info.st_size)
     }
 
+    /// Bytes an unprivileged user may still write on this file's file system
+    /// (`fstatvfs`: `f_bavail * f_frsize`), saturating at `Int.max`.
+    func availableBytes() throws(DiskQueueError) -> Int {
+        var info = statvfs()
+        guard fstatvfs(raw, &info) == 0 else {
+            throw .system(.last("fstatvfs", path: path))
+        }
+        let (product, overflow) = UInt64(info.f_bavail).multipliedReportingOverflow(by: UInt64(info.f_frsize))
+        return overflow || product > UInt64(Int.max) ? Int.max : Int(product)
+    }
+
     /// `fdatasync`: file data plus the metadata needed to read it back (size) reach the disk.
     /// Not retried on any error, EINTR included: after a failed sync the kernel may already have
     /// dropped the dirty pages, so a later success would prove nothing.

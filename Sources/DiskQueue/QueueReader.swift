@@ -44,6 +44,16 @@ public enum QueueReader {
         return records
     }
 
+    /// The consumer position stored in `<directory>/consumer` (the sequence of the next record to
+    /// deliver), or nil when the file is missing, unreadable, torn or damaged. Not checked against
+    /// the segments: opening the queue does that and may fall back to an earlier position.
+    public static func consumerPosition(in directory: String) -> UInt64? {
+        // Any failure means "no usable position", which is what nil reports; callers that need
+        // the reason open the queue and read its RecoveryReport.
+        guard case let .position(position) = try? ConsumerPositionFile.read(directory: directory) else { return nil }
+        return position
+    }
+
     /// Checks one segment and hands over its records from `from` on. Returns nil where a last
     /// segment holds nothing readable (yet); throws `.corrupt` for a sealed segment that is invalid.
     private static func scanSegment(

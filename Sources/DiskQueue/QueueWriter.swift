@@ -35,14 +35,17 @@ final class QueueWriter: @unchecked Sendable {
     private func commit(_ appends: [PendingAppend]) {
         do throws(DiskQueueError) {
             let result = try segments.commit(appends)
-            commits.committed(records: result.records, bytes: result.bytes, nextSequence: segments.nextSequence)
+            commits.committed(result, nextSequence: segments.nextSequence)
             for (append, range) in zip(appends, result.ranges) {
                 append.completion(.success(range))
             }
         } catch {
             // Never retried: after a failed write or sync the kernel may have dropped the dirty
-            // pages, so a later success would not prove these records durable.
-            commits.fail(reason: error.description)
+            // pages, so a later success would not prove these records durable. Only a refusal
+            // that left none of the batch on disk (full disk, bounded queue) lets writing go on.
+            if error.stopsQueue {
+                commits.fail(reason: error.description)
+            }
             for append in appends { append.completion(.failure(error)) }
         }
     }

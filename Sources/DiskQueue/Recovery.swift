@@ -17,6 +17,9 @@ import Glibc
 /// (`.bad`, `.truncated-`) that are still in the directory. Those are read at every open;
 /// move them out of the queue directory once inspected.
 ///
+/// The consumer position is read last (see `ConsumerPositionFile.recover`), once the records on
+/// disk are known.
+///
 /// Runs on the thread calling `DiskQueue.init`, which holds the directory lock.
 struct Recovery {
     /// What recovery leaves for the writer.
@@ -24,12 +27,17 @@ struct Recovery {
         var report: RecoveryReport
         /// The last segment, kept open for appending, when appending may continue in it.
         var active: ActiveSegment?
+        /// Total size of the kept segment files.
+        var liveBytes: Int
     }
 
     private let directory: String
     private let directoryFile: FileDescriptor
     private let maxRecordBytes: Int
     private var report = RecoveryReport(segments: 0, records: 0, truncatedBytes: 0, quarantinedFiles: [], nextSequence: 1)
+    private var liveBytes = 0
+    /// Sequence of the first record in the kept segments.
+    private var earliestRecord: UInt64?
 
     static func run(directory: String, directoryFile: FileDescriptor, maxRecordBytes: Int) throws(DiskQueueError) -> Outcome {
         var recovery = Recovery(directory: directory, directoryFile: directoryFile, maxRecordBytes: maxRecordBytes)
@@ -59,8 +67,11 @@ struct Recovery {
             // This segment's last writer may have crashed before syncing it.
             try last.segment.file.synchronize()
         }
+        let consumer = try ConsumerPositionFile.recover(directory: directory, earliestRecord: earliestRecord, nextSequence: report.nextSequence)
+        report.consumerPosition = consumer.position
+        report.consumerPositionReset = consumer.reset
         try directoryFile.synchronize()
-        return Outcome(report: report, active: active)
+        return Outcome(report: report, active: active, liveBytes: liveBytes)
     }
 
     /// Checks one segment. For the last one, when it is kept, returns it open for appending with
@@ -94,6 +105,9 @@ struct Recovery {
         let segmentNext = scan.lastSequence.map { $0 + 1 } ?? header.firstSequence
         report.segments += 1
         report.records += scan.records
+        // The file ends at scan.end now: a sealed segment is whole, a last one was cut there.
+        liveBytes += scan.end
+        if earliestRecord == nil, scan.records > 0 { earliestRecord = header.firstSequence }
         report.nextSequence = max(report.nextSequence, segmentNext)
         guard isLast else { return nil }
         return (ActiveSegment(file: file, firstSequence: header.firstSequence, end: scan.end), segmentNext)

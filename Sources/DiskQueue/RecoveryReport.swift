@@ -12,12 +12,31 @@ public struct RecoveryReport: Sendable, Equatable {
     public var quarantinedFiles: [String]
     /// Sequence number the next appended record gets.
     public var nextSequence: UInt64
+    /// The consumer position the queue opened with (`DiskQueue.consumerPosition`): the one stored
+    /// in `<directory>/consumer` when that file is valid and the position lies between the
+    /// earliest record on disk and `nextSequence`; otherwise the earliest record on disk
+    /// (`nextSequence` when there is none).
+    public var consumerPosition: UInt64
+    /// True when the stored position was missing, torn, damaged or out of range while records
+    /// were on disk, so `consumerPosition` fell back to the earliest record: records the consumer
+    /// already processed will be delivered again (never skipped).
+    public var consumerPositionReset: Bool
 
-    public init(segments: Int, records: Int, truncatedBytes: Int, quarantinedFiles: [String], nextSequence: UInt64) {
+    public init(
+        segments: Int,
+        records: Int,
+        truncatedBytes: Int,
+        quarantinedFiles: [String],
+        nextSequence: UInt64,
+        consumerPosition: UInt64 = 1,
+        consumerPositionReset: Bool = false
+    ) {
         self.segments = segments
         self.records = records
         self.truncatedBytes = truncatedBytes
         self.quarantinedFiles = quarantinedFiles
         self.nextSequence = nextSequence
+        self.consumerPosition = consumerPosition
+        self.consumerPositionReset = consumerPositionReset
     }
 }

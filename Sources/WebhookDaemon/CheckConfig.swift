@@ -31,6 +31,8 @@ struct CheckConfig: ParsableCommand {
                 "limits.bodyIdleTimeoutMilliseconds: \(l.bodyIdleTimeout.nanoseconds / 1_000_000)",
                 "limits.keepAliveTimeoutMilliseconds: \(l.keepAliveTimeout.nanoseconds / 1_000_000)",
                 "queue.segmentBytes: \(settings.queueSegmentBytes)",
+                "queue.minFreeBytes: \(settings.queueMinFreeBytes)",
+                "queue.maxBytes: \(settings.queueMaxBytes.map(String.init) ?? "unbounded")",
                 "shutdown.graceMilliseconds: \(settings.shutdownGraceMilliseconds)",
                 "log.level: \(settings.logLevel.rawValue)",
                 "config OK",

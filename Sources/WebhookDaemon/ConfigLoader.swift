@@ -65,7 +65,15 @@ public enum ConfigLoader {
                 }
                 config.queueSegmentBytes = size
             }
-            try queue.rejectUnknown(["segmentBytes"])
+            if let reserve = try queue.integer("minFreeBytes") {
+                guard reserve >= 0 else { throw ConfigError("queue.minFreeBytes", "\(reserve) must not be negative") }
+                config.queueMinFreeBytes = reserve
+            }
+            if let bound = try queue.integer("maxBytes") {
+                guard bound >= 1 << 20 else { throw ConfigError("queue.maxBytes", "\(bound) is below the minimum (1048576)") }
+                config.queueMaxBytes = bound
+            }
+            try queue.rejectUnknown(["segmentBytes", "minFreeBytes", "maxBytes"])
         }
         if let shutdown = try top.object("shutdown") {
             if let grace = try shutdown.integer("graceMilliseconds") {

@@ -3,6 +3,7 @@ import DiskQueue
 import Foundation
 import HTTPServer
 import Logging
+import Synchronization
 import XeroWebhooks
 
 /// The running receiver: the disk queue, the webhook endpoint and the HTTP server, wired
@@ -22,7 +23,9 @@ public final class Daemon: Sendable {
         let options = DiskQueueOptions(
             segmentBytes: config.queueSegmentBytes,
             maxRecordBytes: config.limits.maxBodyBytes + 4096,  // one event plus the record envelope
-            faults: faults
+            faults: faults,
+            minFreeBytes: config.queueMinFreeBytes,
+            maxQueueBytes: config.queueMaxBytes
         )
         queue = try DiskQueue(directory: config.queueDirectory, options: options)
         let report = queue.recovery
@@ -67,10 +70,16 @@ public final class Daemon: Sendable {
     }
 
     static func outcomeLogger(_ logger: Logger) -> @Sendable (WebhookReceiver.Outcome, SocketAddress?) -> Void {
-        { outcome, peer in
+        // While the queue refuses events (full disk, size bound, failed), one line when it
+        // starts and one when it ends, not one per request: Xero keeps retrying meanwhile.
+        let refusing = Mutex<String?>(nil)
+        return { outcome, peer in
             let from: Logger.MetadataValue = "\(peer.map(\.description) ?? "-")"
             switch outcome {
             case let .accepted(events, sequences):
+                if let reason = refusing.withLock({ state -> String? in defer { state = nil }; return state }) {
+                    logger.notice("queue accepting events again", metadata: ["after": "\(reason)"])
+                }
                 logger.debug("events queued", metadata: [
                     "events": "\(events)", "firstSequence": "\(sequences.lowerBound)", "peer": from,
                 ])
@@ -84,8 +93,18 @@ public final class Daemon: Sendable {
                 logger.warning("request rejected", metadata: ["status": "400", "reason": "\(reason)", "peer": from])
             case let .methodNotAllowed(method):
                 logger.notice("request rejected", metadata: ["status": "405", "reason": "method \(method)", "peer": from])
-            case let .persistFailed(reason):
-                logger.error("events not persisted", metadata: ["status": "503", "reason": "\(reason)", "peer": from])
+            case let .persistFailed(error):
+                let first = refusing.withLock { state -> Bool in
+                    defer { state = "\(error)" }
+                    return state == nil
+                }
+                guard first else { return }
+                switch error {
+                case .diskFull, .queueFull:
+                    logger.warning("queue refusing events; answering 503 until there is room", metadata: ["reason": "\(error)"])
+                default:
+                    logger.error("queue failed; answering 503 until restarted", metadata: ["reason": "\(error)"])
+                }
             }
         }
     }

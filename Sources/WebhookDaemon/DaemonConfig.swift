@@ -22,6 +22,10 @@ public struct DaemonConfig: Sendable, Equatable {
     public var limits = HTTPLimits()
     /// Segment file size of the disk queue.
     public var queueSegmentBytes = 64 << 20
+    /// Free space the queue leaves on its file system: below it, deliveries get 503.
+    public var queueMinFreeBytes = 64 << 20
+    /// Largest size of the queue's unconsumed segments; above it deliveries get 503. nil: no bound.
+    public var queueMaxBytes: Int?
     /// How long SIGTERM waits for requests in progress before closing their connections.
     public var shutdownGraceMilliseconds = 10_000
     public var logLevel = LogLevel.info

@@ -19,7 +19,7 @@ public final class WebhookReceiver: Sendable {
         case missingSignature
         case badSignature
         case notAPayload(String)
-        case persistFailed(String)
+        case persistFailed(DiskQueueError)
         case methodNotAllowed(String)
     }
 
@@ -95,7 +95,7 @@ public final class WebhookReceiver: Sendable {
                 onOutcome(.accepted(events: count, sequences: sequences), peer)
                 responder.send(HTTPResponse(status: 200))
             case let .failure(error):
-                onOutcome(.persistFailed(error.description), peer)
+                onOutcome(.persistFailed(error), peer)
                 responder.send(HTTPResponse(status: 503, headers: [("Retry-After", "60")]))
             }
         }

@@ -22,7 +22,7 @@ import Testing
 
                 #expect(try QueueReader.records(in: copy) == earlier, "flip at \(index)")
                 let reopened = try DiskQueue(directory: copy)
-                #expect(reopened.recovery == RecoveryReport(segments: 1, records: 3, truncatedBytes: 46, quarantinedFiles: [], nextSequence: 4))
+                #expect(reopened.recovery == RecoveryReport(segments: 1, records: 3, truncatedBytes: 46, quarantinedFiles: [], nextSequence: 4, consumerPosition: 1, consumerPositionReset: true))
                 reopened.close()
                 #expect(try QueueReader.records(in: copy) == earlier)
                 try FileManager.default.removeItem(atPath: copy)
@@ -98,11 +98,11 @@ import Testing
             let first = try DiskQueue(directory: base)
             #expect(first.recovery == RecoveryReport(
                 segments: 0, records: 0, truncatedBytes: 0,
-                quarantinedFiles: ["segment-00000000000000000001.log.bad"], nextSequence: 4))
+                quarantinedFiles: ["segment-00000000000000000001.log.bad"], nextSequence: 4, consumerPosition: 4))
             first.close()
             // The reservation holds on the next open too, before anything new was written.
             let reopened = try DiskQueue(directory: base)
-            #expect(reopened.recovery == RecoveryReport(segments: 0, records: 0, truncatedBytes: 0, quarantinedFiles: [], nextSequence: 4))
+            #expect(reopened.recovery == RecoveryReport(segments: 0, records: 0, truncatedBytes: 0, quarantinedFiles: [], nextSequence: 4, consumerPosition: 4))
             #expect(try reopened.append([payload(4)]) == 4..<5)
             reopened.close()
             #expect(try segmentFiles(in: base) == ["segment-00000000000000000004.log"])
@@ -122,7 +122,7 @@ import Testing
             try writeFile(segment, bytes)
 
             let first = try DiskQueue(directory: base)
-            #expect(first.recovery == RecoveryReport(segments: 1, records: 2, truncatedBytes: 3 * 36, quarantinedFiles: [], nextSequence: 6))
+            #expect(first.recovery == RecoveryReport(segments: 1, records: 2, truncatedBytes: 3 * 36, quarantinedFiles: [], nextSequence: 6, consumerPosition: 1, consumerPositionReset: true))
             #expect(try first.append([payload(6)]) == 6..<7)
             first.close()
             #expect(try segmentFiles(in: base) == ["segment-00000000000000000001.log", "segment-00000000000000000006.log"])
@@ -130,7 +130,7 @@ import Testing
             #expect(try fileBytes(segment + ".truncated-\(third)") == Array(bytes[third...]))
 
             let second = try DiskQueue(directory: base)
-            #expect(second.recovery == RecoveryReport(segments: 2, records: 3, truncatedBytes: 0, quarantinedFiles: [], nextSequence: 7))
+            #expect(second.recovery == RecoveryReport(segments: 2, records: 3, truncatedBytes: 0, quarantinedFiles: [], nextSequence: 7, consumerPosition: 1, consumerPositionReset: true))
             second.close()
         }
     }
@@ -161,7 +161,10 @@ import Testing
             #expect(firstReport.truncatedBytes == 36 - 3)
             #expect(secondReport == RecoveryReport(
                 segments: firstReport.segments, records: firstReport.records, truncatedBytes: 0,
-                quarantinedFiles: [], nextSequence: firstReport.nextSequence))
+                quarantinedFiles: [], nextSequence: firstReport.nextSequence,
+                consumerPosition: firstReport.consumerPosition, consumerPositionReset: true))
+            // No consumer file: both fall back to the first record left after the quarantine.
+            #expect(firstReport.consumerPosition == SegmentName(fileName: files[1])?.firstSequence)
             #expect(try QueueReader.records(in: base) == records)
         }
     }

@@ -70,21 +70,25 @@ final class Completions: Sendable {
 
 /// Fails the given fault point on demand, counting how often each point was reached.
 final class FaultSwitch: Sendable {
-    private let state = Mutex<(armed: FaultPoint?, hits: [FaultPoint: Int])>((nil, [:]))
+    private let state = Mutex<(armed: FaultPoint?, errno: Int32, hits: [FaultPoint: Int])>((nil, EIO, [:]))
     static let injected = SystemCallError(call: "pwrite", errno: EIO, path: nil)
 
     var injector: FaultInjector {
         FaultInjector { point in
-            let fail = self.state.withLock { state -> Bool in
+            let failure = self.state.withLock { state -> SystemCallError? in
                 state.hits[point, default: 0] += 1
-                return state.armed == point
+                return state.armed == point ? SystemCallError(call: "pwrite", errno: state.errno) : nil
             }
-            if fail { throw FaultSwitch.injected }
+            if let failure { throw failure }
         }
     }
 
-    func arm(_ point: FaultPoint?) {
-        state.withLock { $0.armed = point }
+    /// From now on `point` fails with `errno` (EIO by default: `injected`); nil disarms.
+    func arm(_ point: FaultPoint?, errno: Int32 = EIO) {
+        state.withLock {
+            $0.armed = point
+            $0.errno = errno
+        }
     }
 
     func hits(_ point: FaultPoint) -> Int {
@@ -96,5 +100,72 @@ extension Result {
     var failure: Failure? {
         if case let .failure(error) = self { return error }
         return nil
+    }
+}
+
+/// Holds the writer the first time it reaches `point` after `arm()`, until `release()`, so a test
+/// can look at the queue while a batch is between two steps.
+final class PointGate: Sendable {
+    private let point: FaultPoint
+    private let armed = Mutex(false)
+    private let held = DispatchSemaphore(value: 0)
+    private let released = DispatchSemaphore(value: 0)
+
+    init(at point: FaultPoint) {
+        self.point = point
+    }
+
+    var injector: FaultInjector {
+        FaultInjector { point in self.hold(at: point) }
+    }
+
+    func arm() {
+        armed.withLock { $0 = true }
+    }
+
+    func hold(at point: FaultPoint) {
+        guard point == self.point else { return }
+        let isArmed = armed.withLock { value -> Bool in
+            defer { value = false }
+            return value
+        }
+        guard isArmed else { return }
+        held.signal()
+        _ = released.wait(timeout: .now() + 60)
+    }
+
+    func waitUntilHeld() -> Bool {
+        held.wait(timeout: .now() + 60) == .success
+    }
+
+    func release() {
+        released.signal()
+    }
+}
+
+/// Total size of the segment files in `directory`.
+func totalSegmentBytes(in directory: String) throws -> Int {
+    try segmentFiles(in: directory).reduce(0) { $0 + (try fileBytes(directory + "/" + $1).count) }
+}
+
+/// The `DiskQueueError` `body` throws (nil if none), for matching cases that carry a text.
+func thrownError(_ body: () throws -> Void) -> DiskQueueError? {
+    do {
+        try body()
+        return nil
+    } catch {
+        return error as? DiskQueueError
+    }
+}
+
+extension DiskQueueError {
+    var isDiskFull: Bool {
+        if case .diskFull = self { return true }
+        return false
+    }
+
+    var isFailed: Bool {
+        if case .failed = self { return true }
+        return false
     }
 }

@@ -31,7 +31,7 @@ import Testing
                 let queue = try DiskQueue(directory: copy)
                 #expect(queue.recovery == RecoveryReport(
                     segments: 1, records: Self.count - 1, truncatedBytes: cut - start,
-                    quarantinedFiles: [], nextSequence: UInt64(Self.count)))
+                    quarantinedFiles: [], nextSequence: UInt64(Self.count), consumerPosition: 1, consumerPositionReset: true))
                 if cut > start {
                     // The cut-off bytes were set aside, not destroyed.
                     let aside = try fileBytes(copy + "/\(segment).truncated-\(start)")
@@ -44,7 +44,7 @@ import Testing
                 let again = try DiskQueue(directory: copy)
                 #expect(again.recovery == RecoveryReport(
                     segments: 1, records: Self.count, truncatedBytes: 0,
-                    quarantinedFiles: [], nextSequence: UInt64(Self.count + 1)))
+                    quarantinedFiles: [], nextSequence: UInt64(Self.count + 1), consumerPosition: 1, consumerPositionReset: true))
                 again.close()
                 #expect(try QueueReader.records(in: copy) == whole + [QueueRecord(sequence: UInt64(Self.count), payload: payload(99))])
                 try FileManager.default.removeItem(atPath: copy)
@@ -70,7 +70,7 @@ import Testing
             let second = try DiskQueue(directory: directory)
             #expect(second.recovery == RecoveryReport(
                 segments: 1, records: Self.count - 1, truncatedBytes: 0,
-                quarantinedFiles: [], nextSequence: UInt64(Self.count)))
+                quarantinedFiles: [], nextSequence: UInt64(Self.count), consumerPosition: 1, consumerPositionReset: true))
             second.close()
             let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.contains(".truncated-") }
             #expect(names == ["segment-00000000000000000001.log.truncated-\(start)"])
@@ -99,7 +99,7 @@ import Testing
             try writeFile(directory + "/segment-00000000000000000006.log", [])
             #expect(try QueueReader.records(in: directory).count == Self.count)
             let queue = try DiskQueue(directory: directory, options: .init(segmentBytes: 64))
-            #expect(queue.recovery == RecoveryReport(segments: 1, records: Self.count, truncatedBytes: 0, quarantinedFiles: [], nextSequence: 6))
+            #expect(queue.recovery == RecoveryReport(segments: 1, records: Self.count, truncatedBytes: 0, quarantinedFiles: [], nextSequence: 6, consumerPosition: 1, consumerPositionReset: true))
             #expect(try queue.append([payload(6)]) == 6..<7)
             queue.close()
             #expect(try QueueReader.records(in: directory).map(\.sequence) == [1, 2, 3, 4, 5, 6])
@@ -112,7 +112,7 @@ import Testing
             _ = try makeQueue(directory)
             try writeFile(directory + "/segment-00000000000000000006.log", SegmentHeader(firstSequence: 6).encoded())
             let queue = try DiskQueue(directory: directory)
-            #expect(queue.recovery == RecoveryReport(segments: 2, records: Self.count, truncatedBytes: 0, quarantinedFiles: [], nextSequence: 6))
+            #expect(queue.recovery == RecoveryReport(segments: 2, records: Self.count, truncatedBytes: 0, quarantinedFiles: [], nextSequence: 6, consumerPosition: 1, consumerPositionReset: true))
             #expect(try queue.append([payload(6)]) == 6..<7)
             queue.close()
             #expect(try segmentFiles(in: directory).count == 2)

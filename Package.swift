@@ -20,14 +20,16 @@ let package = Package(
         .target(name: "SystemSupport"),
         .target(name: "HTTPServer", dependencies: ["SystemSupport"]),
         .target(name: "DiskQueue", dependencies: ["SystemSupport"]),
+        // Strict JSON parsing that keeps each value's byte range (events are stored as received).
+        .target(name: "ByteJSON"),
         .target(
             name: "XeroWebhooks",
-            dependencies: ["COpenSSL", "HTTPServer", "DiskQueue"]
+            dependencies: ["COpenSSL", "HTTPServer", "DiskQueue", "ByteJSON"]
         ),
         .target(
             name: "WebhookDaemon",
             dependencies: [
-                "SystemSupport", "HTTPServer", "DiskQueue", "XeroWebhooks",
+                "SystemSupport", "HTTPServer", "DiskQueue", "ByteJSON", "XeroWebhooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -39,13 +41,14 @@ let package = Package(
         // Helpers shared by the test targets (raw HTTP client, temp dirs, signature vectors).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
+        .testTarget(name: "ByteJSONTests", dependencies: ["ByteJSON"]),
         .testTarget(name: "DiskQueueTests", dependencies: ["DiskQueue", "SystemSupport"]),
-        .testTarget(name: "XeroWebhooksTests", dependencies: ["XeroWebhooks", "HTTPServer", "DiskQueue", "TestSupport"]),
+        .testTarget(name: "XeroWebhooksTests", dependencies: ["XeroWebhooks", "ByteJSON", "HTTPServer", "DiskQueue", "TestSupport"]),
         .testTarget(
             name: "WebhookDaemonTests",
             dependencies: ["WebhookDaemon", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "EndToEndTests", dependencies: ["xero-webhookd", "XeroWebhooks", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["xero-webhookd", "XeroWebhooks", "ByteJSON", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

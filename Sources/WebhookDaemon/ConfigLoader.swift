@@ -1,3 +1,4 @@
+import ByteJSON
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,3 +1,4 @@
+import ByteJSON
 /// The queue record for one received event.
 ///
 /// Stored as one JSON object, `{"receivedAt":"…Z","eventSequence":N,"event":<event>}`, where

@@ -1,3 +1,4 @@
+import ByteJSON
 /// A Xero webhook delivery, parsed leniently *after* its signature was verified
 /// (xero-facts.md §3): sequences may be 0 or absent, `eventDateUtc` has no zone, categories,
 /// types and tenant types are kept as sent (unknown ones included), and the optional `data`

@@ -1,3 +1,4 @@
+import ByteJSON
 import Foundation
 import TestSupport
 import Testing

@@ -1,3 +1,4 @@
+import ByteJSON
 import TestSupport
 import Testing
 @testable import XeroWebhooks

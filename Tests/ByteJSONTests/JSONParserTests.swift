@@ -1,5 +1,5 @@
 import Testing
-@testable import XeroWebhooks
+@testable import ByteJSON
 
 @Suite struct JSONParserTests {
     @Test func keepsByteRangesOfValues() throws {

@@ -8,6 +8,10 @@ public struct JSONParser {
     public struct Failure: Error, Equatable, CustomStringConvertible {
         public let offset: Int
         public let reason: String
+        public init(offset: Int, reason: String) {
+            self.offset = offset
+            self.reason = reason
+        }
         public var description: String { "invalid JSON at byte \(offset): \(reason)" }
     }
 

@@ -14,12 +14,24 @@ final class DirectoryLock {
     init(directory: String) throws(DiskQueueError) {
         let path = QueueDirectory.path(directory, DirectoryLock.fileName)
         let file = try FileDescriptor.open(path, flags: O_RDWR | O_CREAT)
-        guard try file.tryLockExclusive() else {
+        guard try DirectoryLock.acquire(file) else {
             throw .locked(path: path, holder: DirectoryLock.holder(of: file))
         }
         try file.truncate(to: 0)
         try file.write(Array("\(getpid())\n".utf8), at: 0)
         self.file = file
+    }
+
+    /// Tries for up to a second. A lock is held by an open file description, and a child being
+    /// spawned by another thread of the releasing process (posix_spawn copies the descriptor
+    /// table, then closes the copies at exec) can keep a just-released lock alive for a moment.
+    /// A real second daemon holds it for longer and is refused.
+    private static func acquire(_ file: FileDescriptor) throws(DiskQueueError) -> Bool {
+        for _ in 0..<100 {
+            if try file.tryLockExclusive() { return true }
+            usleep(10_000)
+        }
+        return try file.tryLockExclusive()
     }
 
     func release() {

@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 /// A serial queue and the connections driven on it, plus one timer that enforces their
 /// deadlines. `connections` and `scratch` are touched only on `queue`, hence
@@ -9,6 +10,9 @@ final class ConnectionGroup: @unchecked Sendable {
     let scratch: UnsafeMutableRawBufferPointer
     private var connections: [ObjectIdentifier: HTTPConnection] = [:]
     private let timer: DispatchSourceTimer
+    /// Answers handed over from other threads, delivered by one block per burst instead of one
+    /// block per answer (a group-commit batch completes many requests at once).
+    private let answers = Mutex<(pending: [(HTTPConnection, HTTPResponse, UInt64)], scheduled: Bool)>(([], false))
 
     init(label: String, tickNanoseconds: UInt64) {
         queue = DispatchQueue(label: label)
@@ -17,7 +21,7 @@ final class ConnectionGroup: @unchecked Sendable {
         timer.schedule(deadline: .now() + .nanoseconds(Int(tickNanoseconds)),
                        repeating: .nanoseconds(Int(tickNanoseconds)),
                        leeway: .nanoseconds(Int(tickNanoseconds / 4)))
-        timer.setEventHandler { [unowned self] in self.expireDeadlines() }
+        timer.setEventHandler { [weak self] in self?.expireDeadlines() }
         timer.resume()
     }
 
@@ -30,6 +34,28 @@ final class ConnectionGroup: @unchecked Sendable {
     func add(_ connection: HTTPConnection) {
         connections[ObjectIdentifier(connection)] = connection
         connection.start()
+    }
+
+    /// From any thread: queues `response` for `connection` and makes sure a drain is scheduled.
+    func deliver(_ response: HTTPResponse, to connection: HTTPConnection, generation: UInt64) {
+        let schedule = answers.withLock { state -> Bool in
+            state.pending.append((connection, response, generation))
+            if state.scheduled { return false }
+            state.scheduled = true
+            return true
+        }
+        if schedule { queue.async { self.deliverPending() } }
+    }
+
+    private func deliverPending() {
+        let batch = answers.withLock { state -> [(HTTPConnection, HTTPResponse, UInt64)] in
+            state.scheduled = false
+            defer { state.pending.removeAll(keepingCapacity: true) }
+            return state.pending
+        }
+        for (connection, response, generation) in batch {
+            connection.respond(response, generation: generation)
+        }
     }
 
     /// On `queue`: forgets a closed connection.

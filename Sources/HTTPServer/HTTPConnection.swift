@@ -31,6 +31,7 @@ final class HTTPConnection: @unchecked Sendable {
     private var awaitingResponse = false
     private var requestKeepAlive = true
     private var requestIsHEAD = false
+    private var requestIsHTTP10 = false
 
     private var output: [UInt8] = []
     private var outputOffset = 0
@@ -42,6 +43,9 @@ final class HTTPConnection: @unchecked Sendable {
     private(set) var deadline: UInt64 = .max
     private var phase: Phase = .keepAlive
     private var headStarted: UInt64?
+
+    /// Buffered pipelined input above which reading pauses until the current answer is out.
+    private var pipelineBufferLimit: Int { server.limits.maxHeaderBytes + server.limits.maxBodyBytes }
 
     init(fd: Int32, peer: SocketAddress?, group: ConnectionGroup, server: HTTPServer) {
         self.fd = fd
@@ -69,6 +73,11 @@ final class HTTPConnection: @unchecked Sendable {
         let n = read(fd, scratch.baseAddress, scratch.count)
         if n > 0 {
             parser.append(UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
+            // While an answer is owed, pipelined bytes wait in the parser; stop reading only when
+            // a client piles up more than a request's worth (no per-request epoll changes).
+            if (awaitingResponse || responseInFlight) && parser.bufferedBytes > pipelineBufferLimit {
+                suspendReading()
+            }
         } else if n == 0 {
             peerClosed = true
         } else {
@@ -77,7 +86,9 @@ final class HTTPConnection: @unchecked Sendable {
             close()
             return
         }
-        if !awaitingResponse { processInput() }
+        // Input that arrives while an answer is owed or still being written waits for
+        // `responseWritten`: a request must not be handled after an answer that closes.
+        if !awaitingResponse && !responseInFlight { processInput() }
         if peerClosed && !closed {
             // A half-finished request can never complete now (RFC 9112 §6.3: incomplete, not
             // processed); an answer still owed goes out and then the connection closes.
@@ -112,10 +123,10 @@ final class HTTPConnection: @unchecked Sendable {
                 awaitingResponse = true
                 requestKeepAlive = request.head.keepAlive
                 requestIsHEAD = request.head.method == "HEAD"
+                requestIsHTTP10 = request.head.version == .http1_0
                 headStarted = nil
                 phase = .handler
                 deadline = .max
-                suspendReading()
                 server.handler(request, HTTPResponder(connection: self, generation: generation))
                 return
             }
@@ -140,7 +151,9 @@ final class HTTPConnection: @unchecked Sendable {
         guard !closed, awaitingResponse, generation == self.generation else { return }
         awaitingResponse = false
         let closing = response.close || !requestKeepAlive || draining || peerClosed
-        enqueueOutput(response.serialized(date: server.date.now(), closing: closing, omitBody: requestIsHEAD))
+        // HTTP/1.0 clients assume a close unless told otherwise (RFC 9112 §9.3).
+        enqueueOutput(response.serialized(date: server.date.now(), closing: closing,
+                                          keepAliveHeader: !closing && requestIsHTTP10, omitBody: requestIsHEAD))
         closeAfterFlush = closing
         responseInFlight = true
         flush()
@@ -228,7 +241,10 @@ final class HTTPConnection: @unchecked Sendable {
     func deadlinePassed() {
         guard !closed else { return }
         switch phase {
-        case .keepAlive, .write, .handler:
+        case .keepAlive, .handler:
+            close()
+        case .write:
+            server.report(.timedOut(phase: phase.rawValue, peer: peer))
             close()
         case .head, .body:
             server.report(.timedOut(phase: phase.rawValue, peer: peer))

@@ -9,9 +9,7 @@ public struct HTTPResponder: Sendable {
     public var peer: SocketAddress? { connection.peer }
 
     public func send(_ response: HTTPResponse) {
-        let connection = self.connection
-        let generation = self.generation
-        connection.group.queue.async { connection.respond(response, generation: generation) }
+        connection.group.deliver(response, to: connection, generation: generation)
     }
 }
 

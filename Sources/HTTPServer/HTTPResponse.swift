@@ -46,12 +46,12 @@ public struct HTTPResponse: Sendable, Equatable {
     }
 
     /// The response as bytes on the wire.
-    func serialized(date: String, closing: Bool, omitBody: Bool) -> [UInt8] {
+    func serialized(date: String, closing: Bool, keepAliveHeader: Bool = false, omitBody: Bool) -> [UInt8] {
         var head = "HTTP/1.1 \(status) \(Self.reasonPhrase(status))\r\n"
         head += "Date: \(date)\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "Content-Length: \(body.count)\r\n"
-        if closing { head += "Connection: close\r\n" }
+        if closing { head += "Connection: close\r\n" } else if keepAliveHeader { head += "Connection: keep-alive\r\n" }
         head += "\r\n"
         var bytes = Array(head.utf8)
         if !omitBody { bytes.append(contentsOf: body) }

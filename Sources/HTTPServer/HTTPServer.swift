@@ -21,6 +21,9 @@ public final class HTTPServer: @unchecked Sendable {
     private let acceptQueue = DispatchQueue(label: "xero-webhookd.http.accept")
     private var acceptSource: DispatchSourceRead?
     private var acceptSuspended = false
+    /// Entered when accepting starts, left once the accept source's cancel handler has closed
+    /// the listening socket.
+    private let listenerClosed = DispatchGroup()
     private var nextGroup = 0
 
     private let lock = NSCondition()
@@ -85,6 +88,9 @@ public final class HTTPServer: @unchecked Sendable {
         lock.lock()
         stopping = true
         lock.unlock()
+        // The cancel handler closes the listening socket asynchronously; until it has, the
+        // kernel still completes handshakes that nobody will accept.
+        listenerClosed.wait()
         for group in groups { group.queue.async { group.drainAll() } }
         let deadline = Date().addingTimeInterval(Double(grace.nanoseconds) / 1e9)
         lock.lock()
@@ -112,7 +118,11 @@ public final class HTTPServer: @unchecked Sendable {
     private func startAccepting(_ fd: Int32) {
         let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: acceptQueue)
         source.setEventHandler { [unowned self] in self.acceptAll(fd) }
-        source.setCancelHandler { Glibc.close(fd) }
+        listenerClosed.enter()
+        source.setCancelHandler { [listenerClosed] in
+            Glibc.close(fd)
+            listenerClosed.leave()
+        }
         acceptQueue.sync { acceptSource = source }
         source.resume()
     }

@@ -18,59 +18,64 @@ public enum Binary {
     }
 
     /// Runs the binary to completion and returns its exit status, stdout and stderr.
+    /// Standard streams are temporary files, not pipes: no reader threads, nothing left open.
     public static func run(_ arguments: [String], environment: [String: String] = [:], stdin: [UInt8]? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+        let dir = try TemporaryDirectory("xero-webhookd-run")
+        defer { dir.remove() }
+        try Data(stdin ?? []).write(to: URL(fileURLWithPath: dir.file("stdin")))
+        let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: dir.file("stdin")))
+        let output = try StreamFile(dir.file("stdout"))
+        let errors = try StreamFile(dir.file("stderr"))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        let input = Pipe()
         process.standardInput = input
-        try process.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin)) }
-        try input.fileHandleForWriting.close()
-        // Read both pipes to the end before waiting, so a chatty child cannot block on a full pipe.
-        let errData = LockedData()
-        let reader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
-        reader.start()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        process.standardOutput = output.handle
+        process.standardError = errors.handle
+        try withProcessSpawnLock { try process.run() }
         process.waitUntilExit()
-        _ = waitUntil(seconds: 10) { errData.isSet }
-        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData.get(), as: UTF8.self))
+        try input.close()
+        return (process.terminationStatus, output.contents(), errors.contents())
     }
 }
 
-final class LockedData: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-    private(set) var isSet = false
-    func set(_ d: Data) { lock.lock(); data = d; isSet = true; lock.unlock() }
-    func append(_ d: Data) { lock.lock(); data.append(d); lock.unlock() }
-    func get() -> Data { lock.lock(); defer { lock.unlock() }; return data }
+/// A file that a child process writes one of its standard streams to.
+final class StreamFile {
+    let path: String
+    let handle: FileHandle
+
+    init(_ path: String) throws {
+        self.path = path
+        FileManager.default.createFile(atPath: path, contents: nil)
+        handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+    }
+
+    func contents() -> String {
+        String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
+    }
+
+    deinit { try? handle.close() }  // closing twice is harmless here: FileHandle tracks it
 }
 
-/// A running `xero-webhookd serve`, with its stderr collected for inspection.
+/// A running `xero-webhookd serve`, with its stderr collected in a file for inspection.
 public final class DaemonProcess {
     public let process = Process()
-    private let stderrData = LockedData()
+    private let logDirectory: TemporaryDirectory
+    private let log: StreamFile
     public private(set) var port: UInt16 = 0
 
     /// Starts `xero-webhookd <arguments>` and waits for the "listening" log line.
     public init(_ arguments: [String], environment: [String: String]) throws {
+        logDirectory = try TemporaryDirectory("xero-webhookd-log")
+        log = try StreamFile(logDirectory.file("stderr"))
         process.executableURL = URL(fileURLWithPath: Binary.path)
         process.arguments = arguments
         process.environment = environment
-        let err = Pipe()
-        process.standardError = err
+        process.standardError = log.handle
         process.standardOutput = FileHandle.nullDevice
-        let sink = stderrData
-        err.fileHandleForReading.readabilityHandler = { handle in
-            let chunk = handle.availableData
-            if !chunk.isEmpty { sink.append(chunk) }
-        }
-        try process.run()
+        process.standardInput = FileHandle.nullDevice
+        try withProcessSpawnLock { try process.run() }
         let listening = waitUntil(seconds: 60) { self.listeningPort() != nil || !self.process.isRunning }
         guard listening, let port = listeningPort() else {
             process.terminate()
@@ -80,7 +85,7 @@ public final class DaemonProcess {
     }
 
     public var pid: Int32 { process.processIdentifier }
-    public var stderr: String { String(decoding: stderrData.get(), as: UTF8.self) }
+    public var stderr: String { log.contents() }
 
     private func listeningPort() -> UInt16? {
         guard let line = stderr.split(separator: "\n").first(where: { $0.contains(" listening ") }),
@@ -110,5 +115,6 @@ public final class DaemonProcess {
             kill(pid, SIGKILL)
             process.waitUntilExit()
         }
+        logDirectory.remove()
     }
 }

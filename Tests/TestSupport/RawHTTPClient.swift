@@ -47,7 +47,7 @@ public final class RawHTTPClient {
         }
         guard rc == 0 else {
             let e = errno
-            Glibc.close(fd)
+            close()  // deinit runs for a failed init too; close() makes the second close a no-op
             throw ClientError(description: "connect to \(host):\(port): errno \(e)")
         }
     }

@@ -27,7 +27,7 @@ fs=$(df --output=fstype "$work" | tail -1)
 results=bench/results/receive-throughput.md
 {
   echo
-  echo "## $(date -u +%Y-%m-%dT%H:%MZ): $(nproc) cores, state on $fs, wrk -t2, ${duration}s per row"
+  echo "## $(date -u +%Y-%m-%dT%H:%MZ): $(nproc) cores, state on $fs, wrk -t2 (-t1 for 1 connection), ${duration}s per row"
   echo
   echo "Command: \`${BENCH_STATE_PARENT:+BENCH_STATE_PARENT=$BENCH_STATE_PARENT }bench/receive-throughput.sh $duration ${connections[*]}\`"
   echo
@@ -41,7 +41,8 @@ for c in "${connections[@]}"; do
   pid=$!
   for _ in $(seq 1 200); do grep -q ' listening ' "$work/stderr" 2>/dev/null && break; sleep 0.05; done
   port=$(grep -o 'address=[^ ]*' "$work/stderr" | head -1 | sed 's/.*://')
-  out=$(wrk -t2 -c"$c" -d"${duration}s" --latency -s bench/signed-post.lua "http://127.0.0.1:$port" 2>&1)
+  threads=$(( c < 2 ? c : 2 ))
+  out=$(wrk -t"$threads" -c"$c" -d"${duration}s" --latency -s bench/signed-post.lua "http://127.0.0.1:$port" 2>&1)
   rss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' /proc/$pid/status)
   kill -TERM "$pid"; wait "$pid"; pid=
   rps=$(awk '/^rps/ {print $2}' <<<"$out")

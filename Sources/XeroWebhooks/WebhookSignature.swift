@@ -10,12 +10,12 @@ public struct WebhookSignature: Sendable {
     /// Length of a base64-encoded SHA-256 MAC: 32 bytes → 44 characters with one `=`.
     public static let encodedLength = 44
 
-    private let keys: [[UInt8]]
+    private let keys: [HMACKey]
 
     /// Creates a verifier. `keys` must not be empty; each is used as its UTF-8 bytes.
     public init(keys: [String]) {
         precondition(!keys.isEmpty, "at least one webhook key is required")
-        self.keys = keys.map { Array($0.utf8) }
+        self.keys = keys.map { HMACKey(Array($0.utf8)) }
     }
 
     /// The header value Xero would send for `body` signed with the first (current) key.
@@ -46,22 +46,10 @@ public struct WebhookSignature: Sendable {
     }
 
     /// base64(HMAC-SHA256(key, body)) as 44 ASCII bytes.
-    static func encodedMAC(key: [UInt8], body: [UInt8]) -> [UInt8] {
-        var mac = [UInt8](repeating: 0, count: 32)
-        var macLength: UInt32 = 0
-        let ok = key.withUnsafeBytes { k in
-            body.withUnsafeBytes { b in
-                mac.withUnsafeMutableBytes { m in
-                    // HMAC() with a NULL-safe key pointer: an empty buffer has no base address.
-                    HMAC(EVP_sha256(), k.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(k.count),
-                         b.baseAddress?.assumingMemoryBound(to: UInt8.self), b.count,
-                         m.baseAddress?.assumingMemoryBound(to: UInt8.self), &macLength) != nil
-                }
-            }
-        }
-        // HMAC-SHA256 with in-memory buffers fails only if OpenSSL itself is broken; an all-zero
-        // MAC can never match a real signature, so verification fails closed.
-        guard ok, macLength == 32 else { return [UInt8](repeating: 0, count: encodedLength) }
+    static func encodedMAC(key: HMACKey, body: [UInt8]) -> [UInt8] {
+        // An all-zero MAC can never match a real signature: if OpenSSL fails, verification
+        // fails closed.
+        let mac = key.mac(body) ?? [UInt8](repeating: 0, count: 32)
         var out = [UInt8](repeating: 0, count: encodedLength + 1)  // EVP_EncodeBlock adds a NUL
         let written = out.withUnsafeMutableBufferPointer { o in
             mac.withUnsafeBufferPointer { m in

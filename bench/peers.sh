@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# xero-webhookd against the receivers users could pick instead, one after another in the same
+# run on 127.0.0.1, with the same signed 399-byte Xero delivery, keep-alive connections and wrk:
+#   xero-webhookd, state on the real disk (every 200 fsynced first)
+#   xero-webhookd, state on tmpfs (the HTTP and CPU ceiling of our own code)
+#   nginx `return 200` (the ceiling of any HTTP server on this machine)
+#   adnanh/webhook 2.8.0 from Debian, payload-hmac-sha256 rule, execute-command /bin/true
+#   Xero's PHP sample logic under `php -S` with PHP_CLI_SERVER_WORKERS=2
+# Neither peer persists anything. Prints requests/s, p50/p99 latency and peak RSS for each and
+# the ratio of xero-webhookd (durable) to each, writes the table to bench/results/peers.md
+# (appended) and a chart to bench/results/peers.png.
+#
+#   bench/peers.sh [duration-seconds] [connections]      (defaults: 15 32)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-15}
+connections=${2:-32}
+
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v webhook >/dev/null || need+=(webhook)
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v php >/dev/null || need+=(php-cli)
+command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+swift build -c release --product xero-webhookd >/dev/null
+bin=$(swift build -c release --show-bin-path)/xero-webhookd
+mkdir -p .build bench/results
+work=$(mktemp -d "$PWD/.build/peers-XXXXXX")
+shmwork=$(mktemp -d /dev/shm/peers-XXXXXX)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; pkill -f "nginx -p $work" 2>/dev/null; rm -rf "$work" "$shmwork"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+# Peak RSS in MiB of a process and its children (VmHWM summed).
+peak_rss() {
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '/VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
+  done
+  awk -v k="$total" 'BEGIN { printf "%.1f", k / 1024 }'
+}
+
+declare -A rps p50 p99 rss errs
+run_wrk() {  # name port script path
+  local out
+  out=$(wrk -t2 -c"$connections" -d"${duration}s" --latency -s "$3" "http://127.0.0.1:$2" 2>&1)
+  rps[$1]=$(awk '/^rps/ {print $2}' <<<"$out")
+  p50[$1]=$(awk '/^p50_ms/ {print $2}' <<<"$out")
+  p99[$1]=$(awk '/^p99_ms/ {print $2}' <<<"$out")
+  errs[$1]=$(awk '/Non-2xx/ {n=$NF} /^errors/ {e=$2} END {printf "%d/%d", n, e}' <<<"$out")
+}
+
+run_daemon() {  # name statedir
+  local port; port=$(free_port)
+  printf '{"stateDirectory": "%s/state", "listen": {"port": %s}, "limits": {"maxConnections": 4096}}\n' "$2" "$port" >"$2/config.json"
+  PAN_SEC_XERO_WEBHOOK_KEY=ExampleSigningKey "$bin" serve --config "$2/config.json" 2>"$2/stderr" &
+  pid=$!
+  wait_port "$port"
+  run_wrk "$1" "$port" bench/signed-post.lua
+  rss[$1]=$(peak_rss "$pid")
+  kill -TERM "$pid"; wait "$pid"; pid=
+}
+
+run_daemon "xero-webhookd (disk)" "$work"
+run_daemon "xero-webhookd (tmpfs)" "$shmwork"
+
+port=$(free_port)
+sed -e "s|@DIR@|$work|g" -e "s|@PORT@|$port|g" bench/peers/nginx.conf.in >"$work/nginx.conf"
+nginx -p "$work" -c "$work/nginx.conf" -g 'daemon off;' &
+pid=$!
+wait_port "$port"
+run_wrk "nginx return 200" "$port" bench/signed-post.lua
+rss["nginx return 200"]=$(peak_rss "$pid")
+kill -QUIT "$pid"; wait "$pid" || true; pid=
+
+port=$(free_port)
+webhook -hooks bench/peers/hooks.json -ip 127.0.0.1 -port "$port" -nopanic >"$work/webhook.log" 2>&1 &
+pid=$!
+wait_port "$port"
+run_wrk "webhook 2.8.0" "$port" bench/peers/webhook-post.lua
+rss["webhook 2.8.0"]=$(peak_rss "$pid")
+kill "$pid"; wait "$pid" || true; pid=
+
+port=$(free_port)
+XERO_WEBHOOK_KEY=ExampleSigningKey PHP_CLI_SERVER_WORKERS=2 php -S "127.0.0.1:$port" bench/peers/receiver.php >"$work/php.log" 2>&1 &
+pid=$!
+wait_port "$port"
+run_wrk "PHP sample (php -S)" "$port" bench/signed-post.lua
+rss["PHP sample (php -S)"]=$(peak_rss "$pid")
+kill "$pid"; wait "$pid" || true; pid=
+
+ours=${rps["xero-webhookd (disk)"]}
+results=bench/results/peers.md
+{
+  echo
+  echo "## $(date -u +%Y-%m-%dT%H:%MZ): $(nproc) cores, $connections connections, wrk -t2, ${duration}s each"
+  echo
+  echo "Command: \`bench/peers.sh $duration $connections\`"
+  echo
+  echo "| receiver | requests/s | p50 ms | p99 ms | non-2xx/errors | peak RSS MiB | xero-webhookd (disk) ÷ this |"
+  echo "|---|---|---|---|---|---|---|"
+  for name in "xero-webhookd (disk)" "xero-webhookd (tmpfs)" "nginx return 200" "webhook 2.8.0" "PHP sample (php -S)"; do
+    ratio=$(awk -v a="$ours" -v b="${rps[$name]}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+    echo "| $name | ${rps[$name]} | ${p50[$name]} | ${p99[$name]} | ${errs[$name]} | ${rss[$name]} | $ratio |"
+  done
+} | tee -a "$results"
+
+{
+  for name in "xero-webhookd (disk)" "xero-webhookd (tmpfs)" "nginx return 200" "webhook 2.8.0" "PHP sample (php -S)"; do
+    printf '"%s" %s\n' "$name" "${rps[$name]}"
+  done
+} >"$work/chart.dat"
+gnuplot <<GNUPLOT
+set terminal pngcairo size 900,420 font "DejaVu Sans,10" noenhanced
+set output "bench/results/peers.png"
+set title "Signed 399-byte Xero deliveries, $connections keep-alive connections, 127.0.0.1, $(nproc) cores"
+set ylabel "requests/s (all answered 200)"
+set style fill solid 0.8
+set boxwidth 0.6
+set grid ytics
+set yrange [0:*]
+unset key
+plot "$work/chart.dat" using 0:2:xtic(1) with boxes lc rgb "#3b6ea5", "" using 0:2:(sprintf("%d", \$2)) with labels offset 0,0.8
+GNUPLOT
+echo "chart: bench/results/peers.png"

@@ -40,6 +40,20 @@ public enum Binary {
     }
 }
 
+extension Binary {
+    /// Runs another program (e.g. `/bin/mount`) to completion and returns its exit status.
+    public static func runTool(_ tool: String, _ arguments: [String]) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try withProcessSpawnLock { try process.run() }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
+
 /// A file that a child process writes one of its standard streams to.
 final class StreamFile {
     let path: String

@@ -17,6 +17,7 @@ public final class RawHTTPClient {
 
     public struct ClientError: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     public private(set) var fd: Int32

@@ -12,6 +12,7 @@
 #
 #   bench/peers.sh [duration-seconds] [connections]      (defaults: 15 32)
 set -euo pipefail
+load_start=$(cut -d" " -f1-3 /proc/loadavg)
 cd "$(dirname "$0")/.."
 duration=${1:-15}
 connections=${2:-32}
@@ -100,7 +101,7 @@ ours=${rps["xero-webhookd (disk)"]}
 results=bench/results/peers.md
 {
   echo
-  echo "## $(date -u +%Y-%m-%dT%H:%MZ): $(nproc) cores, $connections connections, wrk -t2, ${duration}s each"
+  echo "## $(date -u +%Y-%m-%dT%H:%MZ): $(nproc) cores, $connections connections, wrk -t2, ${duration}s each, load average at start: $load_start"
   echo
   echo "Command: \`bench/peers.sh $duration $connections\`"
   echo

@@ -10,6 +10,7 @@
 #   e.g. bench/receive-throughput.sh 10 1 32 256
 #   BENCH_STATE_PARENT=/dev/shm bench/receive-throughput.sh 10 32   # state on tmpfs
 set -euo pipefail
+load_start=$(cut -d" " -f1-3 /proc/loadavg)
 cd "$(dirname "$0")/.."
 duration=${1:-10}
 shift || true
@@ -18,7 +19,7 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk 
 
 swift build -c release --product xero-webhookd >/dev/null
 bin=$(swift build -c release --show-bin-path)/xero-webhookd
-mkdir -p .build
+mkdir -p .build bench/results
 work=$(mktemp -d "${BENCH_STATE_PARENT:-$PWD/.build}/bench-XXXXXX")
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
@@ -27,7 +28,7 @@ fs=$(df --output=fstype "$work" | tail -1)
 results=bench/results/receive-throughput.md
 {
   echo
-  echo "## $(date -u +%Y-%m-%dT%H:%MZ): $(nproc) cores, state on $fs, wrk -t2 (-t1 for 1 connection), ${duration}s per row"
+  echo "## $(date -u +%Y-%m-%dT%H:%MZ): $(nproc) cores, state on $fs, wrk -t2 (-t1 for 1 connection), ${duration}s per row, load average at start: $load_start"
   echo
   echo "Command: \`${BENCH_STATE_PARENT:+BENCH_STATE_PARENT=$BENCH_STATE_PARENT }bench/receive-throughput.sh $duration ${connections[*]}\`"
   echo

@@ -27,9 +27,13 @@ let package = Package(
             dependencies: ["COpenSSL", "HTTPServer", "DiskQueue", "ByteJSON"]
         ),
         .target(
+            name: "Worker",
+            dependencies: ["DiskQueue", "ByteJSON", "XeroWebhooks"]
+        ),
+        .target(
             name: "WebhookDaemon",
             dependencies: [
-                "SystemSupport", "HTTPServer", "DiskQueue", "ByteJSON", "XeroWebhooks",
+                "SystemSupport", "HTTPServer", "DiskQueue", "ByteJSON", "XeroWebhooks", "Worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -48,6 +52,7 @@ let package = Package(
             name: "WebhookDaemonTests",
             dependencies: ["WebhookDaemon", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "DiskQueue", "ByteJSON", "XeroWebhooks", "HTTPServer", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["xero-webhookd", "XeroWebhooks", "ByteJSON", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,48 @@
+import ByteJSON
+
+/// One record handed to the sink: the current state of one resource and every event it covers.
+///
+/// Schema (one JSON object, one line in the directory sink):
+/// `{"eventIds":[…],"sequences":[…],"tenantId":"…","category":"INVOICE","eventType":"UPDATE",
+///   "resourceId":"…","eventDateUtc":"…","receivedAt":"…","fetchedAt":"…","notFound":false,
+///   "resource":{…as Xero returned it…}}` — `resource` is `null` and `notFound` true when Xero no
+/// longer has the resource (deleted, or not visible to this connection). `eventType`,
+/// `eventDateUtc` and `receivedAt` are those of the newest event covered. Event ids are stable
+/// (see `EventID`): consumers deduplicate on them, as a record may be delivered more than once.
+public struct DeliveryRecord: Sendable, Equatable {
+    public let items: [QueuedItem]
+    public let key: ResourceKey
+    /// nil when not found.
+    public let resource: [UInt8]?
+    public let fetchedAt: String
+
+    public init(items: [QueuedItem], resource: [UInt8]?, fetchedAt: String) {
+        self.items = items
+        self.key = items[0].key
+        self.resource = resource
+        self.fetchedAt = fetchedAt
+    }
+
+    /// The record as one line of JSON (no trailing newline).
+    public func json() -> [UInt8] {
+        let newest = items.last!
+        var out: [UInt8] = Array(#"{"eventIds":["#.utf8)
+        out += items.map { JSONText.quoted($0.eventID) }.joined(separator: [UInt8(ascii: ",")])
+        out += Array(#"],"sequences":["#.utf8)
+        out += Array(items.map { String($0.sequence) }.joined(separator: ",").utf8)
+        out += Array(#"],"tenantId":"#.utf8) + JSONText.quoted(newest.key.tenantID)
+        out += Array(#","category":"#.utf8) + JSONText.quoted(key.category)
+        out += Array(#","eventType":"#.utf8) + JSONText.quoted(newest.eventType)
+        out += Array(#","resourceId":"#.utf8) + JSONText.quoted(newest.key.resourceID)
+        out += Array(#","eventDateUtc":"#.utf8) + JSONText.quoted(newest.eventDateUTC)
+        out += Array(#","receivedAt":"#.utf8) + JSONText.quoted(newest.receivedAt)
+        out += Array(#","fetchedAt":"#.utf8) + JSONText.quoted(fetchedAt)
+        if let resource {
+            out += Array(#","notFound":false,"resource":"#.utf8) + resource
+        } else {
+            out += Array(#","notFound":true,"resource":null"#.utf8)
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+}

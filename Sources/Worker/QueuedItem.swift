@@ -1,0 +1,61 @@
+import ByteJSON
+import DiskQueue
+import XeroWebhooks
+
+/// One queued event as the worker sees it: the queue record decoded and its fields read.
+public struct QueuedItem: Sendable, Equatable {
+    public let sequence: UInt64
+    public let receivedAt: String
+    public let eventID: String
+    /// The event's JSON as Xero sent it.
+    public let event: [UInt8]
+    public let key: ResourceKey
+    public let resourceURL: String
+    public let eventType: String
+    public let eventDateUTC: String
+
+    public enum DecodeError: Error, Equatable, CustomStringConvertible {
+        case notAQueuedEvent(String)
+        case missingField(String)
+        case digestUnavailable
+
+        public var description: String {
+            switch self {
+            case let .notAQueuedEvent(reason): "record is not a queued event: \(reason)"
+            case let .missingField(name): "event has no \(name)"
+            case .digestUnavailable: "could not compute the event id"
+            }
+        }
+    }
+
+    /// Decodes a queue record written by the webhook receiver.
+    public static func decode(_ record: QueueRecord) throws(DecodeError) -> QueuedItem {
+        let queued: QueuedEvent
+        do {
+            queued = try QueuedEvent.decode(record.payload)
+        } catch {
+            throw .notAQueuedEvent(error.description)
+        }
+        let event: JSONValue
+        do {
+            event = try JSONParser.parse(queued.event)
+        } catch {
+            throw .notAQueuedEvent(error.description)
+        }
+        func field(_ name: String) throws(DecodeError) -> String {
+            guard let value = event[name]?.stringValue, !value.isEmpty else { throw .missingField(name) }
+            return value
+        }
+        guard let id = EventID.of(queued.event) else { throw .digestUnavailable }
+        return QueuedItem(
+            sequence: record.sequence,
+            receivedAt: queued.receivedAt,
+            eventID: id,
+            event: queued.event,
+            key: ResourceKey(tenantID: try field("tenantId"), category: try field("eventCategory"), resourceID: try field("resourceId")),
+            resourceURL: event["resourceUrl"]?.stringValue ?? "",
+            eventType: event["eventType"]?.stringValue ?? "",
+            eventDateUTC: event["eventDateUtc"]?.stringValue ?? ""
+        )
+    }
+}

@@ -1,0 +1,305 @@
+import DiskQueue
+import Foundation
+import XeroWebhooks
+
+/// Drains the disk queue into the sink: reads events from the durable consumer position,
+/// coalesces events for the same resource into one fetch of its current state, delivers the
+/// record, and moves the consumer position only over events whose record the sink accepted
+/// (or that went to the dead-letter store): at least once, never lost.
+///
+/// Each tenant has at most one fetch-and-deliver in flight, and tenants run independently, so a
+/// rate-limited, disconnected or failing tenant does not hold up the others. Within one
+/// resource a newer event is never delivered before an older one: while an older event of a
+/// resource waits for its retry, the resource's newer events wait with it (and are then
+/// delivered together, as one record of the current state).
+///
+/// State is confined to this actor; blocking file work runs on a private serial queue.
+public actor Worker {
+    private let queue: DiskQueue
+    private let fetcher: any ResourceFetcher
+    private let sink: any Sink
+    private let configuration: WorkerConfiguration
+    private let now: @Sendable () -> Int64
+    private let random: @Sendable () -> Double
+    private let onEvent: @Sendable (WorkerEvent) -> Void
+    private let deadLetters: DeadLetterStore
+    private var retries: RetryStore
+    private let disk = DispatchQueue(label: "xero-webhookd.worker.disk")
+
+    private var readCursor: UInt64
+    private var position: UInt64
+    /// Read and not yet finished, by queue sequence.
+    private var items: [UInt64: QueuedItem] = [:]
+    /// Finished (delivered or dead-lettered) but not yet below the consumer position.
+    private var finished: Set<UInt64> = []
+    private var resourcesInFlight: Set<ResourceKey> = []
+    private var tenantsInFlight: Set<String> = []
+    private var pausedUntil: Int64 = 0
+    private var status = WorkerStatus()
+    private var loop: Task<Void, Never>?
+
+    /// - Parameters:
+    ///   - now: milliseconds since the epoch (injectable for tests).
+    ///   - random: a number in [0, 1) for backoff jitter.
+    public init(queue: DiskQueue, fetcher: any ResourceFetcher, sink: any Sink, stateDirectory: String,
+                configuration: WorkerConfiguration = .init(),
+                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
+                random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+                onEvent: @escaping @Sendable (WorkerEvent) -> Void = { _ in }) {
+        self.queue = queue
+        self.fetcher = fetcher
+        self.sink = sink
+        self.configuration = configuration
+        self.now = now
+        self.random = random
+        self.onEvent = onEvent
+        deadLetters = DeadLetterStore(stateDirectory: stateDirectory)
+        let workerDirectory = stateDirectory + "/worker"
+        try? FileManager.default.createDirectory(atPath: workerDirectory, withIntermediateDirectories: true)  // a failure shows at the first save
+        retries = RetryStore(directory: workerDirectory)
+        position = queue.consumerPosition
+        readCursor = position
+        status.position = position
+    }
+
+    /// Starts draining in the background.
+    public func start() {
+        guard loop == nil else { return }
+        loop = Task { await self.run() }
+    }
+
+    /// Stops reading and waits for deliveries in flight to finish; what is not acknowledged yet
+    /// stays in the queue for the next start.
+    public func stop() async {
+        loop?.cancel()
+        await loop?.value
+        loop = nil
+        while !tenantsInFlight.isEmpty {
+            try? await Task.sleep(for: .milliseconds(5))  // lanes finish on their own; they do not observe cancellation
+        }
+    }
+
+    public func currentStatus() -> WorkerStatus {
+        var snapshot = status
+        snapshot.pending = items.count
+        snapshot.tenantsInFlight = tenantsInFlight.count
+        snapshot.retriesScheduled = retries.states.count
+        snapshot.position = position
+        return snapshot
+    }
+
+    /// One pass of the loop; tests drive the worker with it directly.
+    public func pass() async throws {
+        status.lastPass = now()
+        try await replayDeadLetters()
+        try await readAhead()
+        if now() >= pausedUntil { launchLanes() }
+        try await advancePosition()
+    }
+
+    private func run() async {
+        while !Task.isCancelled && status.failed == nil {
+            do {
+                try await pass()
+            } catch {
+                status.failed = "\(error)"
+                onEvent(.failed(reason: "\(error)"))
+                return
+            }
+            try? await Task.sleep(for: configuration.pollInterval)
+        }
+    }
+
+    // MARK: Reading
+
+    private func readAhead() async throws {
+        let room = configuration.window - items.count
+        guard room > 0 else { return }
+        let queue = self.queue
+        let from = readCursor
+        let records = try await onDisk { try queue.readRecords(from: from, maxCount: room) }
+        for record in records {
+            readCursor = record.sequence + 1
+            do {
+                items[record.sequence] = try QueuedItem.decode(record)
+            } catch {
+                let letter = DeadLetter(sequence: record.sequence, eventID: EventID.of(record.payload) ?? "unknown",
+                                        receivedAt: "", event: Array(#"{"undecodable":true}"#.utf8), deadAt: now(),
+                                        reason: error.description)
+                try await bury(letter, sequence: record.sequence)
+            }
+        }
+    }
+
+    private func replayDeadLetters() async throws {
+        let store = deadLetters
+        let letters = await onDisk { store.pendingReplays() }
+        for letter in letters {
+            let record = QueuedEvent(receivedAt: letter.receivedAt, eventSequence: nil, event: letter.event).encoded()
+            let queue = self.queue
+            _ = try await onDisk { try queue.append([record]) }
+            await onDisk { store.finishReplay(letter) }
+            onEvent(.replayed(id: letter.id))
+        }
+    }
+
+    // MARK: Scheduling
+
+    /// Starts one fetch-and-deliver per tenant that has ready resources and none in flight.
+    private func launchLanes() {
+        let current = now()
+        var groups: [ResourceKey: [QueuedItem]] = [:]
+        for item in items.values { groups[item.key, default: []].append(item) }
+        var ready: [String: [(key: ResourceKey, items: [QueuedItem])]] = [:]
+        for (key, group) in groups where !resourcesInFlight.contains(key) && !tenantsInFlight.contains(key.tenantID) {
+            // Any event of the resource still backing off holds the whole resource back.
+            guard group.allSatisfy({ (retries[$0.sequence]?.nextTry ?? 0) <= current }) else { continue }
+            ready[key.tenantID, default: []].append((key, group.sorted { $0.sequence < $1.sequence }))
+        }
+        for (tenant, resources) in ready {
+            let batch = resources.sorted { $0.items[0].sequence < $1.items[0].sequence }.prefix(configuration.maxResourcesPerFetch)
+            tenantsInFlight.insert(tenant)
+            for resource in batch { resourcesInFlight.insert(resource.key) }
+            let work = Array(batch)
+            Task { await self.runLane(tenant: tenant, work: work) }
+        }
+    }
+
+    private enum LaneOutcome: Sendable {
+        case delivered(notFound: Bool)
+        case retry(String, after: Duration?)
+        case dead(String)
+        case paused(String)
+    }
+
+    /// Fetch and deliver for one tenant. Runs outside the actor except for the final hand-back.
+    private nonisolated func runLane(tenant: String, work: [(key: ResourceKey, items: [QueuedItem])]) async {
+        let requests = work.map { FetchRequest(key: $0.key, resourceURL: $0.items.last!.resourceURL) }
+        let results = await fetcher.fetch(requests)
+        let fetchedAt = UTCTimestamp.format(millisecondsSinceEpoch: now())
+        var outcomes: [ResourceKey: LaneOutcome] = [:]
+        var records: [DeliveryRecord] = []
+        for resource in work {
+            switch results[resource.key] ?? .retry("no answer for this resource", after: nil) {
+            case let .found(bytes): records.append(DeliveryRecord(items: resource.items, resource: bytes, fetchedAt: fetchedAt))
+            case .notFound: records.append(DeliveryRecord(items: resource.items, resource: nil, fetchedAt: fetchedAt))
+            case let .retry(reason, after): outcomes[resource.key] = .retry(reason, after: after)
+            case let .permanent(reason): outcomes[resource.key] = .dead(reason)
+            case let .paused(reason): outcomes[resource.key] = .paused(reason)
+            }
+        }
+        if !records.isEmpty {
+            let delivered = await sink.deliver(records)
+            for (record, result) in zip(records, delivered) {
+                switch result {
+                case .success: outcomes[record.key] = .delivered(notFound: record.resource == nil)
+                case let .failure(error): outcomes[record.key] = .retry("sink: \(error.reason)", after: nil)
+                }
+            }
+        }
+        await complete(tenant: tenant, work: work, outcomes: outcomes)
+    }
+
+    private func complete(tenant: String, work: [(key: ResourceKey, items: [QueuedItem])], outcomes: [ResourceKey: LaneOutcome]) async {
+        defer { tenantsInFlight.remove(tenant) }
+        let current = now()
+        do {
+            for resource in work {
+                resourcesInFlight.remove(resource.key)
+                switch outcomes[resource.key] ?? .retry("not delivered", after: nil) {
+                case let .delivered(notFound):
+                    for item in resource.items { finish(item.sequence) }
+                    status.delivered += 1
+                    onEvent(.delivered(key: resource.key, events: resource.items.count, notFound: notFound))
+                    if status.paused != nil {
+                        status.paused = nil
+                        onEvent(.resumed)
+                    }
+                case let .retry(reason, after):
+                    try await scheduleRetry(resource.items, reason: reason, after: after, now: current)
+                case let .dead(reason):
+                    for item in resource.items {
+                        let state = retries[item.sequence]
+                        try await bury(DeadLetter(item: item, attempts: (state?.attempts ?? 0) + 1,
+                                                  firstAttempt: state?.firstAttempt ?? current, deadAt: current,
+                                                  lastError: reason), sequence: item.sequence)
+                    }
+                case let .paused(reason):
+                    pausedUntil = current + Int64(configuration.pauseRecheck.components.seconds * 1000)
+                    if status.paused != reason {
+                        status.paused = reason
+                        onEvent(.paused(reason: reason))
+                    }
+                }
+            }
+        } catch {
+            status.failed = "\(error)"
+            onEvent(.failed(reason: "\(error)"))
+        }
+    }
+
+    private func scheduleRetry(_ group: [QueuedItem], reason: String, after: Duration?, now current: Int64) async throws {
+        for item in group {
+            var state = retries[item.sequence] ?? RetryState(attempts: 0, firstAttempt: current, nextTry: 0, lastError: "")
+            state.attempts += 1
+            state.lastError = reason
+            let age = Duration.milliseconds(current - state.firstAttempt)
+            if state.attempts >= configuration.maxAttempts || age >= configuration.maxAge {
+                try await bury(DeadLetter(item: item, attempts: state.attempts, firstAttempt: state.firstAttempt,
+                                          deadAt: current, lastError: reason), sequence: item.sequence)
+                continue
+            }
+            let delay = max(configuration.backoff.delay(afterAttempt: state.attempts, unit: random()), after ?? .zero)
+            state.nextTry = current + delay.milliseconds
+            retries[item.sequence] = state
+            onEvent(.retrying(key: item.key, attempt: state.attempts, after: delay, reason: reason))
+        }
+    }
+
+    /// Stores a dead letter durably, then treats its event as finished.
+    private func bury(_ letter: DeadLetter, sequence: UInt64) async throws {
+        let store = deadLetters
+        try await onDisk { try store.add(letter) }
+        status.deadLettered += 1
+        onEvent(.deadLettered(id: letter.id, reason: letter.lastError))
+        finish(sequence)
+    }
+
+    private func finish(_ sequence: UInt64) {
+        items[sequence] = nil
+        retries[sequence] = nil
+        finished.insert(sequence)
+    }
+
+    /// Moves the durable consumer position over the finished prefix.
+    private func advancePosition() async throws {
+        var next = position
+        while finished.remove(next) != nil { next += 1 }
+        let changes = retries.takeChanges()
+        let path = retries.path
+        if let changes { try await onDisk { try DurableFile.write(changes, to: path) } }
+        guard next > position else { return }
+        let queue = self.queue
+        let target = next
+        try await onDisk { try queue.setConsumerPosition(target) }
+        position = target
+    }
+
+    private func onDisk<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            disk.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    private func onDisk<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            disk.async { continuation.resume(returning: body()) }
+        }
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,44 @@
+/// How the worker retries, batches and paces itself.
+public struct WorkerConfiguration: Sendable, Equatable {
+    /// Attempts (fetch plus delivery) before an event goes to the dead-letter store.
+    public var maxAttempts = 10
+    /// Age after its first failed attempt at which an event goes to the dead-letter store.
+    public var maxAge: Duration = .seconds(24 * 3600)
+    public var backoff = Backoff()
+    /// Events read ahead of the consumer position (bounds memory while something retries).
+    public var window = 10_000
+    /// Resources handed to one fetch for one tenant.
+    public var maxResourcesPerFetch = 250
+    /// How often an idle worker looks for new events.
+    public var pollInterval: Duration = .milliseconds(100)
+    /// How long a paused worker (no usable credentials) waits before trying again.
+    public var pauseRecheck: Duration = .seconds(30)
+
+    public init() {}
+}
+
+/// Things the worker reports, for logs and metrics.
+public enum WorkerEvent: Sendable, Equatable {
+    case delivered(key: ResourceKey, events: Int, notFound: Bool)
+    case retrying(key: ResourceKey, attempt: Int, after: Duration, reason: String)
+    case deadLettered(id: String, reason: String)
+    case replayed(id: String)
+    case paused(reason: String)
+    case resumed
+    /// The queue or the worker's own files failed; the worker stops acknowledging until restart.
+    case failed(reason: String)
+}
+
+/// A snapshot for health checks and metrics.
+public struct WorkerStatus: Sendable, Equatable {
+    public var pending = 0
+    public var tenantsInFlight = 0
+    public var delivered = 0
+    public var deadLettered = 0
+    public var retriesScheduled = 0
+    public var paused: String?
+    public var failed: String?
+    public var position: UInt64 = 1
+    /// Milliseconds since the epoch of the last pass of the loop (for stall detection).
+    public var lastPass: Int64 = 0
+}

@@ -1,0 +1,26 @@
+internal import COpenSSL
+
+/// A stable id for one event: the first 128 bits of SHA-256 over the event's JSON bytes as
+/// received, in hex. The same event delivered twice by Xero, redelivered after a crash, or
+/// replayed from the dead-letter store has the same id, so consumers can deduplicate on it.
+public enum EventID {
+    /// Nil only if OpenSSL cannot digest (out of memory); callers retry later.
+    public static func of(_ event: [UInt8]) -> String? {
+        var digest = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        let ok = event.withUnsafeBufferPointer { e in
+            digest.withUnsafeMutableBufferPointer { d in
+                EVP_Digest(e.baseAddress, e.count, d.baseAddress, &length, EVP_sha256(), nil) == 1
+            }
+        }
+        guard ok, length == 32 else { return nil }
+        let hex = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(32)
+        for byte in digest.prefix(16) {
+            out.append(hex[Int(byte >> 4)])
+            out.append(hex[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

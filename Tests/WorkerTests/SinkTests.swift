@@ -1,0 +1,100 @@
+import ByteJSON
+import DiskQueue
+import Foundation
+import HTTPServer
+import Synchronization
+import TestSupport
+import Testing
+@testable import Worker
+import XeroWebhooks
+
+@Suite struct SinkTests {
+    private func record(_ resource: String, body: String? = #"{"InvoiceID":"x"}"#) throws -> DeliveryRecord {
+        let bytes = event(tenant: "t", resource: resource)
+        let queued = QueuedEvent(receivedAt: "2026-11-29T01:00:01.000Z", eventSequence: nil, event: bytes).encoded()
+        let item = try QueuedItem.decode(QueueRecord(sequence: 7, payload: queued))
+        return DeliveryRecord(items: [item], resource: body.map { Array($0.utf8) }, fetchedAt: "2026-11-29T01:00:02.000Z")
+    }
+
+    @Test func directorySinkWritesJSONLinesAndRotatesBySize() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let sink = DirectorySink(directory: dir.file("out"), maxFileBytes: 1200)
+        for n in 0..<6 {
+            let results = await sink.deliver([try record("r\(n)")])
+            #expect(results.allSatisfy { if case .success = $0 { true } else { false } })
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.file("out")).sorted()
+        #expect(files.count >= 2, "rotated by size: \(files)")
+        #expect(files.allSatisfy { $0.hasPrefix("records-") && $0.hasSuffix(".jsonl") })
+        var lines: [Substring] = []
+        for file in files { lines += try String(contentsOfFile: dir.file("out/\(file)"), encoding: .utf8).split(separator: "\n") }
+        #expect(lines.count == 6)
+        for (n, line) in lines.enumerated() {
+            let json = try JSONParser.parse(Array(line.utf8))
+            #expect(json["resourceId"]?.stringValue == "r\(n)")
+            #expect(json["sequences"]?.arrayValue?.first?.int64Value == 7)
+            #expect(json["resource"]?["InvoiceID"]?.stringValue == "x")
+            #expect(json["fetchedAt"]?.stringValue == "2026-11-29T01:00:02.000Z")
+        }
+    }
+
+    @Test func httpSinkSignsAndRetriesThroughTheWorker() async throws {
+        let secret = "sink-secret"
+        let received = Mutex<(attempts: Int, bodies: [[UInt8]], signatures: [String])>((0, [], []))
+        let server = HTTPServer { request, responder in
+            let attempt = received.withLock { state -> Int in
+                state.attempts += 1
+                state.bodies.append(request.body)
+                state.signatures.append(request.head.headers[HTTPSink.signatureHeader] ?? "")
+                return state.attempts
+            }
+            responder.send(HTTPResponse(status: attempt <= 2 ? 500 : 200))
+        }
+        let port = try server.start(host: "127.0.0.1", port: 0).port
+        defer { server.shutdown(grace: .seconds(1)) }
+
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let queue = try DiskQueue(directory: dir.file("state/queue"))
+        defer { queue.close() }
+        try enqueue(queue, [event(tenant: "t", resource: "r")])
+        let clock = TestClock()
+        let sink = HTTPSink(url: URL(string: "http://127.0.0.1:\(port)/records")!, secret: secret, timeout: .seconds(5))
+        let worker = Worker(queue: queue, fetcher: ScriptedFetcher(), sink: sink, stateDirectory: dir.file("state"),
+                            now: { clock.now }, random: { 0.5 })
+        for expected in 1...3 {
+            _ = try await drive(worker) {
+                let attempts = received.withLock { $0.attempts }
+                let idle = await worker.currentStatus().tenantsInFlight == 0
+                return attempts >= expected && idle
+            }
+            clock.advance(.seconds(60))
+        }
+        #expect(try await drive(worker) { await worker.currentStatus().position == 2 })
+        let state = received.withLock { $0 }
+        #expect(state.attempts == 3)
+        let verifier = WebhookSignature(keys: [secret])
+        for (body, signature) in zip(state.bodies, state.signatures) {
+            #expect(verifier.isValid(header: signature, body: body), "the receiver can verify every attempt")
+        }
+        #expect(try JSONParser.parse(state.bodies[2])["resourceId"]?.stringValue == "r")
+    }
+
+    @Test func commandSinkAcceptsOnExitZeroAndFailsOtherwise() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let ok = CommandSink(command: ["/bin/sh", "-c", "cat > \(dir.file("got.json"))"], timeout: .seconds(10))
+        let results = await ok.deliver([try record("r")])
+        #expect(results.count == 1)
+        if case .failure(let error) = results[0] { Issue.record("\(error)") }
+        #expect(try JSONParser.parse(Array(String(contentsOfFile: dir.file("got.json"), encoding: .utf8).utf8.dropLast()))["resourceId"]?.stringValue == "r")
+        let failing = CommandSink(command: ["/bin/sh", "-c", "exit 3"], timeout: .seconds(10))
+        let failed = await failing.deliver([try record("r")])
+        #expect(failed.count == 1)
+        if case .failure(let error) = failed[0] { #expect(error.reason.contains("status 3")) } else { Issue.record("exit 3 was accepted") }
+        let slow = CommandSink(command: ["/bin/sleep", "30"], timeout: .milliseconds(200))
+        let timedOut = await slow.deliver([try record("r")])
+        if case .failure(let error) = timedOut[0] { #expect(error.reason.contains("longer than")) } else { Issue.record("timeout not enforced") }
+    }
+}

@@ -1,0 +1,82 @@
+import DiskQueue
+import Foundation
+import Synchronization
+import TestSupport
+import Worker
+import XeroWebhooks
+
+/// A fetcher whose answers a test scripts per resource; unscripted resources are found with a
+/// small JSON record. Counts calls and can hold a tenant's fetches until released.
+final class ScriptedFetcher: ResourceFetcher, Sendable {
+    private let state = Mutex<(scripts: [ResourceKey: [FetchResult]], calls: [[FetchRequest]], held: Set<String>)>(([:], [], []))
+
+    func script(_ key: ResourceKey, _ results: [FetchResult]) { state.withLock { $0.scripts[key] = results } }
+    func hold(tenant: String) { state.withLock { _ = $0.held.insert(tenant) } }
+    func release(tenant: String) { state.withLock { _ = $0.held.remove(tenant) } }
+    var calls: [[FetchRequest]] { state.withLock { $0.calls } }
+
+    func fetch(_ requests: [FetchRequest]) async -> [ResourceKey: FetchResult] {
+        while state.withLock({ s in requests.contains { s.held.contains($0.key.tenantID) } }) {
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+        return state.withLock { s in
+            s.calls.append(requests)
+            var out: [ResourceKey: FetchResult] = [:]
+            for request in requests {
+                if var queue = s.scripts[request.key], !queue.isEmpty {
+                    out[request.key] = queue.removeFirst()
+                    s.scripts[request.key] = queue
+                } else {
+                    out[request.key] = .found(Array(#"{"ID":"\#(request.key.resourceID)"}"#.utf8))
+                }
+            }
+            return out
+        }
+    }
+}
+
+/// Keeps delivered records in memory; can fail a number of deliveries first.
+final class MemorySink: Sink, Sendable {
+    private let state = Mutex<(records: [DeliveryRecord], failures: Int)>(([], 0))
+    func failNext(_ count: Int) { state.withLock { $0.failures = count } }
+    var records: [DeliveryRecord] { state.withLock { $0.records } }
+
+    func deliver(_ records: [DeliveryRecord]) async -> [Result<Void, SinkError>] {
+        state.withLock { s in
+            records.map { record in
+                if s.failures > 0 {
+                    s.failures -= 1
+                    return .failure(SinkError("receiver unavailable"))
+                }
+                s.records.append(record)
+                return .success(())
+            }
+        }
+    }
+}
+
+/// A settable clock in milliseconds.
+final class TestClock: Sendable {
+    private let value = Mutex<Int64>(1_800_000_000_000)
+    var now: Int64 { value.withLock { $0 } }
+    func advance(_ duration: Duration) { value.withLock { $0 += duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000 } }
+}
+
+func event(tenant: String, category: String = "INVOICE", resource: String, type: String = "UPDATE", at: String = "2026-11-29T01:00:00.000") -> [UInt8] {
+    Array(#"{"resourceUrl":"https://api.xero.com/api.xro/2.0/Invoices/\#(resource)","resourceId":"\#(resource)","eventDateUtc":"\#(at)","eventType":"\#(type)","eventCategory":"\#(category)","tenantId":"\#(tenant)","tenantType":"ORGANISATION"}"#.utf8)
+}
+
+func enqueue(_ queue: DiskQueue, _ events: [[UInt8]]) throws {
+    _ = try queue.append(events.map { QueuedEvent(receivedAt: "2026-11-29T01:00:01.000Z", eventSequence: nil, event: $0).encoded() })
+}
+
+/// Drives passes until `condition` holds (lanes finish asynchronously) or 10 s pass.
+func drive(_ worker: Worker, until condition: () async -> Bool) async throws -> Bool {
+    let deadline = Date().addingTimeInterval(10)
+    while Date() < deadline {
+        try await worker.pass()
+        if await condition() { return true }
+        try await Task.sleep(for: .milliseconds(2))
+    }
+    return await condition()
+}

@@ -1,0 +1,213 @@
+import ByteJSON
+import Synchronization
+import DiskQueue
+import Foundation
+import TestSupport
+import Testing
+@testable import Worker
+import XeroWebhooks
+
+@Suite struct WorkerTests {
+    struct Setup {
+        let dir: TemporaryDirectory
+        let queue: DiskQueue
+        let fetcher = ScriptedFetcher()
+        let sink = MemorySink()
+        let clock = TestClock()
+
+        init() throws {
+            dir = try TemporaryDirectory("xero-webhookd-worker")
+            queue = try DiskQueue(directory: dir.file("state/queue"))
+        }
+
+        func worker(_ configure: (inout WorkerConfiguration) -> Void = { _ in }, events: @escaping @Sendable (WorkerEvent) -> Void = { _ in }) -> Worker {
+            var configuration = WorkerConfiguration()
+            configure(&configuration)
+            let clock = self.clock
+            return Worker(queue: queue, fetcher: fetcher, sink: sink, stateDirectory: dir.file("state"),
+                          configuration: configuration, now: { clock.now }, random: { 0.5 }, onEvent: events)
+        }
+
+        func close() {
+            queue.close()
+            dir.remove()
+        }
+    }
+
+    @Test func coalescesEventsOfOneResourceIntoOneFetchAndRecord() async throws {
+        let setup = try Setup()
+        defer { setup.close() }
+        try enqueue(setup.queue, [
+            event(tenant: "t1", resource: "a", type: "CREATE"), event(tenant: "t1", resource: "b"),
+            event(tenant: "t1", resource: "A", at: "2026-11-29T02:00:00.000"), event(tenant: "t1", resource: "a"),
+        ])
+        let worker = setup.worker()
+        #expect(try await drive(worker) { await worker.currentStatus().position == 5 })
+        #expect(setup.fetcher.calls.count == 1)
+        #expect(setup.fetcher.calls[0].count == 2)
+        let records = setup.sink.records
+        #expect(records.count == 2)
+        let a = try #require(records.first { $0.key.resourceID == "a" })
+        #expect(a.items.map(\.sequence) == [1, 3, 4])
+        let json = try JSONParser.parse(a.json())
+        #expect(json["eventIds"]?.arrayValue?.count == 3)
+        #expect(json["resource"]?["ID"]?.stringValue == "a")
+        #expect(json["notFound"]?.kind == .bool(false))
+        #expect(json["category"]?.stringValue == "INVOICE")
+        // Acknowledged durably: a new queue on the same directory starts after them.
+        #expect(setup.queue.consumerPosition == 5)
+    }
+
+    @Test func eventIDIsStableAcrossDuplicates() throws {
+        let one = event(tenant: "t", resource: "x")
+        #expect(EventID.of(one) == EventID.of(one))
+        #expect(EventID.of(one) != EventID.of(event(tenant: "t", resource: "y")))
+        #expect(EventID.of(Array(#"{"a":1}"#.utf8)) == "015abd7f5cc57a2dd94b7590f04ad808")
+    }
+
+    @Test func retriesWithBackoffAndKeepsAttemptsAcrossRestart() async throws {
+        let setup = try Setup()
+        defer { setup.close() }
+        let key = ResourceKey(tenantID: "t1", category: "INVOICE", resourceID: "r")
+        setup.fetcher.script(key, [.retry("503 from Xero", after: nil), .retry("503 from Xero", after: nil)])
+        try enqueue(setup.queue, [event(tenant: "t1", resource: "r")])
+        let first = setup.worker()
+        #expect(try await drive(first) { await first.currentStatus().retriesScheduled == 1 })
+        #expect(setup.sink.records.isEmpty)
+        // Not before its time: another pass does not fetch again.
+        try await first.pass()
+        #expect(setup.fetcher.calls.count == 1)
+        // A restart keeps the attempt count and the next-try time.
+        let second = setup.worker()
+        try await second.pass()
+        #expect(setup.fetcher.calls.count == 1)
+        setup.clock.advance(.seconds(4))  // backoff after attempt 1 with jitter 0.5: 3.75 s
+        #expect(try await drive(second) { setup.fetcher.calls.count == 2 })
+        let retries = try String(contentsOfFile: setup.dir.file("state/worker/retries.json"), encoding: .utf8)
+        #expect(retries.contains(#""attempts":2"#))
+        setup.clock.advance(.seconds(10))
+        #expect(try await drive(second) { setup.sink.records.count == 1 })
+        #expect(try await drive(second) { await second.currentStatus().position == 2 })
+    }
+
+    @Test func deadLettersAfterMaxAttemptsWhileOtherTenantsFlow() async throws {
+        let setup = try Setup()
+        defer { setup.close() }
+        let bad = ResourceKey(tenantID: "bad", category: "INVOICE", resourceID: "r")
+        setup.fetcher.script(bad, Array(repeating: .retry("500 from Xero", after: nil), count: 10))
+        try enqueue(setup.queue, [event(tenant: "bad", resource: "r"), event(tenant: "good", resource: "g1")])
+        let recorder = EventRecorder()
+        let worker = setup.worker({ $0.maxAttempts = 3 }, events: recorder.record)
+        #expect(try await drive(worker) { setup.sink.records.count == 1 })
+        #expect(setup.sink.records[0].key.tenantID == "good")
+        for _ in 0..<3 {
+            setup.clock.advance(.seconds(60))
+            _ = try await drive(worker) { await worker.currentStatus().tenantsInFlight == 0 }
+        }
+        #expect(try await drive(worker) { await worker.currentStatus().position == 3 })
+        let letters = DeadLetterStore(stateDirectory: setup.dir.file("state")).list()
+        #expect(letters.count == 1)
+        #expect(letters.first?.attempts == 3)
+        #expect(letters.first?.lastError == "500 from Xero")
+        #expect(letters.first?.event == event(tenant: "bad", resource: "r"))
+        #expect(recorder.events.contains { if case .deadLettered = $0 { true } else { false } })
+    }
+
+    @Test func newerEventWaitsForAnOlderOneOfTheSameResource() async throws {
+        let setup = try Setup()
+        defer { setup.close() }
+        let key = ResourceKey(tenantID: "t", category: "INVOICE", resourceID: "r")
+        setup.fetcher.script(key, [.retry("timeout", after: nil)])
+        try enqueue(setup.queue, [event(tenant: "t", resource: "r", type: "CREATE")])
+        let worker = setup.worker()
+        #expect(try await drive(worker) { await worker.currentStatus().retriesScheduled == 1 })
+        try enqueue(setup.queue, [event(tenant: "t", resource: "r")])
+        for _ in 0..<5 { try await worker.pass() }
+        #expect(setup.sink.records.isEmpty, "the newer event must not overtake the older one")
+        setup.clock.advance(.seconds(10))
+        #expect(try await drive(worker) { setup.sink.records.count == 1 })
+        #expect(setup.sink.records[0].items.map(\.sequence) == [1, 2])
+    }
+
+    @Test func notFoundIsDeliveredAndPermanentIsDeadLettered() async throws {
+        let setup = try Setup()
+        defer { setup.close() }
+        setup.fetcher.script(ResourceKey(tenantID: "t", category: "INVOICE", resourceID: "gone"), [.notFound])
+        setup.fetcher.script(ResourceKey(tenantID: "t", category: "INVOICE", resourceID: "forbidden"), [.permanent("403: tenant disconnected")])
+        try enqueue(setup.queue, [event(tenant: "t", resource: "gone"), event(tenant: "t", resource: "forbidden")])
+        let worker = setup.worker()
+        #expect(try await drive(worker) { await worker.currentStatus().position == 3 })
+        #expect(setup.sink.records.count == 1)
+        let json = try JSONParser.parse(setup.sink.records[0].json())
+        #expect(json["notFound"]?.kind == .bool(true))
+        #expect(json["resource"]?.kind == .null)
+        #expect(DeadLetterStore(stateDirectory: setup.dir.file("state")).list().map(\.lastError) == ["403: tenant disconnected"])
+    }
+
+    @Test func pausedCredentialsCountNoAttemptsAndResume() async throws {
+        let setup = try Setup()
+        defer { setup.close() }
+        let key = ResourceKey(tenantID: "t", category: "INVOICE", resourceID: "r")
+        setup.fetcher.script(key, [.paused("token expired"), .paused("token expired")])
+        try enqueue(setup.queue, [event(tenant: "t", resource: "r")])
+        let worker = setup.worker()
+        #expect(try await drive(worker) { await worker.currentStatus().paused == "token expired" })
+        #expect(await worker.currentStatus().retriesScheduled == 0)
+        try await worker.pass()
+        #expect(setup.fetcher.calls.count == 1, "paused: no fetch until the recheck time")
+        setup.clock.advance(.seconds(31))
+        #expect(try await drive(worker) { setup.fetcher.calls.count == 2 })
+        setup.clock.advance(.seconds(31))
+        #expect(try await drive(worker) { setup.sink.records.count == 1 })
+        #expect(try await drive(worker) { await worker.currentStatus().paused == nil })
+    }
+
+    @Test func sinkFailureIsRetriedAndAcknowledgedOnlyAfterAcceptance() async throws {
+        let setup = try Setup()
+        defer { setup.close() }
+        setup.sink.failNext(1)
+        try enqueue(setup.queue, [event(tenant: "t", resource: "r")])
+        let worker = setup.worker()
+        #expect(try await drive(worker) { await worker.currentStatus().retriesScheduled == 1 })
+        #expect(setup.queue.consumerPosition == 1, "not acknowledged while the sink refused it")
+        setup.clock.advance(.seconds(10))
+        #expect(try await drive(worker) { await worker.currentStatus().position == 2 })
+        #expect(setup.sink.records.count == 1)
+    }
+
+    @Test func slowTenantDoesNotHoldUpOthers() async throws {
+        let setup = try Setup()
+        defer { setup.close() }
+        setup.fetcher.hold(tenant: "slow")
+        try enqueue(setup.queue, [event(tenant: "slow", resource: "s"), event(tenant: "fast", resource: "f")])
+        let worker = setup.worker()
+        #expect(try await drive(worker) { setup.sink.records.count == 1 })
+        #expect(setup.sink.records[0].key.tenantID == "fast")
+        // The fast tenant's event is delivered but the position waits for the older slow one.
+        #expect(setup.queue.consumerPosition == 1)
+        setup.fetcher.release(tenant: "slow")
+        #expect(try await drive(worker) { await worker.currentStatus().position == 3 })
+    }
+
+    @Test func replayedDeadLetterIsQueuedAgainAndDelivered() async throws {
+        let setup = try Setup()
+        defer { setup.close() }
+        setup.fetcher.script(ResourceKey(tenantID: "t", category: "INVOICE", resourceID: "r"), [.permanent("403")])
+        try enqueue(setup.queue, [event(tenant: "t", resource: "r")])
+        let worker = setup.worker()
+        #expect(try await drive(worker) { await worker.currentStatus().deadLettered == 1 })
+        let store = DeadLetterStore(stateDirectory: setup.dir.file("state"))
+        let id = try #require(store.list().first?.id)
+        #expect(try store.replay([id]) == [id])
+        #expect(store.list().isEmpty)
+        #expect(try await drive(worker) { setup.sink.records.count == 1 })
+        #expect(setup.sink.records[0].items[0].eventID == EventID.of(event(tenant: "t", resource: "r")))
+        #expect(store.pendingReplays().isEmpty)
+    }
+}
+
+final class EventRecorder: Sendable {
+    private let state = Mutex<[WorkerEvent]>([])
+    var record: @Sendable (WorkerEvent) -> Void { { event in self.state.withLock { $0.append(event) } } }
+    var events: [WorkerEvent] { state.withLock { $0 } }
+}

@@ -26,6 +26,10 @@ let package = Package(
             name: "XeroWebhooks",
             dependencies: ["COpenSSL", "HTTPServer", "DiskQueue", "ByteJSON"]
         ),
+        // Xero API client: token providers, rate limiter, batched resource fetcher.
+        .target(name: "XeroAPI", dependencies: ["ByteJSON"]),
+        // A test double of Xero's identity and accounting endpoints, on our HTTP server.
+        .target(name: "FakeXero", dependencies: ["HTTPServer", "ByteJSON"]),
         .target(
             name: "Worker",
             dependencies: ["DiskQueue", "ByteJSON", "XeroWebhooks"]
@@ -33,7 +37,7 @@ let package = Package(
         .target(
             name: "WebhookDaemon",
             dependencies: [
-                "SystemSupport", "HTTPServer", "DiskQueue", "ByteJSON", "XeroWebhooks", "Worker",
+                "SystemSupport", "HTTPServer", "DiskQueue", "ByteJSON", "XeroWebhooks", "Worker", "XeroAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -53,6 +57,7 @@ let package = Package(
             dependencies: ["WebhookDaemon", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "DiskQueue", "ByteJSON", "XeroWebhooks", "HTTPServer", "TestSupport"]),
+        .testTarget(name: "XeroAPITests", dependencies: ["XeroAPI", "FakeXero", "ByteJSON", "TestSupport", "WebhookDaemon", "xero-webhookd"]),
         .testTarget(name: "EndToEndTests", dependencies: ["xero-webhookd", "XeroWebhooks", "ByteJSON", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -15,8 +15,9 @@ struct CheckConfig: ParsableCommand {
         do {
             let settings = try ConfigLoader.load(path: config, environment: environment)
             let keys = try WebhookKeys.load(keyFile: settings.webhookKeyFile, environment: environment)
+            let xeroSecrets = try XeroSecrets.load(settings.xero, environment: environment)
             let l = settings.limits
-            let lines = [
+            var lines = [
                 "listen.host: \(settings.listenHost)",
                 "listen.port: \(settings.listenPort)",
                 "webhook.path: \(settings.webhookPath)",
@@ -35,8 +36,9 @@ struct CheckConfig: ParsableCommand {
                 "queue.maxBytes: \(settings.queueMaxBytes.map(String.init) ?? "unbounded")",
                 "shutdown.graceMilliseconds: \(settings.shutdownGraceMilliseconds)",
                 "log.level: \(settings.logLevel.rawValue)",
-                "config OK",
             ]
+            lines += settings.xero.describe(secrets: xeroSecrets, stateDirectory: settings.stateDirectory)
+            lines.append("config OK")
             writeOut(Array((lines.joined(separator: "\n") + "\n").utf8))
         } catch {
             printError(error.description)

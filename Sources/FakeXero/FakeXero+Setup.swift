@@ -1,0 +1,135 @@
+import Foundation
+
+/// What tests arrange before and during a run.
+extension FakeXero {
+    /// Registers an app's client id and secret. `customConnectionTenant` makes it a Custom
+    /// Connection for that organisation (client_credentials); `appStore` lets it get
+    /// `marketplace.billing` tokens.
+    public func registerClient(id: String, secret: String, customConnectionTenant: String? = nil, appStore: Bool = false) {
+        state.withLock {
+            $0.clients[id] = .init(secret: secret, customConnectionTenant: customConnectionTenant?.lowercased(), appStore: appStore)
+            if let tenant = customConnectionTenant?.lowercased(), $0.tenantNames[tenant] == nil {
+                $0.tenantNames[tenant] = "Custom Connection"
+            }
+        }
+    }
+
+    /// Adds an organisation (its name shows in `/connections`).
+    public func addTenant(_ id: String, name: String) {
+        state.withLock { $0.tenantNames[id.lowercased()] = name }
+    }
+
+    /// Registers an authorization code, as if a user had consented for `tenants` in a browser
+    /// and Xero had redirected to `redirectURI` with it.
+    public func registerAuthorizationCode(_ code: String, clientId: String, redirectURI: String, tenants: [String],
+                                          scopes: String = "offline_access accounting.transactions.read accounting.contacts.read") {
+        state.withLock {
+            $0.codes[code] = .init(clientId: clientId, redirectURI: redirectURI, tenants: tenants.map { $0.lowercased() }, scopes: scopes)
+        }
+    }
+
+    /// Creates an authorisation for `tenants` and returns its first refresh token, as if the
+    /// authorization-code flow had already run.
+    public func issueRefreshToken(clientId: String, tenants: [String],
+                                  scopes: String = "offline_access accounting.transactions.read accounting.contacts.read") -> String {
+        state.withLock { state in
+            let grant = state.nextGrant
+            state.nextGrant += 1
+            state.grants[grant] = .init(clientId: clientId, tenants: tenants.map { $0.lowercased() }, scopes: scopes)
+            let token = FakeXeroWire.randomToken("rt")
+            state.refreshTokens[token] = .init(grant: grant)
+            return token
+        }
+    }
+
+    /// An access token for `tenants` that lives `lifetime` seconds (default: the configured
+    /// lifetime), as another system (Pandium) would hand one over.
+    public func issueAccessToken(tenants: [String], lifetime: Int? = nil, scopes: String = "accounting.transactions.read accounting.contacts.read") -> String {
+        state.withLock { state in
+            let token = FakeXeroWire.randomToken("at")
+            let seconds = lifetime ?? state.options.accessTokenLifetime
+            state.accessTokens[token] = .init(grant: nil, tenants: tenants.map { $0.lowercased() }, scopes: scopes,
+                                              expiresAt: now().addingTimeInterval(Double(seconds)))
+            return token
+        }
+    }
+
+    /// Stores a record. `json` is returned byte for byte inside Xero's wrapper.
+    /// `collection` is `Invoices`, `Contacts` or `CreditNotes`.
+    public func addRecord(tenant: String, collection: String, id: String, json: String) {
+        state.withLock { state in
+            var list = state.records[tenant.lowercased(), default: [:]][collection.lowercased(), default: []]
+            list.removeAll { $0.id == id.lowercased() }
+            list.append((id: id.lowercased(), bytes: Array(json.utf8)))
+            state.records[tenant.lowercased(), default: [:]][collection.lowercased()] = list
+        }
+    }
+
+    /// Stores a record shaped like Xero's: `{"InvoiceID":…,…}` for Invoices, `ContactID` for
+    /// Contacts, `CreditNoteID` for CreditNotes.
+    public func addRecord(tenant: String, collection: String, id: String) {
+        let idKey = switch collection.lowercased() {
+        case "invoices": "InvoiceID"
+        case "contacts": "ContactID"
+        case "creditnotes": "CreditNoteID"
+        default: "ID"
+        }
+        let json = #"{"\#(idKey)":"\#(id)","Status":"AUTHORISED","Reference":"ref \#(id.prefix(8))","UpdatedDateUTC":"\#(FakeXeroWire.dotNetDate(now()))","LineItems":[]}"#
+        addRecord(tenant: tenant, collection: collection, id: id, json: json)
+    }
+
+    /// Stores an App Store subscription (returned as the whole body).
+    public func addSubscription(id: String, json: String) {
+        state.withLock { $0.subscriptions[id.lowercased()] = Array(json.utf8) }
+    }
+
+    /// Disconnects a tenant from every authorisation: its calls get 403 and `/connections`
+    /// stops listing it.
+    public func disconnect(tenant: String) {
+        state.withLock { _ = $0.disconnected.insert(tenant.lowercased()) }
+    }
+
+    /// Makes requests that include `id` fail with `status` the next `times` times.
+    public func fail(id: String, status: Int = 500, times: Int) {
+        state.withLock { $0.failures[id.lowercased()] = (status, times) }
+    }
+
+    /// Answers a single GET of `id` with a 302 to `location`.
+    public func redirect(id: String, to location: String) {
+        state.withLock { $0.redirects[id.lowercased()] = location }
+    }
+
+    /// Answers the next `times` accepted calls of `tenant` with 429 and this problem.
+    public func force429(tenant: String, problem: String, retryAfter: Int, times: Int = 1) {
+        state.withLock { $0.forced429[tenant.lowercased()] = (problem, retryAfter, times) }
+    }
+
+    /// Processes the next token request (rotating tokens if it is a refresh) but sends no answer,
+    /// as when a response is lost on the way; the client's timeout ends the wait.
+    public func loseNextTokenResponse() {
+        state.withLock { $0.loseTokenResponses += 1 }
+    }
+
+    /// Sets the lifetime, in seconds, of access tokens issued from now on.
+    public func setAccessTokenLifetime(_ seconds: Int) {
+        state.withLock { $0.options.accessTokenLifetime = seconds }
+    }
+
+    /// Sets the grace window of used refresh tokens.
+    public func setRefreshTokenGrace(seconds: Double) {
+        state.withLock { $0.options.refreshTokenGraceSeconds = seconds }
+    }
+
+    /// Replaces the rate limits.
+    public func setLimits(_ limits: FakeXeroOptions.Limits) {
+        state.withLock { $0.options.limits = limits }
+    }
+}
+
+extension FakeXero {
+    /// Invalidates every access token issued so far (as when Xero revokes them); refresh
+    /// tokens keep working.
+    public func revokeAccessTokens() {
+        state.withLock { $0.accessTokens.removeAll() }
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import XeroAPI
+
+/// The Xero secrets and where each came from. Looked up in this order (DESIGN.md: the
+/// environment and systemd credentials win over files):
+/// 1. the environment: `PAN_SEC_XERO_CLIENT_ID`, `PAN_SEC_XERO_CLIENT_SECRET`,
+///    `PAN_SEC_XERO_ACCESS_TOKEN` (+ `PAN_SEC_XERO_EXPIRES_IN`, `PAN_SEC_XERO_SCOPE`);
+/// 2. systemd credentials in `$CREDENTIALS_DIRECTORY`: `xero-client-id`, `xero-client-secret`,
+///    `xero-access-token`;
+/// 3. the files named by `xero.auth.clientIdFile`, `clientSecretFile`, `accessTokenFile`.
+///
+/// Nothing here is ever printed; `describe` says only whether a secret is set and from where.
+public struct XeroSecrets: Sendable {
+    public static let clientIdVariable = "PAN_SEC_XERO_CLIENT_ID"
+    public static let clientSecretVariable = "PAN_SEC_XERO_CLIENT_SECRET"
+    public static let accessTokenVariable = "PAN_SEC_XERO_ACCESS_TOKEN"
+    public static let expiresInVariable = "PAN_SEC_XERO_EXPIRES_IN"
+    public static let scopeVariable = "PAN_SEC_XERO_SCOPE"
+
+    public var clientId: String?
+    public var clientIdSource: String?
+    public var clientSecret: String?
+    public var clientSecretSource: String?
+    /// Where the `accessToken` mode reads its token.
+    public var accessToken: StaticTokenProvider.Source?
+    public var accessTokenSource: String?
+
+    /// Client id and secret together, when both are present.
+    public var client: ClientCredentials? {
+        guard let clientId, let clientSecret else { return nil }
+        return ClientCredentials(id: clientId, secret: clientSecret)
+    }
+
+    /// Loads the secrets the mode can use and fails, naming what is missing, when the mode
+    /// cannot work without one.
+    public static func load(_ settings: XeroSettings, environment: [String: String]) throws(ConfigError) -> XeroSecrets {
+        var secrets = XeroSecrets()
+        let credentials = environment["CREDENTIALS_DIRECTORY"].flatMap { $0.isEmpty ? nil : $0 }
+        (secrets.clientId, secrets.clientIdSource) = try secret(
+            variable: clientIdVariable, credential: "xero-client-id", file: settings.auth.clientIdFile,
+            fileKey: "xero.auth.clientIdFile", environment: environment, credentials: credentials)
+        (secrets.clientSecret, secrets.clientSecretSource) = try secret(
+            variable: clientSecretVariable, credential: "xero-client-secret", file: settings.auth.clientSecretFile,
+            fileKey: "xero.auth.clientSecretFile", environment: environment, credentials: credentials)
+
+        if let token = environment[accessTokenVariable] {
+            let trimmed = token.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !trimmed.isEmpty else { throw ConfigError(accessTokenVariable, "is set but empty") }
+            var expiresIn: Int?
+            if let text = environment[expiresInVariable] {
+                guard let seconds = Int(text.trimmingCharacters(in: .whitespaces)), seconds >= 0 else {
+                    throw ConfigError(expiresInVariable, "\"\(text)\" is not a whole number of seconds")
+                }
+                expiresIn = seconds
+            }
+            let origin = "environment \(accessTokenVariable)"
+            secrets.accessToken = .value(accessToken: trimmed, expiresIn: expiresIn, scope: environment[scopeVariable], origin: origin)
+            secrets.accessTokenSource = origin
+        } else if let credentials, FileStamp.of(credentials + "/xero-access-token") != nil {
+            let origin = "systemd credential xero-access-token"
+            secrets.accessToken = .file(path: credentials + "/xero-access-token", origin: origin)
+            secrets.accessTokenSource = origin
+        } else if let file = settings.auth.accessTokenFile {
+            secrets.accessToken = .file(path: file, origin: "file \(file)")
+            secrets.accessTokenSource = "file \(file)"
+        }
+
+        switch settings.auth.mode {
+        case .none, .command:
+            break
+        case .accessToken:
+            guard secrets.accessToken != nil else {
+                throw ConfigError("xero.auth.accessTokenFile", "no access token: set \(accessTokenVariable), pass the "
+                    + "systemd credential \"xero-access-token\", or name a file")
+            }
+        case .refreshToken, .clientCredentials:
+            guard secrets.clientId != nil else {
+                throw ConfigError("xero.auth.clientIdFile", "no client id: set \(clientIdVariable), pass the systemd "
+                    + "credential \"xero-client-id\", or name a file")
+            }
+            guard secrets.clientSecret != nil else {
+                throw ConfigError("xero.auth.clientSecretFile", "no client secret: set \(clientSecretVariable), pass the "
+                    + "systemd credential \"xero-client-secret\", or name a file")
+            }
+        }
+        return secrets
+    }
+
+    private static func secret(variable: String, credential: String, file: String?, fileKey: String,
+                               environment: [String: String], credentials: String?) throws(ConfigError) -> (String?, String?) {
+        if let value = environment[variable] {
+            let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !trimmed.isEmpty else { throw ConfigError(variable, "is set but empty") }
+            return (trimmed, "environment \(variable)")
+        }
+        if let credentials, let bytes = try? FileBytes.read(credentials + "/" + credential) {  // absent: try the file
+            let trimmed = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !trimmed.isEmpty else { throw ConfigError("credential \(credential)", "\(credentials)/\(credential) is empty") }
+            return (trimmed, "systemd credential \(credential)")
+        }
+        guard let file else { return (nil, nil) }
+        let bytes: [UInt8]
+        do {
+            bytes = try FileBytes.read(file)
+        } catch {
+            throw ConfigError(fileKey, "cannot read \(file): \(error)")
+        }
+        let trimmed = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { throw ConfigError(fileKey, "\(file) is empty") }
+        return (trimmed, "file \(file)")
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import XeroAPI
+
+/// Building the Xero client from the settings and secrets.
+extension XeroSettings {
+    /// Where the refresh-token mode keeps its token set.
+    public func tokenFile(stateDirectory: String) -> TokenFile { TokenFile(stateDirectory: stateDirectory) }
+
+    /// The token provider for the configured mode; nil for `none`.
+    public func makeTokenProvider(secrets: XeroSecrets, stateDirectory: String, transport: any HTTPTransport,
+                                  now: @escaping @Sendable () -> Date = Date.init) -> (any TokenProvider)? {
+        let identity = IdentityClient(configuration: apiConfiguration, transport: transport)
+        switch auth.mode {
+        case .none:
+            return nil
+        case .accessToken:
+            return secrets.accessToken.map { StaticTokenProvider(source: $0, now: now) }
+        case .refreshToken:
+            guard let client = secrets.client else { return nil }
+            return RefreshTokenProvider(client: client, store: tokenFile(stateDirectory: stateDirectory), identity: identity, now: now)
+        case .clientCredentials:
+            guard let client = secrets.client else { return nil }
+            return ClientCredentialsProvider(client: client, scope: nil, identity: identity,
+                                             label: secrets.clientIdSource ?? "client credentials", now: now)
+        case .command:
+            return CommandTokenProvider(command: auth.command ?? [], timeout: .milliseconds(requestTimeoutMilliseconds), now: now)
+        }
+    }
+
+    /// The App Store billing provider (client credentials, scope `marketplace.billing`) for
+    /// SUBSCRIPTION events, when a client id and secret are available.
+    public func makeBillingProvider(secrets: XeroSecrets, transport: any HTTPTransport,
+                                    now: @escaping @Sendable () -> Date = Date.init) -> (any TokenProvider)? {
+        guard auth.mode != .none, let client = secrets.client else { return nil }
+        let identity = IdentityClient(configuration: apiConfiguration, transport: transport)
+        return ClientCredentialsProvider(client: client, scope: "marketplace.billing", identity: identity,
+                                         label: secrets.clientIdSource ?? "client credentials", now: now)
+    }
+
+    /// The client the worker uses; nil when `xero.auth.mode` is `none`.
+    public func makeClient(stateDirectory: String, environment: [String: String],
+                           transport: any HTTPTransport = URLSessionTransport()) throws(ConfigError) -> XeroClient? {
+        let secrets = try XeroSecrets.load(self, environment: environment)
+        guard let provider = makeTokenProvider(secrets: secrets, stateDirectory: stateDirectory, transport: transport) else {
+            return nil
+        }
+        do {
+            return try XeroClient(configuration: apiConfiguration, tokens: provider,
+                                  billingTokens: makeBillingProvider(secrets: secrets, transport: transport), transport: transport)
+        } catch {
+            throw ConfigError("xero.apiBaseURL", error.description)
+        }
+    }
+
+    /// Lines for `check-config`: every setting, and for each secret only whether it is set and
+    /// where it comes from.
+    public func describe(secrets: XeroSecrets, stateDirectory: String) -> [String] {
+        func masked(_ value: String?, _ source: String?) -> String {
+            value == nil ? "not set" : "set (masked) from \(source ?? "?")"
+        }
+        var lines = [
+            "xero.apiBaseURL: \(apiBaseURL)",
+            "xero.identityBaseURL: \(identityBaseURL)",
+            "xero.loginBaseURL: \(loginBaseURL)",
+            "xero.requestTimeoutMilliseconds: \(requestTimeoutMilliseconds)",
+            "xero.auth.mode: \(auth.mode.rawValue)",
+            "xero.auth.clientId: \(masked(secrets.clientId, secrets.clientIdSource))",
+            "xero.auth.clientSecret: \(masked(secrets.clientSecret, secrets.clientSecretSource))",
+            "xero.auth.accessToken: \(secrets.accessToken == nil ? "not set" : "set (masked) from \(secrets.accessTokenSource ?? "?")")",
+        ]
+        if let command = auth.command {
+            lines.append("xero.auth.command: \(command[0]) (\(command.count - 1) argument\(command.count == 2 ? "" : "s"), not shown)")
+        } else {
+            lines.append("xero.auth.command: none")
+        }
+        lines += [
+            "xero.auth.scopes: \(auth.scopes)",
+            "xero.auth.redirectURI: \(auth.redirectURI)",
+            "xero.auth.tokenFile: \(tokenFile(stateDirectory: stateDirectory).path)",
+            "xero.limits.concurrentPerTenant: \(limits.concurrentPerTenant)",
+            "xero.limits.perMinutePerTenant: \(limits.perMinutePerTenant)",
+            "xero.limits.perDayPerTenant: \(limits.perDayPerTenant)",
+            "xero.limits.perMinuteApp: \(limits.perMinuteApp)",
+        ]
+        return lines
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+
+/// The `command` mode: runs a configured command (no shell) whose standard output is a JSON
+/// token response (`access_token`, `expires_in`, optional `scope`). The command runs again when
+/// the token is about to expire or Xero refuses it; runs are single-flight.
+///
+/// `expires_in` counts from when the command finished. A failing command (non-zero exit,
+/// timeout, unreadable output) makes fetches retryable, with the first line of its standard
+/// error in the reason.
+public actor CommandTokenProvider: TokenProvider {
+    private let command: [String]
+    private let timeout: Duration
+    private let now: @Sendable () -> Date
+    private let margin: Duration
+    private let spawnGate: CommandRunner.SpawnGate
+
+    private var current: XeroToken?
+    private var lastFailure: String?
+    private var renewal: Task<TokenAvailability, Never>?
+    private var renewals = 0
+
+    /// - Parameter spawnGate: wraps the moment the child is spawned (tests serialise spawns
+    ///   with it); the default just spawns.
+    public init(command: [String], timeout: Duration, margin: Duration = .seconds(60),
+                now: @escaping @Sendable () -> Date = Date.init,
+                spawnGate: @escaping CommandRunner.SpawnGate = { try $0() }) {
+        self.command = command
+        self.timeout = timeout
+        self.now = now
+        self.margin = margin
+        self.spawnGate = spawnGate
+    }
+
+    public func token() async -> TokenAvailability {
+        if let current, current.isValid(at: now(), margin: margin) { return .ready(current) }
+        return await renew()
+    }
+
+    public func tokenRejected(_ rejected: XeroToken) async -> TokenAvailability {
+        if let current, current.accessToken != rejected.accessToken, current.isValid(at: now(), margin: margin) {
+            return .ready(current)
+        }
+        return await renew()
+    }
+
+    public func reload() async {
+        current = nil
+    }
+
+    public func status() async -> TokenStatus {
+        let state: TokenStatus.State
+        if let current, current.isValid(at: now(), margin: margin) {
+            state = .ready
+        } else if let lastFailure {
+            state = .failing(lastFailure)
+        } else {
+            state = current == nil ? .notObtained : .expired
+        }
+        return TokenStatus(mode: "command", source: "command \(command.first ?? "")", state: state,
+                           expiresAt: current?.expiresAt, scopes: current?.scopes ?? [], renewals: renewals)
+    }
+
+    private func renew() async -> TokenAvailability {
+        if let renewal { return await renewal.value }
+        let task = Task { await self.performRenewal() }
+        renewal = task
+        return await task.value
+    }
+
+    private func performRenewal() async -> TokenAvailability {
+        defer { renewal = nil }
+        let name = command.first ?? ""
+        switch await CommandRunner.run(command, timeout: timeout, spawnGate: spawnGate) {
+        case let .failure(error):
+            lastFailure = "the token command \(name) \(error)"
+            return .unavailable(lastFailure!, retryAfter: nil)
+        case let .success(output):
+            guard let response = TokenResponse.parse(output) else {
+                lastFailure = "the token command \(name) printed no JSON token response (access_token, expires_in)"
+                return .unavailable(lastFailure!, retryAfter: nil)
+            }
+            let finished = now()
+            let token = XeroToken(accessToken: response.accessToken,
+                                  expiresAt: response.expiresAt.map { Date(timeIntervalSince1970: Double($0)) }
+                                      ?? response.expiresIn.map { finished.addingTimeInterval(Double($0)) },
+                                  scopes: response.scopes)
+            guard token.isValid(at: finished) else {
+                lastFailure = "the token command \(name) printed a token that has already expired"
+                return .unavailable(lastFailure!, retryAfter: nil)
+            }
+            current = token
+            renewals += 1
+            lastFailure = nil
+            return .ready(token)
+        }
+    }
+}

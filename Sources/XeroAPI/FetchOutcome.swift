@@ -1,0 +1,43 @@
+/// What happened to one resource in `XeroClient.fetch`.
+///
+/// Closed and `Equatable` so the worker can switch over it exhaustively. Reasons are short
+/// English sentences a user can act on; they never contain a token or a secret.
+public enum FetchOutcome: Sendable, Equatable, CustomStringConvertible {
+    /// The record, byte for byte as Xero returned it (one element of the answer's array, or the
+    /// whole body for APIs that answer with a bare object).
+    case found([UInt8])
+    /// Xero does not have it: absent from a batch answer, or 404 on a single GET.
+    case notFound
+    /// Try again later; `retryAfter` is Xero's (or the rate limiter's) wait when known.
+    case retryable(String, retryAfter: Duration?)
+    /// Retrying will not help (403, tenant not connected, no billing credentials, bad request).
+    case permanent(String)
+    /// Not attempted for safety, e.g. a `resourceUrl` outside the configured API origin.
+    case refused(String)
+    /// No usable credentials until the operator acts (expired static token, `invalid_grant`).
+    case paused(String)
+
+    public var description: String {
+        switch self {
+        case let .found(bytes): "found (\(bytes.count) bytes)"
+        case .notFound: "not found"
+        case let .retryable(reason, retryAfter):
+            retryAfter.map { "retryable after \($0): \(reason)" } ?? "retryable: \(reason)"
+        case let .permanent(reason): "permanent: \(reason)"
+        case let .refused(reason): "refused: \(reason)"
+        case let .paused(reason): "paused: \(reason)"
+        }
+    }
+
+    /// A stable label for counters (`found`, `notFound`, `retryable`, …).
+    public var label: String {
+        switch self {
+        case .found: "found"
+        case .notFound: "notFound"
+        case .retryable: "retryable"
+        case .permanent: "permanent"
+        case .refused: "refused"
+        case .paused: "paused"
+        }
+    }
+}

@@ -1,0 +1,52 @@
+/// The rate-limit headers of one Xero answer (xero-facts §6). Xero sends them lower case;
+/// they are matched without regard to case.
+public struct RateLimitHeaders: Sendable, Equatable {
+    /// `X-MinLimit-Remaining`: calls left in this tenant's minute.
+    public var minuteRemaining: Int?
+    /// `X-DayLimit-Remaining`: calls left in this tenant's day.
+    public var dayRemaining: Int?
+    /// `X-AppMinLimit-Remaining`: calls left in the app's minute.
+    public var appMinuteRemaining: Int?
+    /// `X-Rate-Limit-Problem` on a 429: `minute`, `day`, or another value for other limits.
+    public var problem: String?
+    /// `Retry-After`, in seconds.
+    public var retryAfter: Duration?
+
+    public init(minuteRemaining: Int? = nil, dayRemaining: Int? = nil, appMinuteRemaining: Int? = nil,
+                problem: String? = nil, retryAfter: Duration? = nil) {
+        self.minuteRemaining = minuteRemaining
+        self.dayRemaining = dayRemaining
+        self.appMinuteRemaining = appMinuteRemaining
+        self.problem = problem
+        self.retryAfter = retryAfter
+    }
+
+    public init(_ response: InboundResponse) {
+        func number(_ name: String) -> Int? {
+            response.header(name).flatMap { Int($0.trimmedBlanks) }
+        }
+        self.init(
+            minuteRemaining: number("x-minlimit-remaining"),
+            dayRemaining: number("x-daylimit-remaining"),
+            appMinuteRemaining: number("x-appminlimit-remaining"),
+            problem: response.header("x-rate-limit-problem")?.trimmedBlanks.lowercased(),
+            retryAfter: Self.retryAfter(response)
+        )
+    }
+
+    /// `Retry-After` as whole seconds (Xero sends an integer; an HTTP-date is not used by Xero
+    /// and is ignored).
+    static func retryAfter(_ response: InboundResponse) -> Duration? {
+        guard let text = response.header("retry-after")?.trimmedBlanks,
+              let seconds = Int(text), seconds >= 0 else { return nil }
+        return .seconds(seconds)
+    }
+}
+
+extension String {
+    /// Without leading and trailing spaces and tabs.
+    var trimmedBlanks: String {
+        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        return String(drop(while: blank).reversed().drop(while: blank).reversed())
+    }
+}

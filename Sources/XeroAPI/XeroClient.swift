@@ -1,0 +1,217 @@
+import Foundation
+import Synchronization
+
+/// Fetches the records named by webhook events from Xero's API, within Xero's rate limits.
+///
+/// One client serves every tenant. It never sends a token anywhere but the configured API
+/// origin, never sends a call that the rate limiter has not admitted, and renews tokens through
+/// its `TokenProvider` (once per 401). Safe to use from many tasks at once; counters live in a
+/// `Mutex`.
+public final class XeroClient: Sendable {
+    public let configuration: XeroAPIConfiguration
+    private let tokens: any TokenProvider
+    private let billingTokens: (any TokenProvider)?
+    private let transport: any HTTPTransport
+    private let limiter: RateLimiter
+    private let origin: URLOrigin
+    private let counters = Mutex(XeroClientMetrics())
+
+    /// - Parameters:
+    ///   - tokens: the organisation token provider (any mode).
+    ///   - billingTokens: a client-credentials provider with scope `marketplace.billing` for
+    ///     SUBSCRIPTION events; without it those events are `.permanent`.
+    ///   - transport: defaults to `URLSessionTransport`.
+    public init(configuration: XeroAPIConfiguration, tokens: any TokenProvider, billingTokens: (any TokenProvider)? = nil,
+                transport: any HTTPTransport = URLSessionTransport()) throws(XeroAPIError) {
+        guard let origin = URLOrigin(configuration.apiBaseURL) else {
+            throw .invalidConfiguration("apiBaseURL \(configuration.apiBaseURL) is not an absolute http(s) URL")
+        }
+        self.configuration = configuration
+        self.tokens = tokens
+        self.billingTokens = billingTokens
+        self.transport = transport
+        self.origin = origin
+        self.limiter = RateLimiter(limits: configuration.limits)
+    }
+
+    /// Fetches every referenced resource, as few calls as the API allows, and returns one
+    /// outcome per distinct reference (see `ResourceRef` for what "distinct" means). Never
+    /// throws: every failure is an outcome. Calls for different tenants run in parallel; calls
+    /// for one tenant are held to its limits.
+    public func fetch(_ refs: [ResourceRef]) async -> [ResourceRef: FetchOutcome] {
+        let plan = FetchPlan(refs, configuration: configuration, origin: origin)
+        var results = plan.decided
+        await withTaskGroup(of: [ResourceRef: FetchOutcome].self) { group in
+            for call in plan.calls {
+                group.addTask { await self.perform(call) }
+            }
+            for await outcomes in group {
+                results.merge(outcomes) { first, _ in first }
+            }
+        }
+        counters.withLock { metrics in
+            for outcome in results.values { metrics.outcomes[outcome.label, default: 0] += 1 }
+        }
+        return results
+    }
+
+    /// The tenants the organisation token reaches (`GET {api}/connections`).
+    public func connections() async -> Result<[XeroConnection], XeroAPIError> {
+        switch await tokens.token() {
+        case let .paused(reason): return .failure(.paused(reason))
+        case let .unavailable(reason, _): return .failure(.unavailable(reason))
+        case let .ready(token): return await XeroConnection.list(token: token, configuration: configuration, transport: transport)
+        }
+    }
+
+    /// The organisation token provider's state (never a secret).
+    public func tokenStatus() async -> TokenStatus { await tokens.status() }
+
+    /// Re-reads credentials (SIGHUP).
+    public func reloadCredentials() async {
+        await tokens.reload()
+        await billingTokens?.reload()
+    }
+
+    /// A snapshot of the counters.
+    public func metrics() async -> XeroClientMetrics {
+        var snapshot = counters.withLock { $0 }
+        snapshot.tokenRenewals = await tokens.status().renewals + (await billingTokens?.status().renewals ?? 0)
+        snapshot.parkedTenants = await limiter.parkedTenants()
+        return snapshot
+    }
+
+    // MARK: One call
+
+    private func perform(_ call: FetchPlan.Call) async -> [ResourceRef: FetchOutcome] {
+        func all(_ outcome: FetchOutcome) -> [ResourceRef: FetchOutcome] {
+            Dictionary(uniqueKeysWithValues: call.refs.map { ($0, outcome) })
+        }
+        let provider: any TokenProvider
+        if call.kind == .subscription {
+            guard let billingTokens else {
+                return all(.permanent("SUBSCRIPTION events need App Store billing credentials (a client id and secret "
+                    + "allowed the marketplace.billing scope); none are configured"))
+            }
+            provider = billingTokens
+        } else {
+            provider = tokens
+        }
+        // Checked before waiting for the rate limiter (a paused provider need not queue) and
+        // again after it (a wait can outlast a token).
+        switch await provider.token() {
+        case .ready: break
+        case let .paused(reason): return all(.paused(reason))
+        case let .unavailable(reason, retryAfter): return all(.retryable(reason, retryAfter: retryAfter))
+        }
+        var renewed: XeroToken?
+        while true {
+            if case let .deferred(retryAfter, reason) = await limiter.acquire(tenant: call.tenantId) {
+                counters.withLock { $0.deferred += 1 }
+                return all(.retryable(reason, retryAfter: retryAfter))
+            }
+            let availability: TokenAvailability
+            if let renewed { availability = .ready(renewed) } else { availability = await provider.token() }
+            let token: XeroToken
+            switch availability {
+            case let .ready(ready):
+                token = ready
+            case let .paused(reason):
+                await limiter.release(tenant: call.tenantId, reachedXero: false)
+                return all(.paused(reason))
+            case let .unavailable(reason, retryAfter):
+                await limiter.release(tenant: call.tenantId, reachedXero: false)
+                return all(.retryable(reason, retryAfter: retryAfter))
+            }
+            counters.withLock { $0.apiCalls += 1 }
+            let answer = await transport.send(request(call, token: token))
+            switch answer {
+            case let .failure(failure):
+                await limiter.release(tenant: call.tenantId, reachedXero: !isInvalidURL(failure))
+                counters.withLock { $0.transportFailures += 1 }
+                if case .invalidURL = failure { return all(.refused("the URL cannot be used: \(call.url)")) }
+                return all(.retryable("no answer from Xero: \(failure)", retryAfter: nil))
+            case let .success(response):
+                let headers = RateLimitHeaders(response)
+                await limiter.release(tenant: call.tenantId, headers: headers)
+                counters.withLock { $0.statuses[response.status, default: 0] += 1 }
+                if response.status == 401 && renewed == nil {
+                    counters.withLock { $0.unauthorized += 1 }
+                    switch await provider.tokenRejected(token) {
+                    case let .ready(fresh): renewed = fresh; continue
+                    case let .paused(reason): return all(.paused(reason))
+                    case let .unavailable(reason, retryAfter): return all(.retryable(reason, retryAfter: retryAfter))
+                    }
+                }
+                return await interpret(response, headers: headers, call: call)
+            }
+        }
+    }
+
+    private func isInvalidURL(_ failure: TransportFailure) -> Bool {
+        if case .invalidURL = failure { return true }
+        return false
+    }
+
+    private func request(_ call: FetchPlan.Call, token: XeroToken) -> OutboundRequest {
+        var headers: [(name: String, value: String)] = [
+            (name: "Authorization", value: "Bearer \(token.accessToken)"),
+            (name: "Accept", value: "application/json"),
+        ]
+        // The App Store API takes no tenant header: the event's tenantId is the ApplicationID.
+        if call.kind != .subscription { headers.append((name: "xero-tenant-id", value: call.tenantId)) }
+        return OutboundRequest(method: "GET", url: call.url, headers: headers, timeout: configuration.requestTimeout)
+    }
+
+    private func interpret(_ response: InboundResponse, headers: RateLimitHeaders,
+                           call: FetchPlan.Call) async -> [ResourceRef: FetchOutcome] {
+        func all(_ outcome: FetchOutcome) -> [ResourceRef: FetchOutcome] {
+            Dictionary(uniqueKeysWithValues: call.refs.map { ($0, outcome) })
+        }
+        let detail = ResponseRecords.errorDetail(response.body).map { ": \($0)" } ?? ""
+        switch response.status {
+        case 200:
+            return records(response.body, call: call)
+        case 401:
+            counters.withLock { $0.unauthorized += 1 }
+            return all(.retryable("Xero refused a renewed access token (401)\(detail)", retryAfter: nil))
+        case 403:
+            return all(.permanent("Xero refused access for tenant \(call.tenantId) (403)\(detail): the tenant is not "
+                + "connected to the app or the granted scopes do not cover this resource"))
+        case 404 where call.kind != .single && call.kind != .subscription:
+            return all(.retryable("Xero answered 404 to a batch request (URL too long?)", retryAfter: nil))
+        case 404:
+            return all(.notFound)
+        case 429:
+            counters.withLock { $0.rateLimited += 1 }
+            let wait = await limiter.record429(tenant: call.tenantId, problem: headers.problem, retryAfter: headers.retryAfter)
+            let problem = headers.problem ?? "unspecified"
+            return all(.retryable("Xero rate limit reached (\(problem)); the tenant is parked", retryAfter: wait))
+        case 500...599:
+            return all(.retryable("Xero answered \(response.status)\(detail)", retryAfter: headers.retryAfter))
+        case 300...399:
+            return all(.permanent("Xero answered a redirect (\(response.status)); redirects are not followed"))
+        default:
+            return all(.permanent("Xero answered \(response.status)\(detail)"))
+        }
+    }
+
+    private func records(_ body: [UInt8], call: FetchPlan.Call) -> [ResourceRef: FetchOutcome] {
+        var outcomes: [ResourceRef: FetchOutcome] = [:]
+        switch call.kind {
+        case let .batch(collection, idKey):
+            guard let found = ResponseRecords.batch(body, collection: collection, idKey: idKey) else {
+                for ref in call.refs { outcomes[ref] = .retryable("Xero's answer has no \(collection) array", retryAfter: nil) }
+                return outcomes
+            }
+            for ref in call.refs { outcomes[ref] = found[ref.resourceId.lowercased()].map { .found($0) } ?? .notFound }
+        case .single, .subscription:
+            for ref in call.refs {
+                outcomes[ref] = ResponseRecords.single(body, url: call.url, resourceId: ref.resourceId,
+                                                       unwrap: call.kind == .single)
+                    ?? .retryable("Xero's answer is not JSON", retryAfter: nil)
+            }
+        }
+        return outcomes
+    }
+}

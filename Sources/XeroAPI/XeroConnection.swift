@@ -1,0 +1,63 @@
+import ByteJSON
+
+/// One entry of `GET {api}/connections` (xero-facts §7.3): a tenant the token reaches.
+public struct XeroConnection: Sendable, Equatable {
+    /// The connection id (used to disconnect).
+    public var id: String
+    /// The organisation's id: the `tenantId` of its webhook events and the `xero-tenant-id` header.
+    public var tenantId: String
+    /// `ORGANISATION`, `PRACTICE`, …
+    public var tenantType: String
+    public var tenantName: String
+    /// As Xero sends it (no zone designator).
+    public var createdDateUtc: String?
+    public var updatedDateUtc: String?
+
+    public init(id: String, tenantId: String, tenantType: String, tenantName: String,
+                createdDateUtc: String? = nil, updatedDateUtc: String? = nil) {
+        self.id = id
+        self.tenantId = tenantId
+        self.tenantType = tenantType
+        self.tenantName = tenantName
+        self.createdDateUtc = createdDateUtc
+        self.updatedDateUtc = updatedDateUtc
+    }
+
+    /// Parses the `/connections` answer (a JSON array). Nil when it is not one.
+    public static func parseList(_ body: [UInt8]) -> [XeroConnection]? {
+        guard let root = try? JSONParser.parse(body), let items = root.arrayValue else { return nil }  // reported by the caller
+        return items.compactMap { item in
+            guard let tenantId = item["tenantId"]?.stringValue else { return nil }
+            return XeroConnection(
+                id: item["id"]?.stringValue ?? "",
+                tenantId: tenantId,
+                tenantType: item["tenantType"]?.stringValue ?? "",
+                tenantName: item["tenantName"]?.stringValue ?? "",
+                createdDateUtc: item["createdDateUtc"]?.stringValue,
+                updatedDateUtc: item["updatedDateUtc"]?.stringValue
+            )
+        }
+    }
+
+    /// `GET {api}/connections` with `token` (Bearer only, no tenant header).
+    public static func list(token: XeroToken, configuration: XeroAPIConfiguration,
+                            transport: any HTTPTransport) async -> Result<[XeroConnection], XeroAPIError> {
+        let request = OutboundRequest(
+            method: "GET", url: configuration.connectionsEndpoint,
+            headers: [(name: "Authorization", value: "Bearer \(token.accessToken)"), (name: "Accept", value: "application/json")],
+            timeout: configuration.requestTimeout
+        )
+        switch await transport.send(request) {
+        case let .failure(failure):
+            return .failure(.transport(failure))
+        case let .success(response):
+            guard response.status == 200 else {
+                return .failure(.http(status: response.status, detail: ResponseRecords.errorDetail(response.body)))
+            }
+            guard let list = parseList(response.body) else {
+                return .failure(.unexpectedAnswer("/connections did not answer with a JSON array"))
+            }
+            return .success(list)
+        }
+    }
+}

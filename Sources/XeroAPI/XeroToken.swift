@@ -1,0 +1,114 @@
+import Foundation
+
+/// An access token with what is known about it. Printing it never shows the token itself.
+public struct XeroToken: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+    /// The bearer token. Send it only to the configured API origin; never log it.
+    public var accessToken: String
+    /// When it stops working, if known (unknown for a bare token without an expiry).
+    public var expiresAt: Date?
+    /// Granted scopes, as the token response listed them.
+    public var scopes: [String]
+    /// Tenants the token reaches, when known (from `/connections`).
+    public var tenantIds: [String]?
+
+    public init(accessToken: String, expiresAt: Date?, scopes: [String] = [], tenantIds: [String]? = nil) {
+        self.accessToken = accessToken
+        self.expiresAt = expiresAt
+        self.scopes = scopes
+        self.tenantIds = tenantIds
+    }
+
+    /// Whether the token is still usable at `now`, keeping `margin` in hand.
+    public func isValid(at now: Date, margin: Duration = .zero) -> Bool {
+        guard let expiresAt else { return true }
+        return now.addingTimeInterval(margin.seconds) < expiresAt
+    }
+
+    public var description: String {
+        "XeroToken(expires: \(expiresAt.map(Timestamps.iso8601) ?? "unknown"), scopes: \(scopes.joined(separator: " ")))"
+    }
+
+    public var debugDescription: String { description }
+}
+
+/// What a token provider can offer right now.
+public enum TokenAvailability: Sendable, Equatable {
+    /// A token to use.
+    case ready(XeroToken)
+    /// Nothing works until the operator acts; the reason says what to do.
+    case paused(String)
+    /// A passing problem (identity server down, lost answer, token command failed); try later.
+    case unavailable(String, retryAfter: Duration?)
+}
+
+/// A provider's state for `token status`, `/healthz` and logs. Never holds a secret.
+public struct TokenStatus: Sendable, Equatable {
+    public enum State: Sendable, Equatable {
+        /// A valid token is held.
+        case ready
+        /// No token obtained yet (it is fetched on first use).
+        case notObtained
+        /// The token held has expired; the provider renews it on next use.
+        case expired
+        /// Needs the operator; the reason says what to do.
+        case paused(String)
+        /// The last attempt to get a token failed for a passing reason.
+        case failing(String)
+    }
+
+    /// `accessToken`, `refreshToken`, `clientCredentials` or `command`.
+    public var mode: String
+    /// Where the credentials come from, e.g. `file /var/lib/xero-webhookd/xero-token.json`.
+    public var source: String
+    public var state: State
+    public var expiresAt: Date?
+    public var scopes: [String]
+    public var tenantIds: [String]?
+    /// Tokens obtained from Xero or the command by this provider (refreshes, grants, runs).
+    public var renewals: Int
+
+    public init(mode: String, source: String, state: State, expiresAt: Date? = nil, scopes: [String] = [],
+                tenantIds: [String]? = nil, renewals: Int = 0) {
+        self.mode = mode
+        self.source = source
+        self.state = state
+        self.expiresAt = expiresAt
+        self.scopes = scopes
+        self.tenantIds = tenantIds
+        self.renewals = renewals
+    }
+}
+
+/// Supplies access tokens to `XeroClient`.
+///
+/// Implementations are safe to call concurrently; a provider that renews tokens does so
+/// single-flight (concurrent callers share one renewal).
+public protocol TokenProvider: Sendable {
+    /// A token valid for at least the provider's margin, renewing it first if needed.
+    func token() async -> TokenAvailability
+    /// Xero answered 401 to `token`: renew once (unless already renewed since) and return the
+    /// result. Concurrent calls for the same rejected token share one renewal.
+    func tokenRejected(_ token: XeroToken) async -> TokenAvailability
+    /// Re-reads credentials from their source (the daemon calls it on SIGHUP).
+    func reload() async
+    /// The current state, without contacting Xero.
+    func status() async -> TokenStatus
+}
+
+extension Duration {
+    /// The duration in seconds, as a `Double`.
+    var seconds: Double {
+        let (whole, attoseconds) = components
+        return Double(whole) + Double(attoseconds) / 1e18
+    }
+}
+
+/// Timestamp formatting shared by status output and the token file.
+public enum Timestamps {
+    /// `2026-01-02T03:04:05Z`.
+    public static func iso8601(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+}

@@ -1,0 +1,130 @@
+import FakeXero
+import Foundation
+import Synchronization
+import TestSupport
+import XeroAPI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A wall clock the test moves by hand; shared by the fake and the providers so token expiry
+/// can be tested without waiting.
+final class ManualClock: Sendable {
+    private let current: Mutex<Date>
+
+    init(_ start: Date = Date()) { current = Mutex(start) }
+
+    var now: @Sendable () -> Date { { [self] in current.withLock { $0 } } }
+
+    func advance(seconds: Double) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
+}
+
+/// A live FakeXero on 127.0.0.1 port 0 and a client configuration pointed at it.
+struct Harness: Sendable {
+    let fake: FakeXero
+    let clock: ManualClock
+    let configuration: XeroAPIConfiguration
+    let transport: URLSessionTransport
+    static let clientId = "client-id-1"
+    static let clientSecret = "client-secret-1"
+
+    init(options: FakeXeroOptions = .init(), requestTimeout: Duration = .seconds(10)) throws {
+        clock = ManualClock()
+        fake = FakeXero(options: options, now: clock.now)
+        let base = try fake.start()
+        var configuration = XeroAPIConfiguration()
+        configuration.apiBaseURL = base
+        configuration.identityBaseURL = base
+        configuration.loginBaseURL = base
+        configuration.requestTimeout = requestTimeout
+        self.configuration = configuration
+        transport = URLSessionTransport()
+        fake.registerClient(id: Self.clientId, secret: Self.clientSecret)
+    }
+
+    var client: ClientCredentials { ClientCredentials(id: Self.clientId, secret: Self.clientSecret) }
+
+    var identity: IdentityClient { IdentityClient(configuration: configuration, transport: transport) }
+
+    func stop() { fake.shutdown() }
+
+    /// A refresh-token provider whose token file (in `directory`) holds a fresh authorisation
+    /// for `tenants`, as `authorize` would leave it (refresh token only).
+    func refreshProvider(tenants: [String], directory: TemporaryDirectory, store: (any TokenStore)? = nil,
+                         lostAnswerRetries: Int = 2) throws -> (RefreshTokenProvider, TokenFile) {
+        let file = TokenFile(stateDirectory: directory.path)
+        let refresh = fake.issueRefreshToken(clientId: Self.clientId, tenants: tenants)
+        try file.save(StoredTokenSet(refreshToken: refresh, accessToken: nil, expiresAt: nil, scopes: [], updatedAt: clock.now()))
+        let provider = RefreshTokenProvider(client: client, store: store ?? file, identity: identity, now: clock.now,
+                                            lostAnswerRetries: lostAnswerRetries)
+        return (provider, file)
+    }
+
+    func makeClient(_ tokens: any TokenProvider, billing: (any TokenProvider)? = nil) throws -> XeroClient {
+        try XeroClient(configuration: configuration, tokens: tokens, billingTokens: billing, transport: transport)
+    }
+
+    /// A reference as a webhook event would carry it, with the resourceUrl on the fake.
+    func ref(_ tenant: String, _ category: String, _ id: String) -> ResourceRef {
+        let collection = switch category.uppercased() {
+        case "INVOICE": "Invoices"
+        case "CONTACT": "Contacts"
+        case "CREDITNOTE": "CreditNotes"
+        default: "Other"
+        }
+        return ResourceRef(tenantId: tenant, category: category, resourceId: id,
+                           resourceURL: "\(configuration.apiBaseURL)/api.xro/2.0/\(collection)/\(id)")
+    }
+}
+
+func newID() -> String { UUID().uuidString.lowercased() }
+
+/// Polls `condition` until it holds or `seconds` pass; never a guessed sleep.
+func eventually(seconds: Double = 10, _ condition: @Sendable () async -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(2))
+    }
+    return await condition()
+}
+
+/// A listening TCP socket on 127.0.0.1 that never accepts: `pendingConnections()` reports how
+/// many connections reached it (a connection completes in the backlog even unaccepted).
+final class CountingListener {
+    let fd: Int32
+    let port: UInt16
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = 0
+        inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(fd, 16) == 0 else {
+            close(fd)
+            throw RawHTTPClient.ClientError(description: "listen: errno \(errno)")
+        }
+        var out = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &out) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        self.fd = fd
+        port = UInt16(bigEndian: out.sin_port)
+    }
+
+    deinit { close(fd) }
+
+    /// Accepts (and closes) everything that arrived; returns the count.
+    func pendingConnections() -> Int {
+        var count = 0
+        while true {
+            let client = accept(fd, nil, nil)
+            if client < 0 { return count }
+            close(client)
+            count += 1
+        }
+    }
+}

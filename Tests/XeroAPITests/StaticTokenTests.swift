@@ -1,0 +1,78 @@
+import FakeXero
+import Foundation
+import TestSupport
+import Testing
+import XeroAPI
+
+@Suite struct StaticTokenTests {
+    @Test func tokenFromTheEnvironmentWorksUntilItExpires() async throws {
+        let harness = try Harness()
+        defer { harness.stop() }
+        let tenant = newID(), id = newID()
+        harness.fake.addRecord(tenant: tenant, collection: "Invoices", id: id)
+        let token = harness.fake.issueAccessToken(tenants: [tenant])
+        let provider = StaticTokenProvider(source: .value(accessToken: token, expiresIn: 1800, scope: "accounting.transactions.read",
+                                                          origin: "environment PAN_SEC_XERO_ACCESS_TOKEN"), now: harness.clock.now)
+        let client = try harness.makeClient(provider)
+        let ref = harness.ref(tenant, "INVOICE", id)
+        guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("not found") }
+        harness.clock.advance(seconds: 1800)
+        let outcome = try #require(await client.fetch([ref])[ref])
+        guard case let .paused(reason) = outcome else { throw Failure("expected paused, got \(outcome)") }
+        #expect(reason.contains("expired"))
+        #expect(harness.fake.stats.totalCalls == 1)  // nothing sent with the expired token
+        guard case .paused = await provider.status().state else { throw Failure("status must say paused") }
+    }
+
+    @Test func expiredFileTokenPausesThenANewFileWorks() async throws {
+        let harness = try Harness()
+        defer { harness.stop() }
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let tenant = newID(), id = newID()
+        harness.fake.addRecord(tenant: tenant, collection: "Contacts", id: id)
+        let path = dir.file("access-token.json")
+        let old = harness.fake.issueAccessToken(tenants: [tenant])
+        try writeFile(path, #"{"access_token":"\#(old)","expires_in":1800,"scope":"accounting.contacts.read"}"#)
+        // Written two hours ago: expired 90 minutes ago.
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-7200)], ofItemAtPath: path)
+        let provider = StaticTokenProvider(source: .file(path: path, origin: "file \(path)"))
+        let client = try harness.makeClient(provider)
+        let ref = harness.ref(tenant, "CONTACT", id)
+        let outcome = try #require(await client.fetch([ref])[ref])
+        guard case let .paused(reason) = outcome else { throw Failure("expected paused, got \(outcome)") }
+        #expect(reason.contains("expired") && reason.contains(path))
+        #expect(harness.fake.stats.totalCalls == 0)
+
+        let fresh = harness.fake.issueAccessToken(tenants: [tenant])
+        try writeFile(path, #"{"access_token":"\#(fresh)","expires_in":1800}"#)
+        guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("the new file must be used") }
+        #expect(await provider.status().state == .ready)
+    }
+
+    @Test func bareTokenRefusedByXeroPausesUntilReload() async throws {
+        let harness = try Harness()
+        defer { harness.stop() }
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let tenant = newID(), id = newID()
+        harness.fake.addRecord(tenant: tenant, collection: "Invoices", id: id)
+        let path = dir.file("token")
+        try writeFile(path, "at-not-issued-by-xero\n")
+        let provider = StaticTokenProvider(source: .file(path: path, origin: "file \(path)"))
+        let client = try harness.makeClient(provider)
+        let ref = harness.ref(tenant, "INVOICE", id)
+        let outcome = try #require(await client.fetch([ref])[ref])
+        guard case let .paused(reason) = outcome else { throw Failure("expected paused, got \(outcome)") }
+        #expect(reason.contains("401"))
+        #expect(harness.fake.stats.unauthorized == 1)
+        _ = await client.fetch([ref])
+        #expect(harness.fake.stats.unauthorized == 1)  // not sent again
+
+        // The same path rewritten and SIGHUP (reload) picks up the new token.
+        let good = harness.fake.issueAccessToken(tenants: [tenant])
+        try writeFile(path, good)
+        await client.reloadCredentials()
+        guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("reload must pick up the file") }
+    }
+}

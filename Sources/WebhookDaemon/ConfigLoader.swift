@@ -95,7 +95,9 @@ public enum ConfigLoader {
             }
             try log.rejectUnknown(["level"])
         }
-        try top.rejectUnknown(["listen", "webhook", "stateDirectory", "limits", "queue", "shutdown", "log"])
+        if let worker = try top.object("worker") { try WorkerSettingsLoader.applyWorker(worker, to: &config.worker) }
+        if let sink = try top.object("sink") { try WorkerSettingsLoader.applySink(sink, to: &config.worker) }
+        try top.rejectUnknown(["listen", "webhook", "stateDirectory", "limits", "queue", "shutdown", "log", "worker", "sink"])
     }
 
     private static func applyLimits(_ o: ConfigObject, to limits: inout HTTPLimits) throws(ConfigError) {
@@ -167,6 +169,23 @@ struct ConfigObject {
         guard case let .number(text) = v.kind else { throw ConfigError(keyPath(key), "must be a number") }
         guard let n = Int(text) else { throw ConfigError(keyPath(key), "\(text) is not a whole number") }
         return n
+    }
+
+    func bool(_ key: String) throws(ConfigError) -> Bool? {
+        guard let v = value(key) else { return nil }
+        guard case let .bool(flag) = v.kind else { throw ConfigError(keyPath(key), "must be true or false") }
+        return flag
+    }
+
+    func stringArray(_ key: String) throws(ConfigError) -> [String]? {
+        guard let v = value(key) else { return nil }
+        guard let items = v.arrayValue else { throw ConfigError(keyPath(key), "must be an array of strings") }
+        var strings: [String] = []
+        for item in items {
+            guard let s = item.stringValue else { throw ConfigError(keyPath(key), "must be an array of strings") }
+            strings.append(s)
+        }
+        return strings
     }
 
     func rejectUnknown(_ known: Set<String>) throws(ConfigError) {

@@ -4,6 +4,7 @@ import Foundation
 import HTTPServer
 import Logging
 import Synchronization
+import Worker
 import XeroWebhooks
 
 /// The running receiver: the disk queue, the webhook endpoint and the HTTP server, wired
@@ -14,10 +15,14 @@ public final class Daemon: Sendable {
     private let queue: DiskQueue
     private let server: HTTPServer
     private let receiver: WebhookReceiver
+    private let worker: Worker?
 
     /// Opens (and recovers) the queue. Throws `DiskQueueError` if the queue cannot be opened,
     /// e.g. because another daemon holds its lock.
-    public init(config: DaemonConfig, keys: WebhookKeys, logger: Logger, faults: FaultInjector? = nil) throws(DiskQueueError) {
+    /// - Parameters:
+    ///   - fetcher, sink: the worker runs when both are given and `config.worker.enabled`.
+    public init(config: DaemonConfig, keys: WebhookKeys, logger: Logger, faults: FaultInjector? = nil,
+                fetcher: (any ResourceFetcher)? = nil, sink: (any Sink)? = nil) throws(DiskQueueError) {
         self.config = config
         self.logger = logger
         let options = DiskQueueOptions(
@@ -45,6 +50,12 @@ public final class Daemon: Sendable {
             now: { Int64(Date().timeIntervalSince1970 * 1000) },
             onOutcome: Daemon.outcomeLogger(logger)
         )
+        if config.worker.enabled, let fetcher, let sink {
+            worker = Worker(queue: queue, fetcher: fetcher, sink: sink, stateDirectory: config.stateDirectory,
+                            configuration: config.worker.workerConfiguration, onEvent: Daemon.workerLogger(logger))
+        } else {
+            worker = nil
+        }
         let router = Router(webhookPath: config.webhookPath, receiver: receiver, queue: queue)
         server = HTTPServer(limits: config.limits, onEvent: Daemon.serverEventLogger(logger)) { request, responder in
             router.route(request, responder)
@@ -55,6 +66,10 @@ public final class Daemon: Sendable {
     public func start() throws(SystemCallError) -> SocketAddress {
         let address = try server.start(host: config.listenHost, port: config.listenPort)
         logger.info("listening", metadata: ["address": "\(address)", "webhookPath": "\(config.webhookPath)"])
+        if let worker {
+            Task { await worker.start() }
+            logger.info("worker started", metadata: ["sink": "\(config.worker.sink.rawValue)"])
+        }
         return address
     }
 
@@ -62,6 +77,15 @@ public final class Daemon: Sendable {
     /// the queue (every acknowledged event is already durable).
     public func stop() {
         server.shutdown(grace: .milliseconds(config.shutdownGraceMilliseconds))
+        if let worker {
+            // Deliveries in flight finish; anything not acknowledged stays queued for next time.
+            let stopped = DispatchSemaphore(value: 0)
+            Task {
+                await worker.stop()
+                stopped.signal()
+            }
+            stopped.wait()
+        }
         queue.close()
         let stats = queue.stats
         logger.info("queue closed", metadata: [
@@ -105,6 +129,33 @@ public final class Daemon: Sendable {
                 default:
                     logger.error("queue failed; answering 503 until restarted", metadata: ["reason": "\(error)"])
                 }
+            }
+        }
+    }
+
+    static func workerLogger(_ logger: Logger) -> @Sendable (WorkerEvent) -> Void {
+        { event in
+            switch event {
+            case let .delivered(key, events, notFound):
+                logger.info("record delivered", metadata: [
+                    "tenant": "\(key.tenantID)", "category": "\(key.category)", "resource": "\(key.resourceID)",
+                    "events": "\(events)", "notFound": "\(notFound)",
+                ])
+            case let .retrying(key, attempt, after, reason):
+                logger.notice("delivery will be retried", metadata: [
+                    "tenant": "\(key.tenantID)", "resource": "\(key.resourceID)", "attempt": "\(attempt)",
+                    "after": "\(after)", "reason": "\(reason)",
+                ])
+            case let .deadLettered(id, reason):
+                logger.warning("event dead-lettered", metadata: ["id": "\(id)", "reason": "\(reason)"])
+            case let .replayed(id):
+                logger.info("dead letter replayed", metadata: ["id": "\(id)"])
+            case let .paused(reason):
+                logger.warning("worker paused", metadata: ["reason": "\(reason)"])
+            case .resumed:
+                logger.notice("worker resumed")
+            case let .failed(reason):
+                logger.error("worker stopped: queue or state files failed; restart the daemon", metadata: ["reason": "\(reason)"])
             }
         }
     }

@@ -29,6 +29,8 @@ public struct DaemonConfig: Sendable, Equatable {
     /// How long SIGTERM waits for requests in progress before closing their connections.
     public var shutdownGraceMilliseconds = 10_000
     public var logLevel = LogLevel.info
+    /// The worker that turns queued events into records, and where it delivers them.
+    public var worker = WorkerSettings()
 
     public init(environment: [String: String] = [:]) {
         stateDirectory = environment["STATE_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) } ?? "state"

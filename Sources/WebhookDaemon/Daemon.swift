@@ -56,15 +56,26 @@ public final class Daemon: Sendable {
         } else {
             worker = nil
         }
-        let router = Router(webhookPath: config.webhookPath, receiver: receiver, queue: queue)
+        let queue = self.queue
+        let worker = self.worker
+        let router = Router(webhookPath: config.webhookPath, receiver: receiver, queue: queue) {
+            Daemon.problems(queue: queue, worker: worker, now: Int64(Date().timeIntervalSince1970 * 1000))
+        }
         server = HTTPServer(limits: config.limits, onEvent: Daemon.serverEventLogger(logger)) { request, responder in
             router.route(request, responder)
         }
     }
 
-    /// Starts listening on the configured address and returns the bound address.
-    public func start() throws(SystemCallError) -> SocketAddress {
-        let address = try server.start(host: config.listenHost, port: config.listenPort)
+    /// Starts listening, on the socket systemd passed (socket activation) or else on the
+    /// configured address, and returns the bound address.
+    public func start(environment: [String: String] = [:]) throws(SystemCallError) -> SocketAddress {
+        let address: SocketAddress
+        if let passed = SystemdNotifier.listenSocket(environment: environment) {
+            address = try server.start(listeningSocket: passed)
+            logger.info("using the socket passed by systemd", metadata: ["fd": "\(passed)"])
+        } else {
+            address = try server.start(host: config.listenHost, port: config.listenPort)
+        }
         logger.info("listening", metadata: ["address": "\(address)", "webhookPath": "\(config.webhookPath)"])
         if let worker {
             Task { await worker.start() }
@@ -131,6 +142,27 @@ public final class Daemon: Sendable {
                 }
             }
         }
+    }
+
+    /// Why events could not be received or processed right now; empty when all is well.
+    static func problems(queue: DiskQueue, worker: Worker?, now: Int64) -> [String] {
+        var problems: [String] = []
+        if queue.isFailed { problems.append("queue failed: restart the daemon to recover") }
+        if let status = worker?.statusSnapshot {
+            if let failed = status.failed { problems.append("worker stopped: \(failed)") }
+            if let paused = status.paused { problems.append("worker paused: \(paused)") }
+            if status.lastPass > 0 && now - status.lastPass > 30_000 { problems.append("worker stalled: no pass for \((now - status.lastPass) / 1000) s") }
+        }
+        return problems
+    }
+
+    /// For the service watchdog: the HTTP queues answer, the queue has not failed and the
+    /// worker (when running) is making passes. A paused worker is alive, only not ready.
+    public func isAlive() -> Bool {
+        guard server.isResponsive(within: .seconds(2)), !queue.isFailed else { return false }
+        guard let status = worker?.statusSnapshot else { return true }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        return status.failed == nil && (status.lastPass == 0 || now - status.lastPass < 30_000)
     }
 
     static func workerLogger(_ logger: Logger) -> @Sendable (WorkerEvent) -> Void {

@@ -79,6 +79,9 @@ final class CommitQueue: @unchecked Sendable {
             counters.syncNanoseconds += commit.syncNanoseconds
             counters.lastSyncNanoseconds = commit.syncNanoseconds
             counters.maxBatchRecords = max(counters.maxBatchRecords, UInt64(commit.records))
+            counters.preparedBytes += UInt64(commit.preparation.bytes)
+            counters.prepareSyncs += UInt64(commit.preparation.syncs)
+            counters.prepareSyncNanoseconds += commit.preparation.syncNanoseconds
             next = nextSequence
         }
     }

@@ -74,10 +74,8 @@ final class ConsumerCursor: Sendable {
         var deleted = false
         for (name, following) in zip(names, names.dropFirst())
         where following.firstSequence <= position && following.firstSequence < durableNext {
-            let path = QueueDirectory.path(directory, name.fileName)
-            let size = try QueueDirectory.fileSize(path)
-            try QueueDirectory.remove(path)
-            live.subtract(size)
+            try QueueDirectory.remove(QueueDirectory.path(directory, name.fileName))
+            live.remove(segment: name.firstSequence)
             deleted = true
         }
         guard deleted else { return }

@@ -6,7 +6,9 @@ import Synchronization
 /// A record is acknowledged (its `append` completion gets `.success`) only after an `fdatasync`
 /// that started after the record was written has returned 0. Appends from many threads are
 /// group-committed: one dedicated writer thread takes everything that arrived while the previous
-/// sync ran, writes it with one `pwrite` and syncs it with one `fdatasync`.
+/// sync ran, writes it with one `pwrite` and syncs it with one `fdatasync`. Batches go into
+/// zero-filled space prepared and synced ahead of time (`DiskQueueOptions.preallocationBytes`),
+/// so most syncs carry no file size change.
 ///
 /// The consumer side (`consumerPosition`, `setConsumerPosition`, `readRecords`) runs on the
 /// caller's thread, off the writer thread: see `DiskQueue+Consumer.swift`.
@@ -35,7 +37,7 @@ public final class DiskQueue: @unchecked Sendable {
         let lock = try DirectoryLock(directory: directory)
         let directoryFile = try FileDescriptor.openDirectory(directory)
         let outcome = try Recovery.run(directory: directory, directoryFile: directoryFile, maxRecordBytes: options.maxRecordBytes)
-        let live = LiveBytes(outcome.liveBytes)
+        let live = LiveBytes(outcome.liveSegments)
         let segments = SegmentWriter(
             directory: directory,
             directoryFile: directoryFile,
@@ -103,8 +105,8 @@ public final class DiskQueue: @unchecked Sendable {
         return try slot.take().get()
     }
 
-    /// True once a write, sync or segment creation failed (other than for a full disk, see
-    /// `.diskFull`); every later append fails with `.failed`. Reopening the directory recovers a valid prefix.
+    /// True once a write, sync, segment creation or the sealing of a full segment failed (other
+    /// than for a full disk, see `.diskFull`); every later append fails with `.failed`. Reopening the directory recovers a valid prefix.
     public var isFailed: Bool { commits.isFailed }
 
     /// Durable work done since open.
@@ -114,9 +116,11 @@ public final class DiskQueue: @unchecked Sendable {
     /// (one past the last record this queue has written). Every record below it is durable.
     public var nextSequence: UInt64 { commits.nextSequence }
 
-    /// Bytes of the segment files still on disk: from the oldest segment not deleted by
-    /// `setConsumerPosition` to the committed end of the last one (headers included).
-    /// `DiskQueueOptions.maxQueueBytes` bounds it.
+    /// Committed bytes of the segment files still on disk: from the oldest segment not deleted by
+    /// `setConsumerPosition` to the committed end of the last one (headers and records). Sealed
+    /// segments are exactly that size; the last one may be larger on disk by its prepared zero
+    /// space (`DiskQueueOptions.preallocationBytes`), which is not counted here.
+    /// `DiskQueueOptions.maxQueueBytes` bounds it (and keeps the prepared space within the bound too).
     public var liveBytes: Int { live.value }
 
     /// Completes everything already handed to `append` (durably or with an error), then closes the

@@ -16,20 +16,38 @@ public struct DiskQueueOptions: Sendable {
     /// `.diskFull` before anything is written, and the queue keeps working. 0 disables the check.
     /// Default 64 MiB.
     public var minFreeBytes: Int
-    /// Bound on the bytes of the segment files still on disk (`DiskQueue.liveBytes`). A batch
-    /// that would take them past it fails with `.queueFull` before anything is written; space
-    /// comes back when `setConsumerPosition` deletes consumed segments. `nil` (the default): unbounded.
+    /// Bound on the committed bytes of the segment files still on disk (`DiskQueue.liveBytes`). A
+    /// batch that would take them past it fails with `.queueFull` before anything is written;
+    /// space comes back when `setConsumerPosition` deletes consumed segments. Prepared zero space
+    /// is kept within it too, so the files never take more than this on disk. `nil` (the
+    /// default): unbounded.
     public var maxQueueBytes: Int?
+    /// Zero-filled space kept ahead of the committed end of the active segment, so that batches
+    /// overwrite allocated blocks and their `fdatasync` carries no size change (growing a file
+    /// makes the sync commit the new size too: a journal commit on ext4, markedly slower).
+    ///
+    /// When a batch would pass the prepared end, the writer first writes this many zero bytes
+    /// (real writes, not `fallocate`: an unwritten extent still needs a metadata commit when it
+    /// is first written) and syncs them once. Never past `segmentBytes` nor `maxQueueBytes`, and
+    /// only from space the file system can spare: zeros leave `minFreeBytes` plus one more chunk
+    /// free, so near a full disk batches grow the file as without preallocation. Space already
+    /// prepared is the queue's own: batches go on filling it while the file system is full.
+    ///
+    /// Only the last segment ever ends in zeros: a full segment is cut to its committed end
+    /// before the next one is created, and recovery reads a zero tail as the clean end.
+    /// 0 disables it: every batch then grows the file. Default 4 MiB.
+    public var preallocationBytes: Int
 
     /// The defaults suit the daemon: 64 MiB segments, 1 MiB records and batches, a 64 MiB
-    /// free-space reserve, no size bound, no faults.
+    /// free-space reserve, no size bound, no faults, 4 MiB of prepared space.
     public init(
         segmentBytes: Int = 64 << 20,
         maxRecordBytes: Int = 1 << 20,
         maxBatchBytes: Int = 1 << 20,
         faults: FaultInjector? = nil,
         minFreeBytes: Int = 64 << 20,
-        maxQueueBytes: Int? = nil
+        maxQueueBytes: Int? = nil,
+        preallocationBytes: Int = 4 << 20
     ) {
         self.segmentBytes = segmentBytes
         self.maxRecordBytes = maxRecordBytes
@@ -37,6 +55,7 @@ public struct DiskQueueOptions: Sendable {
         self.faults = faults
         self.minFreeBytes = minFreeBytes
         self.maxQueueBytes = maxQueueBytes
+        self.preallocationBytes = preallocationBytes
     }
 
     /// Throws `.invalidOptions` for values the on-disk format cannot hold.
@@ -55,6 +74,9 @@ public struct DiskQueueOptions: Sendable {
         }
         if let maxQueueBytes, maxQueueBytes <= 0 {
             throw .invalidOptions(reason: "maxQueueBytes must be positive, or nil for no bound")
+        }
+        guard preallocationBytes >= 0 else {
+            throw .invalidOptions(reason: "preallocationBytes must be 0 (no preallocation) or positive")
         }
     }
 }

@@ -12,6 +12,14 @@ public struct DiskQueueStats: Sendable, Equatable {
     public var lastSyncNanoseconds: UInt64
     /// Most records committed by one `fdatasync`.
     public var maxBatchRecords: UInt64
+    /// Zero bytes written ahead of the committed end to prepare space
+    /// (`DiskQueueOptions.preallocationBytes`), counted when the next batch commits.
+    public var preparedBytes: UInt64
+    /// `fdatasync` calls that made prepared space durable (not included in `syncs`). Much fewer
+    /// than `syncs` means most batches overwrote prepared space instead of growing the file.
+    public var prepareSyncs: UInt64
+    /// Sum of the durations of those prepare syncs, in nanoseconds (not included in `syncNanoseconds`).
+    public var prepareSyncNanoseconds: UInt64
 
     public init(
         syncs: UInt64 = 0,
@@ -19,7 +27,10 @@ public struct DiskQueueStats: Sendable, Equatable {
         bytes: UInt64 = 0,
         syncNanoseconds: UInt64 = 0,
         lastSyncNanoseconds: UInt64 = 0,
-        maxBatchRecords: UInt64 = 0
+        maxBatchRecords: UInt64 = 0,
+        preparedBytes: UInt64 = 0,
+        prepareSyncs: UInt64 = 0,
+        prepareSyncNanoseconds: UInt64 = 0
     ) {
         self.syncs = syncs
         self.records = records
@@ -27,5 +38,8 @@ public struct DiskQueueStats: Sendable, Equatable {
         self.syncNanoseconds = syncNanoseconds
         self.lastSyncNanoseconds = lastSyncNanoseconds
         self.maxBatchRecords = maxBatchRecords
+        self.preparedBytes = preparedBytes
+        self.prepareSyncs = prepareSyncs
+        self.prepareSyncNanoseconds = prepareSyncNanoseconds
     }
 }

@@ -7,8 +7,9 @@ import Synchronization
 ///
 /// Reads only records below the `limit` it is given (the durable next sequence, taken before
 /// the directory is listed). Those bytes were synced and are never written again: the writer
-/// only writes past the committed end of the last segment. So a reader never sees a record
-/// whose sync has not returned, and never a half-written one.
+/// only writes (prepared zeros, then batches over them) and cuts past the committed end of the
+/// last segment. So a reader never sees a record whose sync has not returned, and never a
+/// half-written one.
 ///
 /// Sendable: its one piece of mutable state, where the last read stopped (so a consumer reading
 /// in order does not rescan a segment from its start), sits in a `Mutex`.
@@ -49,6 +50,10 @@ final class DurableRecordReader: Sendable {
     }
 
     /// Appends the records of one segment with `from <= sequence < bound` to `records`.
+    ///
+    /// Where a segment's records end before `bound` (its later sequences were set aside by
+    /// recovery), reading stops at the end of the file, or at zero-filled prepared space that
+    /// runs to the end of the file (as recovery sees it: a clean end, not damage).
     private func read(_ name: SegmentName, from: UInt64, bound: UInt64, maxCount: Int, into records: inout [QueueRecord]) throws(DiskQueueError) {
         let path = QueueDirectory.path(directory, name.fileName)
         let file: FileDescriptor
@@ -78,6 +83,7 @@ final class DurableRecordReader: Sendable {
                 // Ending on a record boundary is the end of a segment whose later sequences were
                 // set aside by recovery; committed bytes never end inside a record.
                 if position == chunk.count { break reading }
+                if try Self.isZeroFilled(file, from: chunkOffset + position) { break reading }
                 throw .corrupt(path: path, offset: chunkOffset + position, reason: "incomplete record")
             case .incomplete:
                 let length = chunk.count - position >= RecordCodec.headerSize
@@ -89,11 +95,23 @@ final class DurableRecordReader: Sendable {
                 reachedEnd = chunk.count < wanted
                 position = 0
             case let .invalid(reason):
+                if try Self.isZeroFilled(file, from: chunkOffset + position) { break reading }
                 throw .corrupt(path: path, offset: chunkOffset + position, reason: reason)
             }
         }
         let stop = Resume(segment: name.firstSequence, offset: chunkOffset + position, sequence: expected)
         resume.withLock { $0 = stop }
+    }
+
+    /// Whether every byte of `file` from `offset` to its end is zero (prepared space).
+    private static func isZeroFilled(_ file: FileDescriptor, from offset: Int) throws(DiskQueueError) -> Bool {
+        var position = offset
+        while true {
+            let chunk = try file.read(count: chunkBytes, at: position)
+            guard chunk.withUnsafeBytes({ SegmentScanner.isZeroFilled($0, from: 0) }) else { return false }
+            if chunk.count < chunkBytes { return true }
+            position += chunk.count
+        }
     }
 
     /// Where to start reading `name` for records from `from` on: where the last read of this

@@ -9,6 +9,9 @@ public enum FaultPoint: String, Sendable, CaseIterable {
     case afterSyncBeforeAck
     /// Before a new segment file is created.
     case createSegment
+    /// Before zero bytes are written to prepare space ahead of the committed end
+    /// (`DiskQueueOptions.preallocationBytes`).
+    case prepareSpace
     /// In `setConsumerPosition`, after `consumer.tmp` is written and synced, before it is renamed
     /// over `consumer`.
     case writeConsumerPosition
@@ -18,10 +21,10 @@ public enum FaultPoint: String, Sendable, CaseIterable {
 /// failed, with the same consequences:
 ///
 /// - Throw a `SystemCallError` to choose the errno (a `DiskQueueError` passes through as is;
-///   anything else becomes `.failed`). ENOSPC or EDQUOT at `beforeWrite` or `createSegment` is a
-///   full disk: the batch fails with `.diskFull` and the queue keeps working. Any other error at
-///   those points, and any error at `afterWriteBeforeSync` or `afterSyncBeforeAck` (a failed
-///   sync), fails the batch and puts the queue into its failed state.
+///   anything else becomes `.failed`). ENOSPC or EDQUOT at `beforeWrite`, `createSegment` or
+///   `prepareSpace` is a full disk: the batch fails with `.diskFull` and the queue keeps working.
+///   Any other error at those points, and any error at `afterWriteBeforeSync` or
+///   `afterSyncBeforeAck` (a failed sync), fails the batch and puts the queue into its failed state.
 /// - At `writeConsumerPosition`, `setConsumerPosition` throws and the old position stays in
 ///   force. With ENOSPC or EDQUOT it first deletes the consumed segments and tries once more.
 public struct FaultInjector: Sendable {

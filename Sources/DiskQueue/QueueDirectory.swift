@@ -92,13 +92,6 @@ enum QueueDirectory {
         return candidate
     }
 
-    /// Size of the file at `path` (`lstat`).
-    static func fileSize(_ path: String) throws(DiskQueueError) -> Int {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { throw .system(.last("lstat", path: path)) }
-        return Int(info.st_size)
-    }
-
     static func rename(_ from: String, to: String) throws(DiskQueueError) {
         guard Glibc.rename(from, to) == 0 else { throw .system(.last("rename", path: from)) }
     }

@@ -7,10 +7,12 @@ import Glibc
 public enum QueueReader {
     /// Every whole valid record with `sequence >= from`, in order.
     ///
-    /// Where the last segment stops holding valid records (a torn or invalid tail, a segment still
-    /// being created, or a batch the writer is in the middle of) is silently where reading stops.
-    /// An invalid header or record in an earlier, sealed segment throws `.corrupt`; opening the
-    /// queue quarantines such a segment. Segments that can only hold records below `from` are not read.
+    /// Where the last segment stops holding valid records (a torn or invalid tail, zero-filled
+    /// prepared space, a segment still being created, or a batch the writer is in the middle of)
+    /// is silently where reading stops. An invalid header or record in an earlier, sealed segment
+    /// throws `.corrupt`; opening the queue quarantines such a segment. Zeros running from the
+    /// last valid record to the end of a file are prepared space, a clean end in any segment (as
+    /// recovery sees it). Segments that can only hold records below `from` are not read.
     /// Pass the `maxRecordBytes` the queue was written with if it is not the default.
     public static func records(
         in directory: String,
@@ -81,7 +83,7 @@ public enum QueueReader {
                 deliver(QueueRecord(sequence: sequence, payload: Array(raw[payload])))
             }
         }
-        if let stop = scan.stop, !isLast {
+        if let stop = scan.stop, !isLast, !SegmentScanner.isZeroFilled(raw, from: stop.offset) {
             return .failure(.corrupt(path: path, offset: stop.offset, reason: stop.reason))
         }
         return .success(scan)

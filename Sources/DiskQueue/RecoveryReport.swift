@@ -4,8 +4,11 @@ public struct RecoveryReport: Sendable, Equatable {
     public var segments: Int
     /// Whole valid records in the kept segments.
     public var records: Int
-    /// Bytes cut from the tail of the last segment. They were first copied to
-    /// `<segment>.truncated-<offset>` beside it, never destroyed.
+    /// Bytes cut from the tail of the last segment because they held a torn or invalid record.
+    /// They were first copied to `<segment>.truncated-<offset>` beside it, never destroyed. The
+    /// count runs to the end of the file, so it includes any prepared zero space after the
+    /// damage (up to about `DiskQueueOptions.preallocationBytes`). A tail of zeros alone is prepared
+    /// space, the clean end of the records: it is kept and not counted.
     public var truncatedBytes: Int
     /// Names (inside the queue directory) that invalid segments were renamed to, such as
     /// `segment-00000000000000000001.log.bad`. Their records are no longer read.

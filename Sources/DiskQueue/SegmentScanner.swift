@@ -52,23 +52,58 @@ enum SegmentScanner {
         return scan
     }
 
-    /// The highest sequence among records with a valid checksum in bytes being set aside, found by
-    /// stepping over each record by its stored length, valid or not, until the lengths stop making
-    /// sense. Lets recovery keep sequence numbers from ever being handed out twice.
-    static func highestSequence(in bytes: UnsafeRawBufferPointer, from start: Int, maxRecordBytes: Int) -> UInt64? {
+    /// Whether every byte from `offset` to the end is zero. After the last valid record that is
+    /// prepared space (`DiskQueueOptions.preallocationBytes`), the clean end of the records; a
+    /// single non-zero byte there means a torn or damaged record instead.
+    static func isZeroFilled(_ bytes: UnsafeRawBufferPointer, from offset: Int) -> Bool {
+        firstNonZero(bytes, from: offset) == nil
+    }
+
+    /// Offset of the first non-zero byte at or after `offset`, nil if there is none.
+    static func firstNonZero(_ bytes: UnsafeRawBufferPointer, from offset: Int) -> Int? {
+        var index = offset
+        while index + 8 <= bytes.count {
+            if bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self) != 0 { break }
+            index += 8
+        }
+        while index < bytes.count {
+            if bytes[index] != 0 { return index }
+            index += 1
+        }
+        return nil
+    }
+
+    /// The highest sequence among records with a valid checksum in bytes being set aside from
+    /// the segment starting at `firstSequence`. Lets recovery keep sequence numbers from ever
+    /// being handed out twice.
+    ///
+    /// Where no valid record starts, the search moves on by one byte rather than by the stored
+    /// length: a torn batch written over prepared space can hold zeroed or stale stretches that
+    /// end anywhere, with whole records after them. Only offsets whose sequence field lies in
+    /// `1 ... firstSequence + 2^40` (no segment holds anywhere near 2^40 records) get their
+    /// checksum computed, so damaged bytes are passed over cheaply, and a run of zeros is jumped
+    /// over to the first offset whose sequence field reaches past it. The checksum covers length
+    /// and sequence, so a false match is as unlikely as a CRC-32C collision.
+    static func highestSequence(in bytes: UnsafeRawBufferPointer, from start: Int, firstSequence: UInt64, maxRecordBytes: Int) -> UInt64? {
+        let (upper, overflow) = firstSequence.addingReportingOverflow(1 << 40)
+        let window = 1...(overflow ? UInt64.max : upper)
         var offset = start
         var highest: UInt64?
         while bytes.count - offset >= RecordCodec.headerSize {
-            switch RecordCodec.decode(bytes, at: offset, maxRecordBytes: maxRecordBytes) {
-            case .incomplete:
-                return highest
-            case let .record(sequence, _, end):
+            let sequence = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self))
+            if sequence == 0 {
+                // Bytes offset+8 ..< offset+16 are zero: a record can start again only where its
+                // 8-byte sequence field takes in the next non-zero byte.
+                let next = firstNonZero(bytes, from: offset + 16) ?? bytes.count
+                offset = max(offset + 1, next - 15)
+                continue
+            }
+            if window.contains(sequence),
+               case let .record(sequence, _, end) = RecordCodec.decode(bytes, at: offset, maxRecordBytes: maxRecordBytes) {
                 highest = max(highest ?? 0, sequence)
                 offset = end
-            case .invalid:
-                let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
-                guard length <= maxRecordBytes else { return highest }
-                offset += RecordCodec.headerSize + length
+            } else {
+                offset += 1
             }
         }
         return highest

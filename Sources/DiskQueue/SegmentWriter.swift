@@ -3,8 +3,15 @@ import Glibc
 /// Owns the active segment and the directory descriptor, and turns batches into durable records.
 ///
 /// Confined to the writer thread once `DiskQueue.init` hands it over; nothing else touches it.
-/// It only ever writes past the committed end of the last segment, so readers may `pread` the
-/// committed bytes at any time.
+/// It only ever writes past the committed end of the last segment (zeros that prepare space,
+/// then batches over them) and only ever cuts bytes past it, so readers may `pread` the committed
+/// bytes at any time.
+///
+/// Prepared space (`DiskQueueOptions.preallocationBytes`): growing a file makes its `fdatasync`
+/// commit the size change as well (a journal commit on ext4), markedly slower than a sync of
+/// overwritten blocks. So the writer keeps zero-filled, synced space ahead of the committed end
+/// and writes batches into it; only when a batch would pass the prepared end does it first
+/// extend the file by one chunk of zeros and sync that (one size change for many batches).
 final class SegmentWriter {
     /// What one committed batch produced.
     struct Commit {
@@ -14,6 +21,15 @@ final class SegmentWriter {
         var bytes: Int
         /// How long the batch's `fdatasync` took.
         var syncNanoseconds: UInt64
+        /// Space prepared since the previous commit (usually none).
+        var preparation: Preparation
+    }
+
+    /// Zero-filled space made durable ahead of the committed end.
+    struct Preparation {
+        var bytes = 0
+        var syncs = 0
+        var syncNanoseconds: UInt64 = 0
     }
 
     private let directory: String
@@ -25,6 +41,8 @@ final class SegmentWriter {
     private(set) var nextSequence: UInt64
     /// Reused for every batch so the hot path does not allocate once it has grown.
     private var buffer: [UInt8] = []
+    /// Preparation not reported in a `Commit` yet (reported with the next batch that commits).
+    private var preparation = Preparation()
 
     init(directory: String, directoryFile: FileDescriptor, active: ActiveSegment?, nextSequence: UInt64, options: DiskQueueOptions, live: LiveBytes) {
         self.directory = directory
@@ -35,7 +53,8 @@ final class SegmentWriter {
         self.live = live
     }
 
-    /// Writes `batch` as consecutive records in one `pwrite` at the committed end, then one
+    /// Writes `batch` as consecutive records in one `pwrite` at the committed end (after sealing
+    /// the full segment and creating the next, and after preparing space, when needed), then one
     /// `fdatasync`. Returns each append's sequence range, in order. On error nothing is committed:
     /// the end offset and `nextSequence` stay where they were. After `.diskFull` or `.queueFull`
     /// none of the batch is left in the file and writing may go on; after any other error the
@@ -54,9 +73,15 @@ final class SegmentWriter {
             }
             ranges.append(first..<sequence)
         }
-        let growth = buffer.count + (needsNewSegment(for: buffer.count) ? SegmentHeader.size : 0)
-        try admit(growth)
-        var segment = try segment(for: buffer.count)
+        let rolls = needsNewSegment(for: buffer.count)
+        let room = try admit(buffer.count, rolls: rolls)
+        var segment: ActiveSegment
+        if let current = active, !rolls {
+            segment = current
+        } else {
+            segment = try roll()
+        }
+        segment = try prepareSpace(in: segment, for: buffer.count, room: room)
         try write(buffer, to: segment)
         try options.faults?.fire(.afterWriteBeforeSync)
         let started = monotonicNanoseconds()
@@ -64,46 +89,120 @@ final class SegmentWriter {
         let syncNanoseconds = monotonicNanoseconds() &- started
         try options.faults?.fire(.afterSyncBeforeAck)
         segment.end += buffer.count
+        segment.preparedEnd = max(segment.preparedEnd, segment.end)
         active = segment
-        live.add(buffer.count)
+        live.add(buffer.count, to: segment.firstSequence)
         let records = Int(sequence - nextSequence)
         nextSequence = sequence
-        return Commit(ranges: ranges, records: records, bytes: buffer.count, syncNanoseconds: syncNanoseconds)
+        defer { preparation = Preparation() }
+        return Commit(ranges: ranges, records: records, bytes: buffer.count, syncNanoseconds: syncNanoseconds, preparation: preparation)
     }
 
-    /// Closes the active segment. Its records were synced by their batches.
+    /// Closes the active segment. Its records were synced by their batches; its prepared space
+    /// stays, and the next open resumes writing at the first zero byte.
     func close() {
         active?.file.close()
         active = nil
         directoryFile.close()
     }
 
-    /// Refuses a batch that would grow the segment files by `byteCount` past `maxQueueBytes`, or
-    /// leave less than `minFreeBytes` free. Runs before anything of the batch touches the disk.
-    private func admit(_ byteCount: Int) throws(DiskQueueError) {
-        if let limit = options.maxQueueBytes, live.value + byteCount > limit {
-            throw .queueFull(limit: limit)
+    /// Refuses a batch that would take the committed bytes past `maxQueueBytes`, or leave less
+    /// than `minFreeBytes` free, counting the bytes the batch adds to the files (a new segment's
+    /// header, and what does not fit in the prepared space). Runs before anything of the batch
+    /// touches the disk. Returns how many zero bytes may be prepared after the end of the batch
+    /// within `maxQueueBytes` (nil: no bound).
+    private func admit(_ byteCount: Int, rolls: Bool) throws(DiskQueueError) -> Int? {
+        let header = rolls ? SegmentHeader.size : 0
+        var room: Int?
+        if let limit = options.maxQueueBytes {
+            let committed = live.value + header + byteCount
+            if committed > limit { throw .queueFull(limit: limit) }
+            // Only the active segment holds zeros (sealed ones are cut to size), so keeping its
+            // prepared end within this keeps the files within the bound.
+            room = limit - committed
         }
-        guard options.minFreeBytes > 0 else { return }
+        guard options.minFreeBytes > 0 else { return room }
+        let growth: Int
+        if let active, !rolls {
+            growth = max(0, active.end + byteCount - active.preparedEnd)
+        } else {
+            growth = header + byteCount
+        }
         let available = try directoryFile.availableBytes()
-        if available - byteCount < options.minFreeBytes {
-            throw .diskFull("\(available) bytes free; writing \(byteCount) would go below the reserve of \(options.minFreeBytes)")
+        if available - growth < options.minFreeBytes {
+            throw .diskFull("\(available) bytes free; writing \(growth) would go below the reserve of \(options.minFreeBytes)")
         }
+        return room
+    }
+
+    /// When `byteCount` more bytes would pass the prepared end, extends the active segment with
+    /// zeros, one chunk of `preallocationBytes` (at least up to the end of the batch, never past
+    /// `segmentBytes` nor `room` bytes after the batch), and syncs that once. Skipped when the
+    /// batch would reach the chunk's end anyway: then the batch's own write grows the file.
+    ///
+    /// Zeros only take space the file system can spare: they leave `minFreeBytes` plus one more
+    /// chunk free (`fstatvfs`, even with no reserve). So near a full disk the chunk shrinks to
+    /// nothing and batches grow the file as they would without preallocation, refused only when
+    /// they themselves do not fit, instead of every batch failing on zeros it does not need.
+    ///
+    /// ENOSPC or EDQUOT while writing the zeros cuts the file back to the committed end and
+    /// throws `.diskFull` (nothing of the batch was written). A failed sync throws as it is: the
+    /// caller stops writing, as for any failed sync.
+    private func prepareSpace(in active: ActiveSegment, for byteCount: Int, room: Int?) throws(DiskQueueError) -> ActiveSegment {
+        var segment = active
+        let needed = segment.end + byteCount
+        guard options.preallocationBytes > 0, needed > segment.preparedEnd else { return segment }
+        var target = min(max(segment.preparedEnd + options.preallocationBytes, needed), options.segmentBytes)
+        if let room { target = min(target, needed + room) }
+        guard target > needed else { return segment }
+        let spare = try directoryFile.availableBytes() - options.minFreeBytes - options.preallocationBytes
+        if spare < target - segment.preparedEnd {
+            target = segment.preparedEnd + max(0, spare)
+            guard target > needed else { return segment }
+        }
+        do throws(DiskQueueError) {
+            try options.faults?.fire(.prepareSpace)
+            try segment.file.write([UInt8](repeating: 0, count: target - segment.preparedEnd), at: segment.preparedEnd)
+        } catch {
+            guard error.isOutOfSpace else { throw error }
+            try cutToCommittedEnd()
+            throw .diskFull(error.description)
+        }
+        // From here the file is `target` bytes long whether or not the sync succeeds.
+        let grown = target - segment.preparedEnd
+        segment.preparedEnd = target
+        self.active = segment
+        let started = monotonicNanoseconds()
+        try segment.file.synchronizeData()
+        preparation.syncNanoseconds &+= monotonicNanoseconds() &- started
+        preparation.syncs += 1
+        preparation.bytes += grown
+        return segment
     }
 
     /// One `pwrite` of the batch at the committed end. When the file system is full (ENOSPC,
     /// EDQUOT; a short write ends in one of them) the segment is cut back to the committed end:
-    /// those bytes were never synced or acknowledged, so the queue stays as the last sync left it.
+    /// those bytes were never synced or acknowledged, so the queue stays as the last sync left it
+    /// (less its prepared space, which is given back).
     private func write(_ bytes: [UInt8], to segment: ActiveSegment) throws(DiskQueueError) {
         do throws(DiskQueueError) {
             try options.faults?.fire(.beforeWrite)
             try segment.file.write(bytes, at: segment.end)
         } catch {
             guard error.isOutOfSpace else { throw error }
-            // If this fails, unknown bytes stay past the end: the error stops the queue.
-            try segment.file.truncate(to: segment.end)
+            try cutToCommittedEnd()
             throw .diskFull(error.description)
         }
+    }
+
+    /// `ftruncate`s the active segment to its committed end. Not synced: the bytes cut were zeros
+    /// or never-synced batch bytes, and a crash that brings them back leaves a tail recovery
+    /// handles. If this fails, unknown bytes stay past the end: the error stops the queue.
+    private func cutToCommittedEnd() throws(DiskQueueError) {
+        guard var segment = active else { return }
+        try segment.file.truncate(to: segment.end)
+        segment.preparedEnd = segment.end
+        active = segment
     }
 
     /// Whether `byteCount` more bytes need a new segment: there is none, or they would take one
@@ -113,10 +212,18 @@ final class SegmentWriter {
         return active.end != SegmentHeader.size && active.end + byteCount > options.segmentBytes
     }
 
-    /// The segment the next `byteCount` bytes go to (see `needsNewSegment`).
-    private func segment(for byteCount: Int) throws(DiskQueueError) -> ActiveSegment {
-        if let active, !needsNewSegment(for: byteCount) {
-            return active
+    /// Seals the active segment, if any, then creates the next one (see `createSegment`) and
+    /// makes it the active one.
+    ///
+    /// Sealing cuts the segment's prepared space (`ftruncate` to its committed end) and fsyncs
+    /// it before the next segment exists, so only the last segment can ever end in zeros. If that
+    /// fails, the error stops the queue and no next segment is created.
+    private func roll() throws(DiskQueueError) -> ActiveSegment {
+        if var sealed = active, sealed.preparedEnd > sealed.end {
+            try sealed.file.truncate(to: sealed.end)
+            try sealed.file.synchronize()
+            sealed.preparedEnd = sealed.end
+            active = sealed
         }
         let created = try createSegment(firstSequence: nextSequence)
         active?.file.close()
@@ -149,7 +256,7 @@ final class SegmentWriter {
         }
         try file.synchronize()
         try directoryFile.synchronize()
-        live.add(SegmentHeader.size)
+        live.add(SegmentHeader.size, to: firstSequence)
         return ActiveSegment(file: file, firstSequence: firstSequence, end: SegmentHeader.size)
     }
 }

@@ -3,17 +3,23 @@ import Testing
 @testable import DiskQueue
 
 @Suite struct CorruptionTests {
-    @Test func everyFlippedBitInTheLastRecordIsDetected() throws {
+    /// With preallocation the damaged record is followed by prepared zeros: the whole tail,
+    /// zeros included, is set aside and cut.
+    @Test(arguments: preallocations)
+    func everyFlippedBitInTheLastRecordIsDetected(preallocation: Int) throws {
         try withTemporaryDirectory { base in
             let original = base + "/original"
-            let queue = try DiskQueue(directory: original)
+            let options = DiskQueueOptions(preallocationBytes: preallocation)
+            let queue = try DiskQueue(directory: original, options: options)
             for index in 1...4 { _ = try queue.append([payload(index, size: 30)]) }
             queue.close()
             let segment = "segment-00000000000000000001.log"
             let bytes = try fileBytes(original + "/" + segment)
-            let start = bytes.count - 46
+            let end = try committedEnd(of: original + "/" + segment)
+            #expect(preallocation == 0 ? bytes.count == end : bytes.count > end)
+            let start = end - 46
             let earlier = Array(try QueueReader.records(in: original).prefix(3))
-            for index in start..<bytes.count {
+            for index in start..<end {
                 let copy = base + "/flip-\(index)"
                 try copyDirectory(original, to: copy)
                 var damaged = bytes
@@ -21,19 +27,21 @@ import Testing
                 try writeFile(copy + "/" + segment, damaged)
 
                 #expect(try QueueReader.records(in: copy) == earlier, "flip at \(index)")
-                let reopened = try DiskQueue(directory: copy)
-                #expect(reopened.recovery == RecoveryReport(segments: 1, records: 3, truncatedBytes: 46, quarantinedFiles: [], nextSequence: 4, consumerPosition: 1, consumerPositionReset: true))
+                let reopened = try DiskQueue(directory: copy, options: options)
+                #expect(reopened.recovery == RecoveryReport(segments: 1, records: 3, truncatedBytes: bytes.count - start, quarantinedFiles: [], nextSequence: 4, consumerPosition: 1, consumerPositionReset: true))
                 reopened.close()
                 #expect(try QueueReader.records(in: copy) == earlier)
+                #expect(try fileBytes(copy + "/" + segment).count == start)
                 try FileManager.default.removeItem(atPath: copy)
             }
         }
     }
 
-    @Test func everyFlippedBitInASealedSegmentQuarantinesIt() throws {
+    @Test(arguments: preallocations)
+    func everyFlippedBitInASealedSegmentQuarantinesIt(preallocation: Int) throws {
         try withTemporaryDirectory { base in
             let original = base + "/original"
-            let options = DiskQueueOptions(segmentBytes: 120)
+            let options = DiskQueueOptions(segmentBytes: 120, preallocationBytes: preallocation)
             let queue = try DiskQueue(directory: original, options: options)
             for index in 1...12 { _ = try queue.append([payload(index, size: 20)]) }
             queue.close()
@@ -110,9 +118,10 @@ import Testing
         }
     }
 
-    @Test func damageInsideTheLastSegmentKeepsLaterSequencesReserved() throws {
+    @Test(arguments: preallocations)
+    func damageInsideTheLastSegmentKeepsLaterSequencesReserved(preallocation: Int) throws {
         try withTemporaryDirectory { base in
-            let queue = try DiskQueue(directory: base)
+            let queue = try DiskQueue(directory: base, options: .init(preallocationBytes: preallocation))
             for index in 1...5 { _ = try queue.append([payload(index, size: 20)]) }
             queue.close()
             let segment = base + "/segment-00000000000000000001.log"
@@ -122,7 +131,9 @@ import Testing
             try writeFile(segment, bytes)
 
             let first = try DiskQueue(directory: base)
-            #expect(first.recovery == RecoveryReport(segments: 1, records: 2, truncatedBytes: 3 * 36, quarantinedFiles: [], nextSequence: 6, consumerPosition: 1, consumerPositionReset: true))
+            // Records 3-5, and the prepared zeros after them when there are any.
+            #expect(first.recovery == RecoveryReport(segments: 1, records: 2, truncatedBytes: bytes.count - third, quarantinedFiles: [], nextSequence: 6, consumerPosition: 1, consumerPositionReset: true))
+            #expect(preallocation > 0 || bytes.count - third == 3 * 36)
             #expect(try first.append([payload(6)]) == 6..<7)
             first.close()
             #expect(try segmentFiles(in: base) == ["segment-00000000000000000001.log", "segment-00000000000000000006.log"])
@@ -135,9 +146,10 @@ import Testing
         }
     }
 
-    @Test func recoveryTwiceGivesTheSameState() throws {
+    @Test(arguments: preallocations)
+    func recoveryTwiceGivesTheSameState(preallocation: Int) throws {
         try withTemporaryDirectory { base in
-            let options = DiskQueueOptions(segmentBytes: 120)
+            let options = DiskQueueOptions(segmentBytes: 120, preallocationBytes: preallocation)
             let queue = try DiskQueue(directory: base, options: options)
             for index in 1...12 { _ = try queue.append([payload(index, size: 20)]) }
             queue.close()
@@ -147,7 +159,7 @@ import Testing
             sealed[30] ^= 4
             try writeFile(base + "/" + files[0], sealed)
             let last = base + "/" + files[files.count - 1]
-            #expect(truncate(last, off_t(try fileBytes(last).count - 3)) == 0)
+            #expect(truncate(last, off_t(try committedEnd(of: last) - 3)) == 0)
 
             let first = try DiskQueue(directory: base, options: options)
             let firstReport = first.recovery

@@ -8,13 +8,13 @@ import Testing
     /// Two records of the default payload size fill a segment.
     private static let segmentBytes = SegmentHeader.size + 2 * (16 + 24)
 
-    @Test(arguments: [ENOSPC, EDQUOT])
-    func fullDiskAtWriteFailsTheBatchButNotTheQueue(code: Int32) throws {
+    @Test(arguments: [ENOSPC, EDQUOT], preallocations)
+    func fullDiskAtWriteFailsTheBatchButNotTheQueue(code: Int32, preallocation: Int) throws {
         try withTemporaryDirectory { base in
             let faults = FaultSwitch()
             var acknowledged: [QueueRecord] = []
             do {
-                let queue = try DiskQueue(directory: base, options: .init(segmentBytes: Self.segmentBytes, faults: faults.injector))
+                let queue = try DiskQueue(directory: base, options: .init(segmentBytes: Self.segmentBytes, faults: faults.injector, preallocationBytes: preallocation))
                 for index in 1...3 {
                     let range = try queue.append([payload(index)])
                     acknowledged.append(QueueRecord(sequence: range.lowerBound, payload: payload(index)))
@@ -39,7 +39,7 @@ import Testing
                     #expect(range.lowerBound == UInt64(acknowledged.count + 1))
                     acknowledged.append(QueueRecord(sequence: range.lowerBound, payload: payload(index)))
                 }
-                #expect(queue.liveBytes == (try totalSegmentBytes(in: base)))
+                #expect(queue.liveBytes == (try committedSegmentBytes(in: base)))
                 queue.close()
             }
             #expect(try QueueReader.records(in: base) == acknowledged)
@@ -52,22 +52,26 @@ import Testing
         }
     }
 
-    @Test func bytesOfAFailedWriteAreCutOff() throws {
+    /// With preallocation the prepared zeros are given back too: the file ends at its last record.
+    @Test(arguments: preallocations)
+    func bytesOfAFailedWriteAreCutOff(preallocation: Int) throws {
         try withTemporaryDirectory { base in
-            // Plays a pwrite that got part of the batch into the file before the disk filled up.
+            // Plays a pwrite that got part of the batch into the file, at the committed end (just
+            // after record 1), before the disk filled up.
+            let committedEnd = SegmentHeader.size + 16 + 24
             let partial = Mutex(false)
             let injector = FaultInjector { point in
                 guard point == .beforeWrite, partial.withLock({ $0 }) else { return }
                 let handle = try FileHandle(forUpdating: URL(fileURLWithPath: base + "/segment-00000000000000000001.log"))
-                try handle.seekToEnd()
+                try handle.seek(toOffset: UInt64(committedEnd))
                 try handle.write(contentsOf: Data(payload(99, size: 30)))
                 try handle.close()
                 throw SystemCallError(call: "pwrite", errno: ENOSPC)
             }
-            let queue = try DiskQueue(directory: base, options: .init(faults: injector))
+            let queue = try DiskQueue(directory: base, options: .init(faults: injector, preallocationBytes: preallocation))
             #expect(try queue.append([payload(1)]) == 1..<2)
             let segment = base + "/segment-00000000000000000001.log"
-            let committed = try fileBytes(segment)
+            let committed = Array(try fileBytes(segment).prefix(committedEnd))
             partial.withLock { $0 = true }
             let error = thrownError { _ = try queue.append([payload(2), payload(3)]) }
             #expect(error?.isDiskFull == true)
@@ -79,6 +83,7 @@ import Testing
 
             let reopened = try DiskQueue(directory: base)
             #expect(reopened.recovery.truncatedBytes == 0)
+            #expect(reopened.recovery.nextSequence == 3)
             reopened.close()
             #expect(try QueueReader.records(in: base).map(\.payload) == [payload(1), payload(2)])
         }

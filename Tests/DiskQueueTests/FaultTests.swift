@@ -3,10 +3,13 @@ import Testing
 @testable import DiskQueue
 
 @Suite struct FaultTests {
-    /// One record of this payload size fills a segment, so every append after the first creates one.
+    /// One record of this payload size fills a segment, so every append after the first creates
+    /// one (and seals the one before). For `prepareSpace`, segments are one byte larger, so that
+    /// every segment also gets (one byte of) prepared space, cut again when it is sealed.
     private static let payloadSize = 24
-    private static func options(_ faults: FaultInjector?) -> DiskQueueOptions {
-        DiskQueueOptions(segmentBytes: SegmentHeader.size + 16 + payloadSize, faults: faults)
+    private static func options(_ faults: FaultInjector?, for point: FaultPoint? = nil) -> DiskQueueOptions {
+        let extra = point == .prepareSpace ? 1 : 0
+        return DiskQueueOptions(segmentBytes: SegmentHeader.size + 16 + payloadSize + extra, faults: faults)
     }
 
     // Every point on the append path; `writeConsumerPosition` belongs to setConsumerPosition
@@ -17,7 +20,7 @@ import Testing
             let faults = FaultSwitch()
             var acknowledged: [QueueRecord] = []
             do {
-                let queue = try DiskQueue(directory: base, options: Self.options(faults.injector))
+                let queue = try DiskQueue(directory: base, options: Self.options(faults.injector, for: point))
                 for index in 1...5 {
                     let body = payload(index, size: Self.payloadSize)
                     let range = try queue.append([body])
@@ -47,7 +50,7 @@ import Testing
                 queue.close()
             }
 
-            let reopened = try DiskQueue(directory: base, options: Self.options(nil))
+            let reopened = try DiskQueue(directory: base, options: Self.options(nil, for: point))
             let records = try QueueReader.records(in: base)
             // Nothing acknowledged is missing, and what is there is a gap-free prefix.
             #expect(Array(records.prefix(acknowledged.count)) == acknowledged)

@@ -43,17 +43,22 @@ import Testing
         }
     }
 
-    @Test func liveBytesFollowTheFilesThroughRecovery() throws {
+    /// `liveBytes` counts committed bytes: the file sizes, less the prepared zeros of the last segment.
+    @Test(arguments: preallocations)
+    func liveBytesFollowTheFilesThroughRecovery(preallocation: Int) throws {
         try withTemporaryDirectory { base in
-            let queue = try DiskQueue(directory: base, options: .init(segmentBytes: 200))
+            let options = DiskQueueOptions(segmentBytes: 200, preallocationBytes: preallocation)
+            let queue = try DiskQueue(directory: base, options: options)
             for index in 1...25 { _ = try queue.append([payload(index, size: 10 + index)]) }
-            #expect(queue.liveBytes == (try totalSegmentBytes(in: base)))
+            #expect(queue.liveBytes == (try committedSegmentBytes(in: base)))
+            if preallocation == 0 { #expect(queue.liveBytes == (try totalSegmentBytes(in: base))) }
             queue.close()
             // A torn tail is cut by recovery and no longer counted.
             let last = base + "/" + (try segmentFiles(in: base).last!)
-            #expect(truncate(last, off_t(try fileBytes(last).count - 5)) == 0)
-            let reopened = try DiskQueue(directory: base, options: .init(segmentBytes: 200))
+            #expect(truncate(last, off_t(try committedEnd(of: last) - 5)) == 0)
+            let reopened = try DiskQueue(directory: base, options: options)
             #expect(reopened.recovery.truncatedBytes > 0)
+            #expect(reopened.liveBytes == (try committedSegmentBytes(in: base)))
             #expect(reopened.liveBytes == (try totalSegmentBytes(in: base)))
             reopened.close()
         }

@@ -148,6 +148,25 @@ func totalSegmentBytes(in directory: String) throws -> Int {
     try segmentFiles(in: directory).reduce(0) { $0 + (try fileBytes(directory + "/" + $1).count) }
 }
 
+/// `preallocationBytes` values the important tests run with: off (every batch grows the file)
+/// and the default.
+let preallocations = [0, DiskQueueOptions().preallocationBytes]
+
+/// Offset just past the last valid record of the segment file at `path` (the header size when
+/// there is none): its size less prepared zeros or a damaged tail.
+func committedEnd(of path: String) throws -> Int {
+    let bytes = try fileBytes(path)
+    return bytes.withUnsafeBytes { raw in
+        guard case let .header(header) = SegmentHeader.decode(raw) else { return 0 }
+        return SegmentScanner.scan(raw, firstSequence: header.firstSequence, maxRecordBytes: DiskQueueOptions().maxRecordBytes).end
+    }
+}
+
+/// Sum of the committed ends of the segment files in `directory`: what `liveBytes` counts.
+func committedSegmentBytes(in directory: String) throws -> Int {
+    try segmentFiles(in: directory).reduce(0) { $0 + (try committedEnd(of: directory + "/" + $1)) }
+}
+
 /// The `DiskQueueError` `body` throws (nil if none), for matching cases that carry a text.
 func thrownError(_ body: () throws -> Void) -> DiskQueueError? {
     do {

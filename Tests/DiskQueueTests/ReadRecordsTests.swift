@@ -100,7 +100,7 @@ import Testing
             #expect(delivered.map(\.sequence) == Array(1...UInt64(total)))
             #expect(Set(delivered.map(\.payload)) == Set((0..<total).map { payload($0, size: 8 + $0 % 50) }))
             #expect(try segmentFiles(in: base).count == 1)
-            #expect(queue.liveBytes == (try totalSegmentBytes(in: base)))
+            #expect(queue.liveBytes == (try committedSegmentBytes(in: base)))
             queue.close()
             #expect(QueueReader.consumerPosition(in: base) == UInt64(total + 1))
         }

@@ -6,20 +6,23 @@ import Testing
     private static let count = 5
 
     /// A queue of `count` records in one segment; returns the last record's start and end offsets.
-    private func makeQueue(_ directory: String) throws -> (start: Int, end: Int) {
-        let queue = try DiskQueue(directory: directory)
+    /// With preallocation the file goes on past `end` in zeros.
+    private func makeQueue(_ directory: String, preallocation: Int = DiskQueueOptions().preallocationBytes) throws -> (start: Int, end: Int) {
+        let queue = try DiskQueue(directory: directory, options: .init(preallocationBytes: preallocation))
         for index in 1...Self.count {
             _ = try queue.append([payload(index, size: 20 + index)])
         }
         queue.close()
-        let size = try fileBytes(directory + "/" + segmentFiles(in: directory)[0]).count
-        return (size - 16 - (20 + Self.count), size)
+        let end = try committedEnd(of: directory + "/" + segmentFiles(in: directory)[0])
+        return (end - 16 - (20 + Self.count), end)
     }
 
-    @Test func cutAtEveryOffsetOfTheLastRecordKeepsTheWholeOnes() throws {
+    @Test(arguments: preallocations)
+    func cutAtEveryOffsetOfTheLastRecordKeepsTheWholeOnes(preallocation: Int) throws {
+        let options = DiskQueueOptions(preallocationBytes: preallocation)
         try withTemporaryDirectory { base in
             let original = base + "/original"
-            let (start, end) = try makeQueue(original)
+            let (start, end) = try makeQueue(original, preallocation: preallocation)
             let whole = Array(try QueueReader.records(in: original).prefix(Self.count - 1))
             let segment = "segment-00000000000000000001.log"
             for cut in start..<end {
@@ -28,7 +31,7 @@ import Testing
                 #expect(truncate(copy + "/" + segment, off_t(cut)) == 0)
 
                 #expect(try QueueReader.records(in: copy) == whole)
-                let queue = try DiskQueue(directory: copy)
+                let queue = try DiskQueue(directory: copy, options: options)
                 #expect(queue.recovery == RecoveryReport(
                     segments: 1, records: Self.count - 1, truncatedBytes: cut - start,
                     quarantinedFiles: [], nextSequence: UInt64(Self.count), consumerPosition: 1, consumerPositionReset: true))
@@ -41,7 +44,7 @@ import Testing
                 #expect(try queue.append([payload(99)]) == UInt64(Self.count)..<UInt64(Self.count + 1))
                 queue.close()
 
-                let again = try DiskQueue(directory: copy)
+                let again = try DiskQueue(directory: copy, options: options)
                 #expect(again.recovery == RecoveryReport(
                     segments: 1, records: Self.count, truncatedBytes: 0,
                     quarantinedFiles: [], nextSequence: UInt64(Self.count + 1), consumerPosition: 1, consumerPositionReset: true))
@@ -52,10 +55,11 @@ import Testing
         }
     }
 
-    @Test func recoveryIsIdempotentAfterACrashBeforeTruncating() throws {
+    @Test(arguments: preallocations)
+    func recoveryIsIdempotentAfterACrashBeforeTruncating(preallocation: Int) throws {
         try withTemporaryDirectory { base in
             let directory = base + "/queue"
-            let (start, end) = try makeQueue(directory)
+            let (start, end) = try makeQueue(directory, preallocation: preallocation)
             let segment = directory + "/segment-00000000000000000001.log"
             let cut = (start + end) / 2
             #expect(truncate(segment, off_t(cut)) == 0)
@@ -77,10 +81,11 @@ import Testing
         }
     }
 
-    @Test func aDifferentEarlierAsideCopyIsNeverOverwritten() throws {
+    @Test(arguments: preallocations)
+    func aDifferentEarlierAsideCopyIsNeverOverwritten(preallocation: Int) throws {
         try withTemporaryDirectory { base in
             let directory = base + "/queue"
-            let (start, end) = try makeQueue(directory)
+            let (start, end) = try makeQueue(directory, preallocation: preallocation)
             let segment = directory + "/segment-00000000000000000001.log"
             try writeFile(segment + ".truncated-\(start)", [1, 2, 3])
             #expect(truncate(segment, off_t(end - 1)) == 0)
@@ -91,28 +96,37 @@ import Testing
         }
     }
 
-    @Test func zeroLengthLastSegmentIsDroppedAndRecreated() throws {
+    @Test(arguments: preallocations)
+    func zeroLengthLastSegmentIsDroppedAndRecreated(preallocation: Int) throws {
         try withTemporaryDirectory { base in
             let directory = base + "/queue"
-            _ = try makeQueue(directory)
+            let (_, end) = try makeQueue(directory, preallocation: preallocation)
             // A crash right after a new segment was created, before its header was written.
             try writeFile(directory + "/segment-00000000000000000006.log", [])
             #expect(try QueueReader.records(in: directory).count == Self.count)
             let queue = try DiskQueue(directory: directory, options: .init(segmentBytes: 64))
             #expect(queue.recovery == RecoveryReport(segments: 1, records: Self.count, truncatedBytes: 0, quarantinedFiles: [], nextSequence: 6, consumerPosition: 1, consumerPositionReset: true))
+            // Its writer moves on to a new segment, so the old one was sealed: cut to its records.
+            #expect(try fileBytes(directory + "/segment-00000000000000000001.log").count == end)
             #expect(try queue.append([payload(6)]) == 6..<7)
             queue.close()
             #expect(try QueueReader.records(in: directory).map(\.sequence) == [1, 2, 3, 4, 5, 6])
         }
     }
 
-    @Test func headerOnlyLastSegmentIsKept() throws {
+    /// With preallocation, segment 1 is a sealed segment ending in zeros here (as an interrupted
+    /// roll-over would leave it): a clean end, cut to size, never quarantined.
+    @Test(arguments: preallocations)
+    func headerOnlyLastSegmentIsKept(preallocation: Int) throws {
         try withTemporaryDirectory { base in
             let directory = base + "/queue"
-            _ = try makeQueue(directory)
+            let (_, end) = try makeQueue(directory, preallocation: preallocation)
             try writeFile(directory + "/segment-00000000000000000006.log", SegmentHeader(firstSequence: 6).encoded())
+            #expect(try QueueReader.records(in: directory).count == Self.count)
             let queue = try DiskQueue(directory: directory)
             #expect(queue.recovery == RecoveryReport(segments: 2, records: Self.count, truncatedBytes: 0, quarantinedFiles: [], nextSequence: 6, consumerPosition: 1, consumerPositionReset: true))
+            #expect(try fileBytes(directory + "/segment-00000000000000000001.log").count == end)
+            #expect(queue.liveBytes == end + SegmentHeader.size)
             #expect(try queue.append([payload(6)]) == 6..<7)
             queue.close()
             #expect(try segmentFiles(in: directory).count == 2)

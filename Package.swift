@@ -58,7 +58,7 @@ let package = Package(
         ),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "DiskQueue", "ByteJSON", "XeroWebhooks", "HTTPServer", "TestSupport"]),
         .testTarget(name: "XeroAPITests", dependencies: ["XeroAPI", "FakeXero", "ByteJSON", "TestSupport", "WebhookDaemon", "xero-webhookd"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["xero-webhookd", "XeroWebhooks", "ByteJSON", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["xero-webhookd", "XeroWebhooks", "ByteJSON", "FakeXero", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

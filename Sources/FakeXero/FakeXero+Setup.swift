@@ -111,6 +111,11 @@ extension FakeXero {
     }
 
     /// Sets the lifetime, in seconds, of access tokens issued from now on.
+    /// Delays every answer (to keep calls in flight for a while).
+    public func setResponseDelay(_ delay: Duration) {
+        state.withLock { $0.options.responseDelay = delay }
+    }
+
     public func setAccessTokenLifetime(_ seconds: Int) {
         state.withLock { $0.options.accessTokenLifetime = seconds }
     }

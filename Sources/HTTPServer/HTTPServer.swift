@@ -104,6 +104,17 @@ public final class HTTPServer: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// True when every connection queue runs a trivial block within `timeout`: the server is not
+    /// stuck (for a service watchdog).
+    public func isResponsive(within timeout: Duration) -> Bool {
+        let group = DispatchGroup()
+        for connections in groups {
+            group.enter()
+            connections.queue.async { group.leave() }
+        }
+        return group.wait(timeout: .now() + .nanoseconds(Int(timeout.nanoseconds))) == .success
+    }
+
     func report(_ event: HTTPServerEvent) { onEvent(event) }
 
     func connectionClosed() {

@@ -36,6 +36,15 @@ struct CheckConfig: ParsableCommand {
                 "queue.maxBytes: \(settings.queueMaxBytes.map(String.init) ?? "unbounded")",
                 "shutdown.graceMilliseconds: \(settings.shutdownGraceMilliseconds)",
                 "log.level: \(settings.logLevel.rawValue)",
+                "worker.enabled: \(settings.worker.enabled)",
+                "worker.maxAttempts: \(settings.worker.maxAttempts)",
+                "worker.maxAgeSeconds: \(settings.worker.maxAgeSeconds)",
+                "worker.backoffBaseMilliseconds: \(settings.worker.backoffBaseMilliseconds)",
+                "worker.backoffCapMilliseconds: \(settings.worker.backoffCapMilliseconds)",
+                "sink.type: \(settings.worker.sink.rawValue)",
+                "sink.directory: \(settings.worker.sinkDirectory ?? settings.stateDirectory + "/records")",
+                "sink.url: \(settings.worker.sinkURL ?? "none")",
+                "sink.command: \(settings.worker.sinkCommand.first.map { "\($0) (arguments not shown)" } ?? "none")",
             ]
             lines += settings.xero.describe(secrets: xeroSecrets, stateDirectory: settings.stateDirectory)
             lines.append("config OK")

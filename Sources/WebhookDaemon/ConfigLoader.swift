@@ -98,7 +98,9 @@ public enum ConfigLoader {
         if let xero = try top.object("xero") {
             try XeroSettingsLoader.apply(xero, to: &config.xero)
         }
-        try top.rejectUnknown(["listen", "webhook", "stateDirectory", "limits", "queue", "shutdown", "log", "xero"])
+        if let worker = try top.object("worker") { try WorkerSettingsLoader.applyWorker(worker, to: &config.worker) }
+        if let sink = try top.object("sink") { try WorkerSettingsLoader.applySink(sink, to: &config.worker) }
+        try top.rejectUnknown(["listen", "webhook", "stateDirectory", "limits", "queue", "shutdown", "log", "xero", "worker", "sink"])
     }
 
     private static func applyLimits(_ o: ConfigObject, to limits: inout HTTPLimits) throws(ConfigError) {
@@ -170,6 +172,12 @@ struct ConfigObject {
         guard case let .number(text) = v.kind else { throw ConfigError(keyPath(key), "must be a number") }
         guard let n = Int(text) else { throw ConfigError(keyPath(key), "\(text) is not a whole number") }
         return n
+    }
+
+    func bool(_ key: String) throws(ConfigError) -> Bool? {
+        guard let v = value(key) else { return nil }
+        guard case let .bool(flag) = v.kind else { throw ConfigError(keyPath(key), "must be true or false") }
+        return flag
     }
 
     func stringArray(_ key: String) throws(ConfigError) -> [String]? {

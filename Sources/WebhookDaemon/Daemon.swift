@@ -4,6 +4,7 @@ import Foundation
 import HTTPServer
 import Logging
 import Synchronization
+import Worker
 import XeroWebhooks
 
 /// The running receiver: the disk queue, the webhook endpoint and the HTTP server, wired
@@ -14,10 +15,14 @@ public final class Daemon: Sendable {
     private let queue: DiskQueue
     private let server: HTTPServer
     private let receiver: WebhookReceiver
+    private let worker: Worker?
 
     /// Opens (and recovers) the queue. Throws `DiskQueueError` if the queue cannot be opened,
     /// e.g. because another daemon holds its lock.
-    public init(config: DaemonConfig, keys: WebhookKeys, logger: Logger, faults: FaultInjector? = nil) throws(DiskQueueError) {
+    /// - Parameters:
+    ///   - fetcher, sink: the worker runs when both are given and `config.worker.enabled`.
+    public init(config: DaemonConfig, keys: WebhookKeys, logger: Logger, faults: FaultInjector? = nil,
+                fetcher: (any ResourceFetcher)? = nil, sink: (any Sink)? = nil) throws(DiskQueueError) {
         self.config = config
         self.logger = logger
         let options = DiskQueueOptions(
@@ -45,16 +50,37 @@ public final class Daemon: Sendable {
             now: { Int64(Date().timeIntervalSince1970 * 1000) },
             onOutcome: Daemon.outcomeLogger(logger)
         )
-        let router = Router(webhookPath: config.webhookPath, receiver: receiver, queue: queue)
+        if config.worker.enabled, let fetcher, let sink {
+            worker = Worker(queue: queue, fetcher: fetcher, sink: sink, stateDirectory: config.stateDirectory,
+                            configuration: config.worker.workerConfiguration, onEvent: Daemon.workerLogger(logger))
+        } else {
+            worker = nil
+        }
+        let queue = self.queue
+        let worker = self.worker
+        let router = Router(webhookPath: config.webhookPath, receiver: receiver, queue: queue) {
+            Daemon.problems(queue: queue, worker: worker, now: Int64(Date().timeIntervalSince1970 * 1000))
+        }
         server = HTTPServer(limits: config.limits, onEvent: Daemon.serverEventLogger(logger)) { request, responder in
             router.route(request, responder)
         }
     }
 
-    /// Starts listening on the configured address and returns the bound address.
-    public func start() throws(SystemCallError) -> SocketAddress {
-        let address = try server.start(host: config.listenHost, port: config.listenPort)
+    /// Starts listening, on the socket systemd passed (socket activation) or else on the
+    /// configured address, and returns the bound address.
+    public func start(environment: [String: String] = [:]) throws(SystemCallError) -> SocketAddress {
+        let address: SocketAddress
+        if let passed = SystemdNotifier.listenSocket(environment: environment) {
+            address = try server.start(listeningSocket: passed)
+            logger.info("using the socket passed by systemd", metadata: ["fd": "\(passed)"])
+        } else {
+            address = try server.start(host: config.listenHost, port: config.listenPort)
+        }
         logger.info("listening", metadata: ["address": "\(address)", "webhookPath": "\(config.webhookPath)"])
+        if let worker {
+            Task { await worker.start() }
+            logger.info("worker started", metadata: ["sink": "\(config.worker.sink.rawValue)"])
+        }
         return address
     }
 
@@ -62,6 +88,15 @@ public final class Daemon: Sendable {
     /// the queue (every acknowledged event is already durable).
     public func stop() {
         server.shutdown(grace: .milliseconds(config.shutdownGraceMilliseconds))
+        if let worker {
+            // Deliveries in flight finish; anything not acknowledged stays queued for next time.
+            let stopped = DispatchSemaphore(value: 0)
+            Task {
+                await worker.stop()
+                stopped.signal()
+            }
+            stopped.wait()
+        }
         queue.close()
         let stats = queue.stats
         logger.info("queue closed", metadata: [
@@ -105,6 +140,54 @@ public final class Daemon: Sendable {
                 default:
                     logger.error("queue failed; answering 503 until restarted", metadata: ["reason": "\(error)"])
                 }
+            }
+        }
+    }
+
+    /// Why events could not be received or processed right now; empty when all is well.
+    static func problems(queue: DiskQueue, worker: Worker?, now: Int64) -> [String] {
+        var problems: [String] = []
+        if queue.isFailed { problems.append("queue failed: restart the daemon to recover") }
+        if let status = worker?.statusSnapshot {
+            if let failed = status.failed { problems.append("worker stopped: \(failed)") }
+            if let paused = status.paused { problems.append("worker paused: \(paused)") }
+            if status.lastPass > 0 && now - status.lastPass > 30_000 { problems.append("worker stalled: no pass for \((now - status.lastPass) / 1000) s") }
+        }
+        return problems
+    }
+
+    /// For the service watchdog: the HTTP queues answer, the queue has not failed and the
+    /// worker (when running) is making passes. A paused worker is alive, only not ready.
+    public func isAlive() -> Bool {
+        guard server.isResponsive(within: .seconds(2)), !queue.isFailed else { return false }
+        guard let status = worker?.statusSnapshot else { return true }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        return status.failed == nil && (status.lastPass == 0 || now - status.lastPass < 30_000)
+    }
+
+    static func workerLogger(_ logger: Logger) -> @Sendable (WorkerEvent) -> Void {
+        { event in
+            switch event {
+            case let .delivered(key, events, notFound):
+                logger.info("record delivered", metadata: [
+                    "tenant": "\(key.tenantID)", "category": "\(key.category)", "resource": "\(key.resourceID)",
+                    "events": "\(events)", "notFound": "\(notFound)",
+                ])
+            case let .retrying(key, attempt, after, reason):
+                logger.notice("delivery will be retried", metadata: [
+                    "tenant": "\(key.tenantID)", "resource": "\(key.resourceID)", "attempt": "\(attempt)",
+                    "after": "\(after)", "reason": "\(reason)",
+                ])
+            case let .deadLettered(id, reason):
+                logger.warning("event dead-lettered", metadata: ["id": "\(id)", "reason": "\(reason)"])
+            case let .replayed(id):
+                logger.info("dead letter replayed", metadata: ["id": "\(id)"])
+            case let .paused(reason):
+                logger.warning("worker paused", metadata: ["reason": "\(reason)"])
+            case .resumed:
+                logger.notice("worker resumed")
+            case let .failed(reason):
+                logger.error("worker stopped: queue or state files failed; restart the daemon", metadata: ["reason": "\(reason)"])
             }
         }
     }

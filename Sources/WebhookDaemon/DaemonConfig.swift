@@ -31,6 +31,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public var logLevel = LogLevel.info
     /// The Xero API side: hosts, credentials, rate limits.
     public var xero = XeroSettings()
+    /// The worker that turns queued events into records, and where it delivers them.
+    public var worker = WorkerSettings()
 
     public init(environment: [String: String] = [:]) {
         stateDirectory = environment["STATE_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) } ?? "state"

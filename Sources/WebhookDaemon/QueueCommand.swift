@@ -1,14 +1,49 @@
 import ArgumentParser
 import DiskQueue
 import Foundation
+import Worker
 import XeroWebhooks
 
 struct QueueCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "queue",
         abstract: "Inspect the on-disk queue.",
-        subcommands: [Dump.self]
+        subcommands: [Dump.self, Status.self]
     )
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Pending events, the oldest one's age, backlog per tenant and dead letters; works while the daemon runs."
+        )
+
+        @Option(help: "Config file naming the state directory.")
+        var config: String?
+
+        func run() throws {
+            let settings: DaemonConfig
+            do {
+                settings = try ConfigLoader.load(path: config, environment: ProcessInfo.processInfo.environment)
+            } catch {
+                printError(error.description)
+                throw configErrorExit
+            }
+            let status: QueueStatus
+            do {
+                status = try QueueStatus.read(stateDirectory: settings.stateDirectory)
+            } catch {
+                printError("queue status: \(error)")
+                throw ExitCode.failure
+            }
+            var lines = ["pending: \(status.pending)", "consumer position: \(status.consumerPosition)"]
+            lines.append("oldest pending received: \(status.oldestPendingReceivedAt ?? "-")")
+            for tenant in status.backlogByTenant.keys.sorted() {
+                lines.append("tenant \(tenant): \(status.backlogByTenant[tenant]!)")
+            }
+            lines.append("dead letters: \(status.deadLetters)")
+            if status.replaysWaiting > 0 { lines.append("replays waiting: \(status.replaysWaiting)") }
+            writeOut(Array((lines.joined(separator: "\n") + "\n").utf8))
+        }
+    }
 
     struct Dump: ParsableCommand {
         static let configuration = CommandConfiguration(

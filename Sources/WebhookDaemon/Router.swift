@@ -1,3 +1,4 @@
+import ByteJSON
 import DiskQueue
 import HTTPServer
 import XeroWebhooks
@@ -8,6 +9,8 @@ struct Router: Sendable {
     let webhookPath: String
     let receiver: WebhookReceiver
     let queue: DiskQueue
+    /// Why the daemon is not ready (empty when ready), for `/readyz`.
+    let readiness: @Sendable () -> [String]
 
     func route(_ request: HTTPRequest, _ responder: HTTPResponder) {
         switch request.head.path {
@@ -19,6 +22,17 @@ struct Router: Sendable {
                 return
             }
             responder.send(health())
+        case "/readyz":
+            guard request.head.method == "GET" || request.head.method == "HEAD" else {
+                responder.send(HTTPResponse(status: 405, headers: [("Allow", "GET, HEAD")]))
+                return
+            }
+            let problems = readiness()
+            let body = problems.isEmpty
+                ? #"{"status":"ready"}"#
+                : #"{"status":"not ready","problems":["# + problems.map { String(decoding: JSONText.quoted($0), as: UTF8.self) }.joined(separator: ",") + "]}"
+            responder.send(HTTPResponse(status: problems.isEmpty ? 200 : 503, headers: [("Content-Type", "application/json")],
+                                        body: Array(body.utf8)))
         default:
             responder.send(HTTPResponse(status: 404))
         }

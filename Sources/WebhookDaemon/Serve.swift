@@ -1,7 +1,9 @@
 import ArgumentParser
+import Worker
 import DiskQueue
 import Dispatch
 import Foundation
+import HTTPServer
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -21,6 +23,8 @@ struct Serve: ParsableCommand {
         let settings: DaemonConfig
         let keys: WebhookKeys
         let faults: FaultInjector?
+        let fetcher: XeroFetcher?
+        let sink: (any Sink)?
         do {
             var loaded = try ConfigLoader.load(path: config, environment: environment)
             if let listen {
@@ -29,6 +33,9 @@ struct Serve: ParsableCommand {
             settings = loaded
             keys = try WebhookKeys.load(keyFile: loaded.webhookKeyFile, environment: environment)
             faults = try FailPoints.injector(environment: environment)
+            fetcher = try loaded.xero.makeClient(stateDirectory: loaded.stateDirectory, environment: environment).map(XeroFetcher.init)
+            sink = loaded.worker.enabled
+                ? try SinkFactory.make(loaded.worker, stateDirectory: loaded.stateDirectory, environment: environment) : nil
         } catch {
             printError(error.description)
             throw configErrorExit
@@ -43,30 +50,50 @@ struct Serve: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         logger.info("starting", metadata: ["pid": "\(getpid())", "keys": "\(keys.masked)"])
         let daemon: Daemon
+        let address: SocketAddress
         do {
             if faults != nil {
                 logger.warning("fault injection is on", metadata: ["points": "\(environment[FailPoints.environmentVariable] ?? "")"])
             }
-            daemon = try Daemon(config: settings, keys: keys, logger: logger, faults: faults)
-            _ = try daemon.start()
+            if settings.worker.enabled && fetcher == nil {
+                logger.notice("worker off: no Xero credentials configured (xero.auth.mode is none); events stay queued")
+            }
+            daemon = try Daemon(config: settings, keys: keys, logger: logger, faults: faults, fetcher: fetcher, sink: sink)
+            address = try daemon.start(environment: environment)
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             throw ExitCode.failure
         }
 
+        let notifier = SystemdNotifier(environment: environment)
+        notifier.notify("READY=1\nSTATUS=Receiving on \(address)\nMAINPID=\(getpid())")
+
         let control = DispatchQueue(label: "xero-webhookd.signals")
-        var sources: [DispatchSourceSignal] = []
+        var sources: [any DispatchSourceProtocol] = []
         for signalNumber in [SIGTERM, SIGINT] {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: control)
             source.setEventHandler {
                 logger.info("stopping", metadata: ["signal": "\(signalNumber == SIGTERM ? "SIGTERM" : "SIGINT")"])
+                notifier.notify("STOPPING=1\nSTATUS=Finishing requests in progress")
                 daemon.stop()
                 logger.info("stopped")
                 Glibc.exit(0)
             }
             source.resume()
             sources.append(source)
+        }
+        if let interval = SystemdNotifier.watchdogInterval(environment: environment) {
+            // Pings only while the HTTP queues answer, the queue works and the worker makes
+            // passes; a stuck daemon stops pinging and systemd restarts it.
+            let watchdog = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "xero-webhookd.watchdog"))
+            let nanoseconds = Int(interval.components.seconds) * 1_000_000_000 + Int(interval.components.attoseconds / 1_000_000_000)
+            watchdog.schedule(deadline: .now(), repeating: .nanoseconds(nanoseconds))
+            watchdog.setEventHandler {
+                if daemon.isAlive() { notifier.notify("WATCHDOG=1") }
+            }
+            watchdog.resume()
+            sources.append(watchdog)
         }
         withExtendedLifetime(sources) { dispatchMain() }
     }

@@ -130,7 +130,7 @@ public struct DeadLetterStore: Sendable {
     }
 
     /// Letters waiting in `replay/`.
-    func pendingReplays() -> [DeadLetter] {
+    public func pendingReplays() -> [DeadLetter] {
         Self.letters(in: replayDirectory)
     }
 

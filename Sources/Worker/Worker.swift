@@ -1,5 +1,6 @@
 import DiskQueue
 import Foundation
+import Synchronization
 import XeroWebhooks
 
 /// Drains the disk queue into the sink: reads events from the durable consumer position,
@@ -37,6 +38,11 @@ public actor Worker {
     private var pausedUntil: Int64 = 0
     private var status = WorkerStatus()
     private var loop: Task<Void, Never>?
+    /// The latest `currentStatus()`, readable without awaiting the actor (health checks run on
+    /// connection queues).
+    private nonisolated let published = Mutex<WorkerStatus>(WorkerStatus())
+
+    public nonisolated var statusSnapshot: WorkerStatus { published.withLock { $0 } }
 
     /// - Parameters:
     ///   - now: milliseconds since the epoch (injectable for tests).
@@ -91,10 +97,16 @@ public actor Worker {
     /// One pass of the loop; tests drive the worker with it directly.
     public func pass() async throws {
         status.lastPass = now()
+        defer { publish() }
         try await replayDeadLetters()
         try await readAhead()
         if now() >= pausedUntil { launchLanes() }
         try await advancePosition()
+    }
+
+    private func publish() {
+        let snapshot = currentStatus()
+        published.withLock { $0 = snapshot }
     }
 
     private func run() async {
@@ -103,6 +115,7 @@ public actor Worker {
                 try await pass()
             } catch {
                 status.failed = "\(error)"
+                publish()
                 onEvent(.failed(reason: "\(error)"))
                 return
             }

@@ -79,17 +79,25 @@ public final class DaemonProcess {
     private let log: StreamFile
     public private(set) var port: UInt16 = 0
 
-    /// Starts `xero-webhookd <arguments>` and waits for the "listening" log line.
-    public init(_ arguments: [String], environment: [String: String]) throws {
+    /// Starts `xero-webhookd <arguments>` (or `launcher` with the binary's path and the
+    /// arguments after `launcherArguments`) and waits for the "listening" log line unless told not to.
+    public init(_ arguments: [String], environment: [String: String], launcher: String? = nil,
+                launcherArguments: [String] = [], waitForListening: Bool = true) throws {
         logDirectory = try TemporaryDirectory("xero-webhookd-log")
         log = try StreamFile(logDirectory.file("stderr"))
-        process.executableURL = URL(fileURLWithPath: Binary.path)
-        process.arguments = arguments
+        if let launcher {
+            process.executableURL = URL(fileURLWithPath: launcher)
+            process.arguments = launcherArguments + [Binary.path] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: Binary.path)
+            process.arguments = arguments
+        }
         process.environment = environment
         process.standardError = log.handle
         process.standardOutput = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
         try withProcessSpawnLock { try process.run() }
+        guard waitForListening else { return }
         let listening = waitUntil(seconds: 60) { self.listeningPort() != nil || !self.process.isRunning }
         guard listening, let port = listeningPort() else {
             process.terminate()
@@ -100,6 +108,12 @@ public final class DaemonProcess {
 
     public var pid: Int32 { process.processIdentifier }
     public var stderr: String { log.contents() }
+
+    /// Waits for the "listening" line (after a launcher started the daemon) and returns the port.
+    public func waitForListeningPort(seconds: Double = 30) -> UInt16? {
+        _ = waitUntil(seconds: seconds) { listeningPort() != nil }
+        return listeningPort()
+    }
 
     private func listeningPort() -> UInt16? {
         guard let line = stderr.split(separator: "\n").first(where: { $0.contains(" listening ") }),

@@ -70,9 +70,11 @@ func enqueue(_ queue: DiskQueue, _ events: [[UInt8]]) throws {
     _ = try queue.append(events.map { QueuedEvent(receivedAt: "2026-11-29T01:00:01.000Z", eventSequence: nil, event: $0).encoded() })
 }
 
-/// Drives passes until `condition` holds (lanes finish asynchronously) or 10 s pass.
+/// Drives passes until `condition` holds (lanes finish asynchronously) or the deadline passes.
 func drive(_ worker: Worker, until condition: () async -> Bool) async throws -> Bool {
-    let deadline = Date().addingTimeInterval(10)
+    // Generous: synchronous tests running in parallel can hold both threads of the concurrency
+    // pool for a while (they block on sockets and processes), and this only bounds a failure.
+    let deadline = Date().addingTimeInterval(120)
     while Date() < deadline {
         try await worker.pass()
         if await condition() { return true }

@@ -99,7 +99,7 @@ import XeroWebhooks
         let recorder = EventRecorder()
         let worker = setup.worker({ $0.maxAttempts = 3 }, events: recorder.record)
         #expect(try await drive(worker) { setup.sink.records.count == 1 })
-        #expect(setup.sink.records[0].key.tenantID == "good")
+        #expect((try #require(setup.sink.records.first)).key.tenantID == "good")
         for _ in 0..<3 {
             setup.clock.advance(.seconds(60))
             _ = try await drive(worker) { await worker.currentStatus().tenantsInFlight == 0 }
@@ -126,7 +126,7 @@ import XeroWebhooks
         #expect(setup.sink.records.isEmpty, "the newer event must not overtake the older one")
         setup.clock.advance(.seconds(10))
         #expect(try await drive(worker) { setup.sink.records.count == 1 })
-        #expect(setup.sink.records[0].items.map(\.sequence) == [1, 2])
+        #expect((try #require(setup.sink.records.first)).items.map(\.sequence) == [1, 2])
     }
 
     @Test func notFoundIsDeliveredAndPermanentIsDeadLettered() async throws {
@@ -138,7 +138,7 @@ import XeroWebhooks
         let worker = setup.worker()
         #expect(try await drive(worker) { await worker.currentStatus().position == 3 })
         #expect(setup.sink.records.count == 1)
-        let json = try JSONParser.parse(setup.sink.records[0].json())
+        let json = try JSONParser.parse((try #require(setup.sink.records.first)).json())
         #expect(json["notFound"]?.kind == .bool(true))
         #expect(json["resource"]?.kind == .null)
         #expect(DeadLetterStore(stateDirectory: setup.dir.file("state")).list().map(\.lastError) == ["403: tenant disconnected"])
@@ -182,7 +182,7 @@ import XeroWebhooks
         try enqueue(setup.queue, [event(tenant: "slow", resource: "s"), event(tenant: "fast", resource: "f")])
         let worker = setup.worker()
         #expect(try await drive(worker) { setup.sink.records.count == 1 })
-        #expect(setup.sink.records[0].key.tenantID == "fast")
+        #expect((try #require(setup.sink.records.first)).key.tenantID == "fast")
         // The fast tenant's event is delivered but the position waits for the older slow one.
         #expect(setup.queue.consumerPosition == 1)
         setup.fetcher.release(tenant: "slow")
@@ -201,7 +201,7 @@ import XeroWebhooks
         #expect(try store.replay([id]) == [id])
         #expect(store.list().isEmpty)
         #expect(try await drive(worker) { setup.sink.records.count == 1 })
-        #expect(setup.sink.records[0].items[0].eventID == EventID.of(event(tenant: "t", resource: "r")))
+        #expect((try #require(setup.sink.records.first)).items[0].eventID == EventID.of(event(tenant: "t", resource: "r")))
         #expect(store.pendingReplays().isEmpty)
     }
 }

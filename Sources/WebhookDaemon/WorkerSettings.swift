@@ -1,0 +1,96 @@
+import Worker
+
+/// The `worker` and `sink` config sections.
+public struct WorkerSettings: Sendable, Equatable {
+    public enum SinkKind: String, Sendable, CaseIterable { case directory, http, command }
+
+    /// Run the worker inside `serve`. It also needs Xero credentials (`xero.auth.mode`).
+    public var enabled = true
+    public var maxAttempts = 10
+    public var maxAgeSeconds = 86_400
+    public var backoffBaseMilliseconds = 5_000
+    public var backoffCapMilliseconds = 900_000
+
+    public var sink = SinkKind.directory
+    /// Directory sink: where the JSON Lines files go; default `<stateDirectory>/records`.
+    public var sinkDirectory: String?
+    public var sinkMaxFileBytes = 64 << 20
+    /// HTTP sink: where records are POSTed.
+    public var sinkURL: String?
+    /// HTTP sink: file with the signing secret (else `XERO_WEBHOOKD_SINK_SECRET` or the
+    /// systemd credential `sink-secret`).
+    public var sinkSecretFile: String?
+    /// Command sink: program and arguments (no shell).
+    public var sinkCommand: [String] = []
+    public var sinkTimeoutMilliseconds = 30_000
+    public var sinkConcurrency = 4
+
+    public init() {}
+
+    public var workerConfiguration: WorkerConfiguration {
+        var configuration = WorkerConfiguration()
+        configuration.maxAttempts = maxAttempts
+        configuration.maxAge = .seconds(maxAgeSeconds)
+        configuration.backoff = Backoff(base: .milliseconds(backoffBaseMilliseconds), cap: .milliseconds(backoffCapMilliseconds))
+        return configuration
+    }
+}
+
+enum WorkerSettingsLoader {
+    static func applyWorker(_ o: ConfigObject, to settings: inout WorkerSettings) throws(ConfigError) {
+        if let enabled = try o.bool("enabled") { settings.enabled = enabled }
+        func bounded(_ key: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
+            guard let value = try o.integer(key) else { return nil }
+            guard range.contains(value) else {
+                throw ConfigError("worker.\(key)", "\(value) is out of range (\(range.lowerBound)-\(range.upperBound))")
+            }
+            return value
+        }
+        if let v = try bounded("maxAttempts", 1...1000) { settings.maxAttempts = v }
+        if let v = try bounded("maxAgeSeconds", 60...(90 * 86_400)) { settings.maxAgeSeconds = v }
+        if let v = try bounded("backoffBaseMilliseconds", 1...3_600_000) { settings.backoffBaseMilliseconds = v }
+        if let v = try bounded("backoffCapMilliseconds", 1...86_400_000) { settings.backoffCapMilliseconds = v }
+        try o.rejectUnknown(["enabled", "maxAttempts", "maxAgeSeconds", "backoffBaseMilliseconds", "backoffCapMilliseconds"])
+    }
+
+    static func applySink(_ o: ConfigObject, to settings: inout WorkerSettings) throws(ConfigError) {
+        if let type = try o.string("type") {
+            guard let kind = WorkerSettings.SinkKind(rawValue: type) else {
+                throw ConfigError("sink.type", "\"\(type)\" is not one of directory, http, command")
+            }
+            settings.sink = kind
+        }
+        settings.sinkDirectory = try o.string("directory") ?? settings.sinkDirectory
+        if let size = try o.integer("maxFileBytes") {
+            guard size >= 4096 else { throw ConfigError("sink.maxFileBytes", "\(size) is below the minimum (4096)") }
+            settings.sinkMaxFileBytes = size
+        }
+        if let url = try o.string("url") {
+            guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                throw ConfigError("sink.url", "\"\(url)\" is not an http(s) URL")
+            }
+            settings.sinkURL = url
+        }
+        settings.sinkSecretFile = try o.string("secretFile") ?? settings.sinkSecretFile
+        if let command = try o.stringArray("command") { settings.sinkCommand = command }
+        if let timeout = try o.integer("timeoutMilliseconds") {
+            guard (100...3_600_000).contains(timeout) else {
+                throw ConfigError("sink.timeoutMilliseconds", "\(timeout) is out of range (100-3600000)")
+            }
+            settings.sinkTimeoutMilliseconds = timeout
+        }
+        if let concurrency = try o.integer("concurrency") {
+            guard (1...256).contains(concurrency) else { throw ConfigError("sink.concurrency", "\(concurrency) is out of range (1-256)") }
+            settings.sinkConcurrency = concurrency
+        }
+        try o.rejectUnknown(["type", "directory", "maxFileBytes", "url", "secretFile", "command", "timeoutMilliseconds", "concurrency"])
+        switch settings.sink {
+        case .http where settings.sinkURL == nil:
+            throw ConfigError("sink.url", "is required when sink.type is http")
+        case .command where settings.sinkCommand.isEmpty:
+            throw ConfigError("sink.command", "is required when sink.type is command (an array: program and arguments)")
+        default:
+            break
+        }
+    }
+}

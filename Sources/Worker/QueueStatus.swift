@@ -1,0 +1,34 @@
+import DiskQueue
+import Foundation
+import XeroWebhooks
+
+/// What is waiting in a queue directory, read without the queue lock (so it works while the
+/// daemon runs): pending events from the durable consumer position on, the oldest one's age,
+/// the backlog per tenant, and the dead letters.
+public struct QueueStatus: Sendable, Equatable {
+    public var consumerPosition: UInt64
+    public var pending: Int
+    public var oldestPendingReceivedAt: String?
+    public var backlogByTenant: [String: Int]
+    public var deadLetters: Int
+    public var replaysWaiting: Int
+
+    public static func read(stateDirectory: String) throws(DiskQueueError) -> QueueStatus {
+        let queueDirectory = stateDirectory + "/queue"
+        let records = FileManager.default.fileExists(atPath: queueDirectory) ? try QueueReader.records(in: queueDirectory) : []
+        // Recovery falls back to the earliest record when the position file is missing or bad.
+        let position = QueueReader.consumerPosition(in: queueDirectory) ?? records.first?.sequence ?? 1
+        let pending = records.filter { $0.sequence >= position }
+        var byTenant: [String: Int] = [:]
+        var oldest: String?
+        for record in pending {
+            guard let item = try? QueuedItem.decode(record) else { continue }
+            byTenant[item.key.tenantID, default: 0] += 1
+            if oldest == nil { oldest = item.receivedAt }
+        }
+        let store = DeadLetterStore(stateDirectory: stateDirectory)
+        return QueueStatus(consumerPosition: position, pending: pending.count, oldestPendingReceivedAt: oldest,
+                           backlogByTenant: byTenant, deadLetters: store.list().count,
+                           replaysWaiting: store.pendingReplays().count)
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import TestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A datagram socket standing in for systemd's notification socket.
+final class NotifySocket {
+    let path: String
+    let fd: Int32
+
+    init() throws {
+        path = "/tmp/xwh-notify-\(UUID().uuidString.prefix(8)).sock"
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard rc == 0 else { throw RawHTTPClient.ClientError(description: "bind \(path): errno \(errno)") }
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// The next message, or nil after 10 s.
+    func receive() -> String? {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : nil
+    }
+
+    deinit {
+        close(fd)
+        unlink(path)
+    }
+}
+
+@Suite(.serialized) struct SystemdTests {
+    private func config(_ dir: TemporaryDirectory) throws -> String {
+        let path = dir.file("config.json")
+        try writeFile(path, #"{"stateDirectory": "\#(dir.file("state"))", "listen": {"port": 0}}"#)
+        return path
+    }
+
+    @Test func notifiesReadyWatchdogAndStoppingInOrder() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let notify = try NotifySocket()
+        let daemon = try DaemonProcess(["serve", "--config", try config(dir)], environment: [
+            "PAN_SEC_XERO_WEBHOOK_KEY": "k", "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000",
+        ])
+        let ready = try #require(notify.receive())
+        #expect(ready.hasPrefix("READY=1"))
+        #expect(ready.contains("STATUS=Receiving on 127.0.0.1:\(daemon.port)"))
+        var pings = 0
+        while pings < 3, let message = notify.receive() {
+            #expect(message == "WATCHDOG=1")
+            pings += 1
+        }
+        #expect(pings == 3)
+        daemon.signal(SIGTERM)
+        var stopping = false
+        while let message = notify.receive() {
+            if message.hasPrefix("STOPPING=1") { stopping = true; break }
+            #expect(message == "WATCHDOG=1")
+        }
+        #expect(stopping)
+        #expect(daemon.waitForExit() == 0)
+    }
+
+    @Test func watchdogStopsWhenTheQueueHasFailed() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let notify = try NotifySocket()
+        let daemon = try DaemonProcess(["serve", "--config", try config(dir)], environment: [
+            "PAN_SEC_XERO_WEBHOOK_KEY": "k", "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000",
+            "XERO_WEBHOOKD_FAILPOINTS": "afterWriteBeforeSync=error@1",
+        ])
+        #expect(notify.receive()?.hasPrefix("READY=1") == true)
+        #expect(notify.receive() == "WATCHDOG=1")
+        let client = try RawHTTPClient(port: daemon.port)
+        let body = Array(#"{"events":[{"resourceId":"x","eventCategory":"INVOICE","tenantId":"t"}],"entropy":"W"}"#.utf8)
+        let signature = try Binary.run(["sign"], environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "k"], stdin: body).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try client.exchange(RawHTTPClient.post("/webhooks/xero", body: body, headers: [("x-xero-signature", signature)])).status == 503)
+        // After at most one ping already on its way, the pings stop: the receive times out.
+        var messages: [String] = []
+        while let message = notify.receive() { messages.append(message) }
+        #expect(messages.count <= 1, "got \(messages)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-socket-activate"), "needs systemd-socket-activate"))
+    func usesTheSocketSystemdPasses() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        // A free port chosen by the kernel, then handed to the launcher to bind.
+        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(probe, $0, length) == 0 && getsockname(probe, $0, &length) == 0 } }
+        let port = UInt16(bigEndian: address.sin_port)
+        close(probe)
+        let daemon = try DaemonProcess(["serve", "--config", try config(dir)], environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "k"],
+                                       launcher: "/usr/bin/systemd-socket-activate",
+                                       launcherArguments: ["-l", "127.0.0.1:\(port)", "-E", "PAN_SEC_XERO_WEBHOOK_KEY"],
+                                       waitForListening: false)
+        // The launcher starts the daemon on the first connection and passes it the listening socket.
+        #expect(waitUntil(seconds: 10) { (try? RawHTTPClient(port: port, timeout: 1)) != nil })
+        let client = try RawHTTPClient(port: port)
+        let health = try client.exchange(Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        #expect(health.status == 200)
+        #expect(daemon.waitForListeningPort() == port)
+        #expect(daemon.stderr.contains("using the socket passed by systemd"))
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+    }
+}

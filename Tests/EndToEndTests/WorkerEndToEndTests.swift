@@ -1,0 +1,187 @@
+import ByteJSON
+import FakeXero
+import Foundation
+import TestSupport
+import Testing
+import XeroWebhooks
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The whole path with the real binary: signed deliveries in, records fetched from a fake Xero
+/// (the only fake: it obeys Xero's rules) and written by the directory sink.
+@Suite(.serialized) struct WorkerEndToEndTests {
+    static let key = "worker-e2e-key"
+
+    final class Setup {
+        let dir: TemporaryDirectory
+        let fake = FakeXero()
+        let baseURL: String
+        let config: String
+        var environment: [String: String] { ["PAN_SEC_XERO_WEBHOOK_KEY": WorkerEndToEndTests.key] }
+
+        init(tenants: [String], worker: String = #"{"backoffBaseMilliseconds": 20, "backoffCapMilliseconds": 100, "maxAttempts": 3}"#) throws {
+            dir = try TemporaryDirectory("xero-webhookd-worker-e2e")
+            baseURL = try fake.start()
+            for tenant in tenants { fake.addTenant(tenant, name: "Org \(tenant)") }
+            let token = fake.issueAccessToken(tenants: tenants, lifetime: 3600)
+            try writeFile(dir.file("token.json"), #"{"access_token":"\#(token)","expires_in":3600}"#)
+            config = dir.file("config.json")
+            try writeFile(config, #"""
+            {"stateDirectory": "\#(dir.file("state"))", "listen": {"port": 0},
+             "xero": {"apiBaseURL": "\#(baseURL)", "identityBaseURL": "\#(baseURL)",
+                      "auth": {"mode": "accessToken", "accessTokenFile": "\#(dir.file("token.json"))"}},
+             "worker": \#(worker),
+             "sink": {"type": "directory", "directory": "\#(dir.file("out"))"}}
+            """#)
+        }
+
+        func event(tenant: String, category: String, id: String, type: String = "UPDATE") -> String {
+            let collection = category == "CONTACT" ? "Contacts" : "Invoices"
+            return #"{"resourceUrl":"\#(baseURL)/api.xro/2.0/\#(collection)/\#(id)","resourceId":"\#(id)","eventDateUtc":"2026-11-29T01:15:39.902","eventType":"\#(type)","eventCategory":"\#(category)","tenantId":"\#(tenant)","tenantType":"ORGANISATION"}"#
+        }
+
+        func post(_ client: RawHTTPClient, _ events: [String]) throws -> Int {
+            let body = Array(#"{"events":[\#(events.joined(separator: ","))],"firstEventSequence":1,"lastEventSequence":\#(events.count),"entropy":"E2E"}"#.utf8)
+            let signature = WebhookSignature(keys: [WorkerEndToEndTests.key]).signature(for: body)
+            return try client.exchange(RawHTTPClient.post("/webhooks/xero", body: body, headers: [("x-xero-signature", signature)])).status
+        }
+
+        /// Every line the directory sink has written so far.
+        func records() -> [JSONValue] {
+            let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir.file("out"))) ?? []).sorted()
+            var out: [JSONValue] = []
+            for file in files {
+                let text = (try? String(contentsOfFile: dir.file("out/\(file)"), encoding: .utf8)) ?? ""
+                for line in text.split(separator: "\n") {
+                    if let value = try? JSONParser.parse(Array(line.utf8)) { out.append(value) }
+                }
+            }
+            return out
+        }
+
+        func deliveredResources() -> Set<String> {
+            Set(records().compactMap { r in r["resourceId"]?.stringValue.map { "\(r["tenantId"]?.stringValue ?? "")/\($0)" } })
+        }
+
+        func deliveredEventIDs() -> [String] {
+            records().flatMap { $0["eventIds"]?.arrayValue?.compactMap(\.stringValue) ?? [] }
+        }
+
+        deinit {
+            fake.shutdown()
+            dir.remove()
+        }
+    }
+
+    @Test func signedBatchesBecomeOneRecordPerResourceWithBatchedCalls() throws {
+        let tenants = ["t-one", "t-two", "t-three"]
+        let setup = try Setup(tenants: tenants)
+        var expected = Set<String>()
+        var events: [String] = []
+        for tenant in tenants {
+            for n in 0..<30 {
+                let invoice = String(format: "00000000-0000-0000-0000-%012d", n % 20)  // repeated ids
+                setup.fake.addRecord(tenant: tenant, collection: "Invoices", id: invoice)
+                events.append(setup.event(tenant: tenant, category: "INVOICE", id: invoice))
+                expected.insert("\(tenant)/\(invoice)")
+            }
+            for n in 0..<5 {
+                let contact = String(format: "10000000-0000-0000-0000-%012d", n)
+                setup.fake.addRecord(tenant: tenant, collection: "Contacts", id: contact)
+                events.append(setup.event(tenant: tenant, category: "CONTACT", id: contact))
+                expected.insert("\(tenant)/\(contact)")
+            }
+        }
+        let daemon = try DaemonProcess(["serve", "--config", setup.config], environment: setup.environment)
+        let client = try RawHTTPClient(port: daemon.port)
+        for chunk in stride(from: 0, to: events.count, by: 15) {
+            #expect(try setup.post(client, Array(events[chunk..<min(chunk + 15, events.count)])) == 200)
+        }
+        #expect(waitUntil(seconds: 30) { setup.deliveredResources() == expected }, "delivered \(setup.deliveredResources().count) of \(expected.count)")
+        // Every event id is covered, and the record holds the fetched JSON.
+        let ids = Set(events.map { EventID.of(Array($0.utf8))! })
+        #expect(Set(setup.deliveredEventIDs()) == ids)
+        let sample = try #require(setup.records().first { $0["category"]?.stringValue == "INVOICE" })
+        #expect(sample["resource"]?["InvoiceID"]?.stringValue == sample["resourceId"]?.stringValue)
+        // Batched: far fewer calls than events.
+        let calls = setup.fake.stats.callsByTenant
+        for tenant in tenants {
+            let perTenant = calls[tenant]?.values.reduce(0, +) ?? 0
+            #expect(perTenant <= 6, "tenant \(tenant) made \(perTenant) calls for 35 events")
+        }
+        #expect(setup.fake.stats.tooManyRequests == 0)
+        // The queue drains to zero.
+        #expect(waitUntil(seconds: 10) {
+            ((try? Binary.run(["queue", "status", "--config", setup.config]).stdout) ?? "").contains("pending: 0")
+        })
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+        #expect(daemon.stderr.contains("record delivered"))
+    }
+
+    @Test func killNineMidDeliveryLosesNothingAndDuplicatesKeepTheirIDs() throws {
+        let setup = try Setup(tenants: ["t-a", "t-b"])
+        var events: [String] = []
+        for tenant in ["t-a", "t-b"] {
+            for n in 0..<120 {
+                let id = String(format: "20000000-0000-0000-0000-%012d", n)
+                setup.fake.addRecord(tenant: tenant, collection: "Contacts", id: id)
+                events.append(setup.event(tenant: tenant, category: "CONTACT", id: id))
+            }
+        }
+        // Slow answers so the kill lands while deliveries are in flight.
+        setup.fake.setResponseDelay(.milliseconds(300))
+        let first = try DaemonProcess(["serve", "--config", setup.config], environment: setup.environment)
+        let client = try RawHTTPClient(port: first.port)
+        #expect(try setup.post(client, Array(events[0..<10])) == 200)
+        #expect(waitUntil(seconds: 30) { !setup.records().isEmpty })
+        for chunk in stride(from: 10, to: events.count, by: 10) {
+            #expect(try setup.post(client, Array(events[chunk..<min(chunk + 10, events.count)])) == 200)
+        }
+        // Every event is acknowledged (durable); the fetches for most are still in flight.
+        first.signal(SIGKILL)
+        _ = first.waitForExit()
+        #expect(Set(setup.deliveredEventIDs()).count < events.count, "the kill should land mid-delivery")
+        setup.fake.setResponseDelay(.zero)
+        let second = try DaemonProcess(["serve", "--config", setup.config], environment: setup.environment)
+        let all = Set(events.map { EventID.of(Array($0.utf8))! })
+        #expect(waitUntil(seconds: 30) { Set(setup.deliveredEventIDs()).isSuperset(of: all) })
+        // At least once: duplicates are possible and carry the same ids; nothing else appears.
+        #expect(Set(setup.deliveredEventIDs()) == all)
+        second.signal(SIGTERM)
+        #expect(second.waitForExit() == 0)
+    }
+
+    @Test func failingResourceIsDeadLetteredWhileOthersFlowThenReplayed() throws {
+        let setup = try Setup(tenants: ["t-bad", "t-good"])
+        let bad = "30000000-0000-0000-0000-000000000001"
+        setup.fake.addRecord(tenant: "t-bad", collection: "Invoices", id: bad)
+        setup.fake.fail(id: bad, status: 500, times: 3)  // every attempt of the worker (maxAttempts 3)
+        let daemon = try DaemonProcess(["serve", "--config", setup.config], environment: setup.environment)
+        let client = try RawHTTPClient(port: daemon.port)
+        #expect(try setup.post(client, [setup.event(tenant: "t-bad", category: "INVOICE", id: bad)]) == 200)
+        var good: Set<String> = []
+        for n in 0..<10 {
+            let id = String(format: "40000000-0000-0000-0000-%012d", n)
+            setup.fake.addRecord(tenant: "t-good", collection: "Invoices", id: id)
+            #expect(try setup.post(client, [setup.event(tenant: "t-good", category: "INVOICE", id: id)]) == 200)
+            good.insert("t-good/\(id)")
+        }
+        #expect(waitUntil(seconds: 30) { setup.deliveredResources().isSuperset(of: good) })
+        #expect(waitUntil(seconds: 30) {
+            ((try? Binary.run(["dead", "list", "--config", setup.config]).stdout) ?? "").contains("1 dead letter")
+        })
+        let list = try Binary.run(["dead", "list", "--config", setup.config])
+        #expect(list.stdout.contains("attempts=3"))
+        #expect(list.stdout.contains("500"))
+        #expect(!setup.deliveredResources().contains("t-bad/\(bad)"))
+        // The fake has recovered (it failed exactly three times): replay delivers it.
+        let replay = try Binary.run(["dead", "replay", "--all", "--config", setup.config])
+        #expect(replay.status == 0)
+        #expect(waitUntil(seconds: 30) { setup.deliveredResources().contains("t-bad/\(bad)") })
+        #expect(try Binary.run(["dead", "list", "--config", setup.config]).stdout.contains("0 dead letters"))
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+    }
+}

@@ -37,7 +37,7 @@ let package = Package(
         .target(
             name: "WebhookDaemon",
             dependencies: [
-                "SystemSupport", "HTTPServer", "DiskQueue", "ByteJSON", "XeroWebhooks", "Worker", "XeroAPI",
+                "SystemSupport", "HTTPServer", "DiskQueue", "ByteJSON", "XeroWebhooks", "Worker", "XeroAPI", "FakeXero",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

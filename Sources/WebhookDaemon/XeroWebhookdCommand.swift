@@ -12,7 +12,7 @@ public struct XeroWebhookdCommand: ParsableCommand {
         Set it as the Delivery URL of your Xero app (behind HTTPS on port 443). The webhook key \
         comes from PAN_SEC_XERO_WEBHOOK_KEY, the systemd credential "webhook-key", or webhook.keyFile.
         """,
-        subcommands: [Serve.self, CheckConfig.self, Sign.self, Selftest.self, QueueCommand.self, DeadCommand.self, Authorize.self, TokenCommand.self]
+        subcommands: [Serve.self, Demo.self, CheckConfig.self, Sign.self, Selftest.self, QueueCommand.self, DeadCommand.self, Authorize.self, TokenCommand.self]
     )
 
     public init() {}

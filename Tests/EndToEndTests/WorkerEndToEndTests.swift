@@ -185,3 +185,24 @@ import Glibc
         #expect(daemon.waitForExit() == 0)
     }
 }
+
+@Suite struct DemoTests {
+    @Test func demoTurnsEventsIntoRecordsWithNoXeroAccount() throws {
+        let dir = try TemporaryDirectory("xero-webhookd-demo")
+        defer { dir.remove() }
+        let result = try Binary.run(["demo", "--state-directory", dir.path, "--events", "40"])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("demo: 40 events in 5 signed deliveries became"))
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.file("records"))
+        let lines = try files.flatMap { try String(contentsOfFile: dir.file("records/\($0)"), encoding: .utf8).split(separator: "\n") }
+        #expect(!lines.isEmpty)
+        for line in lines {
+            let record = try JSONParser.parse(Array(line.utf8))
+            #expect(record["notFound"]?.kind == .bool(false))
+            #expect(record["resource"]?.isObject == true)
+        }
+        // Every announced change is covered by some record.
+        let covered = lines.compactMap { try? JSONParser.parse(Array($0.utf8))["eventIds"]?.arrayValue?.count }.reduce(0, +)
+        #expect(covered == 40)
+    }
+}

@@ -79,6 +79,7 @@ final class CommitQueue: @unchecked Sendable {
             counters.syncNanoseconds += commit.syncNanoseconds
             counters.lastSyncNanoseconds = commit.syncNanoseconds
             counters.maxBatchRecords = max(counters.maxBatchRecords, UInt64(commit.records))
+            counters.recordBatch(records: commit.records, syncNanoseconds: commit.syncNanoseconds)
             counters.preparedBytes += UInt64(commit.preparation.bytes)
             counters.prepareSyncs += UInt64(commit.preparation.syncs)
             counters.prepareSyncNanoseconds += commit.preparation.syncNanoseconds

@@ -20,6 +20,21 @@ public struct DiskQueueStats: Sendable, Equatable {
     public var prepareSyncs: UInt64
     /// Sum of the durations of those prepare syncs, in nanoseconds (not included in `syncNanoseconds`).
     public var prepareSyncNanoseconds: UInt64
+    /// Batch `fdatasync` durations per bucket of `syncSecondsBounds` (upper bounds, inclusive),
+    /// plus a last bucket for longer ones. Not cumulative.
+    public var syncHistogram: [UInt64] = Array(repeating: 0, count: DiskQueueStats.syncSecondsBounds.count + 1)
+    /// Records per committed batch per bucket of `batchRecordsBounds`, plus a last bucket for more.
+    public var batchHistogram: [UInt64] = Array(repeating: 0, count: DiskQueueStats.batchRecordsBounds.count + 1)
+
+    public static let syncSecondsBounds: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
+    public static let batchRecordsBounds: [UInt64] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+
+    /// Counts one committed batch in the histograms.
+    mutating func recordBatch(records: Int, syncNanoseconds: UInt64) {
+        let seconds = Double(syncNanoseconds) / 1e9
+        syncHistogram[Self.syncSecondsBounds.firstIndex { seconds <= $0 } ?? Self.syncSecondsBounds.count] += 1
+        batchHistogram[Self.batchRecordsBounds.firstIndex { UInt64(records) <= $0 } ?? Self.batchRecordsBounds.count] += 1
+    }
 
     public init(
         syncs: UInt64 = 0,

@@ -5,6 +5,7 @@ import HTTPServer
 import Logging
 import Synchronization
 import Worker
+import XeroAPI
 import XeroWebhooks
 
 /// The running receiver: the disk queue, the webhook endpoint and the HTTP server, wired
@@ -16,13 +17,15 @@ public final class Daemon: Sendable {
     private let server: HTTPServer
     private let receiver: WebhookReceiver
     private let worker: Worker?
+    let metrics = Metrics()
 
     /// Opens (and recovers) the queue. Throws `DiskQueueError` if the queue cannot be opened,
     /// e.g. because another daemon holds its lock.
     /// - Parameters:
     ///   - fetcher, sink: the worker runs when both are given and `config.worker.enabled`.
     public init(config: DaemonConfig, keys: WebhookKeys, logger: Logger, faults: FaultInjector? = nil,
-                fetcher: (any ResourceFetcher)? = nil, sink: (any Sink)? = nil) throws(DiskQueueError) {
+                fetcher: (any ResourceFetcher)? = nil, sink: (any Sink)? = nil,
+                xeroMetrics: (@Sendable () async -> XeroClientMetrics)? = nil) throws(DiskQueueError) {
         self.config = config
         self.logger = logger
         let options = DiskQueueOptions(
@@ -48,22 +51,32 @@ public final class Daemon: Sendable {
             signature: WebhookSignature(keys: keys.keys),
             queue: queue,
             now: { Int64(Date().timeIntervalSince1970 * 1000) },
-            onOutcome: Daemon.outcomeLogger(logger)
+            onOutcome: Daemon.outcomeLogger(logger, metrics: metrics)
         )
         if config.worker.enabled, let fetcher, let sink {
             worker = Worker(queue: queue, fetcher: fetcher, sink: sink, stateDirectory: config.stateDirectory,
-                            configuration: config.worker.workerConfiguration, onEvent: Daemon.workerLogger(logger))
+                            configuration: config.worker.workerConfiguration, onEvent: Daemon.workerLogger(logger, metrics: metrics))
         } else {
             worker = nil
         }
         let queue = self.queue
         let worker = self.worker
-        let router = Router(webhookPath: config.webhookPath, receiver: receiver, queue: queue) {
+        let metrics = self.metrics
+        let stateDirectory = config.stateDirectory
+        let router = Router(webhookPath: config.webhookPath, receiver: receiver, queue: queue, metrics: metrics, readiness: {
             Daemon.problems(queue: queue, worker: worker, now: Int64(Date().timeIntervalSince1970 * 1000))
-        }
-        server = HTTPServer(limits: config.limits, onEvent: Daemon.serverEventLogger(logger)) { request, responder in
+        }, exposition: {
+            let xero = await xeroMetrics?()
+            return metrics.render(queue: queue, stateDirectory: stateDirectory, worker: worker?.statusSnapshot, xero: xero)
+        })
+        server = HTTPServer(limits: config.limits, onEvent: Daemon.serverEventLogger(logger, metrics: metrics)) { request, responder in
             router.route(request, responder)
         }
+    }
+
+    /// Swaps in reloaded webhook keys (SIGHUP); requests already being checked finish with the old ones.
+    public func updateKeys(_ keys: WebhookKeys) {
+        receiver.updateKeys(WebhookSignature(keys: keys.keys))
     }
 
     /// Starts listening, on the socket systemd passed (socket activation) or else on the
@@ -104,12 +117,20 @@ public final class Daemon: Sendable {
         ])
     }
 
-    static func outcomeLogger(_ logger: Logger) -> @Sendable (WebhookReceiver.Outcome, SocketAddress?) -> Void {
+    static func outcomeLogger(_ logger: Logger, metrics: Metrics) -> @Sendable (WebhookReceiver.Outcome, SocketAddress?) -> Void {
         // While the queue refuses events (full disk, size bound, failed), one line when it
         // starts and one when it ends, not one per request: Xero keeps retrying meanwhile.
         let refusing = Mutex<String?>(nil)
         return { outcome, peer in
             let from: Logger.MetadataValue = "\(peer.map(\.description) ?? "-")"
+            switch outcome {
+            case let .accepted(events, _): metrics.response(200); metrics.enqueued(events)
+            case .acknowledgedEmpty: metrics.response(200)
+            case .missingSignature, .badSignature: metrics.response(401); metrics.signatureFailure()
+            case .notAPayload: metrics.response(400)
+            case .persistFailed: metrics.response(503)
+            case .methodNotAllowed: metrics.response(405)
+            }
             switch outcome {
             case let .accepted(events, sequences):
                 if let reason = refusing.withLock({ state -> String? in defer { state = nil }; return state }) {
@@ -165,8 +186,14 @@ public final class Daemon: Sendable {
         return status.failed == nil && (status.lastPass == 0 || now - status.lastPass < 30_000)
     }
 
-    static func workerLogger(_ logger: Logger) -> @Sendable (WorkerEvent) -> Void {
+    static func workerLogger(_ logger: Logger, metrics: Metrics) -> @Sendable (WorkerEvent) -> Void {
         { event in
+            switch event {
+            case let .delivered(_, _, notFound): metrics.delivery(notFound ? "not_found" : "delivered")
+            case .retrying: metrics.delivery("retried")
+            case .deadLettered: metrics.delivery("dead_lettered")
+            default: break
+            }
             switch event {
             case let .delivered(key, events, notFound):
                 logger.info("record delivered", metadata: [
@@ -192,8 +219,13 @@ public final class Daemon: Sendable {
         }
     }
 
-    static func serverEventLogger(_ logger: Logger) -> @Sendable (HTTPServerEvent) -> Void {
+    static func serverEventLogger(_ logger: Logger, metrics: Metrics) -> @Sendable (HTTPServerEvent) -> Void {
         { event in
+            switch event {
+            case let .rejected(status, _, _): metrics.response(status)
+            case let .timedOut(phase, _) where phase != "write": metrics.response(408)
+            default: break
+            }
             switch event {
             case let .rejected(status, reason, peer):
                 logger.notice("request rejected", metadata: [

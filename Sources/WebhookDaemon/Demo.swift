@@ -26,7 +26,7 @@ struct Demo: ParsableCommand {
     }
 
     func run() throws {
-        LoggingSystem.bootstrap { label in StderrLogHandler(label: label, level: .warning, journal: false) }
+        LoggingSystem.bootstrap { label in StderrLogHandler(label: label, level: .init(.warning), journal: false) }
         let logger = Logger(label: "xero-webhookd")
         let state = stateDirectory ?? FileManager.default.temporaryDirectory.path + "/xero-webhookd-demo-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)

@@ -9,13 +9,38 @@ struct Router: Sendable {
     let webhookPath: String
     let receiver: WebhookReceiver
     let queue: DiskQueue
+    let metrics: Metrics
     /// Why the daemon is not ready (empty when ready), for `/readyz`.
     let readiness: @Sendable () -> [String]
+    /// The Prometheus text for `/metrics`.
+    let exposition: @Sendable () async -> String
 
     func route(_ request: HTTPRequest, _ responder: HTTPResponder) {
-        switch request.head.path {
-        case webhookPath:
-            receiver.handle(request, responder)
+        let path = request.head.path
+        if path == webhookPath {
+            receiver.handle(request, responder)  // counted through the receiver's outcomes
+            return
+        }
+        let counted = CountingResponder(responder: responder, metrics: metrics)
+        switch path {
+        case "/metrics":
+            guard request.head.method == "GET" || request.head.method == "HEAD" else {
+                counted.send(HTTPResponse(status: 405, headers: [("Allow", "GET, HEAD")]))
+                return
+            }
+            let exposition = self.exposition
+            Task {
+                let text = await exposition()
+                counted.send(HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+                                          body: Array(text.utf8)))
+            }
+        default:
+            route(path, request, counted)
+        }
+    }
+
+    private func route(_ path: String, _ request: HTTPRequest, _ responder: CountingResponder) {
+        switch path {
         case "/healthz":
             guard request.head.method == "GET" || request.head.method == "HEAD" else {
                 responder.send(HTTPResponse(status: 405, headers: [("Allow", "GET, HEAD")]))
@@ -44,5 +69,16 @@ struct Router: Sendable {
         let failed = queue.isFailed
         let body = failed ? #"{"status":"failing","queue":"failed"}"# : #"{"status":"ok","queue":"ok"}"#
         return HTTPResponse(status: failed ? 503 : 200, headers: [("Content-Type", "application/json")], body: Array(body.utf8))
+    }
+}
+
+/// Counts the status of every answer it passes on.
+struct CountingResponder: Sendable {
+    let responder: HTTPResponder
+    let metrics: Metrics
+
+    func send(_ response: HTTPResponse) {
+        metrics.response(response.status)
+        responder.send(response)
     }
 }

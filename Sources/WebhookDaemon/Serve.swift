@@ -1,4 +1,5 @@
 import ArgumentParser
+import XeroAPI
 import Worker
 import DiskQueue
 import Dispatch
@@ -23,7 +24,7 @@ struct Serve: ParsableCommand {
         let settings: DaemonConfig
         let keys: WebhookKeys
         let faults: FaultInjector?
-        let fetcher: XeroFetcher?
+        let client: XeroClient?
         let sink: (any Sink)?
         do {
             var loaded = try ConfigLoader.load(path: config, environment: environment)
@@ -33,7 +34,7 @@ struct Serve: ParsableCommand {
             settings = loaded
             keys = try WebhookKeys.load(keyFile: loaded.webhookKeyFile, environment: environment)
             faults = try FailPoints.injector(environment: environment)
-            fetcher = try loaded.xero.makeClient(stateDirectory: loaded.stateDirectory, environment: environment).map(XeroFetcher.init)
+            client = try loaded.xero.makeClient(stateDirectory: loaded.stateDirectory, environment: environment)
             sink = loaded.worker.enabled
                 ? try SinkFactory.make(loaded.worker, stateDirectory: loaded.stateDirectory, environment: environment) : nil
         } catch {
@@ -42,7 +43,7 @@ struct Serve: ParsableCommand {
         }
 
         let journal = environment["JOURNAL_STREAM"] != nil
-        let level = Logger.Level(rawValue: settings.logLevel.rawValue) ?? .info
+        let level = StderrLogHandler.Level(Logger.Level(rawValue: settings.logLevel.rawValue) ?? .info)
         LoggingSystem.bootstrap { label in StderrLogHandler(label: label, level: level, journal: journal) }
         let logger = Logger(label: "xero-webhookd")
 
@@ -55,10 +56,13 @@ struct Serve: ParsableCommand {
             if faults != nil {
                 logger.warning("fault injection is on", metadata: ["points": "\(environment[FailPoints.environmentVariable] ?? "")"])
             }
-            if settings.worker.enabled && fetcher == nil {
+            if settings.worker.enabled && client == nil {
                 logger.notice("worker off: no Xero credentials configured (xero.auth.mode is none); events stay queued")
             }
-            daemon = try Daemon(config: settings, keys: keys, logger: logger, faults: faults, fetcher: fetcher, sink: sink)
+            var xeroMetrics: (@Sendable () async -> XeroClientMetrics)?
+            if let client { xeroMetrics = { await client.metrics() } }
+            daemon = try Daemon(config: settings, keys: keys, logger: logger, faults: faults,
+                                fetcher: client.map(XeroFetcher.init), sink: sink, xeroMetrics: xeroMetrics)
             address = try daemon.start(environment: environment)
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
@@ -83,6 +87,14 @@ struct Serve: ParsableCommand {
             source.resume()
             sources.append(source)
         }
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: control)
+        let configPath = config
+        hangup.setEventHandler {
+            Self.reload(configPath: configPath, running: settings, daemon: daemon, client: client, level: level, logger: logger)
+        }
+        hangup.resume()
+        sources.append(hangup)
         if let interval = SystemdNotifier.watchdogInterval(environment: environment) {
             // Pings only while the HTTP queues answer, the queue works and the worker makes
             // passes; a stuck daemon stops pinging and systemd restarts it.
@@ -96,5 +108,28 @@ struct Serve: ParsableCommand {
             sources.append(watchdog)
         }
         withExtendedLifetime(sources) { dispatchMain() }
+    }
+
+    /// SIGHUP: re-reads the config and secrets. Webhook keys, the log level and Xero token files
+    /// take effect at once; an invalid config is rejected and the running one stays.
+    static func reload(configPath: String?, running: DaemonConfig, daemon: Daemon, client: XeroClient?,
+                       level: StderrLogHandler.Level, logger: Logger) {
+        let environment = ProcessInfo.processInfo.environment
+        do {
+            let reloaded = try ConfigLoader.load(path: configPath, environment: environment)
+            let keys = try WebhookKeys.load(keyFile: reloaded.webhookKeyFile, environment: environment)
+            daemon.updateKeys(keys)
+            level.current = Logger.Level(rawValue: reloaded.logLevel.rawValue) ?? .info
+            if let client { Task { await client.reloadCredentials() } }
+            logger.info("configuration reloaded", metadata: ["keys": "\(keys.masked)", "logLevel": "\(reloaded.logLevel.rawValue)"])
+            var rest = reloaded
+            rest.webhookKeyFile = running.webhookKeyFile
+            rest.logLevel = running.logLevel
+            if rest != running {
+                logger.notice("other changed settings (listen, state, limits, queue, worker, sink, xero hosts) take effect after a restart")
+            }
+        } catch {
+            logger.error("reload rejected; the running configuration stays", metadata: ["error": "\(error)"])
+        }
     }
 }

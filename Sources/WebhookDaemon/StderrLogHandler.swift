@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import Logging
+import Synchronization
 import XeroWebhooks
 
 /// Writes one line per log event to standard error, for journald.
@@ -13,14 +14,29 @@ import XeroWebhooks
 /// Metadata follows the message as sorted `key=value` pairs. Each line is one `write(2)`, so
 /// lines from different threads never interleave.
 public struct StderrLogHandler: LogHandler {
-    public var logLevel: Logger.Level
+    /// Shared by every handler made from one bootstrap, so a reload (SIGHUP) changes the level of
+    /// loggers that already exist.
+    public final class Level: Sendable {
+        private let value: Mutex<Logger.Level>
+        public init(_ level: Logger.Level) { value = Mutex(level) }
+        public var current: Logger.Level {
+            get { value.withLock { $0 } }
+            set { value.withLock { $0 = newValue } }
+        }
+    }
+
+    public var logLevel: Logger.Level {
+        get { level.current }
+        set { level.current = newValue }
+    }
     public var metadata: Logger.Metadata = [:]
     private let label: String
     private let journal: Bool
+    private let level: Level
 
-    public init(label: String, level: Logger.Level, journal: Bool) {
+    public init(label: String, level: Level, journal: Bool) {
         self.label = label
-        self.logLevel = level
+        self.level = level
         self.journal = journal
     }
 

@@ -1,0 +1,110 @@
+import DiskQueue
+import Foundation
+import Synchronization
+import Worker
+import XeroAPI
+import XeroWebhooks
+
+/// Counters for `GET /metrics` (Prometheus text format 0.0.4). Labels come from closed sets
+/// (HTTP statuses the daemon sends, delivery outcomes), never from tenants or events, so the
+/// number of series stays bounded.
+final class Metrics: Sendable {
+    private struct Counters {
+        var responses: [Int: UInt64] = [:]
+        var signatureFailures: UInt64 = 0
+        var eventsEnqueued: UInt64 = 0
+        var deliveries: [String: UInt64] = [:]
+    }
+
+    private let counters = Mutex(Counters())
+
+    func response(_ status: Int) { counters.withLock { $0.responses[status, default: 0] += 1 } }
+    func signatureFailure() { counters.withLock { $0.signatureFailures += 1 } }
+    func enqueued(_ events: Int) { counters.withLock { $0.eventsEnqueued += UInt64(events) } }
+    func delivery(_ outcome: String) { counters.withLock { $0.deliveries[outcome, default: 0] += 1 } }
+
+    /// The exposition text. Reads the queue's counters and, on this call only, the record at the
+    /// consumer position (for the oldest pending age) and the dead-letter directory.
+    func render(queue: DiskQueue, stateDirectory: String, worker: WorkerStatus?, xero: XeroClientMetrics?) -> String {
+        let c = counters.withLock { $0 }
+        var out = ""
+        func family(_ name: String, _ type: String, _ help: String) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        }
+        func sample(_ name: String, _ labels: String, _ value: CustomStringConvertible) {
+            out += "\(name){\(labels)} \(value)\n"
+        }
+        func sample(_ name: String, _ value: CustomStringConvertible) {
+            out += "\(name) \(value)\n"
+        }
+        family("xero_webhookd_http_responses_total", "counter", "HTTP answers sent, by status.")
+        for status in c.responses.keys.sorted() { sample("xero_webhookd_http_responses_total", "status=\"\(status)\"", c.responses[status]!) }
+        family("xero_webhookd_signature_failures_total", "counter", "Webhook requests with a missing or wrong x-xero-signature.")
+        sample("xero_webhookd_signature_failures_total", c.signatureFailures)
+        family("xero_webhookd_events_enqueued_total", "counter", "Events made durable in the queue and acknowledged with 200.")
+        sample("xero_webhookd_events_enqueued_total", c.eventsEnqueued)
+
+        let stats = queue.stats
+        let position = queue.consumerPosition
+        family("xero_webhookd_queue_depth", "gauge", "Events in the queue not yet delivered or dead-lettered.")
+        sample("xero_webhookd_queue_depth", queue.nextSequence > position ? queue.nextSequence - position : 0)
+        family("xero_webhookd_queue_oldest_pending_age_seconds", "gauge", "Age of the oldest undelivered event (0 when none).")
+        sample("xero_webhookd_queue_oldest_pending_age_seconds", String(format: "%.3f", Self.oldestAge(queue: queue, position: position)))
+        family("xero_webhookd_queue_failed", "gauge", "1 when the queue stopped acknowledging after a write or sync error.")
+        sample("xero_webhookd_queue_failed", queue.isFailed ? 1 : 0)
+        family("xero_webhookd_queue_live_bytes", "gauge", "Bytes of queue segments not yet consumed.")
+        sample("xero_webhookd_queue_live_bytes", queue.liveBytes)
+        family("xero_webhookd_queue_fsync_seconds", "histogram", "Duration of each group-commit fdatasync.")
+        var cumulative: UInt64 = 0
+        for (index, bound) in DiskQueueStats.syncSecondsBounds.enumerated() {
+            cumulative += stats.syncHistogram[index]
+            sample("xero_webhookd_queue_fsync_seconds_bucket", "le=\"\(bound)\"", cumulative)
+        }
+        sample("xero_webhookd_queue_fsync_seconds_bucket", "le=\"+Inf\"", stats.syncs)
+        sample("xero_webhookd_queue_fsync_seconds_sum", String(format: "%.6f", Double(stats.syncNanoseconds) / 1e9))
+        sample("xero_webhookd_queue_fsync_seconds_count", stats.syncs)
+        family("xero_webhookd_queue_batch_events", "histogram", "Events committed by one fdatasync (group commit).")
+        cumulative = 0
+        for (index, bound) in DiskQueueStats.batchRecordsBounds.enumerated() {
+            cumulative += stats.batchHistogram[index]
+            sample("xero_webhookd_queue_batch_events_bucket", "le=\"\(bound)\"", cumulative)
+        }
+        sample("xero_webhookd_queue_batch_events_bucket", "le=\"+Inf\"", stats.syncs)
+        sample("xero_webhookd_queue_batch_events_sum", stats.records)
+        sample("xero_webhookd_queue_batch_events_count", stats.syncs)
+
+        family("xero_webhookd_dead_letters", "gauge", "Events in the dead-letter store.")
+        sample("xero_webhookd_dead_letters", DeadLetterStore(stateDirectory: stateDirectory).list().count)
+        family("xero_webhookd_sink_deliveries_total", "counter", "Worker outcomes per resource: delivered, not_found, retried, dead_lettered.")
+        for outcome in ["delivered", "not_found", "retried", "dead_lettered"] {
+            sample("xero_webhookd_sink_deliveries_total", "outcome=\"\(outcome)\"", c.deliveries[outcome, default: 0])
+        }
+        if let worker {
+            family("xero_webhookd_worker_paused", "gauge", "1 while the worker waits for usable Xero credentials.")
+            sample("xero_webhookd_worker_paused", worker.paused == nil ? 0 : 1)
+        }
+        if let xero {
+            family("xero_webhookd_xero_calls_total", "counter", "Xero API requests sent.")
+            sample("xero_webhookd_xero_calls_total", xero.apiCalls)
+            family("xero_webhookd_xero_resources_total", "counter", "Resources fetched, by outcome.")
+            for outcome in xero.outcomes.keys.sorted() { sample("xero_webhookd_xero_resources_total", "outcome=\"\(outcome)\"", xero.outcomes[outcome]!) }
+            family("xero_webhookd_xero_rate_limited_total", "counter", "429 answers from Xero.")
+            sample("xero_webhookd_xero_rate_limited_total", xero.rateLimited)
+            family("xero_webhookd_token_refreshes_total", "counter", "Access tokens obtained (refreshes, grants, command runs).")
+            sample("xero_webhookd_token_refreshes_total", xero.tokenRenewals)
+            family("xero_webhookd_xero_parked_tenants", "gauge", "Tenants waiting out a rate limit.")
+            sample("xero_webhookd_xero_parked_tenants", xero.parkedTenants)
+        }
+        return out
+    }
+
+    private static func oldestAge(queue: DiskQueue, position: UInt64) -> Double {
+        // Best effort: a read error shows as age 0 here; the queue reports its own failure.
+        guard let record = try? queue.readRecords(from: position, maxCount: 1).first,
+              let queued = try? QueuedEvent.decode(record.payload) else { return 0 }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        guard let received = formatter.date(from: queued.receivedAt) else { return 0 }
+        return max(0, Date().timeIntervalSince(received))
+    }
+}

@@ -1,0 +1,86 @@
+import ByteJSON
+import Foundation
+import TestSupport
+import Testing
+import XeroWebhooks
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Health, metrics and reload, against the real binary.
+@Suite(.serialized) struct OperationsTests {
+    private func post(_ client: RawHTTPClient, key: String, body: String) throws -> Int {
+        let bytes = Array(body.utf8)
+        let signature = WebhookSignature(keys: [key]).signature(for: bytes)
+        return try client.exchange(RawHTTPClient.post("/webhooks/xero", body: bytes, headers: [("x-xero-signature", signature)])).status
+    }
+
+    private static let delivery = #"{"events":[{"resourceId":"m1","eventCategory":"INVOICE","tenantId":"t"},{"resourceId":"m2","eventCategory":"INVOICE","tenantId":"t"}],"firstEventSequence":1,"lastEventSequence":2,"entropy":"M"}"#
+
+    @Test func metricsCountAnswersEventsAndSyncs() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try writeFile(dir.file("config.json"), #"{"stateDirectory": "\#(dir.file("state"))", "listen": {"port": 0}}"#)
+        let daemon = try DaemonProcess(["serve", "--config", dir.file("config.json")], environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "mk"])
+        let client = try RawHTTPClient(port: daemon.port)
+        #expect(try post(client, key: "mk", body: Self.delivery) == 200)
+        #expect(try post(client, key: "mk", body: Self.delivery) == 200)
+        #expect(try post(client, key: "wrong", body: Self.delivery) == 401)
+        let ready = try client.exchange(Array("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        #expect(ready.status == 200)
+        let response = try client.exchange(Array("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        #expect(response.status == 200)
+        #expect(response.header("Content-Type")?.hasPrefix("text/plain; version=0.0.4") == true)
+        let text = String(decoding: response.body, as: UTF8.self)
+        let lines = Set(text.split(separator: "\n").map(String.init))
+        #expect(lines.contains(#"xero_webhookd_http_responses_total{status="200"} 3"#))  // two deliveries and /readyz
+        #expect(lines.contains(#"xero_webhookd_http_responses_total{status="401"} 1"#))
+        #expect(lines.contains("xero_webhookd_signature_failures_total 1"))
+        #expect(lines.contains("xero_webhookd_events_enqueued_total 4"))
+        #expect(lines.contains("xero_webhookd_queue_depth 4"))  // no worker configured: all still queued
+        #expect(lines.contains("xero_webhookd_queue_failed 0"))
+        let syncs = try #require(lines.first { $0.hasPrefix("xero_webhookd_queue_fsync_seconds_count ") })
+        let count = try #require(Int(syncs.split(separator: " ")[1]))
+        #expect(count >= 1 && count <= 2)
+        #expect(lines.contains(#"xero_webhookd_queue_fsync_seconds_bucket{le="+Inf"} \#(count)"#))
+        #expect(lines.contains("xero_webhookd_queue_batch_events_sum 4"))
+        #expect(text.contains("# TYPE xero_webhookd_queue_fsync_seconds histogram"))
+        // Every sample line is "name{labels} value" or "name value" with a numeric value.
+        for line in lines where !line.hasPrefix("#") {
+            #expect(Double(line.split(separator: " ").last ?? "") != nil, "\(line)")
+        }
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+    }
+
+    @Test func sighupReloadsKeysAndLogLevelAndRejectsABadConfig() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let config = dir.file("config.json")
+        let good = #"{"stateDirectory": "\#(dir.file("state"))", "listen": {"port": 0}, "webhook": {"keyFile": "\#(dir.file("keys"))"}, "log": {"level": "info"}}"#
+        try writeFile(config, good)
+        try writeFile(dir.file("keys"), "old-key\n")
+        let daemon = try DaemonProcess(["serve", "--config", config], environment: [:])
+        let client = try RawHTTPClient(port: daemon.port)
+        #expect(try post(client, key: "old-key", body: Self.delivery) == 200)
+        #expect(try post(client, key: "new-key", body: Self.delivery) == 401)
+
+        // Rotation: the new key first, the old one still accepted during the changeover.
+        try writeFile(dir.file("keys"), "new-key\nold-key\n")
+        try writeFile(config, good.replacingOccurrences(of: #""level": "info""#, with: #""level": "debug""#))
+        daemon.signal(SIGHUP)
+        #expect(waitUntil(seconds: 10) { daemon.stderr.contains("configuration reloaded") })
+        #expect(try post(client, key: "new-key", body: Self.delivery) == 200)
+        #expect(try post(client, key: "old-key", body: Self.delivery) == 200)
+        #expect(waitUntil(seconds: 10) { daemon.stderr.contains("debug events queued") }, "log level reloaded to debug")
+
+        // A broken config is refused and the running one (with both keys) stays.
+        try writeFile(config, #"{"listen": {"port": 99999}}"#)
+        daemon.signal(SIGHUP)
+        #expect(waitUntil(seconds: 10) { daemon.stderr.contains("reload rejected") })
+        #expect(try post(client, key: "new-key", body: Self.delivery) == 200)
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+        #expect(!daemon.stderr.contains("new-key") && !daemon.stderr.contains("old-key"), "keys are never logged")
+    }
+}

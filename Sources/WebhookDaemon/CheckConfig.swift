@@ -36,6 +36,7 @@ struct CheckConfig: ParsableCommand {
                 "queue.maxBytes: \(settings.queueMaxBytes.map(String.init) ?? "unbounded")",
                 "shutdown.graceMilliseconds: \(settings.shutdownGraceMilliseconds)",
                 "log.level: \(settings.logLevel.rawValue)",
+                "log.format: \(settings.logJSON ? "json" : "text")",
                 "worker.enabled: \(settings.worker.enabled)",
                 "worker.maxAttempts: \(settings.worker.maxAttempts)",
                 "worker.maxAgeSeconds: \(settings.worker.maxAgeSeconds)",

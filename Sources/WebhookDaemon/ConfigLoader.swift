@@ -93,7 +93,13 @@ public enum ConfigLoader {
                 }
                 config.logLevel = parsed
             }
-            try log.rejectUnknown(["level"])
+            if let format = try log.string("format") {
+                guard format == "text" || format == "json" else {
+                    throw ConfigError("log.format", "\"\(format)\" is not one of text, json")
+                }
+                config.logJSON = format == "json"
+            }
+            try log.rejectUnknown(["level", "format"])
         }
         if let xero = try top.object("xero") {
             try XeroSettingsLoader.apply(xero, to: &config.xero)

@@ -29,6 +29,8 @@ public struct DaemonConfig: Sendable, Equatable {
     /// How long SIGTERM waits for requests in progress before closing their connections.
     public var shutdownGraceMilliseconds = 10_000
     public var logLevel = LogLevel.info
+    /// `text` (`key=value`) or `json` (one object per line).
+    public var logJSON = false
     /// The Xero API side: hosts, credentials, rate limits.
     public var xero = XeroSettings()
     /// The worker that turns queued events into records, and where it delivers them.

@@ -44,7 +44,8 @@ struct Serve: ParsableCommand {
 
         let journal = environment["JOURNAL_STREAM"] != nil
         let level = StderrLogHandler.Level(Logger.Level(rawValue: settings.logLevel.rawValue) ?? .info)
-        LoggingSystem.bootstrap { label in StderrLogHandler(label: label, level: level, journal: journal) }
+        let json = settings.logJSON
+        LoggingSystem.bootstrap { label in StderrLogHandler(label: label, level: level, journal: journal, json: json) }
         let logger = Logger(label: "xero-webhookd")
 
         // Writes to a vanished peer must fail with EPIPE, not kill the process.

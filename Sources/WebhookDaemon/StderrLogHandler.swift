@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ByteJSON
 import Foundation
 import Logging
 import Synchronization
@@ -32,12 +33,16 @@ public struct StderrLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     private let label: String
     private let journal: Bool
+    private let json: Bool
     private let level: Level
 
-    public init(label: String, level: Level, journal: Bool) {
+    /// - Parameter json: one JSON object per line (`time`, `level`, `message`, then the metadata)
+    ///   instead of `key=value` text.
+    public init(label: String, level: Level, journal: Bool, json: Bool = false) {
         self.label = label
         self.level = level
         self.journal = journal
+        self.json = json
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -46,11 +51,19 @@ public struct StderrLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = journal ? "<\(Self.priority(event.level))>" : Self.timestamp() + " "
-        line += "\(event.level) \(event.message)"
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
-        for key in merged.keys.sorted() {
-            line += " \(key)=\(Self.quoted("\(merged[key]!)"))"
+        var line = journal ? "<\(Self.priority(event.level))>" : ""
+        if json {
+            var fields = [("time", Self.timestamp()), ("level", "\(event.level)"), ("message", "\(event.message)")]
+            for key in merged.keys.sorted() { fields.append((key, "\(merged[key]!)")) }
+            line += "{" + fields.map { String(decoding: JSONText.quoted($0.0) + [UInt8(ascii: ":")] + JSONText.quoted($0.1), as: UTF8.self) }
+                .joined(separator: ",") + "}"
+        } else {
+            if !journal { line += Self.timestamp() + " " }
+            line += "\(event.level) \(event.message)"
+            for key in merged.keys.sorted() {
+                line += " \(key)=\(Self.quoted("\(merged[key]!)"))"
+            }
         }
         line += "\n"
         var bytes = Array(line.utf8)

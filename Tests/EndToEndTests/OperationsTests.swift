@@ -84,3 +84,27 @@ import Glibc
         #expect(!daemon.stderr.contains("new-key") && !daemon.stderr.contains("old-key"), "keys are never logged")
     }
 }
+
+@Suite struct LogFormatTests {
+    @Test func jsonLinesAndJournalPriorities() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try writeFile(dir.file("config.json"), #"{"stateDirectory": "\#(dir.file("state"))", "listen": {"port": 0}, "log": {"format": "json"}}"#)
+        let daemon = try DaemonProcess(["serve", "--config", dir.file("config.json")],
+                                       environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "k", "JOURNAL_STREAM": "8:1234"])
+        let client = try RawHTTPClient(port: daemon.port)
+        _ = try client.exchange(RawHTTPClient.post("/webhooks/xero", body: Array("{}".utf8)))  // unsigned: rejected, logged at notice
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+        let lines = daemon.stderr.split(separator: "\n")
+        #expect(!lines.isEmpty)
+        for line in lines {
+            // "<N>" then one JSON object with time, level and message.
+            #expect(line.first == "<" && line.dropFirst(2).first == ">", "\(line)")
+            let object = try JSONParser.parse(Array(line.dropFirst(3).utf8))
+            #expect(object["time"]?.stringValue != nil && object["message"]?.stringValue != nil)
+        }
+        #expect(lines.contains { $0.hasPrefix("<5>") && $0.contains(#""message":"request rejected""#) && $0.contains(#""status":"401""#) })
+        #expect(lines.contains { $0.hasPrefix("<6>") && $0.contains(#""message":"listening""#) })
+    }
+}

@@ -116,10 +116,16 @@ public final class DaemonProcess {
     }
 
     private func listeningPort() -> UInt16? {
-        guard let line = stderr.split(separator: "\n").first(where: { $0.contains(" listening ") }),
-              let range = line.range(of: "address=") else { return nil }
-        let address = line[range.upperBound...].prefix { $0 != " " }
-        return address.split(separator: ":").last.flatMap { UInt16($0) }
+        for line in stderr.split(separator: "\n") {
+            // Text lines: `… listening address=127.0.0.1:8080 …`; JSON lines: `"address":"127.0.0.1:8080"`.
+            if line.contains(" listening "), let range = line.range(of: "address=") {
+                return line[range.upperBound...].prefix { $0 != " " }.split(separator: ":").last.flatMap { UInt16($0) }
+            }
+            if line.contains(#""message":"listening""#), let range = line.range(of: #""address":""#) {
+                return line[range.upperBound...].prefix { $0 != "\"" }.split(separator: ":").last.flatMap { UInt16($0) }
+            }
+        }
+        return nil
     }
 
     /// What each open file descriptor of the daemon points at (`socket:[…]`, a path…), from /proc.

@@ -95,6 +95,7 @@ pid=$!
 wait_port "$port"
 run_wrk "PHP sample (php -S)" "$port" bench/signed-post.lua
 rss["PHP sample (php -S)"]=$(peak_rss "$pid")
+pkill -P "$pid" 2>/dev/null || true  # php -S workers
 kill "$pid"; wait "$pid" || true; pid=
 
 ours=${rps["xero-webhookd (disk)"]}

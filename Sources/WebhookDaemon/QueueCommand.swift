@@ -35,7 +35,14 @@ struct QueueCommand: ParsableCommand {
                 throw ExitCode.failure
             }
             var lines = ["pending: \(status.pending)", "consumer position: \(status.consumerPosition)"]
-            lines.append("oldest pending received: \(status.oldestPendingReceivedAt ?? "-")")
+            if let received = status.oldestPendingReceivedAt {
+                let formatter = ISO8601DateFormatter()
+                formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+                let age = formatter.date(from: received).map { String(format: "%.0f s ago", Date().timeIntervalSince($0)) } ?? "age unknown"
+                lines.append("oldest pending received: \(received) (\(age))")
+            } else {
+                lines.append("oldest pending received: -")
+            }
             for tenant in status.backlogByTenant.keys.sorted() {
                 lines.append("tenant \(tenant): \(status.backlogByTenant[tenant]!)")
             }

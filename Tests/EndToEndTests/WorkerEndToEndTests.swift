@@ -13,7 +13,7 @@ import Glibc
 @Suite(.serialized) struct WorkerEndToEndTests {
     static let key = "worker-e2e-key"
 
-    final class Setup {
+    final class Setup: @unchecked Sendable {
         let dir: TemporaryDirectory
         let fake = FakeXero()
         let baseURL: String
@@ -204,5 +204,41 @@ import Glibc
         // Every announced change is covered by some record.
         let covered = lines.compactMap { try? JSONParser.parse(Array($0.utf8))["eventIds"]?.arrayValue?.count }.reduce(0, +)
         #expect(covered == 40)
+    }
+}
+
+@Suite(.serialized) struct ConsumerPositionCrashTests {
+    /// A crash while the worker stores its consumer position: after a restart every acknowledged
+    /// event is still delivered (the position falls back, so some are delivered twice, never lost).
+    @Test(arguments: [1, 3])
+    func crashWhileWritingTheConsumerPositionLosesNothing(hit: Int) throws {
+        let setup = try WorkerEndToEndTests.Setup(tenants: ["t-pos"])
+        var events: [String] = []
+        for n in 0..<30 {
+            let id = String(format: "50000000-0000-0000-0000-%012d", n)
+            setup.fake.addRecord(tenant: "t-pos", collection: "Invoices", id: id)
+            events.append(setup.event(tenant: "t-pos", category: "INVOICE", id: id))
+        }
+        var environment = setup.environment
+        environment["XERO_WEBHOOKD_FAILPOINTS"] = "writeConsumerPosition=crash@\(hit)"
+        let first = try DaemonProcess(["serve", "--config", setup.config], environment: environment)
+        let client = try RawHTTPClient(port: first.port)
+        var acknowledged: [String] = []
+        // One chunk at a time, each delivered before the next, so each moves the position once:
+        // the fail point's hit-th position write kills the daemon.
+        for chunk in stride(from: 0, to: events.count, by: 3) where first.process.isRunning {
+            let batch = Array(events[chunk..<min(chunk + 3, events.count)])
+            guard let status = try? setup.post(client, batch) else { break }  // it died meanwhile
+            if status == 200 { acknowledged += batch }
+            let ids = Set(batch.map { EventID.of(Array($0.utf8))! })
+            _ = waitUntil(seconds: 10) { !first.process.isRunning || Set(setup.deliveredEventIDs()).isSuperset(of: ids) }
+        }
+        #expect(first.waitForExit() != nil, "the daemon should have crashed storing its position")
+        let second = try DaemonProcess(["serve", "--config", setup.config], environment: setup.environment)
+        let wanted = Set(acknowledged.map { EventID.of(Array($0.utf8))! })
+        #expect(!wanted.isEmpty)
+        #expect(waitUntil(seconds: 30) { Set(setup.deliveredEventIDs()).isSuperset(of: wanted) })
+        second.signal(SIGTERM)
+        #expect(second.waitForExit() == 0, "\(second.stderr)")
     }
 }

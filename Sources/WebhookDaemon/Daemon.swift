@@ -18,6 +18,7 @@ public final class Daemon: Sendable {
     private let receiver: WebhookReceiver
     private let worker: Worker?
     let metrics = Metrics()
+    private let xeroMetrics: (@Sendable () async -> XeroClientMetrics)?
 
     /// Opens (and recovers) the queue. Throws `DiskQueueError` if the queue cannot be opened,
     /// e.g. because another daemon holds its lock.
@@ -28,6 +29,7 @@ public final class Daemon: Sendable {
                 xeroMetrics: (@Sendable () async -> XeroClientMetrics)? = nil) throws(DiskQueueError) {
         self.config = config
         self.logger = logger
+        self.xeroMetrics = xeroMetrics
         let options = DiskQueueOptions(
             segmentBytes: config.queueSegmentBytes,
             maxRecordBytes: config.limits.maxBodyBytes + 4096,  // one event plus the record envelope
@@ -93,6 +95,19 @@ public final class Daemon: Sendable {
         if let worker {
             Task { await worker.start() }
             logger.info("worker started", metadata: ["sink": "\(config.worker.sink.rawValue)"])
+        }
+        if let xeroMetrics {
+            // One line per token renewal (refresh, grant or command run), never the token.
+            let logger = self.logger
+            Task {
+                var seen = await xeroMetrics().tokenRenewals
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(2))
+                    let renewals = await xeroMetrics().tokenRenewals
+                    if renewals > seen { logger.info("xero access token renewed", metadata: ["renewals": "\(renewals)"]) }
+                    seen = renewals
+                }
+            }
         }
         return address
     }

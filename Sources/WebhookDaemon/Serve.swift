@@ -20,6 +20,14 @@ struct Serve: ParsableCommand {
     var listen: String?
 
     func run() throws {
+        // SIGTERM, SIGINT and SIGHUP stay blocked in every thread (threads started from here on
+        // inherit the mask) and the main thread takes them with sigwait() at the end. A
+        // DispatchSource signal source lost a SIGTERM that arrived during a busy startup
+        // (the daemon then never stopped), so signals do not go through Dispatch here.
+        var held = sigset_t()
+        sigemptyset(&held)
+        for number in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&held, number) }
+        pthread_sigmask(SIG_BLOCK, &held, nil)
         let environment = ProcessInfo.processInfo.environment
         let settings: DaemonConfig
         let keys: WebhookKeys
@@ -73,29 +81,9 @@ struct Serve: ParsableCommand {
         let notifier = SystemdNotifier(environment: environment)
         notifier.notify("READY=1\nSTATUS=Receiving on \(address)\nMAINPID=\(getpid())")
 
-        let control = DispatchQueue(label: "xero-webhookd.signals")
+        let control = DispatchQueue(label: "xero-webhookd.control")
         var sources: [any DispatchSourceProtocol] = []
-        for signalNumber in [SIGTERM, SIGINT] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: control)
-            source.setEventHandler {
-                logger.info("stopping", metadata: ["signal": "\(signalNumber == SIGTERM ? "SIGTERM" : "SIGINT")"])
-                notifier.notify("STOPPING=1\nSTATUS=Finishing requests in progress")
-                daemon.stop()
-                logger.info("stopped")
-                Glibc.exit(0)
-            }
-            source.resume()
-            sources.append(source)
-        }
-        signal(SIGHUP, SIG_IGN)
-        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: control)
         let configPath = config
-        hangup.setEventHandler {
-            Self.reload(configPath: configPath, running: settings, daemon: daemon, client: client, level: level, logger: logger)
-        }
-        hangup.resume()
-        sources.append(hangup)
         if let interval = SystemdNotifier.watchdogInterval(environment: environment) {
             // Pings only while the HTTP queues answer, the queue works and the worker makes
             // passes; a stuck daemon stops pinging and systemd restarts it.
@@ -108,7 +96,23 @@ struct Serve: ParsableCommand {
             watchdog.resume()
             sources.append(watchdog)
         }
-        withExtendedLifetime(sources) { dispatchMain() }
+        withExtendedLifetime(sources) {
+            while true {
+                var number: Int32 = 0
+                guard sigwait(&held, &number) == 0 else { continue }
+                if number == SIGHUP {
+                    control.async {
+                        Self.reload(configPath: configPath, running: settings, daemon: daemon, client: client, level: level, logger: logger)
+                    }
+                    continue
+                }
+                logger.info("stopping", metadata: ["signal": "\(number == SIGTERM ? "SIGTERM" : "SIGINT")"])
+                notifier.notify("STOPPING=1\nSTATUS=Finishing requests in progress")
+                daemon.stop()
+                logger.info("stopped")
+                Glibc.exit(0)
+            }
+        }
     }
 
     /// SIGHUP: re-reads the config and secrets. Webhook keys, the log level and Xero token files

@@ -67,7 +67,7 @@ import Glibc
         #expect(try itr.exchange(Self.post(first, signature: signer.signature(for: first))).status == 200)
         accepted.add([#"{"resourceId":"warm-up","eventCategory":"CONTACT","tenantId":"t"}"#])
         itr.close()
-        #expect(waitUntil(seconds: 10) { sockets() == idleSockets },
+        #expect(waitUntil(seconds: 30) { sockets() == idleSockets },
                 "descriptors: \(daemon.openDescriptorTargets())")
         let baseline = daemon.openDescriptorTargets()
 
@@ -90,7 +90,7 @@ import Glibc
         #expect(accepted.count == 1 + (0..<batches).map { 1 + $0 % 3 }.reduce(0, +) * connections)
 
         // All client connections are gone: the daemon must be back to its baseline descriptors.
-        #expect(waitUntil(seconds: 10) { daemon.openDescriptorTargets().count == baseline.count },
+        #expect(waitUntil(seconds: 30) { daemon.openDescriptorTargets().count == baseline.count },
                 "descriptors now \(daemon.openDescriptorTargets()), baseline \(baseline)")
 
         daemon.signal(SIGTERM)

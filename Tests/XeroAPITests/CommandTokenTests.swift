@@ -40,13 +40,14 @@ import XeroAPI
 
     @Test func slowCommandTimesOut() async {
         let started = ContinuousClock.now
-        let slow = provider("exec sleep 30", timeout: .milliseconds(300))
+        let slow = provider("exec sleep 600", timeout: .milliseconds(300))
         guard case let .unavailable(reason, _) = await slow.token() else {
             Issue.record("expected unavailable")
             return
         }
         #expect(reason.contains("did not finish"))
-        #expect(ContinuousClock.now - started < .seconds(10))
+        // Killed, not waited for: far less than the command's 600 s, with room for a busy machine.
+        #expect(ContinuousClock.now - started < .seconds(300))
     }
 
     @Test func outputWithoutATokenIsRejected() async {

@@ -253,10 +253,17 @@ final class HTTPConnection: @unchecked Sendable {
         }
     }
 
-    /// Finish the request in progress, if any, then close.
+    /// Finish the request in progress, if any, then close. A connection accepted just before the
+    /// drain that has not sent anything yet gets a moment (at most a second) for its request, so
+    /// a restart does not drop requests the client already has on the way.
     func drain() {
         draining = true
-        if !awaitingResponse && !responseInFlight && !parser.hasPartialRequest { close() }
+        guard !awaitingResponse && !responseInFlight && !parser.hasPartialRequest else { return }
+        if generation == 0 {
+            setDeadline(.keepAlive, after: min(server.limits.headTimeout, .seconds(1)))
+        } else {
+            close()
+        }
     }
 
     private func suspendReading() {

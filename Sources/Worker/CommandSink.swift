@@ -44,11 +44,19 @@ public final class CommandSink: Sink, @unchecked Sendable {
     }
 
     private func runBlocking(_ record: DeliveryRecord) -> Result<Void, SinkError> {
+        // The record goes to the command's stdin through a socket pair, not a pipe: a command
+        // that exits without reading would make a pipe write raise SIGPIPE in this process,
+        // while send(MSG_NOSIGNAL) just fails with EPIPE.
+        var ends: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
+            return .failure(SinkError("socketpair: \(String(cString: strerror(errno)))"))
+        }
+        let ours = ends[0]
+        let childInput = FileHandle(fileDescriptor: ends[1], closeOnDealloc: true)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst())
-        let input = Pipe()
-        process.standardInput = input
+        process.standardInput = childInput
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         let finished = DispatchSemaphore(value: 0)
@@ -56,13 +64,24 @@ public final class CommandSink: Sink, @unchecked Sendable {
         do {
             try process.run()
         } catch {
+            close(ours)
             return .failure(SinkError("cannot run \(command[0]): \(error.localizedDescription)"))
         }
+        try? childInput.close()  // the child has its own copy; closing twice is harmless
         // A command that does not read its input must not block us: write from another thread.
-        let body = Data(record.json() + [UInt8(ascii: "\n")])
+        let body = record.json() + [UInt8(ascii: "\n")]
         DispatchQueue(label: "xero-webhookd.sink.command.stdin").async {
-            try? input.fileHandleForWriting.write(contentsOf: body)  // EPIPE if the command exits early: its status decides
-            try? input.fileHandleForWriting.close()
+            body.withUnsafeBytes { buffer in
+                var offset = 0
+                while offset < buffer.count {
+                    let n = send(ours, buffer.baseAddress! + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { break }  // EPIPE: the command stopped reading; its exit status decides
+                    offset += n
+                }
+            }
+            shutdown(ours, Int32(SHUT_WR))
+            close(ours)
         }
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         if finished.wait(timeout: .now() + seconds) == .timedOut {

@@ -68,27 +68,33 @@ final class HTTPConnection: @unchecked Sendable {
     // MARK: Reading
 
     private func readable() {
-        guard !closed else { return }
         let scratch = group.scratch
-        let n = read(fd, scratch.baseAddress, scratch.count)
-        if n > 0 {
-            parser.append(UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
-            // While an answer is owed, pipelined bytes wait in the parser; stop reading only when
-            // a client piles up more than a request's worth (no per-request epoll changes).
-            if (awaitingResponse || responseInFlight) && parser.bufferedBytes > pipelineBufferLimit {
-                suspendReading()
+        // Read until the socket would block. libdispatch on Linux delivers EPOLLHUP (an RST, or
+        // both directions shut) as a final event and stops watching the descriptor, so bytes
+        // that came with the RST, and the RST itself, must be read in this call: a single read
+        // left such a connection open until its head or body deadline.
+        while !closed && !readSuspended && !peerClosed {
+            let n = read(fd, scratch.baseAddress, scratch.count)
+            if n > 0 {
+                parser.append(UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
+                // While an answer is owed, pipelined bytes wait in the parser; stop reading only
+                // when a client piles up more than a request's worth (no per-request epoll changes).
+                if (awaitingResponse || responseInFlight) && parser.bufferedBytes > pipelineBufferLimit {
+                    suspendReading()
+                }
+                // Input that arrives while an answer is owed or still being written waits for
+                // `responseWritten`: a request must not be handled after an answer that closes.
+                if !awaitingResponse && !responseInFlight { processInput() }
+            } else if n == 0 {
+                peerClosed = true
+            } else {
+                let error = Glibc.errno
+                if error == EINTR { continue }
+                if error == EAGAIN || error == EWOULDBLOCK { break }
+                close()
+                return
             }
-        } else if n == 0 {
-            peerClosed = true
-        } else {
-            let error = Glibc.errno
-            if error == EAGAIN || error == EWOULDBLOCK || error == EINTR { return }
-            close()
-            return
         }
-        // Input that arrives while an answer is owed or still being written waits for
-        // `responseWritten`: a request must not be handled after an answer that closes.
-        if !awaitingResponse && !responseInFlight { processInput() }
         if peerClosed && !closed {
             // A half-finished request can never complete now (RFC 9112 §6.3: incomplete, not
             // processed); an answer still owed goes out and then the connection closes.
@@ -227,8 +233,12 @@ final class HTTPConnection: @unchecked Sendable {
             return
         }
         setDeadline(.keepAlive, after: server.limits.keepAliveTimeout)
+        let readingWasPaused = readSuspended
         resumeReading()
         processInput()  // a pipelined request may already be buffered
+        // Reading may have paused in the middle of a final EPOLLHUP event, which does not come
+        // again: finish reading now.
+        if readingWasPaused && !closed && !awaitingResponse { readable() }
     }
 
     // MARK: Deadlines and shutdown

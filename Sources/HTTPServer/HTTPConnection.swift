@@ -138,10 +138,14 @@ final class HTTPConnection: @unchecked Sendable {
             }
         }
         guard !closed, !awaitingResponse else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
         if parser.isReadingBody {
-            setDeadline(.body, after: server.limits.bodyIdleTimeout)
+            // The idle gap between reads, and the whole request's deadline, whichever is first.
+            if headStarted == nil { headStarted = now }
+            phase = .body
+            deadline = min(now &+ server.limits.bodyIdleTimeout.nanoseconds,
+                           headStarted! &+ server.limits.requestTimeout.nanoseconds)
         } else if parser.hasPartialRequest {
-            let now = DispatchTime.now().uptimeNanoseconds
             if headStarted == nil { headStarted = now }
             phase = .head
             deadline = headStarted! &+ server.limits.headTimeout.nanoseconds

@@ -43,6 +43,9 @@ public struct HTTPLimits: Sendable, Equatable {
 
     /// Longest idle time between requests on a kept-alive connection (server only).
     public var keepAliveTimeout: Duration = .seconds(30)
+    /// Server: deadline for a whole request, head and body, from its first byte. A body sent a
+    /// byte at a time just inside `bodyIdleTimeout` is still cut off here (408).
+    public var requestTimeout: Duration = .seconds(30)
 
     /// The defaults listed on each property.
     public init() {}

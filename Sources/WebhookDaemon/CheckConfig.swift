@@ -31,6 +31,7 @@ struct CheckConfig: ParsableCommand {
                 "limits.headTimeoutMilliseconds: \(l.headTimeout.nanoseconds / 1_000_000)",
                 "limits.bodyIdleTimeoutMilliseconds: \(l.bodyIdleTimeout.nanoseconds / 1_000_000)",
                 "limits.keepAliveTimeoutMilliseconds: \(l.keepAliveTimeout.nanoseconds / 1_000_000)",
+                "limits.requestTimeoutMilliseconds: \(l.requestTimeout.nanoseconds / 1_000_000)",
                 "queue.segmentBytes: \(settings.queueSegmentBytes)",
                 "queue.minFreeBytes: \(settings.queueMinFreeBytes)",
                 "queue.maxBytes: \(settings.queueMaxBytes.map(String.init) ?? "unbounded")",

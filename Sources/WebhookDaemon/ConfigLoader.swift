@@ -125,8 +125,10 @@ public enum ConfigLoader {
         if let v = try bounded("headTimeoutMilliseconds", 10...600_000) { limits.headTimeout = .milliseconds(v) }
         if let v = try bounded("bodyIdleTimeoutMilliseconds", 10...600_000) { limits.bodyIdleTimeout = .milliseconds(v) }
         if let v = try bounded("keepAliveTimeoutMilliseconds", 10...3_600_000) { limits.keepAliveTimeout = .milliseconds(v) }
+        if let v = try bounded("requestTimeoutMilliseconds", 10...3_600_000) { limits.requestTimeout = .milliseconds(v) }
         try o.rejectUnknown(["maxBodyBytes", "maxHeaderBytes", "maxRequestLineBytes", "maxHeaderCount", "maxConnections",
-                             "headTimeoutMilliseconds", "bodyIdleTimeoutMilliseconds", "keepAliveTimeoutMilliseconds"])
+                             "headTimeoutMilliseconds", "bodyIdleTimeoutMilliseconds", "keepAliveTimeoutMilliseconds",
+                             "requestTimeoutMilliseconds"])
     }
 
     /// True for a numeric IPv4 or IPv6 address (no names: the listener never resolves DNS).

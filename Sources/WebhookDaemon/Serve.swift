@@ -59,6 +59,7 @@ struct Serve: ParsableCommand {
         // Writes to a vanished peer must fail with EPIPE, not kill the process.
         signal(SIGPIPE, SIG_IGN)
         logger.info("starting", metadata: ["pid": "\(getpid())", "keys": "\(keys.masked)"])
+        for warning in keys.warnings { logger.warning("secret file exposed", metadata: ["problem": "\(warning)"]) }
         let daemon: Daemon
         let address: SocketAddress
         do {

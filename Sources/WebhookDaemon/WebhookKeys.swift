@@ -12,6 +12,14 @@ public struct WebhookKeys: Sendable, Equatable {
     public let keys: [String]
     /// Human-readable origin, safe to print (never the key itself).
     public let source: String
+    /// Problems worth a warning, e.g. a key file other users can read.
+    public var warnings: [String] = []
+
+    init(keys: [String], source: String, warnings: [String] = []) {
+        self.keys = keys
+        self.source = source
+        self.warnings = warnings
+    }
 
     public static func load(keyFile: String?, environment: [String: String]) throws(ConfigError) -> WebhookKeys {
         if let value = environment[environmentVariable] {
@@ -39,7 +47,7 @@ public struct WebhookKeys: Sendable, Equatable {
         }
         let keys = split(String(decoding: bytes, as: UTF8.self))
         guard !keys.isEmpty else { throw ConfigError("webhook.keyFile", "\(keyFile) holds no key") }
-        return WebhookKeys(keys: keys, source: "file \(keyFile)")
+        return WebhookKeys(keys: keys, source: "file \(keyFile)", warnings: SecretFile.exposure(keyFile).map { [$0] } ?? [])
     }
 
     /// A description safe for logs and `check-config`: count and origin, no key material.

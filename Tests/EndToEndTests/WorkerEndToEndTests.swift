@@ -118,6 +118,11 @@ import Glibc
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit() == 0)
         #expect(daemon.stderr.contains("record delivered"))
+        // No secret in a full run's logs: the webhook key and the Xero access token.
+        let token = try String(contentsOfFile: setup.dir.file("token.json"), encoding: .utf8)
+            .components(separatedBy: "\"")[3]
+        #expect(token.count > 10)
+        #expect(!daemon.stderr.contains(token) && !daemon.stderr.contains(WorkerEndToEndTests.key))
     }
 
     @Test func killNineMidDeliveryLosesNothingAndDuplicatesKeepTheirIDs() throws {

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import TestSupport
 import Testing
 @testable import WebhookDaemon
@@ -88,8 +91,12 @@ import Testing
         #expect(fromEnv.keys == ["a", "b"])
         let fromCredential = try WebhookKeys.load(keyFile: dir.file("key"), environment: ["CREDENTIALS_DIRECTORY": dir.path])
         #expect(fromCredential.keys == ["cred"])
+        chmod(dir.file("key"), 0o644)
         let fromFile = try WebhookKeys.load(keyFile: dir.file("key"), environment: [:])
         #expect(fromFile.keys == ["current", "previous"])
+        #expect(fromFile.warnings.count == 1, "a key file every user can read is warned about")
+        chmod(dir.file("key"), 0o600)
+        #expect(try WebhookKeys.load(keyFile: dir.file("key"), environment: [:]).warnings.isEmpty)
         #expect(!fromFile.masked.contains("current"))
 
         #expect(throws: ConfigError.self) { try WebhookKeys.load(keyFile: nil, environment: [:]) }

@@ -29,6 +29,14 @@ final class CommitQueue: @unchecked Sendable {
     var stats: DiskQueueStats { locked { counters } }
     var nextSequence: UInt64 { locked { next } }
     var isFailed: Bool { locked { failureReason != nil } }
+    /// Monotonic time at which the writer took the batch it is working on; nil while idle.
+    private var busySince: UInt64?
+
+    /// How long the writer has been on its current batch (0 while idle): a write or fdatasync
+    /// that hangs shows here, for a watchdog.
+    var busyNanoseconds: UInt64 {
+        locked { busySince.map { DispatchTime.now().uptimeNanoseconds &- $0 } ?? 0 }
+    }
 
     /// Queues `append` for the writer, or returns why it is refused at once (`.closed`, `.failed`).
     func enqueue(_ append: PendingAppend) -> DiskQueueError? {
@@ -60,6 +68,7 @@ final class CommitQueue: @unchecked Sendable {
                 bytes += pending[count].encodedBytes
                 count += 1
             }
+            busySince = DispatchTime.now().uptimeNanoseconds
             if count == pending.count {
                 defer { pending.removeAll(keepingCapacity: true) }
                 return .commit(pending)
@@ -73,6 +82,7 @@ final class CommitQueue: @unchecked Sendable {
     /// From then on `nextSequence` (the durable next sequence) covers the batch.
     func committed(_ commit: SegmentWriter.Commit, nextSequence: UInt64) {
         locked {
+            busySince = nil
             counters.syncs += 1
             counters.records += UInt64(commit.records)
             counters.bytes += UInt64(commit.bytes)
@@ -88,8 +98,14 @@ final class CommitQueue: @unchecked Sendable {
     }
 
     /// Puts the queue in its failed state; every later append is refused with `.failed(reason)`.
+    /// The current batch was refused without I/O (full disk, size bound); the writer is idle again.
+    func refused() {
+        locked { busySince = nil }
+    }
+
     func fail(reason: String) {
         locked {
+            busySince = nil
             if failureReason == nil { failureReason = reason }
         }
     }

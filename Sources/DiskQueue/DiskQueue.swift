@@ -112,6 +112,9 @@ public final class DiskQueue: @unchecked Sendable {
     /// Durable work done since open.
     public var stats: DiskQueueStats { commits.stats }
 
+    /// How long the writer has been writing and syncing its current batch; 0 while idle.
+    public var writerBusyFor: Duration { .nanoseconds(Int64(min(commits.busyNanoseconds, UInt64(Int64.max)))) }
+
     /// Sequence number the next record gets when no other append is queued ahead of it
     /// (one past the last record this queue has written). Every record below it is durable.
     public var nextSequence: UInt64 { commits.nextSequence }

@@ -45,6 +45,8 @@ final class QueueWriter: @unchecked Sendable {
             // that left none of the batch on disk (full disk, bounded queue) lets writing go on.
             if error.stopsQueue {
                 commits.fail(reason: error.description)
+            } else {
+                commits.refused()
             }
             for append in appends { append.completion(.failure(error)) }
         }

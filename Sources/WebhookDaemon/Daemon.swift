@@ -184,6 +184,8 @@ public final class Daemon: Sendable {
     static func problems(queue: DiskQueue, worker: Worker?, now: Int64) -> [String] {
         var problems: [String] = []
         if queue.isFailed { problems.append("queue failed: restart the daemon to recover") }
+        let busy = queue.writerBusyFor
+        if busy >= .seconds(10) { problems.append("queue writer stuck for \(busy.components.seconds) s (disk not answering)") }
         if let status = worker?.statusSnapshot {
             if let failed = status.failed { problems.append("worker stopped: \(failed)") }
             if let paused = status.paused { problems.append("worker paused: \(paused)") }
@@ -195,7 +197,8 @@ public final class Daemon: Sendable {
     /// For the service watchdog: the HTTP queues answer, the queue has not failed and the
     /// worker (when running) is making passes. A paused worker is alive, only not ready.
     public func isAlive() -> Bool {
-        guard server.isResponsive(within: .seconds(2)), !queue.isFailed else { return false }
+        // A batch write and fdatasync taking 10 s means the disk is not answering.
+        guard server.isResponsive(within: .seconds(2)), !queue.isFailed, queue.writerBusyFor < .seconds(10) else { return false }
         guard let status = worker?.statusSnapshot else { return true }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         return status.failed == nil && (status.lastPass == 0 || now - status.lastPass < 30_000)

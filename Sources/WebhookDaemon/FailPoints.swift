@@ -10,14 +10,14 @@ import Synchronization
 /// The value is a comma-separated list of `point=action[@hit]`: `point` is a `FaultPoint`
 /// (`beforeWrite`, `afterWriteBeforeSync`, `afterSyncBeforeAck`, `createSegment`,
 /// `writeConsumerPosition`), `action` is `crash` (SIGKILL to this process: a crash at exactly
-/// that point) or `error` (the step fails with EIO), and `hit` is which occurrence of the point
+/// that point), `error` (the step fails with EIO) or `hang` (the step never returns), and `hit` is which occurrence of the point
 /// triggers it (default 1; later occurrences pass). Crash tests use it to prove that every
 /// acknowledged event survives a crash at each point. Unset in production.
 public enum FailPoints {
     public static let environmentVariable = "XERO_WEBHOOKD_FAILPOINTS"
 
     struct Rule: Equatable {
-        enum Action: String { case crash, error }
+        enum Action: String { case crash, error, hang }
         let point: FaultPoint
         let action: Action
         let hit: Int
@@ -32,7 +32,7 @@ public enum FailPoints {
             }
             let actionParts = parts[1].split(separator: "@", maxSplits: 1)
             guard let action = Rule.Action(rawValue: String(actionParts[0]).trimmingSpaces) else {
-                throw ConfigError(environmentVariable, "\"\(item)\": action must be crash or error")
+                throw ConfigError(environmentVariable, "\"\(item)\": action must be crash, error or hang")
             }
             var hit = 1
             if actionParts.count == 2 {
@@ -61,6 +61,9 @@ public enum FailPoints {
                     kill(getpid(), SIGKILL)
                 case .error:
                     throw SystemCallError(call: "failpoint \(point.rawValue)", errno: EIO)
+                case .hang:
+                    // A write or sync that never returns (a dead disk): the writer thread blocks.
+                    while true { pause() }
                 }
             }
         }

@@ -99,6 +99,37 @@ final class NotifySocket {
         #expect(daemon.waitForExit() == 0)
     }
 
+    @Test func watchdogStopsWhenTheQueueWriterHangs() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let notify = try NotifySocket()
+        let daemon = try DaemonProcess(["serve", "--config", try config(dir)], environment: [
+            "PAN_SEC_XERO_WEBHOOK_KEY": "k", "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000",
+            "XERO_WEBHOOKD_FAILPOINTS": "beforeWrite=hang@1",
+        ])
+        defer { daemon.signal(SIGKILL) }  // its writer never returns, so it cannot stop cleanly
+        #expect(notify.receive()?.hasPrefix("READY=1") == true)
+        #expect(notify.receive() == "WATCHDOG=1")
+        // A delivery whose write hangs: its answer never comes.
+        let port = daemon.port
+        let poster = Thread {
+            guard let client = try? RawHTTPClient(port: port, timeout: 60) else { return }
+            let body = Array(#"{"events":[{"resourceId":"x","eventCategory":"INVOICE","tenantId":"t"}],"entropy":"H"}"#.utf8)
+            _ = try? client.exchange(RawHTTPClient.post("/webhooks/xero", body: body,
+                                                        headers: [("x-xero-signature", WebhookSignature(keys: ["k"]).signature(for: body))]))
+        }
+        poster.start()
+        // Pings go on while the writer may still just be slow, then stop (10 s without progress).
+        let started = Date()
+        while notify.receive(within: 2) != nil, Date().timeIntervalSince(started) < 60 {}
+        let silentAfter = Date().timeIntervalSince(started)
+        #expect(silentAfter < 60, "the pings never stopped")
+        let client = try RawHTTPClient(port: daemon.port)
+        let ready = try client.exchange(Array("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        #expect(ready.status == 503)
+        #expect(String(decoding: ready.body, as: UTF8.self).contains("queue writer stuck"))
+    }
+
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-socket-activate"), "needs systemd-socket-activate"))
     func usesTheSocketSystemdPasses() throws {
         let dir = try TemporaryDirectory()

@@ -83,7 +83,11 @@ public final class WebhookReceiver: Sendable {
         let records = payload.events.enumerated().map { index, event in
             QueuedEvent(
                 receivedAt: receivedAt,
-                eventSequence: payload.firstEventSequence.map { $0 + Int64(index) },
+                // A first sequence near Int64.max must not trap: past the end there is no sequence.
+                eventSequence: payload.firstEventSequence.flatMap { first in
+                    let (sequence, overflow) = first.addingReportingOverflow(Int64(index))
+                    return overflow ? nil : sequence
+                },
                 event: Array(event.raw)
             ).encoded()
         }

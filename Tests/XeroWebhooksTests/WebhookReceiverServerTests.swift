@@ -41,6 +41,17 @@ import Testing
         #expect(harness.queue.stats.syncs >= 1)
     }
 
+    @Test func hugeFirstSequenceDoesNotCrashTheReceiver() throws {
+        let harness = try ReceiverHarness()
+        defer { harness.stop() }
+        let event = #"{"resourceId":"a","eventCategory":"INVOICE","tenantId":"t"}"#
+        let body = Array(#"{"events":[\#(event),\#(event)],"firstEventSequence":9223372036854775807,"lastEventSequence":1,"entropy":"E"}"#.utf8)
+        let client = try RawHTTPClient(port: harness.port)
+        #expect(try client.exchange(harness.signed(body)).status == 200)
+        let records = try harness.records().map { try QueuedEvent.decode($0.payload) }
+        #expect(records.map(\.eventSequence) == [Int64.max, nil])
+    }
+
     @Test func headerNameIsCaseInsensitive() throws {
         let harness = try ReceiverHarness()
         defer { harness.stop() }

@@ -16,12 +16,6 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do kinds+=("$1"); shift; done
 [ $# -gt 0 ] && shift
 [ ${#kinds[@]} -gt 0 ] || kinds=(address thread)
 
-# Tests skipped under both sanitizers. Each waits at most 10 s for the first byte of a 16 MiB
-# answer whose body, LiveServer.bigBody, is built element by element on first use: 13 s in a
-# debug build under ASan (4 s without), longer under TSan, so whichever test touches it first
-# times out. Nothing in them is sanitizer-specific; the plain `swift test` runs them.
-slow_fixture='clientThatStopsReadingIsClosedAfterTheWriteTimeout|nothingIsHandledAfterAClosingAnswer|largeAnswerIsWrittenAsTheClientReads'
-
 status=0
 for kind in "${kinds[@]}"; do
   case $kind in
@@ -54,7 +48,7 @@ EOF
 
   log=$scratch/sanitizer.log
   command=(swift test --sanitize="$kind" --scratch-path "$scratch"
-           -Xlinker "$defaults" --skip "$slow_fixture" "$@")
+           -Xlinker "$defaults" "$@")
   echo "== ${command[*]}" >&2
   set +e
   "${command[@]}" 2>&1 | tee "$log"

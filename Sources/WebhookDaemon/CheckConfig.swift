@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HTTPServer
 
 struct CheckConfig: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -55,12 +56,5 @@ struct CheckConfig: ParsableCommand {
             printError(error.description)
             throw configErrorExit
         }
-    }
-}
-
-extension Duration {
-    var nanoseconds: UInt64 {
-        let (seconds, attoseconds) = components
-        return UInt64(max(seconds, 0)) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
     }
 }

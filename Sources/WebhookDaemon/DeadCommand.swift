@@ -60,41 +60,44 @@ struct DeadCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Queue dead letters again; the running daemon (or its next start) delivers them."
         )
-        @OptionGroup var options: Options
-        @Flag(help: "Replay every dead letter.") var all = false
-        @Argument(help: "Ids from `dead list`.") var ids: [String] = []
+        @OptionGroup var selection: Selection
 
-        func validate() throws {
-            guard all != !ids.isEmpty else { throw ValidationError("give ids or --all, not both and not neither") }
-        }
+        func validate() throws { try selection.validate() }
 
         func run() throws {
-            let store = try options.store()
-            let wanted = all ? store.list().map(\.id) : ids
-            let moved = try store.replay(wanted)
-            for id in wanted where !moved.contains(id) { printError("dead: no dead letter \(id)") }
-            writeOut(Array("\(moved.count) queued for replay\n".utf8))
-            if moved.count < wanted.count { throw ExitCode.failure }
+            try selection.act(done: "queued for replay") { store, ids throws(DurableFile.Failure) in try store.replay(ids) }
         }
     }
 
     struct Purge: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete dead letters for good.")
+        @OptionGroup var selection: Selection
+
+        func validate() throws { try selection.validate() }
+
+        func run() throws {
+            try selection.act(done: "purged") { store, ids throws(DurableFile.Failure) in try store.purge(ids) }
+        }
+    }
+
+    /// Which letters `replay` and `purge` act on: the ids given, or every one with `--all`.
+    struct Selection: ParsableArguments {
         @OptionGroup var options: Options
-        @Flag(help: "Purge every dead letter.") var all = false
+        @Flag(help: "Every dead letter.") var all = false
         @Argument(help: "Ids from `dead list`.") var ids: [String] = []
 
         func validate() throws {
             guard all != !ids.isEmpty else { throw ValidationError("give ids or --all, not both and not neither") }
         }
 
-        func run() throws {
+        /// Runs `action` on the selected ids, reports ids that were not found, and fails if any was missing.
+        func act(done: String, _ action: (DeadLetterStore, [String]) throws(DurableFile.Failure) -> [String]) throws {
             let store = try options.store()
             let wanted = all ? store.list().map(\.id) : ids
-            let removed = try store.purge(wanted)
-            for id in wanted where !removed.contains(id) { printError("dead: no dead letter \(id)") }
-            writeOut(Array("\(removed.count) purged\n".utf8))
-            if removed.count < wanted.count { throw ExitCode.failure }
+            let handled = try action(store, wanted)
+            for id in wanted where !handled.contains(id) { printError("dead: no dead letter \(id)") }
+            writeOut(Array("\(handled.count) \(done)\n".utf8))
+            if handled.count < wanted.count { throw ExitCode.failure }
         }
     }
 }

@@ -102,9 +102,6 @@ final class Metrics: Sendable {
         // Best effort: a read error shows as age 0 here; the queue reports its own failure.
         guard let record = try? queue.readRecords(from: position, maxCount: 1).first,
               let queued = try? QueuedEvent.decode(record.payload) else { return 0 }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        guard let received = formatter.date(from: queued.receivedAt) else { return 0 }
-        return max(0, Date().timeIntervalSince(received))
+        return max(0, secondsSince(receivedAt: queued.receivedAt) ?? 0)
     }
 }

@@ -36,9 +36,7 @@ struct QueueCommand: ParsableCommand {
             }
             var lines = ["pending: \(status.pending)", "consumer position: \(status.consumerPosition)"]
             if let received = status.oldestPendingReceivedAt {
-                let formatter = ISO8601DateFormatter()
-                formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-                let age = formatter.date(from: received).map { String(format: "%.0f s ago", Date().timeIntervalSince($0)) } ?? "age unknown"
+                let age = secondsSince(receivedAt: received).map { String(format: "%.0f s ago", $0) } ?? "age unknown"
                 lines.append("oldest pending received: \(received) (\(age))")
             } else {
                 lines.append("oldest pending received: -")

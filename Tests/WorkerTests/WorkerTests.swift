@@ -211,3 +211,22 @@ final class EventRecorder: Sendable {
     var record: @Sendable (WorkerEvent) -> Void { { event in self.state.withLock { $0.append(event) } } }
     var events: [WorkerEvent] { state.withLock { $0 } }
 }
+
+@Suite struct DeadLetterStoreTests {
+    @Test func purgeDeletesOnlyTheNamedLetters() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let store = DeadLetterStore(stateDirectory: dir.path)
+        for n in 1...2 {
+            let queued = QueuedEvent(receivedAt: "2026-11-29T01:00:00.000Z", eventSequence: nil, event: event(tenant: "t", resource: "r\(n)")).encoded()
+            let item = try QueuedItem.decode(QueueRecord(sequence: UInt64(n), payload: queued))
+            try store.add(DeadLetter(item: item, attempts: 3, firstAttempt: 1, deadAt: 2, lastError: "500"))
+        }
+        let ids = store.list().map(\.id)
+        #expect(ids.count == 2)
+        #expect(try store.purge([ids[0], "no-such-id"]) == [ids[0]])
+        #expect(store.list().map(\.id) == [ids[1]])
+        #expect(store.get(ids[0]) == nil)
+        #expect(store.get(ids[1])?.lastError == "500")
+    }
+}

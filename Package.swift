@@ -18,7 +18,7 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
         .target(name: "SystemSupport"),
-        .target(name: "HTTPServer", dependencies: ["SystemSupport"]),
+        .target(name: "HTTPServer", dependencies: ["SystemSupport", "COpenSSL"]),
         .target(name: "DiskQueue", dependencies: ["SystemSupport"]),
         // Strict JSON parsing that keeps each value's byte range (events are stored as received).
         .target(name: "ByteJSON"),
@@ -47,7 +47,7 @@ let package = Package(
             dependencies: ["WebhookDaemon"]
         ),
         // Helpers shared by the test targets (raw HTTP client, temp dirs, signature vectors).
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["COpenSSL"], path: "Tests/TestSupport"),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
         .testTarget(name: "ByteJSONTests", dependencies: ["ByteJSON"]),
         .testTarget(name: "DiskQueueTests", dependencies: ["DiskQueue", "SystemSupport"]),

@@ -10,12 +10,15 @@ import Glibc
 /// The descriptor is owned here and closed only in the cancel handler of the last of its
 /// dispatch sources.
 final class HTTPConnection: @unchecked Sendable {
-    enum Phase: String { case keepAlive = "keep-alive", head, body, handler, write }
+    enum Phase: String { case handshake = "tls handshake", keepAlive = "keep-alive", head, body, handler, write }
 
     let fd: Int32
     let peer: SocketAddress?
     let group: ConnectionGroup
     private let server: HTTPServer
+    /// Present on a TLS listener: socket bytes are ciphertext, the parser sees plaintext.
+    private let tls: TLSSession?
+    private var handshaking: Bool
     private var parser: RequestParser
     private var readSource: DispatchSourceRead?
     private var writeSource: DispatchSourceWrite?
@@ -47,11 +50,13 @@ final class HTTPConnection: @unchecked Sendable {
     /// Buffered pipelined input above which reading pauses until the current answer is out.
     private var pipelineBufferLimit: Int { server.limits.maxHeaderBytes + server.limits.maxBodyBytes }
 
-    init(fd: Int32, peer: SocketAddress?, group: ConnectionGroup, server: HTTPServer) {
+    init(fd: Int32, peer: SocketAddress?, group: ConnectionGroup, server: HTTPServer, tls: TLSSession? = nil) {
         self.fd = fd
         self.peer = peer
         self.group = group
         self.server = server
+        self.tls = tls
+        self.handshaking = tls != nil
         self.parser = RequestParser(limits: server.limits)
     }
 
@@ -61,7 +66,12 @@ final class HTTPConnection: @unchecked Sendable {
         source.setCancelHandler { [self] in self.sourceCancelled() }
         openSources += 1
         readSource = source
-        setDeadline(.keepAlive, after: server.limits.keepAliveTimeout)
+        if handshaking {
+            // A handshake gets as long as a request head: a trickled ClientHello is a slowloris too.
+            setDeadline(.handshake, after: server.limits.headTimeout)
+        } else {
+            setDeadline(.keepAlive, after: server.limits.keepAliveTimeout)
+        }
         source.resume()
     }
 
@@ -76,7 +86,12 @@ final class HTTPConnection: @unchecked Sendable {
         while !closed && !readSuspended && !peerClosed {
             let n = read(fd, scratch.baseAddress, scratch.count)
             if n > 0 {
-                parser.append(UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
+                let bytes = UnsafeRawBufferPointer(rebasing: scratch[0..<n])
+                if tls != nil {
+                    guard receiveTLS(bytes) else { return }
+                } else {
+                    parser.append(bytes)
+                }
                 // While an answer is owed, pipelined bytes wait in the parser; stop reading only
                 // when a client piles up more than a request's worth (no per-request epoll changes).
                 if (awaitingResponse || responseInFlight) && parser.bufferedBytes > pipelineBufferLimit {
@@ -104,6 +119,43 @@ final class HTTPConnection: @unchecked Sendable {
                 close()
             }
         }
+    }
+
+    /// Decrypts `ciphertext` into the parser and sends what TLS has to say (handshake messages,
+    /// session tickets). False when the session failed and the connection is closing.
+    private func receiveTLS(_ ciphertext: UnsafeRawBufferPointer) -> Bool {
+        guard let tls else { return true }
+        let result = tls.receive(ciphertext, scratch: group.scratch) { parser.append($0) }
+        takeTLSOutput()
+        switch result {
+        case .needMore:
+            break
+        case .closed:
+            peerClosed = true
+        case let .failed(reason):
+            server.report(.tlsFailed(reason: reason, peer: peer))
+            // The alert goes out if the socket takes it at once; nothing waits for a failed peer.
+            _ = output[outputOffset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+            close()
+            return false
+        }
+        if handshaking && tls.handshakeComplete {
+            handshaking = false
+            setDeadline(.keepAlive, after: server.limits.keepAliveTimeout)
+        }
+        // While an answer is being written the write source sends these bytes after it.
+        if !responseInFlight && outputOffset < output.count { flush() }
+        return !closed
+    }
+
+    /// Moves pending TLS output (records, handshake messages, alerts) onto the output buffer.
+    private func takeTLSOutput() {
+        guard let tls else { return }
+        if outputOffset == output.count {
+            output.removeAll(keepingCapacity: true)
+            outputOffset = 0
+        }
+        tls.takeOutput(into: &output)
     }
 
     /// Runs the parser over buffered input until it needs more bytes or hands out a request.
@@ -164,6 +216,11 @@ final class HTTPConnection: @unchecked Sendable {
         // HTTP/1.0 clients assume a close unless told otherwise (RFC 9112 §9.3).
         enqueueOutput(response.serialized(date: server.date.now(), closing: closing,
                                           keepAliveHeader: !closing && requestIsHTTP10, omitBody: requestIsHEAD))
+        if closing, let tls {
+            tls.shutdown()  // close_notify after the answer: the client sees a clean end
+            takeTLSOutput()
+        }
+        guard !closed else { return }
         closeAfterFlush = closing
         responseInFlight = true
         flush()
@@ -180,6 +237,12 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     private func enqueueOutput(_ bytes: [UInt8]) {
+        if let tls {
+            // Sealing only fails on a session that is not (or no longer) established.
+            guard tls.seal(bytes) else { close(); return }
+            takeTLSOutput()
+            return
+        }
         if outputOffset == output.count {
             output = bytes
             outputOffset = 0
@@ -189,6 +252,7 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     private func flush() {
+        guard !closed else { return }
         while outputOffset < output.count {
             let n = output.withUnsafeBytes { buffer in
                 send(fd, buffer.baseAddress! + outputOffset, buffer.count - outputOffset, Int32(MSG_NOSIGNAL))
@@ -257,7 +321,7 @@ final class HTTPConnection: @unchecked Sendable {
         switch phase {
         case .keepAlive, .handler:
             close()
-        case .write:
+        case .write, .handshake:
             server.report(.timedOut(phase: phase.rawValue, peer: peer))
             close()
         case .head, .body:

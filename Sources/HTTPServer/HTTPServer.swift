@@ -14,6 +14,8 @@ import Glibc
 /// `lock`, hence `@unchecked Sendable`.
 public final class HTTPServer: @unchecked Sendable {
     public let limits: HTTPLimits
+    /// When set, every accepted connection speaks TLS.
+    public let tls: TLSContext?
     let handler: HTTPHandler
     private let onEvent: @Sendable (HTTPServerEvent) -> Void
     let date = HTTPDate()
@@ -33,12 +35,14 @@ public final class HTTPServer: @unchecked Sendable {
     /// - Parameters:
     ///   - limits: size limits and timeouts for every connection.
     ///   - groups: how many serial queues drive connections (default: one per core, at least 2).
+    ///   - tls: serve HTTPS with this context (nil: plain HTTP).
     ///   - onEvent: reports rejections, timeouts and accept trouble (called on server queues).
     ///   - handler: called once per complete request.
-    public init(limits: HTTPLimits = .init(), groups: Int? = nil,
+    public init(limits: HTTPLimits = .init(), groups: Int? = nil, tls: TLSContext? = nil,
                 onEvent: @escaping @Sendable (HTTPServerEvent) -> Void = { _ in },
                 handler: @escaping HTTPHandler) {
         self.limits = limits
+        self.tls = tls
         self.handler = handler
         self.onEvent = onEvent
         let shortest = min(limits.headTimeout, limits.bodyIdleTimeout, limits.keepAliveTimeout).nanoseconds
@@ -174,9 +178,19 @@ public final class HTTPServer: @unchecked Sendable {
                 Glibc.close(fd)
                 continue
             }
+            var session: TLSSession?
+            if let tls {
+                session = tls.makeSession()
+                guard session != nil else {
+                    onEvent(.tlsFailed(reason: "cannot allocate a TLS session", peer: peer))
+                    Glibc.close(fd)
+                    connectionClosed()
+                    continue
+                }
+            }
             let group = groups[nextGroup]
             nextGroup = (nextGroup + 1) % groups.count
-            let connection = HTTPConnection(fd: fd, peer: peer, group: group, server: self)
+            let connection = HTTPConnection(fd: fd, peer: peer, group: group, server: self, tls: session)
             group.queue.async { group.add(connection) }
         }
     }

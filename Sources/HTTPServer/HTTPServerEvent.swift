@@ -9,4 +9,7 @@ public enum HTTPServerEvent: Sendable, Equatable {
     case connectionLimitReached(peer: SocketAddress?)
     /// `accept` failed in a way that makes the server back off briefly (EMFILE, ENFILE, ENOMEM…).
     case acceptFailed(SystemCallError)
+    /// A TLS handshake or record failed (plain HTTP on the TLS port, an old protocol version,
+    /// no shared cipher, a bad record); the connection is closed.
+    case tlsFailed(reason: String, peer: SocketAddress?)
 }

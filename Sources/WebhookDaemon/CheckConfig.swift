@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HTTPServer
+import XeroWebhooks
 
 struct CheckConfig: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,10 +18,12 @@ struct CheckConfig: ParsableCommand {
             let settings = try ConfigLoader.load(path: config, environment: environment)
             let keys = try WebhookKeys.load(keyFile: settings.webhookKeyFile, environment: environment)
             let xeroSecrets = try XeroSecrets.load(settings.xero, environment: environment)
+            let tls = try settings.tls?.makeContext()
             let l = settings.limits
             var lines = [
                 "listen.host: \(settings.listenHost)",
                 "listen.port: \(settings.listenPort)",
+                "listen.tls: \(tls.map(Self.describe) ?? "off (plain HTTP; put a TLS proxy in front)")",
                 "webhook.path: \(settings.webhookPath)",
                 "webhook.keys: \(keys.masked)",
                 "stateDirectory: \(settings.stateDirectory)",
@@ -50,11 +53,18 @@ struct CheckConfig: ParsableCommand {
                 "sink.command: \(settings.worker.sinkCommand.first.map { "\($0) (arguments not shown)" } ?? "none")",
             ]
             lines += settings.xero.describe(secrets: xeroSecrets, stateDirectory: settings.stateDirectory)
+            if let tls, let warning = SecretFile.exposure(tls.privateKeyFile) { lines.append("warning: \(warning)") }
             lines.append("config OK")
             writeOut(Array((lines.joined(separator: "\n") + "\n").utf8))
         } catch {
             printError(error.description)
             throw configErrorExit
         }
+    }
+
+    static func describe(_ tls: TLSContext) -> String {
+        let certificate = tls.certificate
+        let expires = UTCTimestamp.format(millisecondsSinceEpoch: certificate.notAfter * 1000)
+        return "\(tls.certificateChainFile) (\(certificate.subject), expires \(expires)), key \(tls.privateKeyFile)"
     }
 }

@@ -24,11 +24,11 @@ public enum ConfigLoader {
             throw ConfigError("", "\(path) is not valid JSON: \(error.description)")
         }
         let top = try ConfigObject(root, path: "")
-        try apply(top, to: &config)
+        try apply(top, to: &config, environment: environment)
         return config
     }
 
-    private static func apply(_ top: ConfigObject, to config: inout DaemonConfig) throws(ConfigError) {
+    private static func apply(_ top: ConfigObject, to config: inout DaemonConfig, environment: [String: String]) throws(ConfigError) {
         if let listen = try top.object("listen") {
             if let host = try listen.string("host") {
                 guard isNumericAddress(host) else {
@@ -40,7 +40,10 @@ public enum ConfigLoader {
                 guard (0...65535).contains(port) else { throw ConfigError("listen.port", "\(port) is not a port (0-65535)") }
                 config.listenPort = UInt16(port)
             }
-            try listen.rejectUnknown(["host", "port"])
+            if let tls = try listen.object("tls") {
+                config.tls = try tlsFiles(tls, environment: environment)
+            }
+            try listen.rejectUnknown(["host", "port", "tls"])
         }
         if let webhook = try top.object("webhook") {
             if let path = try webhook.string("path") {
@@ -107,6 +110,25 @@ public enum ConfigLoader {
         if let worker = try top.object("worker") { try WorkerSettingsLoader.applyWorker(worker, to: &config.worker) }
         if let sink = try top.object("sink") { try WorkerSettingsLoader.applySink(sink, to: &config.worker) }
         try top.rejectUnknown(["listen", "webhook", "stateDirectory", "limits", "queue", "shutdown", "log", "xero", "worker", "sink"])
+    }
+
+    /// `listen.tls`: both paths are required. `${CREDENTIALS_DIRECTORY}` in a path is replaced by
+    /// the directory systemd's `LoadCredential=` fills.
+    private static func tlsFiles(_ o: ConfigObject, environment: [String: String]) throws(ConfigError) -> TLSFiles {
+        func path(_ key: String) throws(ConfigError) -> String {
+            guard let value = try o.string(key), !value.isEmpty else {
+                throw ConfigError("listen.tls.\(key)", "is required when listen.tls is present")
+            }
+            let variable = "${CREDENTIALS_DIRECTORY}"
+            guard value.contains(variable) else { return value }
+            guard let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty else {
+                throw ConfigError("listen.tls.\(key)", "uses ${CREDENTIALS_DIRECTORY}, which is not set (no systemd credentials)")
+            }
+            return value.replacing(variable, with: directory)
+        }
+        let files = TLSFiles(certificateChainFile: try path("certificateChainFile"), privateKeyFile: try path("privateKeyFile"))
+        try o.rejectUnknown(["certificateChainFile", "privateKeyFile"])
+        return files
     }
 
     private static func applyLimits(_ o: ConfigObject, to limits: inout HTTPLimits) throws(ConfigError) {

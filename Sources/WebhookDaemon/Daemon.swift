@@ -18,18 +18,22 @@ public final class Daemon: Sendable {
     private let receiver: WebhookReceiver
     private let worker: Worker?
     let metrics = Metrics()
+    /// Native TLS, when `listen.tls` is configured (reloaded on SIGHUP).
+    public let tls: TLSContext?
     private let xeroMetrics: (@Sendable () async -> XeroClientMetrics)?
 
     /// Opens (and recovers) the queue. Throws `DiskQueueError` if the queue cannot be opened,
     /// e.g. because another daemon holds its lock.
     /// - Parameters:
+    ///   - tls: serve HTTPS with this context (made from `config.tls`).
     ///   - fetcher, sink: the worker runs when both are given and `config.worker.enabled`.
-    public init(config: DaemonConfig, keys: WebhookKeys, logger: Logger, faults: FaultInjector? = nil,
+    public init(config: DaemonConfig, keys: WebhookKeys, logger: Logger, tls: TLSContext? = nil, faults: FaultInjector? = nil,
                 fetcher: (any ResourceFetcher)? = nil, sink: (any Sink)? = nil,
                 xeroMetrics: (@Sendable () async -> XeroClientMetrics)? = nil) throws(DiskQueueError) {
         self.config = config
         self.logger = logger
         self.xeroMetrics = xeroMetrics
+        self.tls = tls
         let options = DiskQueueOptions(
             segmentBytes: config.queueSegmentBytes,
             maxRecordBytes: config.limits.maxBodyBytes + 4096,  // one event plus the record envelope
@@ -69,9 +73,10 @@ public final class Daemon: Sendable {
             Daemon.problems(queue: queue, worker: worker, now: Int64(Date().timeIntervalSince1970 * 1000))
         }, exposition: {
             let xero = await xeroMetrics?()
-            return metrics.render(queue: queue, stateDirectory: stateDirectory, worker: worker?.statusSnapshot, xero: xero)
+            return metrics.render(queue: queue, stateDirectory: stateDirectory, worker: worker?.statusSnapshot, xero: xero,
+                                  tls: tls?.certificate)
         })
-        server = HTTPServer(limits: config.limits, onEvent: Daemon.serverEventLogger(logger, metrics: metrics)) { request, responder in
+        server = HTTPServer(limits: config.limits, tls: tls, onEvent: Daemon.serverEventLogger(logger, metrics: metrics)) { request, responder in
             router.route(request, responder)
         }
     }
@@ -91,7 +96,8 @@ public final class Daemon: Sendable {
         } else {
             address = try server.start(host: config.listenHost, port: config.listenPort)
         }
-        logger.info("listening", metadata: ["address": "\(address)", "webhookPath": "\(config.webhookPath)"])
+        logger.info("listening", metadata: ["address": "\(address)", "webhookPath": "\(config.webhookPath)",
+                                            "scheme": "\(tls == nil ? "http" : "https")"])
         if let worker {
             Task { await worker.start() }
             logger.info("worker started", metadata: ["sink": "\(config.worker.sink.rawValue)"])
@@ -241,7 +247,8 @@ public final class Daemon: Sendable {
         { event in
             switch event {
             case let .rejected(status, _, _): metrics.response(status)
-            case let .timedOut(phase, _) where phase != "write": metrics.response(408)
+            case let .timedOut(phase, _) where phase == "head" || phase == "body": metrics.response(408)
+            case .tlsFailed: metrics.tlsFailure()
             default: break
             }
             switch event {
@@ -255,6 +262,9 @@ public final class Daemon: Sendable {
                 logger.warning("connection refused: limit reached", metadata: ["peer": "\(peer.map(\.description) ?? "-")"])
             case let .acceptFailed(error):
                 logger.error("accept failed; pausing", metadata: ["error": "\(error)"])
+            case let .tlsFailed(reason, peer):
+                // Scanners and plain-HTTP clients cause these; info, not a warning.
+                logger.info("tls failed", metadata: ["reason": "\(reason)", "peer": "\(peer.map(\.description) ?? "-")"])
             }
         }
     }

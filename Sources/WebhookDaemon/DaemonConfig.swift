@@ -11,6 +11,9 @@ public struct DaemonConfig: Sendable, Equatable {
     public var listenHost = "127.0.0.1"
     /// TCP port; 0 picks a free port (the log line announcing the listener shows it).
     public var listenPort: UInt16 = 8080
+    /// Native TLS: PEM files for the certificate chain and private key. nil: plain HTTP (behind
+    /// a TLS proxy).
+    public var tls: TLSFiles?
     /// Path of the Delivery URL endpoint.
     public var webhookPath = "/webhooks/xero"
     /// File holding the webhook key(s), one per line, current key first. Used only when neither
@@ -42,4 +45,41 @@ public struct DaemonConfig: Sendable, Equatable {
 
     /// Path of the queue directory inside the state directory.
     public var queueDirectory: String { stateDirectory + "/queue" }
+}
+
+/// Where the TLS certificate chain (leaf first, then intermediates) and its private key are.
+public struct TLSFiles: Sendable, Equatable {
+    public var certificateChainFile: String
+    public var privateKeyFile: String
+
+    public init(certificateChainFile: String, privateKeyFile: String) {
+        self.certificateChainFile = certificateChainFile
+        self.privateKeyFile = privateKeyFile
+    }
+
+    /// Loads both files into a server context; a failure names the config key.
+    public func makeContext() throws(ConfigError) -> TLSContext {
+        do {
+            return try TLSContext(certificateChainFile: certificateChainFile, privateKeyFile: privateKeyFile)
+        } catch {
+            throw Self.configError(error)
+        }
+    }
+
+    /// Reloads `context` from these files (SIGHUP); on error the running certificate stays.
+    public func reload(_ context: TLSContext) throws(ConfigError) {
+        do {
+            try context.reload(certificateChainFile: certificateChainFile, privateKeyFile: privateKeyFile)
+        } catch {
+            throw Self.configError(error)
+        }
+    }
+
+    private static func configError(_ error: TLSError) -> ConfigError {
+        switch error.part {
+        case .certificateChain: ConfigError("listen.tls.certificateChainFile", error.reason)
+        case .privateKey: ConfigError("listen.tls.privateKeyFile", error.reason)
+        case .context: ConfigError("listen.tls", error.reason)
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import DiskQueue
+import HTTPServer
 import Foundation
 import Synchronization
 import Worker
@@ -14,6 +15,7 @@ final class Metrics: Sendable {
         var signatureFailures: UInt64 = 0
         var eventsEnqueued: UInt64 = 0
         var deliveries: [String: UInt64] = [:]
+        var tlsFailures: UInt64 = 0
     }
 
     private let counters = Mutex(Counters())
@@ -22,10 +24,12 @@ final class Metrics: Sendable {
     func signatureFailure() { counters.withLock { $0.signatureFailures += 1 } }
     func enqueued(_ events: Int) { counters.withLock { $0.eventsEnqueued += UInt64(events) } }
     func delivery(_ outcome: String) { counters.withLock { $0.deliveries[outcome, default: 0] += 1 } }
+    func tlsFailure() { counters.withLock { $0.tlsFailures += 1 } }
 
     /// The exposition text. Reads the queue's counters and, on this call only, the record at the
     /// consumer position (for the oldest pending age) and the dead-letter directory.
-    func render(queue: DiskQueue, stateDirectory: String, worker: WorkerStatus?, xero: XeroClientMetrics?) -> String {
+    func render(queue: DiskQueue, stateDirectory: String, worker: WorkerStatus?, xero: XeroClientMetrics?,
+                tls: TLSContext.Certificate? = nil) -> String {
         let c = counters.withLock { $0 }
         var out = ""
         func family(_ name: String, _ type: String, _ help: String) {
@@ -43,6 +47,12 @@ final class Metrics: Sendable {
         sample("xero_webhookd_signature_failures_total", c.signatureFailures)
         family("xero_webhookd_events_enqueued_total", "counter", "Events made durable in the queue and acknowledged with 200.")
         sample("xero_webhookd_events_enqueued_total", c.eventsEnqueued)
+        if let tls {
+            family("xero_webhookd_tls_failures_total", "counter", "TLS handshakes or records that failed (the connection was closed).")
+            sample("xero_webhookd_tls_failures_total", c.tlsFailures)
+            family("xero_webhookd_tls_certificate_expiry_timestamp_seconds", "gauge", "notAfter of the certificate being served.")
+            sample("xero_webhookd_tls_certificate_expiry_timestamp_seconds", tls.notAfter)
+        }
 
         let stats = queue.stats
         let position = queue.consumerPosition

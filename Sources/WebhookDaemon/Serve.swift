@@ -1,5 +1,6 @@
 import ArgumentParser
 import XeroAPI
+import XeroWebhooks
 import Worker
 import DiskQueue
 import Dispatch
@@ -34,6 +35,7 @@ struct Serve: ParsableCommand {
         let faults: FaultInjector?
         let client: XeroClient?
         let sink: (any Sink)?
+        let tls: TLSContext?
         do {
             var loaded = try ConfigLoader.load(path: config, environment: environment)
             if let listen {
@@ -41,6 +43,7 @@ struct Serve: ParsableCommand {
             }
             settings = loaded
             keys = try WebhookKeys.load(keyFile: loaded.webhookKeyFile, environment: environment)
+            tls = try loaded.tls?.makeContext()
             faults = try FailPoints.injector(environment: environment)
             client = try loaded.xero.makeClient(stateDirectory: loaded.stateDirectory, environment: environment)
             sink = loaded.worker.enabled
@@ -60,6 +63,12 @@ struct Serve: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         logger.info("starting", metadata: ["pid": "\(getpid())", "keys": "\(keys.masked)"])
         for warning in keys.warnings { logger.warning("secret file exposed", metadata: ["problem": "\(warning)"]) }
+        if let tls {
+            logger.info("tls on", metadata: Self.certificateMetadata(tls))
+            if let warning = SecretFile.exposure(tls.privateKeyFile) {
+                logger.warning("secret file exposed", metadata: ["problem": "\(warning)"])
+            }
+        }
         let daemon: Daemon
         let address: SocketAddress
         do {
@@ -71,7 +80,7 @@ struct Serve: ParsableCommand {
             }
             var xeroMetrics: (@Sendable () async -> XeroClientMetrics)?
             if let client { xeroMetrics = { await client.metrics() } }
-            daemon = try Daemon(config: settings, keys: keys, logger: logger, faults: faults,
+            daemon = try Daemon(config: settings, keys: keys, logger: logger, tls: tls, faults: faults,
                                 fetcher: client.map(XeroFetcher.init), sink: sink, xeroMetrics: xeroMetrics)
             address = try daemon.start(environment: environment)
         } catch {
@@ -124,6 +133,14 @@ struct Serve: ParsableCommand {
         do {
             let reloaded = try ConfigLoader.load(path: configPath, environment: environment)
             let keys = try WebhookKeys.load(keyFile: reloaded.webhookKeyFile, environment: environment)
+            // The certificate is swapped first: if it fails, nothing has changed.
+            if let tls = daemon.tls, let files = reloaded.tls {
+                try files.reload(tls)
+                logger.info("tls certificate reloaded", metadata: certificateMetadata(tls))
+                if let warning = SecretFile.exposure(tls.privateKeyFile) {
+                    logger.warning("secret file exposed", metadata: ["problem": "\(warning)"])
+                }
+            }
             daemon.updateKeys(keys)
             level.current = Logger.Level(rawValue: reloaded.logLevel.rawValue) ?? .info
             if let client { Task { await client.reloadCredentials() } }
@@ -131,11 +148,21 @@ struct Serve: ParsableCommand {
             var rest = reloaded
             rest.webhookKeyFile = running.webhookKeyFile
             rest.logLevel = running.logLevel
+            if rest.tls != nil && running.tls != nil { rest.tls = running.tls }
             if rest != running {
-                logger.notice("other changed settings (listen, state, limits, queue, worker, sink, xero hosts) take effect after a restart")
+                logger.notice("other changed settings (listen, tls on/off, state, limits, queue, worker, sink, xero hosts) take effect after a restart")
             }
         } catch {
             logger.error("reload rejected; the running configuration stays", metadata: ["error": "\(error)"])
         }
+    }
+
+    static func certificateMetadata(_ tls: TLSContext) -> Logger.Metadata {
+        let certificate = tls.certificate
+        return [
+            "subject": "\(certificate.subject)", "issuer": "\(certificate.issuer)",
+            "notAfter": "\(UTCTimestamp.format(millisecondsSinceEpoch: certificate.notAfter * 1000))",
+            "certificateChainFile": "\(tls.certificateChainFile)",
+        ]
     }
 }

@@ -1,0 +1,98 @@
+import COpenSSL
+
+/// One connection's TLS state. The connection keeps doing its own non-blocking socket reads and
+/// writes; ciphertext passes through two memory BIOs, so TLS adds no I/O paths of its own:
+/// `receive` takes bytes read from the socket and yields plaintext for the parser, `seal`
+/// turns an answer into records, and `takeOutput` hands over what must be sent (records,
+/// handshake messages, alerts). Used only on its connection's queue.
+final class TLSSession {
+    enum Received: Equatable {
+        /// Waiting for more bytes from the peer.
+        case needMore
+        /// The peer sent close_notify.
+        case closed
+        /// A handshake or record error; the alert, if any, is in the output.
+        case failed(String)
+    }
+
+    private let ssl: OpaquePointer
+    private let input: OpaquePointer
+    private let output: OpaquePointer
+
+    init?(context: OpaquePointer) {
+        guard let ssl = SSL_new(context) else { return nil }
+        guard let input = xwh_bio_new_retrying_mem() else { SSL_free(ssl); return nil }
+        guard let output = xwh_bio_new_retrying_mem() else { BIO_free(input); SSL_free(ssl); return nil }
+        SSL_set_bio(ssl, input, output)  // the SSL owns both BIOs from here
+        SSL_set_accept_state(ssl)
+        self.ssl = ssl
+        self.input = input
+        self.output = output
+    }
+
+    deinit { SSL_free(ssl) }
+
+    var handshakeComplete: Bool { SSL_is_init_finished(ssl) == 1 }
+
+    /// Negotiated protocol and cipher, e.g. `TLSv1.3 TLS_AES_256_GCM_SHA384`.
+    var negotiated: String {
+        let version = String(cString: SSL_get_version(ssl))
+        let cipher = SSL_get_current_cipher(ssl).flatMap { SSL_CIPHER_get_name($0) }.map { String(cString: $0) } ?? "-"
+        return "\(version) \(cipher)"
+    }
+
+    /// Feeds `ciphertext` and passes every decrypted byte to `plaintext` (through `scratch`,
+    /// which may be the buffer `ciphertext` came from: it is copied into the BIO first).
+    func receive(_ ciphertext: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer,
+                 plaintext: (UnsafeRawBufferPointer) -> Void) -> Received {
+        var offset = 0
+        while offset < ciphertext.count {
+            let n = BIO_write(input, ciphertext.baseAddress! + offset, Int32(min(ciphertext.count - offset, Int(Int32.max))))
+            guard n > 0 else { return .failed("cannot buffer TLS input") }
+            offset += Int(n)
+        }
+        ERR_clear_error()
+        while true {
+            let n = SSL_read(ssl, scratch.baseAddress, Int32(scratch.count))
+            if n > 0 {
+                plaintext(UnsafeRawBufferPointer(rebasing: scratch[0..<Int(n)]))
+                continue
+            }
+            switch SSL_get_error(ssl, n) {
+            case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .needMore
+            case SSL_ERROR_ZERO_RETURN: return .closed
+            default: return .failed(openSSLErrors())
+            }
+        }
+    }
+
+    /// Encrypts `bytes` into the output. False if the session cannot send (not yet or no longer
+    /// established).
+    func seal(_ bytes: [UInt8]) -> Bool {
+        guard !bytes.isEmpty else { return true }
+        ERR_clear_error()
+        let n = bytes.withUnsafeBytes { SSL_write(ssl, $0.baseAddress, Int32($0.count)) }
+        guard n == bytes.count else {
+            ERR_clear_error()
+            return false
+        }
+        return true
+    }
+
+    /// Queues close_notify (sent before the connection closes after an answer).
+    func shutdown() {
+        ERR_clear_error()
+        if handshakeComplete { _ = SSL_shutdown(ssl) }
+        ERR_clear_error()
+    }
+
+    /// Moves everything waiting to be sent onto the end of `bytes`.
+    func takeOutput(into bytes: inout [UInt8]) {
+        let pending = Int(BIO_ctrl_pending(output))
+        guard pending > 0 else { return }
+        let start = bytes.count
+        bytes += repeatElement(0, count: pending)
+        let n = bytes.withUnsafeMutableBytes { BIO_read(output, $0.baseAddress! + start, Int32(pending)) }
+        bytes.removeLast(pending - Int(max(n, 0)))
+    }
+}

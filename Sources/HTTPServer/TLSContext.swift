@@ -83,12 +83,13 @@ public final class TLSContext: Sendable {
         guard SSL_CTX_use_certificate_chain_file(pointer, files.certificateChain) == 1 else {
             throw .openSSL(.certificateChain, "cannot load the certificate chain from \(files.certificateChain)")
         }
+        let mismatch = "the private key in \(files.privateKey) does not match the certificate in \(files.certificateChain)"
         guard SSL_CTX_use_PrivateKey_file(pointer, files.privateKey, SSL_FILETYPE_PEM) == 1 else {
-            throw .openSSL(.privateKey, "cannot load the private key from \(files.privateKey)")
+            let reasons = openSSLErrors()
+            if reasons.contains("key values mismatch") { throw TLSError(part: .privateKey, reason: mismatch) }
+            throw TLSError(part: .privateKey, reason: "cannot load the private key from \(files.privateKey): \(reasons)")
         }
-        guard SSL_CTX_check_private_key(pointer) == 1 else {
-            throw .openSSL(.privateKey, "the private key in \(files.privateKey) does not match the certificate in \(files.certificateChain)")
-        }
+        guard SSL_CTX_check_private_key(pointer) == 1 else { throw .openSSL(.privateKey, mismatch) }
         ERR_clear_error()
         loaded = true
         return SSLContextHandle(pointer)

@@ -28,9 +28,9 @@ final class LiveServer: Sendable {
     var port: UInt16 { address.port }
 
     /// Starts a server on `host` port 0. Call `stop()` when done (a `defer` right after).
-    init(limits: HTTPLimits = .init(), host: String = "127.0.0.1", groups: Int? = nil) throws {
+    init(limits: HTTPLimits = .init(), host: String = "127.0.0.1", groups: Int? = nil, tls: TLSContext? = nil) throws {
         let recorder = Recorder()
-        let server = HTTPServer(limits: limits, groups: groups,
+        let server = HTTPServer(limits: limits, groups: groups, tls: tls,
                                 onEvent: { recorder.record($0) },
                                 handler: { recorder.handle($0, $1) })
         self.recorder = recorder
@@ -70,6 +70,11 @@ final class LiveServer: Sendable {
     /// The statuses of every `.rejected` event.
     var rejectedStatuses: [Int] {
         events.compactMap { if case let .rejected(status, _, _) = $0 { status } else { nil } }
+    }
+
+    /// The reasons of every `.tlsFailed` event.
+    var tlsFailures: [String] {
+        events.compactMap { if case let .tlsFailed(reason, _) = $0 { reason } else { nil } }
     }
 
     /// The phases of every `.timedOut` event.

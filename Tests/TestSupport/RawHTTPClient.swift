@@ -1,3 +1,4 @@
+import COpenSSL
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -22,6 +23,11 @@ public final class RawHTTPClient {
 
     public private(set) var fd: Int32
     private var buffer: [UInt8] = []
+    /// After `startTLS`: every byte goes through this session (SSL*), on the blocking socket.
+    private var ssl: OpaquePointer?
+    private var sslContext: OpaquePointer?
+    /// After `startTLS`: whether the server ended the connection with close_notify.
+    public private(set) var sawCloseNotify = false
 
     /// Connects to `host:port` (IPv4 or IPv6 literal) with a receive timeout of `timeout` seconds.
     public init(host: String = "127.0.0.1", port: UInt16, timeout: Double = 10) throws {
@@ -57,6 +63,10 @@ public final class RawHTTPClient {
 
     /// Closes the connection now (also done on deinit).
     public func close() {
+        if let ssl { SSL_free(ssl) }
+        if let sslContext { SSL_CTX_free(sslContext) }
+        ssl = nil
+        sslContext = nil
         if fd >= 0 { Glibc.close(fd) }
         fd = -1
     }
@@ -64,6 +74,12 @@ public final class RawHTTPClient {
     public func send(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
+            if let ssl {
+                let n = bytes.withUnsafeBytes { SSL_write(ssl, $0.baseAddress! + offset, Int32($0.count - offset)) }
+                guard n > 0 else { throw ClientError(description: "SSL_write: \(Self.openSSLErrors())") }
+                offset += Int(n)
+                continue
+            }
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
             guard n > 0 else { throw ClientError(description: "send: errno \(errno)") }
             offset += n
@@ -78,6 +94,25 @@ public final class RawHTTPClient {
     /// Reads more bytes; returns false on EOF. Throws on timeout or error.
     private func fill() throws -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65536)
+        if let ssl {
+            let n = chunk.withUnsafeMutableBytes { SSL_read(ssl, $0.baseAddress, Int32($0.count)) }
+            if n > 0 {
+                buffer.append(contentsOf: chunk[0..<Int(n)])
+                return true
+            }
+            switch SSL_get_error(ssl, n) {
+            case SSL_ERROR_ZERO_RETURN:
+                sawCloseNotify = true
+                return false
+            case SSL_ERROR_SYSCALL where errno == 0 || errno == ECONNRESET:
+                return false  // the peer closed without close_notify
+            case SSL_ERROR_SSL where ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING:
+                ERR_clear_error()
+                return false  // the same, as OpenSSL 3 reports it
+            default:
+                throw ClientError(description: "SSL_read: errno \(errno) \(Self.openSSLErrors()) (timeout?)")
+            }
+        }
         let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         if n > 0 {
             buffer.append(contentsOf: chunk[0..<n])
@@ -143,5 +178,94 @@ public final class RawHTTPClient {
         if close { head += "Connection: close\r\n" }
         head += "\r\n"
         return Array(head.utf8) + body
+    }
+
+    // MARK: TLS
+
+    /// How `startTLS` shakes hands.
+    public struct TLSOptions {
+        /// Trust only this CA (PEM) and check the name; nil: no verification.
+        public var caFile: String?
+        public var serverName = "localhost"
+        /// Protocol bounds, e.g. `TLS1_1_VERSION`; 0: OpenSSL's defaults.
+        public var minVersion: Int32 = 0
+        public var maxVersion: Int32 = 0
+        /// TLS 1.2 cipher list; nil: OpenSSL's default.
+        public var ciphers: String?
+        public init(caFile: String? = nil) { self.caFile = caFile }
+    }
+
+    /// What a handshake agreed.
+    public struct TLSInfo {
+        public var version: String
+        public var cipher: String
+        public var alpn: String
+        /// The server certificate's subject, e.g. `CN=localhost`.
+        public var peerSubject: String
+    }
+
+    /// Runs a TLS handshake on this connection; from then on `send` and the readers go through it.
+    /// Throws with OpenSSL's reasons when the handshake fails.
+    @discardableResult
+    public func startTLS(_ options: TLSOptions) throws -> TLSInfo {
+        guard let context = SSL_CTX_new(TLS_client_method()) else { throw ClientError(description: "SSL_CTX_new") }
+        sslContext = context
+        guard xwh_ssl_ctx_set_versions(context, options.minVersion, options.maxVersion) == 1 else {
+            throw ClientError(description: "cannot set versions: \(Self.openSSLErrors())")
+        }
+        // Old protocol versions need security level 0 on this side, so a refusal is the server's.
+        let ciphers = options.ciphers ?? (options.maxVersion != 0 && options.maxVersion < TLS1_2_VERSION ? "DEFAULT:@SECLEVEL=0" : nil)
+        if let ciphers, SSL_CTX_set_cipher_list(context, ciphers) != 1 {
+            throw ClientError(description: "cipher list \(ciphers): \(Self.openSSLErrors())")
+        }
+        if let caFile = options.caFile {
+            guard SSL_CTX_load_verify_locations(context, caFile, nil) == 1 else {
+                throw ClientError(description: "CA file \(caFile): \(Self.openSSLErrors())")
+            }
+            SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
+        }
+        let protocols: [UInt8] = [8] + Array("http/1.1".utf8)
+        _ = SSL_CTX_set_alpn_protos(context, protocols, UInt32(protocols.count))
+        guard let ssl = SSL_new(context) else { throw ClientError(description: "SSL_new") }
+        self.ssl = ssl
+        _ = xwh_ssl_set_host_name(ssl, options.serverName)
+        if options.caFile != nil { _ = SSL_set1_host(ssl, options.serverName) }
+        SSL_set_fd(ssl, fd)
+        ERR_clear_error()
+        guard SSL_connect(ssl) == 1 else {
+            let verify = SSL_get_verify_result(ssl)
+            let detail = verify == X509_V_OK ? "" : " (verify: \(String(cString: X509_verify_cert_error_string(verify))))"
+            throw ClientError(description: "TLS handshake failed: \(Self.openSSLErrors())\(detail)")
+        }
+        var alpn: UnsafePointer<UInt8>?
+        var alpnLength: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &alpn, &alpnLength)
+        var subject = ""
+        if let peer = SSL_get1_peer_certificate(ssl) {
+            defer { X509_free(peer) }
+            if let bio = BIO_new(BIO_s_mem()) {
+                defer { BIO_free(bio) }
+                _ = xwh_x509_name_print(bio, X509_get_subject_name(peer))
+                var bytes = [UInt8](repeating: 0, count: 1024)
+                let n = bytes.withUnsafeMutableBytes { BIO_read(bio, $0.baseAddress, Int32($0.count)) }
+                subject = String(decoding: bytes.prefix(Int(max(n, 0))), as: UTF8.self)
+            }
+        }
+        return TLSInfo(
+            version: String(cString: SSL_get_version(ssl)),
+            cipher: SSL_get_current_cipher(ssl).flatMap { SSL_CIPHER_get_name($0) }.map { String(cString: $0) } ?? "",
+            alpn: alpn.map { String(decoding: UnsafeBufferPointer(start: $0, count: Int(alpnLength)), as: UTF8.self) } ?? "",
+            peerSubject: subject
+        )
+    }
+
+    private static func openSSLErrors() -> String {
+        var reasons: [String] = []
+        while case let code = ERR_get_error(), code != 0 {
+            var text = [CChar](repeating: 0, count: 256)
+            ERR_error_string_n(code, &text, text.count)
+            reasons.append(String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        return reasons.joined(separator: "; ")
     }
 }

@@ -1,0 +1,201 @@
+import COpenSSL
+import HTTPServer
+import TestSupport
+import Testing
+
+/// Native TLS on a live server: protocol versions, ciphers, the certificate chain, framing over
+/// TLS (pipelining, large bodies both ways, close_notify), handshake failures and timeouts,
+/// and certificate reloads that keep open connections.
+@Suite struct TLSLiveTests {
+    /// A server with a fresh PKI named `name` in `directory`.
+    private func start(_ directory: TemporaryDirectory, name: String = "first",
+                       limits: HTTPLimits = .init()) throws -> (LiveServer, TestCertificates, TLSContext) {
+        let pki = try TestCertificates.make(in: directory.path, name: name)
+        let context = try TLSContext(certificateChainFile: pki.chainFile, privateKeyFile: pki.keyFile)
+        return (try LiveServer(limits: limits, tls: context), pki, context)
+    }
+
+    private func get(_ path: String, close: Bool = false) -> [UInt8] {
+        Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\n\(close ? "Connection: close\r\n" : "")\r\n".utf8)
+    }
+
+    @Test func verifiedTLS13WithTheWholeChainAndHTTP11() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (live, pki, context) = try start(directory)
+        defer { live.stop() }
+        let client = try live.connect()
+        // The client trusts only the root: this verifies only because the intermediate was sent.
+        let info = try client.startTLS(.init(caFile: pki.caFile))
+        #expect(info.version == "TLSv1.3")
+        #expect(info.alpn == "http/1.1")
+        #expect(info.peerSubject == pki.subject)
+        #expect(context.certificate.subject == pki.subject)
+        #expect(context.certificate.notAfter > 0)
+        // Keep-alive: two requests on one TLS connection.
+        let first = try client.exchange(get("/one"))
+        #expect(first.status == 200 && first.body == Array("/one".utf8))
+        let second = try client.exchange(get("/two"))
+        #expect(second.status == 200 && second.body == Array("/two".utf8))
+        #expect(live.handlerCalls == 2)
+    }
+
+    @Test func tls12UsesForwardSecretAEADSuites() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (live, pki, _) = try start(directory)
+        defer { live.stop() }
+        var options = RawHTTPClient.TLSOptions(caFile: pki.caFile)
+        options.maxVersion = TLS1_2_VERSION
+        let client = try live.connect()
+        let info = try client.startTLS(options)
+        #expect(info.version == "TLSv1.2")
+        #expect(info.cipher.hasPrefix("ECDHE-RSA-"))
+        #expect(info.cipher.contains("GCM") || info.cipher.contains("CHACHA20"))
+        #expect(try client.exchange(get("/tls12")).status == 200)
+    }
+
+    @Test(arguments: [TLS1_VERSION, TLS1_1_VERSION])
+    func oldProtocolVersionsAreRefused(version: Int32) throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (live, pki, _) = try start(directory)
+        defer { live.stop() }
+        var options = RawHTTPClient.TLSOptions(caFile: pki.caFile)
+        options.maxVersion = version
+        let client = try live.connect()
+        let error = try #require(throws: RawHTTPClient.ClientError.self) { try client.startTLS(options) }
+        #expect(error.description.contains("protocol version"))
+        #expect(waitUntil { live.tlsFailures.contains { $0.contains("unsupported protocol") } })
+        #expect(live.handlerCalls == 0)
+    }
+
+    @Test(arguments: ["AES128-GCM-SHA256:AES256-GCM-SHA384", "ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA", "AES128-SHA256"])
+    func suitesWithoutForwardSecrecyOrAEADAreRefused(ciphers: String) throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (live, pki, _) = try start(directory)
+        defer { live.stop() }
+        var options = RawHTTPClient.TLSOptions(caFile: pki.caFile)
+        options.maxVersion = TLS1_2_VERSION
+        options.ciphers = ciphers
+        let client = try live.connect()
+        #expect(throws: RawHTTPClient.ClientError.self) { try client.startTLS(options) }
+        #expect(waitUntil { live.tlsFailures.contains { $0.contains("no shared cipher") } })
+    }
+
+    @Test func plainHTTPOnTheTLSPortIsClosedWithoutAnAnswer() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (live, _, _) = try start(directory)
+        defer { live.stop() }
+        let client = try live.connect()
+        try client.send(get("/plain"))
+        #expect(try client.isClosedByPeer())
+        #expect(waitUntil { live.tlsFailures.contains { $0.contains("http request") } })
+        #expect(live.handlerCalls == 0)
+    }
+
+    @Test func pipelinedRequestsAndLargeBodiesBothWays() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        var limits = HTTPLimits()
+        limits.maxBodyBytes = 1 << 20
+        let (live, pki, _) = try start(directory, limits: limits)
+        defer { live.stop() }
+        let client = try live.connect()
+        try client.startTLS(.init(caFile: pki.caFile))
+        // Three requests in one write come back in order.
+        try client.send(get("/a") + get("/b") + get("/c"))
+        #expect(try (0..<3).map { _ in String(decoding: try client.readResponse().body, as: UTF8.self) } == ["/a", "/b", "/c"])
+        // A 1 MiB body spans many TLS records; the echo comes back whole.
+        let body = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let echoed = try client.exchange(RawHTTPClient.post("/echo", body: body))
+        #expect(echoed.status == 200 && echoed.body == body)
+        // 16 MiB out: more than the socket buffers, so the server waits for writability mid-answer.
+        let big = try client.exchange(get("/big"))
+        #expect(big.body.count == LiveServer.bigBody.count && big.body == LiveServer.bigBody)
+        #expect(try client.exchange(get("/after")).status == 200)
+    }
+
+    @Test func closingAnswerEndsWithCloseNotify() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (live, pki, _) = try start(directory)
+        defer { live.stop() }
+        let client = try live.connect()
+        try client.startTLS(.init(caFile: pki.caFile))
+        let response = try client.exchange(get("/last", close: true))
+        #expect(response.status == 200 && response.header("Connection") == "close")
+        #expect(try client.isClosedByPeer())
+        #expect(client.sawCloseNotify)
+    }
+
+    @Test func stalledHandshakeIsClosedAtTheHeadTimeout() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (live, _, _) = try start(directory, limits: .shortTimeouts)
+        defer { live.stop() }
+        let client = try live.connect()
+        try client.send([0x16, 0x03, 0x01])  // the first bytes of a ClientHello, then nothing
+        #expect(try client.isClosedByPeer())
+        #expect(live.timedOutPhases == ["tls handshake"])
+    }
+
+    @Test func reloadServesTheNewCertificateAndKeepsOpenConnections() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (live, first, context) = try start(directory, name: "first")
+        defer { live.stop() }
+        let second = try TestCertificates.make(in: directory.path, name: "second")
+        let open = try live.connect()
+        try open.startTLS(.init(caFile: first.caFile))
+        #expect(try open.exchange(get("/before")).status == 200)
+
+        try second.install(over: first)  // a renewal writes new files in place
+        try context.reload()
+        #expect(context.certificate.subject == second.subject)
+
+        // The connection made before the reload goes on with its session.
+        #expect(try open.exchange(get("/during")).status == 200)
+        // New connections get the new certificate: verified by the new root, refused by the old.
+        let fresh = try live.connect()
+        #expect(try fresh.startTLS(.init(caFile: second.caFile)).peerSubject == second.subject)
+        #expect(try fresh.exchange(get("/after")).status == 200)
+        let stale = try live.connect()
+        let error = try #require(throws: RawHTTPClient.ClientError.self) { try stale.startTLS(.init(caFile: first.caFile)) }
+        #expect(error.description.contains("certificate verify failed"))
+        #expect(try open.exchange(get("/still")).status == 200)
+    }
+
+    @Test func failedReloadKeepsTheRunningCertificate() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (live, first, context) = try start(directory)
+        defer { live.stop() }
+        let other = try TestCertificates.make(in: directory.path, name: "other")
+
+        try writeFile(first.chainFile, "not a certificate\n")
+        let chainError = try #require(throws: TLSError.self) { try context.reload() }
+        #expect(chainError.part == .certificateChain)
+        #expect(chainError.reason.contains(first.chainFile))
+
+        // A key that does not belong to the certificate.
+        let mismatch = try #require(throws: TLSError.self) {
+            try context.reload(certificateChainFile: other.chainFile, privateKeyFile: first.keyFile)
+        }
+        #expect(mismatch.part == .privateKey)
+        #expect(mismatch.reason.contains("does not match"))
+
+        let missing = try #require(throws: TLSError.self) {
+            try context.reload(certificateChainFile: other.chainFile, privateKeyFile: directory.file("absent.pem"))
+        }
+        #expect(missing.part == .privateKey)
+
+        // Still the first certificate, from the files as they were at the last good load.
+        #expect(context.certificateChainFile == first.chainFile)
+        let client = try live.connect()
+        #expect(try client.startTLS(.init(caFile: first.caFile)).peerSubject == first.subject)
+        #expect(try client.exchange(get("/ok")).status == 200)
+    }
+}

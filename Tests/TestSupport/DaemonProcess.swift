@@ -20,6 +20,15 @@ public enum Binary {
     /// Runs the binary to completion and returns its exit status, stdout and stderr.
     /// Standard streams are temporary files, not pipes: no reader threads, nothing left open.
     public static func run(_ arguments: [String], environment: [String: String] = [:], stdin: [UInt8]? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+        try runProgram(path, arguments, environment: environment, stdin: stdin)
+    }
+
+    /// Runs `program` (an absolute path, e.g. `/usr/bin/curl`) like `run` runs the daemon's binary.
+    public static func runProgram(_ program: String, _ arguments: [String], environment: [String: String] = [:],
+                                  stdin: [UInt8]? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+        guard FileManager.default.isExecutableFile(atPath: program) else {
+            throw RawHTTPClient.ClientError(description: "\(program) is needed by this test and is not installed")
+        }
         let dir = try TemporaryDirectory("xero-webhookd-run")
         defer { dir.remove() }
         try Data(stdin ?? []).write(to: URL(fileURLWithPath: dir.file("stdin")))
@@ -27,7 +36,7 @@ public enum Binary {
         let output = try StreamFile(dir.file("stdout"))
         let errors = try StreamFile(dir.file("stderr"))
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
+        process.executableURL = URL(fileURLWithPath: program)
         process.arguments = arguments
         process.environment = environment
         process.standardInput = input

@@ -54,7 +54,7 @@ import Testing
         (#"{"listen": {"port": 70000}}"#, "config: listen.port: 70000 is not a port (0-65535)"),
         (#"{"listen": {"port": "80"}}"#, "config: listen.port: must be a number"),
         (#"{"listen": {"host": "localhost"}}"#, #"config: listen.host: "localhost" is not a numeric IPv4 or IPv6 address"#),
-        (#"{"listen": {"prot": 1}}"#, "config: listen.prot: unknown key (known here: host, port)"),
+        (#"{"listen": {"prot": 1}}"#, "config: listen.prot: unknown key (known here: host, port, tls)"),
         (#"{"webhook": {"path": "webhooks"}}"#, #"config: webhook.path: "webhooks" must start with / and have no spaces or query"#),
         (#"{"limits": {"maxBodyBytes": 10}}"#, "config: limits.maxBodyBytes: 10 is out of range (1024-67108864)"),
         (#"{"log": {"level": "loud"}}"#, #"config: log.level: "loud" is not one of trace, debug, info, notice, warning, error, critical"#),
@@ -62,6 +62,12 @@ import Testing
         (#"{"listen": {}, "listen": {}}"#, "config: listen: appears more than once"),
         (#"{"stateDirectory": ""}"#, "config: stateDirectory: must not be empty"),
         (#"{"listen": {"port": 1.5}}"#, "config: listen.port: 1.5 is not a whole number"),
+        (#"{"listen": {"tls": true}}"#, "config: listen.tls: must be a JSON object"),
+        (#"{"listen": {"tls": {}}}"#, "config: listen.tls.certificateChainFile: is required when listen.tls is present"),
+        (#"{"listen": {"tls": {"certificateChainFile": "c.pem", "privateKeyFile": ""}}}"#,
+         "config: listen.tls.privateKeyFile: is required when listen.tls is present"),
+        (#"{"listen": {"tls": {"certificateChainFile": "c.pem", "privateKeyFile": "k.pem", "ciphers": "ALL"}}}"#,
+         "config: listen.tls.ciphers: unknown key (known here: certificateChainFile, privateKeyFile)"),
     ])
     func badConfigNamesTheKeyAndReason(_ json: String, _ message: String) {
         #expect(throws: ConfigError.self) { try load(json) }

@@ -9,6 +9,8 @@
 #   bench/receive-throughput.sh [duration-seconds] [connections...]
 #   e.g. bench/receive-throughput.sh 10 1 32 256
 #   BENCH_STATE_PARENT=/dev/shm bench/receive-throughput.sh 10 32   # state on tmpfs
+#   BENCH_TLS=1 bench/receive-throughput.sh 10 32      # native TLS (RSA 2048 certificate made here)
+#   BENCH_TLS=1 BENCH_CLOSE=1 bench/receive-throughput.sh 10 32   # a new TLS connection per request
 set -euo pipefail
 load_start=$(cut -d" " -f1-3 /proc/loadavg)
 cd "$(dirname "$0")/.."
@@ -24,13 +26,26 @@ work=$(mktemp -d "${BENCH_STATE_PARENT:-$PWD/.build}/bench-XXXXXX")
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 fs=$(df --output=fstype "$work" | tail -1)
+scheme=http tls_config= wrk_extra=() mode=""
+if [ -n "${BENCH_TLS:-}" ]; then
+  # A self-signed RSA 2048 certificate for localhost: what most servers present.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+    -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+  scheme=https
+  tls_config=", \"tls\": {\"certificateChainFile\": \"$work/cert.pem\", \"privateKeyFile\": \"$work/key.pem\"}"
+  mode=", native TLS (RSA 2048)"
+fi
+if [ -n "${BENCH_CLOSE:-}" ]; then
+  wrk_extra=(-H "Connection: close")
+  mode="$mode, one connection per request"
+fi
 
 results=bench/results/receive-throughput.md
 {
   echo
-  echo "## $(date -u +%Y-%m-%dT%H:%MZ): $(nproc) cores, state on $fs, wrk -t2 (-t1 for 1 connection), ${duration}s per row, load average at start: $load_start"
+  echo "## $(date -u +%Y-%m-%dT%H:%MZ): $(nproc) cores, state on $fs$mode, wrk -t2 (-t1 for 1 connection), ${duration}s per row, load average at start: $load_start"
   echo
-  echo "Command: \`${BENCH_STATE_PARENT:+BENCH_STATE_PARENT=$BENCH_STATE_PARENT }bench/receive-throughput.sh $duration ${connections[*]}\`"
+  echo "Command: \`${BENCH_STATE_PARENT:+BENCH_STATE_PARENT=$BENCH_STATE_PARENT }${BENCH_TLS:+BENCH_TLS=1 }${BENCH_CLOSE:+BENCH_CLOSE=1 }bench/receive-throughput.sh $duration ${connections[*]}\`"
   echo
   echo "| connections | requests/s (all 200) | p50 ms | p99 ms | non-200 / socket errors | fdatasyncs/s | events per fdatasync | peak RSS MiB |"
   echo "|---|---|---|---|---|---|---|---|"
@@ -38,12 +53,13 @@ results=bench/results/receive-throughput.md
 for c in "${connections[@]}"; do
   rm -rf "$work/state"
   printf '{"stateDirectory": "%s/state", "listen": {"port": 0}, "limits": {"maxConnections": 4096}, "log": {"level": "info"}}\n' "$work" >"$work/config.json"
+  [ -z "$tls_config" ] || sed -i "s|\"listen\": {\"port\": 0}|\"listen\": {\"port\": 0$tls_config}|" "$work/config.json"
   PAN_SEC_XERO_WEBHOOK_KEY=ExampleSigningKey "$bin" serve --config "$work/config.json" 2>"$work/stderr" &
   pid=$!
   for _ in $(seq 1 200); do grep -q ' listening ' "$work/stderr" 2>/dev/null && break; sleep 0.05; done
   port=$(grep -o 'address=[^ ]*' "$work/stderr" | head -1 | sed 's/.*://')
   threads=$(( c < 2 ? c : 2 ))
-  out=$(wrk -t"$threads" -c"$c" -d"${duration}s" --latency -s bench/signed-post.lua "http://127.0.0.1:$port" 2>&1)
+  out=$(wrk -t"$threads" -c"$c" -d"${duration}s" --latency "${wrk_extra[@]}" -s bench/signed-post.lua "$scheme://127.0.0.1:$port" 2>&1)
   rss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' /proc/$pid/status)
   kill -TERM "$pid"; wait "$pid"; pid=
   rps=$(awk '/^rps/ {print $2}' <<<"$out")

@@ -64,6 +64,15 @@ static inline BIO *xwh_bio_new_retrying_mem(void) {
     return bio;
 }
 
+/// The unread bytes of a memory BIO, in place (no copy); `BIO_reset` then empties it.
+static inline long xwh_bio_pending_data(BIO *bio, char **data) {
+    return BIO_get_mem_data(bio, data);
+}
+
+static inline int xwh_bio_reset(BIO *bio) {
+    return (int)BIO_reset(bio);
+}
+
 /// ALPN: the server speaks HTTP/1.1 only. A client offering it gets it; one offering only
 /// other protocols (h2) gets no ALPN answer and may fall back or give up.
 static int xwh_alpn_select_http11(SSL *ssl, const unsigned char **out, unsigned char *outlen,

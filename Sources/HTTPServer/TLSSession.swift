@@ -88,11 +88,10 @@ final class TLSSession {
 
     /// Moves everything waiting to be sent onto the end of `bytes`.
     func takeOutput(into bytes: inout [UInt8]) {
-        let pending = Int(BIO_ctrl_pending(output))
-        guard pending > 0 else { return }
-        let start = bytes.count
-        bytes += repeatElement(0, count: pending)
-        let n = bytes.withUnsafeMutableBytes { BIO_read(output, $0.baseAddress! + start, Int32(pending)) }
-        bytes.removeLast(pending - Int(max(n, 0)))
+        var data: UnsafeMutablePointer<CChar>?
+        let pending = xwh_bio_pending_data(output, &data)
+        guard pending > 0, let data else { return }
+        bytes.append(contentsOf: UnsafeRawBufferPointer(start: data, count: pending))  // one memcpy
+        _ = xwh_bio_reset(output)
     }
 }

@@ -10,6 +10,7 @@
 #   e.g. bench/receive-throughput.sh 10 1 32 256
 #   BENCH_STATE_PARENT=/dev/shm bench/receive-throughput.sh 10 32   # state on tmpfs
 #   BENCH_TLS=1 bench/receive-throughput.sh 10 32      # native TLS (RSA 2048 certificate made here)
+#   BENCH_TLS=ec bench/receive-throughput.sh 10 32     # native TLS with an ECDSA P-256 certificate
 #   BENCH_TLS=1 BENCH_CLOSE=1 bench/receive-throughput.sh 10 32   # a new TLS connection per request
 set -euo pipefail
 load_start=$(cut -d" " -f1-3 /proc/loadavg)
@@ -28,12 +29,14 @@ trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 fs=$(df --output=fstype "$work" | tail -1)
 scheme=http tls_config= wrk_extra=() mode=""
 if [ -n "${BENCH_TLS:-}" ]; then
-  # A self-signed RSA 2048 certificate for localhost: what most servers present.
-  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+  # A self-signed certificate for localhost: RSA 2048, or ECDSA P-256 (certbot's default key).
+  key_type=(-newkey rsa:2048) key_name="RSA 2048"
+  [ "$BENCH_TLS" = ec ] && key_type=(-newkey ec -pkeyopt ec_paramgen_curve:P-256) key_name="ECDSA P-256"
+  openssl req -x509 "${key_type[@]}" -nodes -days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost \
     -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
   scheme=https
   tls_config=", \"tls\": {\"certificateChainFile\": \"$work/cert.pem\", \"privateKeyFile\": \"$work/key.pem\"}"
-  mode=", native TLS (RSA 2048)"
+  mode=", native TLS ($key_name)"
 fi
 if [ -n "${BENCH_CLOSE:-}" ]; then
   wrk_extra=(-H "Connection: close")
@@ -45,7 +48,7 @@ results=bench/results/receive-throughput.md
   echo
   echo "## $(date -u +%Y-%m-%dT%H:%MZ): $(nproc) cores, state on $fs$mode, wrk -t2 (-t1 for 1 connection), ${duration}s per row, load average at start: $load_start"
   echo
-  echo "Command: \`${BENCH_STATE_PARENT:+BENCH_STATE_PARENT=$BENCH_STATE_PARENT }${BENCH_TLS:+BENCH_TLS=1 }${BENCH_CLOSE:+BENCH_CLOSE=1 }bench/receive-throughput.sh $duration ${connections[*]}\`"
+  echo "Command: \`${BENCH_STATE_PARENT:+BENCH_STATE_PARENT=$BENCH_STATE_PARENT }${BENCH_TLS:+BENCH_TLS=$BENCH_TLS }${BENCH_CLOSE:+BENCH_CLOSE=1 }bench/receive-throughput.sh $duration ${connections[*]}\`"
   echo
   echo "| connections | requests/s (all 200) | p50 ms | p99 ms | non-200 / socket errors | fdatasyncs/s | events per fdatasync | peak RSS MiB |"
   echo "|---|---|---|---|---|---|---|---|"

@@ -27,12 +27,12 @@ let package = Package(
             dependencies: ["COpenSSL", "HTTPServer", "DiskQueue", "ByteJSON"]
         ),
         // Xero API client: token providers, rate limiter, batched resource fetcher.
-        .target(name: "XeroAPI", dependencies: ["ByteJSON"]),
+        .target(name: "XeroAPI", dependencies: ["ByteJSON", "SystemSupport"]),
         // A test double of Xero's identity and accounting endpoints, on our HTTP server.
         .target(name: "FakeXero", dependencies: ["HTTPServer", "ByteJSON"]),
         .target(
             name: "Worker",
-            dependencies: ["DiskQueue", "ByteJSON", "XeroWebhooks"]
+            dependencies: ["SystemSupport", "DiskQueue", "ByteJSON", "XeroWebhooks"]
         ),
         .target(
             name: "WebhookDaemon",

@@ -1,11 +1,13 @@
 import Foundation
+import Synchronization
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Runs a command once per record with the record's JSON on stdin. Exit status 0 accepts the
-/// record; any other status, or running longer than `timeout` (then SIGKILL), is a failure the
-/// worker retries. At most `concurrency` commands run at once. No shell is involved.
+/// record; any other status, or running longer than `timeout` (then SIGTERM to its process
+/// group, and SIGKILL a second later), is a failure the worker retries. At most `concurrency` commands run at once. No shell is involved.
 public final class CommandSink: Sink, @unchecked Sendable {
     // @unchecked: immutable apart from `slots`, which is a semaphore.
     private let command: [String]
@@ -52,22 +54,14 @@ public final class CommandSink: Sink, @unchecked Sendable {
             return .failure(SinkError("socketpair: \(String(cString: strerror(errno)))"))
         }
         let ours = ends[0]
-        let childInput = FileHandle(fileDescriptor: ends[1], closeOnDealloc: true)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst())
-        process.standardInput = childInput
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        let finished = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in finished.signal() }
-        do {
-            try process.run()
-        } catch {
+        // A clean signal state and a process group of its own (see ChildProcess).
+        let spawned = ChildProcess.spawn(command[0], arguments: command, stdin: ends[1])
+        close(ends[1])  // the child has its own copy
+        guard case let .success(pid) = spawned, pid > 0 else {
             close(ours)
-            return .failure(SinkError("cannot run \(command[0]): \(error.localizedDescription)"))
+            let reason = if case let .failure(error) = spawned { "\(error)" } else { "no pid" }
+            return .failure(SinkError("cannot run \(command[0]): \(reason)"))
         }
-        try? childInput.close()  // the child has its own copy; closing twice is harmless
         // A command that does not read its input must not block us: write from another thread.
         let body = record.json() + [UInt8(ascii: "\n")]
         DispatchQueue(label: "xero-webhookd.sink.command.stdin").async {
@@ -83,15 +77,28 @@ public final class CommandSink: Sink, @unchecked Sendable {
             shutdown(ours, Int32(SHUT_WR))
             close(ours)
         }
+        // waitpid blocks, so it runs on a thread of its own; the status comes back through `ended`.
+        let ended = Mutex<Int32?>(nil)
+        let exited = DispatchSemaphore(value: 0)
+        DispatchQueue(label: "xero-webhookd.sink.command.wait").async {
+            let status = ChildProcess.wait(pid)
+            ended.withLock { $0 = status }
+            exited.signal()
+        }
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        if finished.wait(timeout: .now() + seconds) == .timedOut {
-            kill(process.processIdentifier, SIGKILL)
-            finished.wait()
+        if exited.wait(timeout: .now() + seconds) == .timedOut {
+            // The whole group: helpers the command started stop with it. SIGKILL if SIGTERM is not enough.
+            kill(-pid, SIGTERM)
+            if exited.wait(timeout: .now() + .seconds(1)) == .timedOut {
+                kill(-pid, SIGKILL)
+                exited.wait()
+            }
             return .failure(SinkError("\(command[0]) ran longer than \(timeout)"))
         }
-        guard process.terminationStatus == 0 else {
-            return .failure(SinkError("\(command[0]) exited with status \(process.terminationStatus)"))
+        switch ChildProcess.Ending(waitStatus: ended.withLock { $0 } ?? 0) {
+        case .exited(0): return .success(())
+        case let .exited(status): return .failure(SinkError("\(command[0]) exited with status \(status)"))
+        case let .killed(signal): return .failure(SinkError("\(command[0]) was killed by signal \(signal)"))
         }
-        return .success(())
     }
 }

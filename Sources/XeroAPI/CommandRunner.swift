@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -114,9 +115,7 @@ private final class CommandRun: @unchecked Sendable {
             readers = [read(outRead, isStdout: true), read(errRead, isStdout: false)]
         }
         reaper.async { [self] in
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-            let final = status
+            let final = ChildProcess.wait(pid)
             queue.async { [self] in
                 waitStatus = final
                 complete(force: false)
@@ -134,37 +133,16 @@ private final class CommandRun: @unchecked Sendable {
         }
     }
 
-    /// posix_spawn with stdin from /dev/null, the pipes as stdout and stderr, a clean signal
-    /// state and a new process group. Returns 0 or an errno.
+    /// Starts the command with stdin from /dev/null and the pipes as stdout and stderr (a clean
+    /// signal state, a new process group: see `ChildProcess`). Returns 0 or an errno.
     private func spawn(_ executable: String, _ argv: [String], stdout: Int32, stderr: Int32) -> Int32 {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
-        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM] {
-            sigaddset(&defaults, signal)
+        switch ChildProcess.spawn(executable, arguments: argv, stdout: stdout, stderr: stderr) {
+        case let .success(child):
+            pid = child
+            return 0
+        case let .failure(error):
+            return error.errno
         }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
-
-        let arguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        defer { for argument in arguments { free(argument) } }
-        var child: pid_t = 0
-        let result = posix_spawn(&child, executable, &actions, &attributes, arguments, environ)
-        pid = child
-        return result
     }
 
     /// On `queue`: a channel that reads `fd` to its end and closes it afterwards.
@@ -194,19 +172,17 @@ private final class CommandRun: @unchecked Sendable {
         finished = true
         for reader in readers { reader.close(flags: .stop) }
         let firstLine = String(decoding: stderr, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
-        let status = waitStatus ?? 0
-        let signal = status & 0x7F
         let result: Result<[UInt8], CommandRunner.Failure>
         if timedOut {
             result = .failure(.timedOut(timeout))
         } else if tooLarge {
             result = .failure(.outputTooLarge)
-        } else if signal != 0 {
-            result = .failure(.killed(signal: signal, stderr: firstLine))
-        } else if (status >> 8) & 0xFF != 0 {
-            result = .failure(.exited(status: (status >> 8) & 0xFF, stderr: firstLine))
         } else {
-            result = .success(stdout)
+            switch ChildProcess.Ending(waitStatus: waitStatus ?? 0) {
+            case let .killed(signal): result = .failure(.killed(signal: signal, stderr: firstLine))
+            case let .exited(status) where status != 0: result = .failure(.exited(status: status, stderr: firstLine))
+            case .exited: result = .success(stdout)
+            }
         }
         finish(result)
     }

@@ -20,7 +20,9 @@ import Glibc
         let config: String
         var environment: [String: String] { ["PAN_SEC_XERO_WEBHOOK_KEY": WorkerEndToEndTests.key] }
 
-        init(tenants: [String], worker: String = #"{"backoffBaseMilliseconds": 20, "backoffCapMilliseconds": 100, "maxAttempts": 3}"#) throws {
+        /// `sink`: the sink's config object; nil: the directory sink writing to `out`.
+        init(tenants: [String], worker: String = #"{"backoffBaseMilliseconds": 20, "backoffCapMilliseconds": 100, "maxAttempts": 3}"#,
+             sink: ((TemporaryDirectory) -> String)? = nil) throws {
             dir = try TemporaryDirectory("xero-webhookd-worker-e2e")
             baseURL = try fake.start()
             for tenant in tenants { fake.addTenant(tenant, name: "Org \(tenant)") }
@@ -32,7 +34,7 @@ import Glibc
              "xero": {"apiBaseURL": "\#(baseURL)", "identityBaseURL": "\#(baseURL)",
                       "auth": {"mode": "accessToken", "accessTokenFile": "\#(dir.file("token.json"))"}},
              "worker": \#(worker),
-             "sink": {"type": "directory", "directory": "\#(dir.file("out"))"}}
+             "sink": \#(sink?(dir) ?? #"{"type": "directory", "directory": "\#(dir.file("out"))"}"#)}
             """#)
         }
 
@@ -123,6 +125,38 @@ import Glibc
             .components(separatedBy: "\"")[3]
         #expect(token.count > 10)
         #expect(!daemon.stderr.contains(token) && !daemon.stderr.contains(WorkerEndToEndTests.key))
+    }
+
+    /// The daemon blocks SIGTERM/SIGINT/SIGHUP in every thread and ignores SIGPIPE; a command the
+    /// sink runs must not inherit that (it could not be stopped, and would not die of a broken pipe).
+    @Test func commandSinkRunsCommandsWithACleanSignalState() throws {
+        let setup = try Setup(tenants: ["t-cmd"]) { dir in
+            let script = #"cat > \#(dir.path)/record-$$.json && grep -E '^Sig(Blk|Ign):' /proc/$$/status > \#(dir.path)/signals-$$"#
+            return #"{"type": "command", "command": ["/bin/sh", "-c", "\#(script)"]}"#
+        }
+        setup.fake.addRecord(tenant: "t-cmd", collection: "Contacts", id: "30000000-0000-0000-0000-000000000001")
+        let daemon = try DaemonProcess(["serve", "--config", setup.config], environment: setup.environment)
+        let client = try RawHTTPClient(port: daemon.port)
+        #expect(try setup.post(client, [setup.event(tenant: "t-cmd", category: "CONTACT", id: "30000000-0000-0000-0000-000000000001")]) == 200)
+        func signalFiles() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: setup.dir.path)) ?? []).filter { $0.hasPrefix("signals-") }
+        }
+        #expect(waitUntil(seconds: 30) {
+            signalFiles().contains { ((try? String(contentsOfFile: setup.dir.file($0), encoding: .utf8)) ?? "").contains("SigIgn") }
+        })
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+        let file = try #require(signalFiles().first)
+        let lines = try String(contentsOfFile: setup.dir.file(file), encoding: .utf8).split(separator: "\n")
+        func mask(_ name: String) -> UInt64? {
+            lines.first { $0.hasPrefix(name + ":") }.flatMap { UInt64($0.split(separator: "\t").last ?? "", radix: 16) }
+        }
+        #expect(mask("SigBlk") == 0, "\(lines)")
+        // Signals 1-31 (SIGHUP, SIGINT, SIGPIPE, SIGTERM…) at their defaults. (glibc keeps its two
+        // internal real-time signals as the test runner left them.)
+        #expect(mask("SigIgn").map { $0 & 0x7FFF_FFFF } == 0, "\(lines)")
+        let record = try #require(((try? FileManager.default.contentsOfDirectory(atPath: setup.dir.path)) ?? []).first { $0.hasPrefix("record-") })
+        #expect(try String(contentsOfFile: setup.dir.file(record), encoding: .utf8).contains("30000000-0000-0000-0000-000000000001"))
     }
 
     @Test func killNineMidDeliveryLosesNothingAndDuplicatesKeepTheirIDs() throws {

@@ -97,4 +97,19 @@ import XeroWebhooks
         let timedOut = await slow.deliver([try record("r")])
         if case .failure(let error) = timedOut[0] { #expect(error.reason.contains("longer than")) } else { Issue.record("timeout not enforced") }
     }
+
+    @Test func commandSinkTimeoutStopsTheHelpersTheCommandStarted() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        // The command starts a helper and waits for it; the timeout must end both.
+        let script = "sleep 30 & echo $! > \(dir.file("helper.pid")); wait"
+        let sink = CommandSink(command: ["/bin/sh", "-c", script], timeout: .milliseconds(300))
+        let results = await sink.deliver([try record("r")])
+        if case .failure(let error) = results[0] { #expect(error.reason.contains("longer than")) } else { Issue.record("timeout not enforced") }
+        let pid = try #require(Int32(String(contentsOfFile: dir.file("helper.pid"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        // Reaped by its parent's exit and init, or at least dead: kill(pid, 0) fails or /proc shows a zombie.
+        #expect(waitUntil(seconds: 10) {
+            kill(pid, 0) != 0 || ((try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? "").contains(") Z ")
+        })
+    }
 }

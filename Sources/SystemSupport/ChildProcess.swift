@@ -1,0 +1,63 @@
+import Glibc
+
+/// Starts programs for the daemon (token commands, the command sink) with a clean slate.
+///
+/// The daemon blocks SIGTERM, SIGINT and SIGHUP in every thread (the main thread takes them
+/// with sigwait) and ignores SIGPIPE; a child would inherit both, so it could not be stopped
+/// with SIGTERM and would not die of a broken pipe. Here the child starts with an empty signal
+/// mask, default dispositions, and in a process group of its own (so a timeout can stop the
+/// helpers it started too).
+public enum ChildProcess {
+    /// posix_spawn of `executable` with `arguments` (argv, the program name first) and this
+    /// process's environment. A nil descriptor means /dev/null. Returns the child's pid.
+    public static func spawn(_ executable: String, arguments: [String], stdin: Int32? = nil, stdout: Int32? = nil,
+                             stderr: Int32? = nil) -> Result<pid_t, SystemCallError> {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for (target, source, mode) in [(Int32(0), stdin, O_RDONLY), (1, stdout, O_WRONLY), (2, stderr, O_WRONLY)] {
+            if let source {
+                posix_spawn_file_actions_adddup2(&actions, source, target)
+            } else {
+                posix_spawn_file_actions_addopen(&actions, target, "/dev/null", mode, 0)
+            }
+        }
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        var every = sigset_t()
+        sigfillset(&every)  // every ignored signal back to its default, not just the usual ones
+        posix_spawnattr_setsigdefault(&attributes, &every)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for argument in argv { free(argument) } }
+        var child: pid_t = 0
+        let result = posix_spawn(&child, executable, &actions, &attributes, argv, environ)
+        guard result == 0 else { return .failure(SystemCallError(call: "posix_spawn", errno: result, path: executable)) }
+        return .success(child)
+    }
+
+    /// How a child ended, from a `waitpid` status.
+    public enum Ending: Equatable, Sendable {
+        case exited(Int32)
+        case killed(signal: Int32)
+
+        public init(waitStatus status: Int32) {
+            let signal = status & 0x7F
+            self = signal != 0 ? .killed(signal: signal) : .exited((status >> 8) & 0xFF)
+        }
+    }
+
+    /// Blocks until `pid` ends (retrying on EINTR) and returns its raw wait status.
+    public static func wait(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return status
+    }
+}

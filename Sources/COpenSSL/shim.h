@@ -44,6 +44,9 @@ static inline int xwh_ssl_ctx_configure_server(SSL_CTX *ctx) {
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) return 0;
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    /* No server-side session cache: every replaced context would keep up to 20480 sessions
+       alive; TLS 1.3 tickets (stateless) still let clients resume. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     return 1;
 }
 
@@ -71,6 +74,24 @@ static inline long xwh_bio_pending_data(BIO *bio, char **data) {
 
 static inline int xwh_bio_reset(BIO *bio) {
     return (int)BIO_reset(bio);
+}
+
+/// How many bytes a memory BIO has allocated (it never shrinks on its own).
+static inline size_t xwh_bio_mem_capacity(BIO *bio) {
+    BUF_MEM *memory = NULL;
+    BIO_get_mem_ptr(bio, &memory);
+    return memory == NULL ? 0 : memory->max;
+}
+
+/// A passphrase callback that gives none: an encrypted key fails to load instead of prompting
+/// on a terminal.
+static int xwh_no_passphrase(char *buf, int size, int rwflag, void *userdata) {
+    (void)buf; (void)size; (void)rwflag; (void)userdata;
+    return 0;
+}
+
+static inline void xwh_ssl_ctx_refuse_passphrases(SSL_CTX *ctx) {
+    SSL_CTX_set_default_passwd_cb(ctx, xwh_no_passphrase);
 }
 
 /// ALPN: the server speaks HTTP/1.1 only. A client offering it gets it; one offering only

@@ -8,8 +8,13 @@ final class ConnectionGroup: @unchecked Sendable {
     let queue: DispatchQueue
     /// Read buffer shared by this group's connections (safe: the queue is serial).
     let scratch: UnsafeMutableRawBufferPointer
+    /// Where TLS connections decrypt into (the ciphertext is still in `scratch`); one record's worth.
+    let plaintextScratch: UnsafeMutableRawBufferPointer
     private var connections: [ObjectIdentifier: HTTPConnection] = [:]
     private let timer: DispatchSourceTimer
+    private let tickNanoseconds: UInt64
+    /// When deadlines are next due to be checked (by the timer, or by connection activity).
+    private var nextCheck: UInt64 = 0
     /// Answers handed over from other threads, delivered by one block per burst instead of one
     /// block per answer (a group-commit batch completes many requests at once).
     private let answers = Mutex<(pending: [(HTTPConnection, HTTPResponse, UInt64)], scheduled: Bool)>(([], false))
@@ -17,6 +22,8 @@ final class ConnectionGroup: @unchecked Sendable {
     init(label: String, tickNanoseconds: UInt64) {
         queue = DispatchQueue(label: label)
         scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+        plaintextScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * 1024, alignment: 16)
+        self.tickNanoseconds = tickNanoseconds
         timer = DispatchSource.makeTimerSource(queue: queue)
         timer.schedule(deadline: .now() + .nanoseconds(Int(tickNanoseconds)),
                        repeating: .nanoseconds(Int(tickNanoseconds)),
@@ -28,6 +35,7 @@ final class ConnectionGroup: @unchecked Sendable {
     deinit {
         timer.cancel()
         scratch.deallocate()
+        plaintextScratch.deallocate()
     }
 
     /// On `queue`: starts driving a new connection.
@@ -73,8 +81,18 @@ final class ConnectionGroup: @unchecked Sendable {
         for connection in Array(connections.values) { connection.close() }
     }
 
+    /// On `queue`: checks deadlines if a tick has passed since the last check. Connections call
+    /// this as they work: while a socket keeps the queue busy (a peer streaming records),
+    /// libdispatch delivered this queue's timer only seconds late, and a deadline must not wait
+    /// for a quiet moment.
+    func expireDeadlinesIfDue() {
+        guard DispatchTime.now().uptimeNanoseconds >= nextCheck else { return }
+        expireDeadlines()
+    }
+
     private func expireDeadlines() {
         let now = DispatchTime.now().uptimeNanoseconds
+        nextCheck = now &+ tickNanoseconds
         for connection in Array(connections.values) where connection.deadline <= now {
             connection.deadlinePassed()
         }

@@ -23,6 +23,9 @@ final class HTTPConnection: @unchecked Sendable {
     private var readSource: DispatchSourceRead?
     private var writeSource: DispatchSourceWrite?
     private var readSuspended = false
+    /// Reading paused because the peer does not take what TLS itself has to send (answers to
+    /// KeyUpdates and the like): resumed once that output is out.
+    private var readPausedForOutput = false
     private var writeSuspended = true
     private var openSources = 0
     private var closed = false
@@ -49,6 +52,18 @@ final class HTTPConnection: @unchecked Sendable {
 
     /// Buffered pipelined input above which reading pauses until the current answer is out.
     private var pipelineBufferLimit: Int { server.limits.maxHeaderBytes + server.limits.maxBodyBytes }
+    /// Output TLS made on its own (answers to KeyUpdates and the like) and not yet sent, above
+    /// which reading pauses: a peer that sends but never reads must not make the server buffer
+    /// without bound. Answers are not counted (their own deadlines and limits apply).
+    private static let tlsControlBacklogLimit = 64 * 1024
+    private var tlsControlBacklog = 0
+    /// Socket reads (of up to 64 KiB) per turn on the queue.
+    private static let readsPerTurn = 16
+
+    /// Bytes of a request already received: in the parser, or (TLS) in a record not yet complete.
+    private var hasPartialInput: Bool {
+        parser.hasPartialRequest || (!handshaking && tls?.hasBufferedInput == true)
+    }
 
     init(fd: Int32, peer: SocketAddress?, group: ConnectionGroup, server: HTTPServer, tls: TLSSession? = nil) {
         self.fd = fd
@@ -78,12 +93,21 @@ final class HTTPConnection: @unchecked Sendable {
     // MARK: Reading
 
     private func readable() {
+        group.expireDeadlinesIfDue()
         let scratch = group.scratch
         // Read until the socket would block. libdispatch on Linux delivers EPOLLHUP (an RST, or
         // both directions shut) as a final event and stops watching the descriptor, so bytes
         // that came with the RST, and the RST itself, must be read in this call: a single read
         // left such a connection open until its head or body deadline.
+        var reads = 0
         while !closed && !readSuspended && !peerClosed {
+            // A peer that never stops sending must not keep this queue (its other connections,
+            // its deadline timer) to itself: after 1 MiB, continue in a later block.
+            if reads == Self.readsPerTurn {
+                group.queue.async { [self] in readable() }
+                return
+            }
+            reads += 1
             let n = read(fd, scratch.baseAddress, scratch.count)
             if n > 0 {
                 let bytes = UnsafeRawBufferPointer(rebasing: scratch[0..<n])
@@ -125,8 +149,12 @@ final class HTTPConnection: @unchecked Sendable {
     /// session tickets). False when the session failed and the connection is closing.
     private func receiveTLS(_ ciphertext: UnsafeRawBufferPointer) -> Bool {
         guard let tls else { return true }
-        let result = tls.receive(ciphertext, scratch: group.scratch) { parser.append($0) }
-        takeTLSOutput()
+        let result = tls.receive(ciphertext, scratch: group.plaintextScratch) { parser.append($0) }
+        tlsControlBacklog += takeTLSOutput()
+        if tlsControlBacklog > Self.tlsControlBacklogLimit {
+            readPausedForOutput = true
+            suspendReading()
+        }
         switch result {
         case .needMore:
             break
@@ -134,28 +162,51 @@ final class HTTPConnection: @unchecked Sendable {
             peerClosed = true
         case let .failed(reason):
             server.report(.tlsFailed(reason: reason, peer: peer))
-            // The alert goes out if the socket takes it at once; nothing waits for a failed peer.
-            _ = output[outputOffset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
-            close()
+            sendPendingOnceAndClose()  // the alert, if the socket takes it at once
             return false
         }
         if handshaking && tls.handshakeComplete {
             handshaking = false
-            setDeadline(.keepAlive, after: server.limits.keepAliveTimeout)
+            // During a drain the first request still gets only the moment `drain` allows.
+            setDeadline(.keepAlive, after: draining ? min(server.limits.headTimeout, .seconds(1)) : server.limits.keepAliveTimeout)
         }
         // While an answer is being written the write source sends these bytes after it.
         if !responseInFlight && outputOffset < output.count { flush() }
         return !closed
     }
 
-    /// Moves pending TLS output (records, handshake messages, alerts) onto the output buffer.
-    private func takeTLSOutput() {
-        guard let tls else { return }
+    /// Closes a connection with no request in progress; over TLS with close_notify first, sent
+    /// if the socket takes it at once (a client would otherwise see an unexpected EOF).
+    private func closeIdle() {
+        if let tls, !handshaking, !responseInFlight {
+            tls.shutdown()
+            takeTLSOutput()
+            sendPendingOnceAndClose()
+        } else {
+            close()
+        }
+    }
+
+    /// One non-blocking send of the pending output, then close: nothing waits for this peer.
+    private func sendPendingOnceAndClose() {
+        if outputOffset < output.count {
+            _ = output[outputOffset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+        }
+        close()
+    }
+
+    /// Moves pending TLS output (records, handshake messages, alerts) onto the output buffer and
+    /// returns how many bytes that was.
+    @discardableResult
+    private func takeTLSOutput() -> Int {
+        guard let tls else { return 0 }
         if outputOffset == output.count {
             output.removeAll(keepingCapacity: true)
             outputOffset = 0
         }
+        let before = output.count
         tls.takeOutput(into: &output)
+        return output.count - before
     }
 
     /// Runs the parser over buffered input until it needs more bytes or hands out a request.
@@ -197,12 +248,14 @@ final class HTTPConnection: @unchecked Sendable {
             phase = .body
             deadline = min(now &+ server.limits.bodyIdleTimeout.nanoseconds,
                            headStarted! &+ server.limits.requestTimeout.nanoseconds)
-        } else if parser.hasPartialRequest {
+        } else if hasPartialInput {
             if headStarted == nil { headStarted = now }
             phase = .head
             deadline = headStarted! &+ server.limits.headTimeout.nanoseconds
-        } else if draining {
-            close()
+        } else if draining && generation > 0 {
+            // A connection that has not sent its first request keeps the moment `drain` gave it
+            // (over TLS the read that ends the handshake carries no request yet).
+            closeIdle()
         }
     }
 
@@ -253,6 +306,7 @@ final class HTTPConnection: @unchecked Sendable {
 
     private func flush() {
         guard !closed else { return }
+        let start = outputOffset
         while outputOffset < output.count {
             let n = output.withUnsafeBytes { buffer in
                 send(fd, buffer.baseAddress! + outputOffset, buffer.count - outputOffset, Int32(MSG_NOSIGNAL))
@@ -264,7 +318,7 @@ final class HTTPConnection: @unchecked Sendable {
             let error = Glibc.errno
             if n < 0 && error == EINTR { continue }
             if n < 0 && (error == EAGAIN || error == EWOULDBLOCK) {
-                waitForWritable()
+                waitForWritable(progressed: outputOffset > start)
                 return
             }
             close()  // EPIPE, ECONNRESET…: the peer is gone.
@@ -272,14 +326,24 @@ final class HTTPConnection: @unchecked Sendable {
         }
         output.removeAll(keepingCapacity: true)
         outputOffset = 0
+        tlsControlBacklog = 0
         if let source = writeSource, !writeSuspended {
             source.suspend()
             writeSuspended = true
         }
-        if responseInFlight { responseWritten() }
+        if responseInFlight {
+            responseWritten()
+        } else if readPausedForOutput && !awaitingResponse {
+            readPausedForOutput = false
+            resumeReading()
+            readable()
+        }
     }
 
-    private func waitForWritable() {
+    /// Arms the write source. The write deadline guards answers only, and moves only when bytes
+    /// went out: output TLS makes on its own (a peer's KeyUpdate) leaves the running deadline
+    /// alone, so a peer cannot keep a connection open by making the server write to it.
+    private func waitForWritable(progressed: Bool) {
         if writeSource == nil {
             let source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: group.queue)
             source.setEventHandler { [unowned self] in self.flush() }
@@ -291,11 +355,14 @@ final class HTTPConnection: @unchecked Sendable {
             writeSuspended = false
             writeSource!.resume()
         }
-        setDeadline(.write, after: server.limits.bodyIdleTimeout)
+        if responseInFlight && (progressed || phase != .write) {
+            setDeadline(.write, after: server.limits.bodyIdleTimeout)
+        }
     }
 
     private func responseWritten() {
         responseInFlight = false
+        readPausedForOutput = false
         if closeAfterFlush || peerClosed {
             close()
             return
@@ -319,7 +386,9 @@ final class HTTPConnection: @unchecked Sendable {
     func deadlinePassed() {
         guard !closed else { return }
         switch phase {
-        case .keepAlive, .handler:
+        case .keepAlive:
+            closeIdle()
+        case .handler:
             close()
         case .write, .handshake:
             server.report(.timedOut(phase: phase.rawValue, peer: peer))
@@ -336,11 +405,14 @@ final class HTTPConnection: @unchecked Sendable {
     /// a restart does not drop requests the client already has on the way.
     func drain() {
         draining = true
-        guard !awaitingResponse && !responseInFlight && !parser.hasPartialRequest else { return }
+        // Bytes that arrived before the drain count: read them now rather than at the next event.
+        if !readSuspended && !awaitingResponse && !responseInFlight { readable() }
+        guard !closed else { return }
+        guard !awaitingResponse && !responseInFlight && !hasPartialInput else { return }
         if generation == 0 {
-            setDeadline(.keepAlive, after: min(server.limits.headTimeout, .seconds(1)))
+            setDeadline(handshaking ? .handshake : .keepAlive, after: min(server.limits.headTimeout, .seconds(1)))
         } else {
-            close()
+            closeIdle()
         }
     }
 

@@ -80,7 +80,8 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// Stops accepting, lets requests in progress finish (their handlers still answer), closes
     /// idle connections, and returns once every connection is closed or `grace` has passed (then
-    /// the rest are closed). Safe to call more than once.
+    /// the rest are closed). Safe to call more than once; not from a request handler (it waits
+    /// on the connection queues).
     public func shutdown(grace: Duration) {
         acceptQueue.sync {
             if let source = acceptSource {
@@ -95,7 +96,8 @@ public final class HTTPServer: @unchecked Sendable {
         // The cancel handler closes the listening socket asynchronously; until it has, the
         // kernel still completes handshakes that nobody will accept.
         listenerClosed.wait()
-        for group in groups { group.queue.async { group.drainAll() } }
+        for group in groups { group.queue.sync { group.drainAll() } }
+        onEvent(.draining(connections: connectionCount))
         let deadline = Date().addingTimeInterval(Double(grace.nanoseconds) / 1e9)
         lock.lock()
         while openConnections > 0 && lock.wait(until: deadline) {}

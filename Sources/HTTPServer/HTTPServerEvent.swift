@@ -12,4 +12,6 @@ public enum HTTPServerEvent: Sendable, Equatable {
     /// A TLS handshake or record failed (plain HTTP on the TLS port, an old protocol version,
     /// no shared cipher, a bad record); the connection is closed.
     case tlsFailed(reason: String, peer: SocketAddress?)
+    /// `shutdown` stopped accepting and told every open connection to finish what it is doing.
+    case draining(connections: Int)
 }

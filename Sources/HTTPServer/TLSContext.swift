@@ -67,7 +67,8 @@ public final class TLSContext: Sendable {
     /// A server session on the current context, nil if OpenSSL cannot allocate one.
     func makeSession() -> TLSSession? {
         let context = state.withLock { $0.context }
-        return TLSSession(context: context.pointer)
+        // The session takes its own reference on the context; until then this one holds it.
+        return withExtendedLifetime(context) { TLSSession(context: context.pointer) }
     }
 
     private static func load(_ files: Files) throws(TLSError) -> SSLContextHandle {
@@ -80,6 +81,7 @@ public final class TLSContext: Sendable {
             throw .openSSL(.context, "cannot set protocol versions and ciphers")
         }
         xwh_ssl_ctx_select_http11(pointer)
+        xwh_ssl_ctx_refuse_passphrases(pointer)
         guard SSL_CTX_use_certificate_chain_file(pointer, files.certificateChain) == 1 else {
             throw .openSSL(.certificateChain, "cannot load the certificate chain from \(files.certificateChain)")
         }
@@ -87,7 +89,9 @@ public final class TLSContext: Sendable {
         guard SSL_CTX_use_PrivateKey_file(pointer, files.privateKey, SSL_FILETYPE_PEM) == 1 else {
             let reasons = openSSLErrors()
             if reasons.contains("key values mismatch") { throw TLSError(part: .privateKey, reason: mismatch) }
-            throw TLSError(part: .privateKey, reason: "cannot load the private key from \(files.privateKey): \(reasons)")
+            let hint = reasons.contains("bad decrypt") || reasons.contains("interrupted or cancelled")
+                ? " (the key is encrypted; give an unencrypted key with permissions 0600)" : ""
+            throw TLSError(part: .privateKey, reason: "cannot load the private key from \(files.privateKey): \(reasons)\(hint)")
         }
         guard SSL_CTX_check_private_key(pointer) == 1 else { throw .openSSL(.privateKey, mismatch) }
         ERR_clear_error()

@@ -16,8 +16,16 @@ final class TLSSession {
     }
 
     private let ssl: OpaquePointer
-    private let input: OpaquePointer
-    private let output: OpaquePointer
+    private var input: OpaquePointer
+    private var output: OpaquePointer
+
+    /// Ciphertext is fed in pieces of this size, each decrypted before the next, so the input
+    /// BIO holds at most about one record plus a piece (a 64 KiB socket read would grow it to
+    /// 85 KiB for good).
+    private static let feedSize = 16 * 1024
+    /// A BIO that grew beyond this is replaced by a fresh one once it is empty, so an idle
+    /// connection does not keep the memory of its largest request or answer.
+    private static let retainedBIOCapacity = 20 * 1024
 
     init?(context: OpaquePointer) {
         guard let ssl = SSL_new(context) else { return nil }
@@ -34,6 +42,9 @@ final class TLSSession {
 
     var handshakeComplete: Bool { SSL_is_init_finished(ssl) == 1 }
 
+    /// Part of a record received and not yet decrypted.
+    var hasBufferedInput: Bool { BIO_ctrl_pending(input) > 0 || SSL_has_pending(ssl) == 1 }
+
     /// Negotiated protocol and cipher, e.g. `TLSv1.3 TLS_AES_256_GCM_SHA384`.
     var negotiated: String {
         let version = String(cString: SSL_get_version(ssl))
@@ -42,28 +53,40 @@ final class TLSSession {
     }
 
     /// Feeds `ciphertext` and passes every decrypted byte to `plaintext` (through `scratch`,
-    /// which may be the buffer `ciphertext` came from: it is copied into the BIO first).
+    /// which must not overlap `ciphertext`).
     func receive(_ ciphertext: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer,
                  plaintext: (UnsafeRawBufferPointer) -> Void) -> Received {
         var offset = 0
-        while offset < ciphertext.count {
-            let n = BIO_write(input, ciphertext.baseAddress! + offset, Int32(min(ciphertext.count - offset, Int(Int32.max))))
+        var result = Received.needMore
+        feeding: while offset < ciphertext.count {
+            let piece = min(ciphertext.count - offset, Self.feedSize)
+            let n = BIO_write(input, ciphertext.baseAddress! + offset, Int32(piece))
             guard n > 0 else { return .failed("cannot buffer TLS input") }
             offset += Int(n)
-        }
-        ERR_clear_error()
-        while true {
-            let n = SSL_read(ssl, scratch.baseAddress, Int32(scratch.count))
-            if n > 0 {
-                plaintext(UnsafeRawBufferPointer(rebasing: scratch[0..<Int(n)]))
-                continue
+            ERR_clear_error()
+            while true {
+                let n = SSL_read(ssl, scratch.baseAddress, Int32(scratch.count))
+                if n > 0 {
+                    plaintext(UnsafeRawBufferPointer(rebasing: scratch[0..<Int(n)]))
+                    continue
+                }
+                switch SSL_get_error(ssl, n) {
+                case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
+                    continue feeding
+                case SSL_ERROR_ZERO_RETURN:
+                    result = .closed
+                default:
+                    result = .failed(openSSLErrors())
+                }
+                break feeding
             }
-            switch SSL_get_error(ssl, n) {
-            case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .needMore
-            case SSL_ERROR_ZERO_RETURN: return .closed
-            default: return .failed(openSSLErrors())
-            }
         }
+        if BIO_ctrl_pending(input) == 0 && xwh_bio_mem_capacity(input) > Self.retainedBIOCapacity,
+           let fresh = xwh_bio_new_retrying_mem() {
+            SSL_set0_rbio(ssl, fresh)  // frees the old one
+            input = fresh
+        }
+        return result
     }
 
     /// Encrypts `bytes` into the output. False if the session cannot send (not yet or no longer
@@ -92,6 +115,11 @@ final class TLSSession {
         let pending = xwh_bio_pending_data(output, &data)
         guard pending > 0, let data else { return }
         bytes.append(contentsOf: UnsafeRawBufferPointer(start: data, count: pending))  // one memcpy
-        _ = xwh_bio_reset(output)
+        if xwh_bio_mem_capacity(output) > Self.retainedBIOCapacity, let fresh = xwh_bio_new_retrying_mem() {
+            SSL_set0_wbio(ssl, fresh)  // frees the old one (a reset would clear all of it, every time)
+            output = fresh
+        } else {
+            _ = xwh_bio_reset(output)
+        }
     }
 }

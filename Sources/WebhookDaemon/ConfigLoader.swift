@@ -126,9 +126,8 @@ public enum ConfigLoader {
             }
             return value.replacing(variable, with: directory)
         }
-        let files = TLSFiles(certificateChainFile: try path("certificateChainFile"), privateKeyFile: try path("privateKeyFile"))
-        try o.rejectUnknown(["certificateChainFile", "privateKeyFile"])
-        return files
+        try o.rejectUnknown(["certificateChainFile", "privateKeyFile"])  // first: a misspelt key is named as such
+        return TLSFiles(certificateChainFile: try path("certificateChainFile"), privateKeyFile: try path("privateKeyFile"))
     }
 
     private static func applyLimits(_ o: ConfigObject, to limits: inout HTTPLimits) throws(ConfigError) {

@@ -256,12 +256,17 @@ public final class Daemon: Sendable {
                 logger.notice("request rejected", metadata: [
                     "status": "\(status)", "reason": "\(reason)", "peer": "\(peer.map(\.description) ?? "-")",
                 ])
+            case let .timedOut(phase, peer) where phase == "tls handshake":
+                // Scanners that connect and send nothing: info, like other TLS failures.
+                logger.info("request timed out", metadata: ["phase": "\(phase)", "peer": "\(peer.map(\.description) ?? "-")"])
             case let .timedOut(phase, peer):
                 logger.notice("request timed out", metadata: ["phase": "\(phase)", "peer": "\(peer.map(\.description) ?? "-")"])
             case let .connectionLimitReached(peer):
                 logger.warning("connection refused: limit reached", metadata: ["peer": "\(peer.map(\.description) ?? "-")"])
             case let .acceptFailed(error):
                 logger.error("accept failed; pausing", metadata: ["error": "\(error)"])
+            case let .draining(connections):
+                logger.info("draining connections", metadata: ["open": "\(connections)"])
             case let .tlsFailed(reason, peer):
                 // Scanners and plain-HTTP clients cause these; info, not a warning.
                 logger.info("tls failed", metadata: ["reason": "\(reason)", "peer": "\(peer.map(\.description) ?? "-")"])

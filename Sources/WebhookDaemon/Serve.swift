@@ -134,6 +134,10 @@ struct Serve: ParsableCommand {
             let reloaded = try ConfigLoader.load(path: configPath, environment: environment)
             let keys = try WebhookKeys.load(keyFile: reloaded.webhookKeyFile, environment: environment)
             // The certificate is swapped first: if it fails, nothing has changed.
+            if daemon.tls == nil, let files = reloaded.tls {
+                // Turning TLS on needs a restart; the files are checked now so the restart will not fail.
+                _ = try files.makeContext()
+            }
             if let tls = daemon.tls, let files = reloaded.tls {
                 try files.reload(tls)
                 logger.info("tls certificate reloaded", metadata: certificateMetadata(tls))

@@ -1,4 +1,5 @@
 import COpenSSL
+import Dispatch
 import HTTPServer
 import TestSupport
 import Testing
@@ -70,7 +71,8 @@ import Testing
         #expect(live.handlerCalls == 0)
     }
 
-    @Test(arguments: ["AES128-GCM-SHA256:AES256-GCM-SHA384", "ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA", "AES128-SHA256"])
+    @Test(arguments: ["AES128-GCM-SHA256:AES256-GCM-SHA384", "ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA",
+                      "ECDHE-RSA-AES128-SHA256:ECDHE-RSA-AES256-SHA384", "AES128-SHA256"])
     func suitesWithoutForwardSecrecyOrAEADAreRefused(ciphers: String) throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -197,5 +199,98 @@ import Testing
         let client = try live.connect()
         #expect(try client.startTLS(.init(caFile: first.caFile)).peerSubject == first.subject)
         #expect(try client.exchange(get("/ok")).status == 200)
+    }
+
+    // MARK: Draining, idle closes and peers that do not read
+
+    /// Stops the server from another thread and returns once every connection has been told to
+    /// drain (the `.draining` event), while `shutdown` goes on waiting for them.
+    private func startShutdown(_ live: LiveServer) -> DispatchSemaphore {
+        let stopped = DispatchSemaphore(value: 0)
+        DispatchQueue(label: "tls-test.shutdown").async {
+            live.server.shutdown(grace: .seconds(5))
+            stopped.signal()
+        }
+        _ = waitUntil { live.events.contains { if case .draining = $0 { true } else { false } } }
+        return stopped
+    }
+
+    @Test func drainLetsAClientMidHandshakeSendItsFirstRequest() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (live, pki, _) = try start(directory)
+        let client = try live.connect()
+        // The server has sent its Finished; ours is held back until the drain has begun.
+        try client.startTLS(.init(caFile: pki.caFile), holdingFinalFlight: true)
+        let stopped = startShutdown(live)
+        try client.releaseHeldHandshake()
+        let response = try client.exchange(get("/during-drain"))
+        #expect(response.status == 200 && response.header("Connection") == "close")
+        #expect(try client.isClosedByPeer())
+        #expect(client.sawCloseNotify)
+        stopped.wait()
+    }
+
+    @Test func drainWaitsForARequestStillInsideATLSRecord() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (live, pki, _) = try start(directory)
+        let client = try live.connect()
+        try client.startTLS(.init(caFile: pki.caFile))
+        #expect(try client.exchange(get("/first")).status == 200)
+        // Half of the next request's record is on its way when the drain begins.
+        let record = try client.sealed(get("/second"))
+        try client.sendRaw(Array(record.prefix(record.count / 2)))
+        let stopped = startShutdown(live)
+        try client.sendRaw(Array(record.dropFirst(record.count / 2)))
+        let response = try client.readResponse()
+        #expect(response.status == 200 && response.body == Array("/second".utf8))
+        #expect(try client.isClosedByPeer())
+        stopped.wait()
+    }
+
+    @Test func idleKeptAliveTLSConnectionIsClosedWithCloseNotify() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (live, pki, _) = try start(directory, limits: .shortTimeouts)
+        defer { live.stop() }
+        let client = try live.connect()
+        try client.startTLS(.init(caFile: pki.caFile))
+        #expect(try client.exchange(get("/once")).status == 200)
+        #expect(try client.isClosedByPeer())
+        #expect(client.sawCloseNotify)
+    }
+
+    /// A peer that keeps sending KeyUpdates (each makes the server write one back) and never
+    /// reads: the server stops reading once a little output is stuck and closes the connection
+    /// at its deadline, instead of buffering without bound and moving the deadline each time.
+    @Test func peerThatNeverReadsCannotHoldAConnectionWithKeyUpdates() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (live, pki, _) = try start(directory, limits: .shortTimeouts)
+        defer { live.stop() }
+        let client = try live.connect(timeout: 5)
+        try client.startTLS(.init(caFile: pki.caFile))
+        #expect(try client.exchange(get("/once")).status == 200)
+        let clock = ContinuousClock()
+        let start = clock.now
+        var sent = 0
+        var failure: String?
+        // Sends fail once the server has closed (EPIPE/ECONNRESET) or, if it stopped reading
+        // and never closed, when the 5 s send timeout passes.
+        while clock.now - start < .seconds(20) {
+            do {
+                try client.sendKeyUpdate()
+                sent += 1
+            } catch {
+                failure = "\(error)"
+                break
+            }
+        }
+        let elapsed = clock.now - start
+        #expect(failure != nil, "the connection stayed open for 20 s and \(sent) KeyUpdates")
+        #expect(failure?.contains("errno 11") != true, "the server stopped reading but never closed: \(failure ?? "")")
+        #expect(elapsed < .seconds(5), "\(sent) KeyUpdates, then: \(failure ?? "")")
+        #expect(waitUntil { live.server.connectionCount == 0 })
     }
 }

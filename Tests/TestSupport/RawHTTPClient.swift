@@ -23,9 +23,13 @@ public final class RawHTTPClient {
 
     public private(set) var fd: Int32
     private var buffer: [UInt8] = []
-    /// After `startTLS`: every byte goes through this session (SSL*), on the blocking socket.
+    /// After `startTLS`: every byte goes through this session (SSL*) and its two memory BIOs, so
+    /// a test can hold back or split what goes on the wire.
     private var ssl: OpaquePointer?
     private var sslContext: OpaquePointer?
+    private var tlsInput: OpaquePointer?
+    private var tlsOutput: OpaquePointer?
+    private var heldHandshake: [UInt8] = []
     /// After `startTLS`: whether the server ended the connection with close_notify.
     public private(set) var sawCloseNotify = false
 
@@ -36,6 +40,7 @@ public final class RawHTTPClient {
         guard fd >= 0 else { throw ClientError(description: "socket: errno \(errno)") }
         var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         let rc: Int32
         if v6 {
             var addr = sockaddr_in6()
@@ -71,15 +76,19 @@ public final class RawHTTPClient {
         fd = -1
     }
 
+    /// Sends `bytes` (over TLS once `startTLS` ran).
     public func send(_ bytes: [UInt8]) throws {
+        if ssl != nil {
+            try sendRaw(try sealed(bytes))
+        } else {
+            try sendRaw(bytes)
+        }
+    }
+
+    /// Sends bytes on the socket as they are, bypassing TLS (part of a record, say).
+    public func sendRaw(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
-            if let ssl {
-                let n = bytes.withUnsafeBytes { SSL_write(ssl, $0.baseAddress! + offset, Int32($0.count - offset)) }
-                guard n > 0 else { throw ClientError(description: "SSL_write: \(Self.openSSLErrors())") }
-                offset += Int(n)
-                continue
-            }
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
             guard n > 0 else { throw ClientError(description: "send: errno \(errno)") }
             offset += n
@@ -95,22 +104,24 @@ public final class RawHTTPClient {
     private func fill() throws -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65536)
         if let ssl {
-            let n = chunk.withUnsafeMutableBytes { SSL_read(ssl, $0.baseAddress, Int32($0.count)) }
-            if n > 0 {
-                buffer.append(contentsOf: chunk[0..<Int(n)])
-                return true
-            }
-            switch SSL_get_error(ssl, n) {
-            case SSL_ERROR_ZERO_RETURN:
-                sawCloseNotify = true
-                return false
-            case SSL_ERROR_SYSCALL where errno == 0 || errno == ECONNRESET:
-                return false  // the peer closed without close_notify
-            case SSL_ERROR_SSL where ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING:
+            while true {
                 ERR_clear_error()
-                return false  // the same, as OpenSSL 3 reports it
-            default:
-                throw ClientError(description: "SSL_read: errno \(errno) \(Self.openSSLErrors()) (timeout?)")
+                let n = chunk.withUnsafeMutableBytes { SSL_read(ssl, $0.baseAddress, Int32($0.count)) }
+                if n > 0 {
+                    buffer.append(contentsOf: chunk[0..<Int(n)])
+                    return true
+                }
+                let error = SSL_get_error(ssl, n)
+                try? sendRaw(takeTLSOutput())  // e.g. an answer to a KeyUpdate
+                switch error {
+                case SSL_ERROR_WANT_READ:
+                    guard try receiveRaw() else { return false }  // closed without close_notify
+                case SSL_ERROR_ZERO_RETURN:
+                    sawCloseNotify = true
+                    return false
+                default:
+                    throw ClientError(description: "SSL_read: \(Self.openSSLErrors())")
+                }
             }
         }
         let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
@@ -205,9 +216,11 @@ public final class RawHTTPClient {
     }
 
     /// Runs a TLS handshake on this connection; from then on `send` and the readers go through it.
-    /// Throws with OpenSSL's reasons when the handshake fails.
+    /// Throws with OpenSSL's reasons when the handshake fails. With `holdingFinalFlight` the
+    /// client's last handshake message (TLS 1.3: its Finished) is not sent until
+    /// `releaseHeldHandshake()`, so a test can act while the server is mid-handshake.
     @discardableResult
-    public func startTLS(_ options: TLSOptions) throws -> TLSInfo {
+    public func startTLS(_ options: TLSOptions, holdingFinalFlight: Bool = false) throws -> TLSInfo {
         guard let context = SSL_CTX_new(TLS_client_method()) else { throw ClientError(description: "SSL_CTX_new") }
         sslContext = context
         guard xwh_ssl_ctx_set_versions(context, options.minVersion, options.maxVersion) == 1 else {
@@ -230,12 +243,31 @@ public final class RawHTTPClient {
         self.ssl = ssl
         _ = xwh_ssl_set_host_name(ssl, options.serverName)
         if options.caFile != nil { _ = SSL_set1_host(ssl, options.serverName) }
-        SSL_set_fd(ssl, fd)
-        ERR_clear_error()
-        guard SSL_connect(ssl) == 1 else {
+        guard let input = xwh_bio_new_retrying_mem(), let output = xwh_bio_new_retrying_mem() else {
+            throw ClientError(description: "BIO_new")
+        }
+        SSL_set_bio(ssl, input, output)
+        tlsInput = input
+        tlsOutput = output
+        SSL_set_connect_state(ssl)
+        while true {
+            ERR_clear_error()
+            let result = SSL_do_handshake(ssl)
+            let flight = takeTLSOutput()
+            if result == 1 {
+                if holdingFinalFlight { heldHandshake = flight } else { try sendRaw(flight) }
+                break
+            }
+            let error = SSL_get_error(ssl, result)
+            let reasons = Self.openSSLErrors()
+            try? sendRaw(flight)  // an alert, on failure
+            if error == SSL_ERROR_WANT_READ {
+                guard try receiveRaw() else { throw ClientError(description: "TLS handshake failed: the server closed the connection") }
+                continue
+            }
             let verify = SSL_get_verify_result(ssl)
             let detail = verify == X509_V_OK ? "" : " (verify: \(String(cString: X509_verify_cert_error_string(verify))))"
-            throw ClientError(description: "TLS handshake failed: \(Self.openSSLErrors())\(detail)")
+            throw ClientError(description: "TLS handshake failed: \(reasons)\(detail)")
         }
         var alpn: UnsafePointer<UInt8>?
         var alpnLength: UInt32 = 0
@@ -257,6 +289,55 @@ public final class RawHTTPClient {
             alpn: alpn.map { String(decoding: UnsafeBufferPointer(start: $0, count: Int(alpnLength)), as: UTF8.self) } ?? "",
             peerSubject: subject
         )
+    }
+
+    /// Sends the handshake message `startTLS(_:holdingFinalFlight: true)` held back.
+    public func releaseHeldHandshake() throws {
+        try sendRaw(heldHandshake)
+        heldHandshake = []
+    }
+
+    /// Sends a TLS 1.3 KeyUpdate that asks the server to update its keys too (it answers with one).
+    public func sendKeyUpdate() throws {
+        guard let ssl else { throw ClientError(description: "sendKeyUpdate: no TLS session") }
+        ERR_clear_error()
+        guard SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED) == 1, SSL_do_handshake(ssl) == 1 else {
+            throw ClientError(description: "KeyUpdate: \(Self.openSSLErrors())")
+        }
+        try sendRaw(takeTLSOutput())
+    }
+
+    /// `bytes` as TLS records, not sent (a test may send them in parts with `sendRaw`).
+    public func sealed(_ bytes: [UInt8]) throws -> [UInt8] {
+        guard let ssl else { throw ClientError(description: "sealed: no TLS session") }
+        ERR_clear_error()
+        let n = bytes.withUnsafeBytes { SSL_write(ssl, $0.baseAddress, Int32($0.count)) }
+        guard n == bytes.count else { throw ClientError(description: "SSL_write: \(Self.openSSLErrors())") }
+        return takeTLSOutput()
+    }
+
+    /// Everything TLS has written to its output BIO.
+    private func takeTLSOutput() -> [UInt8] {
+        guard let tlsOutput else { return [] }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { BIO_read(tlsOutput, $0.baseAddress, Int32($0.count)) }
+            guard n > 0 else { return bytes }
+            bytes += chunk[0..<Int(n)]
+        }
+    }
+
+    /// Reads from the socket into the TLS input; false at the end of the stream.
+    private func receiveRaw() throws -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n > 0 {
+            _ = chunk.withUnsafeBytes { BIO_write(tlsInput, $0.baseAddress, Int32(n)) }
+            return true
+        }
+        if n == 0 || errno == ECONNRESET { return false }
+        throw ClientError(description: "recv: errno \(errno) (timeout?)")
     }
 
     private static func openSSLErrors() -> String {

@@ -66,6 +66,8 @@ import Testing
         (#"{"listen": {"tls": {}}}"#, "config: listen.tls.certificateChainFile: is required when listen.tls is present"),
         (#"{"listen": {"tls": {"certificateChainFile": "c.pem", "privateKeyFile": ""}}}"#,
          "config: listen.tls.privateKeyFile: is required when listen.tls is present"),
+        (#"{"listen": {"tls": {"certificateFile": "c.pem", "privateKeyFile": "k.pem"}}}"#,
+         "config: listen.tls.certificateFile: unknown key (known here: certificateChainFile, privateKeyFile)"),
         (#"{"listen": {"tls": {"certificateChainFile": "c.pem", "privateKeyFile": "k.pem", "ciphers": "ALL"}}}"#,
          "config: listen.tls.ciphers: unknown key (known here: certificateChainFile, privateKeyFile)"),
     ])

@@ -71,6 +71,7 @@ struct Demo: ParsableCommand {
         let url = URL(string: "http://\(address)\(config.webhookPath)")!
         let signer = WebhookSignature(keys: [key])
         let poster = SelftestClient()
+        defer { poster.invalidate() }
 
         // Xero's intent-to-receive first, then the deliveries, several events each.
         let itr = Selftest.intentToReceiveBody()

@@ -36,6 +36,7 @@ struct Selftest: ParsableCommand {
         }
         let signer = WebhookSignature(keys: [key])
         let client = SelftestClient()
+        defer { client.invalidate() }
         var failures = 0
         func check(_ ok: Bool, _ text: String) {
             writeOut(Array(((ok ? "PASS  " : "FAIL  ") + text + "\n").utf8))
@@ -125,6 +126,11 @@ final class SelftestClient: NSObject, URLSessionTaskDelegate, @unchecked Sendabl
         task.resume()
         done.wait()
         return outcome.get()
+    }
+
+    /// Ends the session; it holds its delegate (this client) strongly until then.
+    func invalidate() {
+        session.finishTasksAndInvalidate()
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,

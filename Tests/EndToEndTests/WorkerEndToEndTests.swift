@@ -131,7 +131,9 @@ import Glibc
     /// sink runs must not inherit that (it could not be stopped, and would not die of a broken pipe).
     @Test func commandSinkRunsCommandsWithACleanSignalState() throws {
         let setup = try Setup(tenants: ["t-cmd"]) { dir in
-            let script = #"cat > \#(dir.path)/record-$$.json && grep -E '^Sig(Blk|Ign):' /proc/$$/status > \#(dir.path)/signals-$$"#
+            // exec: grep becomes the process the sink started (reading the shell's status from a
+            // child would catch dash with every signal blocked around its fork).
+            let script = #"cat > \#(dir.path)/record-$$.json && exec grep -E '^Sig(Blk|Ign):' /proc/self/status > \#(dir.path)/signals-$$"#
             return #"{"type": "command", "command": ["/bin/sh", "-c", "\#(script)"]}"#
         }
         setup.fake.addRecord(tenant: "t-cmd", collection: "Contacts", id: "30000000-0000-0000-0000-000000000001")

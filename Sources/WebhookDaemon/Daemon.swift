@@ -103,10 +103,11 @@ public final class Daemon: Sendable {
             logger.info("worker started", metadata: ["sink": "\(config.worker.sink.rawValue)"])
         }
         if let xeroMetrics {
-            // One line per token renewal (refresh, grant or command run), never the token.
+            // A line when tokens were renewed (refresh, grant, command run, new token file), never
+            // the token. Counted from 0, so a renewal before the first look is logged too.
             let logger = self.logger
             Task {
-                var seen = await xeroMetrics().tokenRenewals
+                var seen = 0
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(2))
                     let renewals = await xeroMetrics().tokenRenewals

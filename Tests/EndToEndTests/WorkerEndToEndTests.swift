@@ -161,6 +161,23 @@ import Glibc
         #expect(try String(contentsOfFile: setup.dir.file(record), encoding: .utf8).contains("30000000-0000-0000-0000-000000000001"))
     }
 
+    /// A new access token written to the token file is picked up and logged once, never shown.
+    @Test func renewedAccessTokenIsLoggedWithoutTheToken() throws {
+        let setup = try Setup(tenants: ["t-renew"])
+        let daemon = try DaemonProcess(["serve", "--config", setup.config], environment: setup.environment)
+        // The token file is read when first needed; /metrics needs it (no renewal yet).
+        let client = try RawHTTPClient(port: daemon.port)
+        let before = String(decoding: try client.exchange(Array("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".utf8)).body, as: UTF8.self)
+        #expect(before.contains("xero_webhookd_token_refreshes_total 0"))
+        let token = setup.fake.issueAccessToken(tenants: ["t-renew"], lifetime: 3600)
+        try writeFile(setup.dir.file("token.json"), #"{"access_token":"\#(token)","expires_in":3600}"#)
+        #expect(waitUntil(seconds: 20) { daemon.stderr.contains("xero access token renewed") })
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+        #expect(daemon.stderr.components(separatedBy: "xero access token renewed").count == 2, "one line for one renewal")
+        #expect(!daemon.stderr.contains(token))
+    }
+
     @Test func killNineMidDeliveryLosesNothingAndDuplicatesKeepTheirIDs() throws {
         let setup = try Setup(tenants: ["t-a", "t-b"])
         var events: [String] = []

@@ -10,11 +10,11 @@ import Testing
 @Suite struct TLSLiveTests {
     /// Runs `body` against a TLS server with a fresh PKI named `name` (in a temporary
     /// directory it also gets); the server is stopped and the directory removed afterwards.
-    private func withServer(name: String = "first", limits: HTTPLimits = .init(),
+    private func withServer(name: String = "first", key: TestCertificates.Key = .rsa, limits: HTTPLimits = .init(),
                             _ body: (LiveServer, TestCertificates, TLSContext, TemporaryDirectory) throws -> Void) throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let pki = try TestCertificates.make(in: directory.path, name: name)
+        let pki = try TestCertificates.make(in: directory.path, name: name, key: key)
         let context = try TLSContext(certificateChainFile: pki.chainFile, privateKeyFile: pki.keyFile)
         let live = try LiveServer(limits: limits, tls: context)
         defer { live.stop() }  // safe after a test's own shutdown
@@ -54,6 +54,20 @@ import Testing
             #expect(info.cipher.hasPrefix("ECDHE-RSA-"))
             #expect(info.cipher.contains("GCM") || info.cipher.contains("CHACHA20"))
             #expect(try client.exchange(get("/tls12")).status == 200)
+        }
+    }
+
+    @Test func ecdsaCertificateWorksWithTLS12AndTLS13() throws {
+        try withServer(key: .ecdsa) { live, pki, _, _ in
+            var tls12 = RawHTTPClient.TLSOptions(caFile: pki.caFile)
+            tls12.maxVersion = TLS1_2_VERSION
+            let old = try live.connect()
+            let info = try old.startTLS(tls12)
+            #expect(info.version == "TLSv1.2" && info.cipher.hasPrefix("ECDHE-ECDSA-"), "\(info.cipher)")
+            #expect(try old.exchange(get("/ecdsa12")).status == 200)
+            let new = try live.connect()
+            #expect(try new.startTLS(.init(caFile: pki.caFile)).version == "TLSv1.3")
+            #expect(try new.exchange(get("/ecdsa13")).status == 200)
         }
     }
 

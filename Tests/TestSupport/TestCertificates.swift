@@ -1,7 +1,8 @@
 import Foundation
 
 /// A private PKI made with the `openssl` command for TLS tests: a root CA, an intermediate CA
-/// and an RSA server certificate for `localhost` and 127.0.0.1 signed by the intermediate.
+/// and a server certificate (RSA 2048 or ECDSA P-256) for `localhost` and 127.0.0.1 signed by
+/// the intermediate.
 /// `chainFile` holds the leaf then the intermediate (what a server sends); a client trusts
 /// `caFile` (the root) only, so a handshake verifies only if the server sent the whole chain.
 public struct TestCertificates: Sendable {
@@ -13,7 +14,9 @@ public struct TestCertificates: Sendable {
 
     /// Writes `<name>-ca.pem`, `<name>-chain.pem` and `<name>-key.pem` into `directory`;
     /// `name` goes into the leaf's subject (O=name) so tests can tell certificates apart.
-    public static func make(in directory: String, name: String) throws -> TestCertificates {
+    public enum Key: Sendable { case rsa, ecdsa }
+
+    public static func make(in directory: String, name: String, key: Key = .rsa) throws -> TestCertificates {
         let config = "\(directory)/\(name)-openssl.cnf"
         try writeFile(config, """
             [req]
@@ -36,16 +39,16 @@ public struct TestCertificates: Sendable {
             """)
         func file(_ suffix: String) -> String { "\(directory)/\(name)-\(suffix)" }
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-        // Root and intermediate CAs (EC keys: fast to make), then an RSA leaf so RSA key
-        // exchange would be possible if the server allowed it.
+        // Root and intermediate CAs (EC keys: fast to make), then the leaf: RSA by default, so
+        // RSA key exchange would be possible if the server allowed it.
         try openssl(["req", "-x509", "-config", config, "-extensions", "ca"] + ec +
                     ["-keyout", file("root.key"), "-out", file("ca.pem"), "-days", "3", "-subj", "/CN=\(name) test root"])
         try openssl(["req", "-new", "-config", config] + ec +
                     ["-keyout", file("intermediate.key"), "-out", file("intermediate.csr"), "-subj", "/CN=\(name) test intermediate"])
         try openssl(["x509", "-req", "-in", file("intermediate.csr"), "-CA", file("ca.pem"), "-CAkey", file("root.key"),
                      "-set_serial", "2", "-days", "2", "-extfile", config, "-extensions", "ca", "-out", file("intermediate.pem")])
-        try openssl(["req", "-new", "-config", config, "-newkey", "rsa:2048", "-nodes",
-                     "-keyout", file("key.pem"), "-out", file("leaf.csr"), "-subj", "/O=\(name)/CN=localhost"])
+        try openssl(["req", "-new", "-config", config] + (key == .rsa ? ["-newkey", "rsa:2048", "-nodes"] : ec) +
+                    ["-keyout", file("key.pem"), "-out", file("leaf.csr"), "-subj", "/O=\(name)/CN=localhost"])
         try openssl(["x509", "-req", "-in", file("leaf.csr"), "-CA", file("intermediate.pem"), "-CAkey", file("intermediate.key"),
                      "-set_serial", "3", "-days", "1", "-extfile", config, "-extensions", "leaf", "-out", file("leaf.pem")])
         let chain = try String(contentsOfFile: file("leaf.pem"), encoding: .utf8)

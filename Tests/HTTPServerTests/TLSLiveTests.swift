@@ -127,6 +127,19 @@ import Testing
         }
     }
 
+    @Test func expectContinueOverTLS() throws {
+        try withServer { live, pki, _, _ in
+            let client = try live.connect()
+            try client.startTLS(.init(caFile: pki.caFile))
+            try client.send("POST /upload HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+            #expect(try client.readResponse().status == 100)
+            #expect(live.handlerCalls == 0)
+            try client.send("hello")
+            let final = try client.readResponse()
+            #expect(final.status == 200 && final.body == Array("hello".utf8))
+        }
+    }
+
     @Test func closingAnswerEndsWithCloseNotify() throws {
         try withServer { live, pki, _, _ in
             let client = try live.connect()

@@ -18,6 +18,8 @@ public final class Daemon: Sendable {
     private let receiver: WebhookReceiver
     private let worker: Worker?
     let metrics = Metrics()
+    /// Returns memory freed after bursts of connections to the system.
+    private let freeMemory = FreeMemory()
     /// Native TLS, when `listen.tls` is configured (reloaded on SIGHUP).
     public let tls: TLSContext?
     private let xeroMetrics: (@Sendable () async -> XeroClientMetrics)?

@@ -71,6 +71,29 @@ import Testing
         }
     }
 
+    /// Without a server-side session cache, clients still resume with tickets (TLS 1.3 and 1.2);
+    /// after a certificate reload the old tickets no longer work and a full handshake follows.
+    @Test(arguments: [0, TLS1_2_VERSION])
+    func sessionsResumeWithTicketsUntilAReload(maxVersion: Int32) throws {
+        try withServer { live, pki, context, _ in
+            var options = RawHTTPClient.TLSOptions(caFile: pki.caFile)
+            options.maxVersion = maxVersion
+            let first = try live.connect()
+            #expect(try first.startTLS(options).resumed == false)
+            #expect(try first.exchange(get("/first")).status == 200)
+            let session = try #require(first.tlsSession())
+            defer { SSL_SESSION_free(session) }
+            options.resume = session
+            let second = try live.connect()
+            #expect(try second.startTLS(options).resumed)
+            #expect(try second.exchange(get("/resumed")).status == 200)
+            try context.reload()
+            let third = try live.connect()
+            #expect(try third.startTLS(options).resumed == false)
+            #expect(try third.exchange(get("/after-reload")).status == 200)
+        }
+    }
+
     @Test(arguments: [TLS1_VERSION, TLS1_1_VERSION])
     func oldProtocolVersionsAreRefused(version: Int32) throws {
         try withServer { live, pki, _, _ in

@@ -203,6 +203,8 @@ public final class RawHTTPClient {
         public var maxVersion: Int32 = 0
         /// TLS 1.2 cipher list; nil: OpenSSL's default.
         public var ciphers: String?
+        /// A session from `tlsSession()` of an earlier connection, to resume.
+        public var resume: OpaquePointer?
         public init(caFile: String? = nil) { self.caFile = caFile }
     }
 
@@ -213,6 +215,8 @@ public final class RawHTTPClient {
         public var alpn: String
         /// The server certificate's subject, e.g. `CN=localhost`.
         public var peerSubject: String
+        /// Whether the handshake resumed `TLSOptions.resume` instead of a full handshake.
+        public var resumed: Bool
     }
 
     /// Runs a TLS handshake on this connection; from then on `send` and the readers go through it.
@@ -242,6 +246,7 @@ public final class RawHTTPClient {
         guard let ssl = SSL_new(context) else { throw ClientError(description: "SSL_new") }
         self.ssl = ssl
         _ = xwh_ssl_set_host_name(ssl, options.serverName)
+        if let resume = options.resume { SSL_set_session(ssl, resume) }
         if options.caFile != nil { _ = SSL_set1_host(ssl, options.serverName) }
         guard let input = xwh_bio_new_retrying_mem(), let output = xwh_bio_new_retrying_mem() else {
             throw ClientError(description: "BIO_new")
@@ -287,8 +292,15 @@ public final class RawHTTPClient {
             version: String(cString: SSL_get_version(ssl)),
             cipher: SSL_get_current_cipher(ssl).flatMap { SSL_CIPHER_get_name($0) }.map { String(cString: $0) } ?? "",
             alpn: alpn.map { String(decoding: UnsafeBufferPointer(start: $0, count: Int(alpnLength)), as: UTF8.self) } ?? "",
-            peerSubject: subject
+            peerSubject: subject,
+            resumed: SSL_session_reused(ssl) == 1
         )
+    }
+
+    /// The session to resume on another connection (TLS 1.3 sends it after the handshake, so
+    /// read an answer first). The caller frees it with `SSL_SESSION_free`.
+    public func tlsSession() -> OpaquePointer? {
+        ssl.flatMap { SSL_get1_session($0) }
     }
 
     /// Sends the handshake message `startTLS(_:holdingFinalFlight: true)` held back.

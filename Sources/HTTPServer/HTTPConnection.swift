@@ -336,7 +336,8 @@ final class HTTPConnection: @unchecked Sendable {
         } else if readPausedForOutput && !awaitingResponse {
             readPausedForOutput = false
             resumeReading()
-            readable()
+            // In a later block: this flush may run inside `readable` (through `receiveTLS`).
+            group.queue.async { [self] in readable() }
         }
     }
 

@@ -85,8 +85,8 @@ final class ConnectionGroup: @unchecked Sendable {
     /// this as they work: while a socket keeps the queue busy (a peer streaming records),
     /// libdispatch delivered this queue's timer only seconds late, and a deadline must not wait
     /// for a quiet moment.
-    func expireDeadlinesIfDue() {
-        guard DispatchTime.now().uptimeNanoseconds >= nextCheck else { return }
+    func expireDeadlinesIfDue(now: UInt64 = DispatchTime.now().uptimeNanoseconds) {
+        guard now >= nextCheck else { return }
         expireDeadlines()
     }
 

@@ -57,8 +57,9 @@ final class HTTPConnection: @unchecked Sendable {
     /// without bound. Answers are not counted (their own deadlines and limits apply).
     private static let tlsControlBacklogLimit = 64 * 1024
     private var tlsControlBacklog = 0
-    /// Socket reads (of up to 64 KiB) per turn on the queue.
+    /// Socket reads (of up to 64 KiB) per turn on the queue, and how long a turn may take.
     private static let readsPerTurn = 16
+    private static let turnNanoseconds: UInt64 = 5_000_000
 
     /// Bytes of a request already received: in the parser, or (TLS) in a record not yet complete.
     private var hasPartialInput: Bool {
@@ -93,17 +94,21 @@ final class HTTPConnection: @unchecked Sendable {
     // MARK: Reading
 
     private func readable() {
-        group.expireDeadlinesIfDue()
         let scratch = group.scratch
+        let turnStarted = DispatchTime.now().uptimeNanoseconds
         // Read until the socket would block. libdispatch on Linux delivers EPOLLHUP (an RST, or
         // both directions shut) as a final event and stops watching the descriptor, so bytes
         // that came with the RST, and the RST itself, must be read in this call: a single read
         // left such a connection open until its head or body deadline.
         var reads = 0
         while !closed && !readSuspended && !peerClosed {
-            // A peer that never stops sending must not keep this queue (its other connections,
-            // its deadline timer) to itself: after 1 MiB, continue in a later block.
-            if reads == Self.readsPerTurn {
+            // Deadlines (this connection's and its neighbours') are checked as the work goes on,
+            // and a peer that never stops sending does not keep this queue to itself: after 1 MiB
+            // or 5 ms (TLS records can be costly per byte), the rest waits for a later block.
+            let now = DispatchTime.now().uptimeNanoseconds
+            group.expireDeadlinesIfDue(now: now)
+            if closed { return }
+            if reads == Self.readsPerTurn || now &- turnStarted > Self.turnNanoseconds {
                 group.queue.async { [self] in readable() }
                 return
             }

@@ -60,6 +60,10 @@ final class HTTPConnection: @unchecked Sendable {
     /// Socket reads (of up to 64 KiB) per turn on the queue, and how long a turn may take.
     private static let readsPerTurn = 16
     private static let turnNanoseconds: UInt64 = 5_000_000
+    private var turnScheduled = false
+    /// When the connection, idle since its last answer (or its handshake), closes: kept so that
+    /// TLS records carrying no request (a peer's KeyUpdate) do not extend it.
+    private var idleDeadline: UInt64 = .max
 
     /// Bytes of a request already received: in the parser, or (TLS) in a record not yet complete.
     private var hasPartialInput: Bool {
@@ -78,7 +82,9 @@ final class HTTPConnection: @unchecked Sendable {
 
     func start() {
         let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: group.queue)
-        source.setEventHandler { [unowned self] in self.readable() }
+        // While a continued turn is queued, source events are left to it: each would otherwise
+        // start a second chain of turns for this connection (the source is re-armed while data waits).
+        source.setEventHandler { [unowned self] in if !self.turnScheduled { self.readable() } }
         source.setCancelHandler { [self] in self.sourceCancelled() }
         openSources += 1
         readSource = source
@@ -107,9 +113,9 @@ final class HTTPConnection: @unchecked Sendable {
             // or 5 ms (TLS records can be costly per byte), the rest waits for a later block.
             let now = DispatchTime.now().uptimeNanoseconds
             group.expireDeadlinesIfDue(now: now)
-            if closed { return }
+            if closed || readSuspended { break }  // a deadline (maybe this connection's) just fired
             if reads == Self.readsPerTurn || now &- turnStarted > Self.turnNanoseconds {
-                group.queue.async { [self] in readable() }
+                scheduleReadTurn()
                 return
             }
             reads += 1
@@ -147,6 +153,16 @@ final class HTTPConnection: @unchecked Sendable {
             } else {
                 close()
             }
+        }
+    }
+
+    /// Continues reading in a later block on the queue, once however often it is asked for.
+    private func scheduleReadTurn() {
+        guard !turnScheduled else { return }
+        turnScheduled = true
+        group.queue.async { [self] in
+            turnScheduled = false
+            readable()
         }
     }
 
@@ -257,7 +273,14 @@ final class HTTPConnection: @unchecked Sendable {
             if headStarted == nil { headStarted = now }
             phase = .head
             deadline = headStarted! &+ server.limits.headTimeout.nanoseconds
-        } else if draining && generation > 0 {
+        } else if phase == .head {
+            // What looked like the start of a request was a TLS record with none in it: idle
+            // again, until the moment it was idle until.
+            headStarted = nil
+            phase = .keepAlive
+            deadline = idleDeadline
+        }
+        if !hasPartialInput && !parser.isReadingBody && draining && generation > 0 {
             // A connection that has not sent its first request keeps the moment `drain` gave it
             // (over TLS the read that ends the handshake carries no request yet).
             closeIdle()
@@ -342,7 +365,7 @@ final class HTTPConnection: @unchecked Sendable {
             readPausedForOutput = false
             resumeReading()
             // In a later block: this flush may run inside `readable` (through `receiveTLS`).
-            group.queue.async { [self] in readable() }
+            scheduleReadTurn()
         }
     }
 
@@ -387,6 +410,7 @@ final class HTTPConnection: @unchecked Sendable {
     private func setDeadline(_ phase: Phase, after duration: Duration) {
         self.phase = phase
         deadline = DispatchTime.now().uptimeNanoseconds &+ duration.nanoseconds
+        if phase == .keepAlive { idleDeadline = deadline }
     }
 
     func deadlinePassed() {

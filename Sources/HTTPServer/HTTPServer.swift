@@ -36,7 +36,8 @@ public final class HTTPServer: @unchecked Sendable {
     ///   - limits: size limits and timeouts for every connection.
     ///   - groups: how many serial queues drive connections (default: one per core, at least 2).
     ///   - tls: serve HTTPS with this context (nil: plain HTTP).
-    ///   - onEvent: reports rejections, timeouts and accept trouble (called on server queues).
+    ///   - onEvent: reports rejections, timeouts and accept trouble (called on server queues;
+    ///     `.draining` on the thread that called `shutdown`).
     ///   - handler: called once per complete request.
     public init(limits: HTTPLimits = .init(), groups: Int? = nil, tls: TLSContext? = nil,
                 onEvent: @escaping @Sendable (HTTPServerEvent) -> Void = { _ in },
@@ -80,8 +81,7 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// Stops accepting, lets requests in progress finish (their handlers still answer), closes
     /// idle connections, and returns once every connection is closed or `grace` has passed (then
-    /// the rest are closed). Safe to call more than once; not from a request handler (it waits
-    /// on the connection queues).
+    /// the rest are closed). Safe to call more than once.
     public func shutdown(grace: Duration) {
         acceptQueue.sync {
             if let source = acceptSource {
@@ -96,9 +96,18 @@ public final class HTTPServer: @unchecked Sendable {
         // The cancel handler closes the listening socket asynchronously; until it has, the
         // kernel still completes handshakes that nobody will accept.
         listenerClosed.wait()
-        for group in groups { group.queue.sync { group.drainAll() } }
-        onEvent(.draining(connections: connectionCount))
         let deadline = Date().addingTimeInterval(Double(grace.nanoseconds) / 1e9)
+        let told = DispatchGroup()
+        for group in groups {
+            told.enter()
+            group.queue.async {
+                group.drainAll()
+                told.leave()
+            }
+        }
+        // Within the grace period: a queue that is stuck must not stop the shutdown.
+        _ = told.wait(timeout: .now() + .nanoseconds(Int(clamping: grace.nanoseconds)))
+        onEvent(.draining(connections: connectionCount))
         lock.lock()
         while openConnections > 0 && lock.wait(until: deadline) {}
         let remaining = openConnections

@@ -292,6 +292,23 @@ import Testing
         }
     }
 
+    /// A record without a request in it, split over two reads, is not the start of a request:
+    /// the idle connection is closed quietly at its keep-alive deadline, not answered 408.
+    @Test func splitKeyUpdateOnAnIdleConnectionIsNotARequestHead() throws {
+        try withServer(limits: .shortTimeouts) { live, pki, _, _ in
+            let client = try live.connect()
+            try client.startTLS(.init(caFile: pki.caFile))
+            #expect(try client.exchange(get("/once")).status == 200)
+            let record = try client.keyUpdateRecord()
+            try client.sendRaw(Array(record.prefix(3)))
+            #expect(waitUntil { live.server.isResponsive(within: .seconds(5)) })
+            try client.sendRaw(Array(record.dropFirst(3)))
+            #expect(try client.isClosedByPeer(), "an answer came instead of a quiet close")
+            #expect(client.sawCloseNotify)
+            #expect(live.timedOutPhases.isEmpty)
+        }
+    }
+
     /// A peer that keeps sending KeyUpdates (each makes the server write one back) and never
     /// reads: the server stops reading once a little output is stuck and closes the connection
     /// at its deadline, instead of buffering without bound and moving the deadline each time.

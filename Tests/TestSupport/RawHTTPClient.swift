@@ -311,12 +311,17 @@ public final class RawHTTPClient {
 
     /// Sends a TLS 1.3 KeyUpdate that asks the server to update its keys too (it answers with one).
     public func sendKeyUpdate() throws {
-        guard let ssl else { throw ClientError(description: "sendKeyUpdate: no TLS session") }
+        try sendRaw(try keyUpdateRecord())
+    }
+
+    /// The record of such a KeyUpdate, not sent (a test may send it in parts with `sendRaw`).
+    public func keyUpdateRecord() throws -> [UInt8] {
+        guard let ssl else { throw ClientError(description: "KeyUpdate: no TLS session") }
         ERR_clear_error()
         guard SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED) == 1, SSL_do_handshake(ssl) == 1 else {
             throw ClientError(description: "KeyUpdate: \(Self.openSSLErrors())")
         }
-        try sendRaw(takeTLSOutput())
+        return takeTLSOutput()
     }
 
     /// `bytes` as TLS records, not sent (a test may send them in parts with `sendRaw`).

@@ -1,3 +1,4 @@
+import ByteJSON
 import Foundation
 
 /// Parsing and writing helpers for the fake's wire formats.
@@ -23,17 +24,9 @@ enum FakeXeroWire {
         return target[target.index(after: mark)...]
     }
 
+    /// A JSON string literal for `text`.
     static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case let s where s.value < 0x20: out += String(format: "\\u%04x", s.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        String(decoding: JSONText.quoted(text), as: UTF8.self)
     }
 
     /// `/Date(1551981658323)/` as Xero writes it in JSON (`\/Date(…)\/`).

@@ -43,14 +43,17 @@ public struct StoredTokenSet: Sendable, Equatable, CustomStringConvertible {
     /// The file's bytes: one JSON object with `refresh_token`, `access_token`, `expires_at`
     /// (seconds since 1970), `scope` and `updated_at` (ISO 8601), then a newline.
     public func encoded() -> [UInt8] {
-        let text = JSONText.object([
-            ("refresh_token", JSONText.quoted(refreshToken)),
-            ("access_token", accessToken.map(JSONText.quoted)),
-            ("expires_at", expiresAt.map { String(Int64($0.timeIntervalSince1970.rounded(.down))) }),
-            ("scope", JSONText.quoted(scopes.joined(separator: " "))),
-            ("updated_at", JSONText.quoted(Timestamps.iso8601(updatedAt))),
-        ])
-        return Array((text + "\n").utf8)
+        let quoted = { (text: String) in JSONText.quoted(text) }
+        let members: [(String, [UInt8]?)] = [
+            ("refresh_token", quoted(refreshToken)),
+            ("access_token", accessToken.map(quoted)),
+            ("expires_at", expiresAt.map { Array(String(Int64($0.timeIntervalSince1970.rounded(.down))).utf8) }),
+            ("scope", quoted(scopes.joined(separator: " "))),
+            ("updated_at", quoted(Timestamps.iso8601(updatedAt))),
+        ]
+        // One object; members without a value are left out.
+        let parts = members.compactMap { key, value in value.map { quoted(key) + [UInt8(ascii: ":")] + $0 } }
+        return [UInt8(ascii: "{")] + parts.joined(separator: [UInt8(ascii: ",")]) + Array("}\n".utf8)
     }
 
     /// Reads what `encoded()` wrote. Nil when the bytes are not such an object.

@@ -112,26 +112,8 @@ section "1. Test PKI (openssl)"
 # 127.0.0.1, laid out like a certbot lineage: fullchain.pem (leaf + intermediate) and
 # privkey.pem. Clients trust only ca.pem, so a handshake verifies only if the server sends the
 # whole chain. "first" is the certificate in use, "second" (another root) the renewal.
-cat >"$work/openssl.cnf" <<'EOF'
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = unused
-[ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[leaf]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost,IP:127.0.0.1
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-EOF
 make_pki() {
-  local d=$work/pki/$1 cnf=$work/openssl.cnf ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+  local d=$work/pki/$1 cnf=Tests/Fixtures/test-pki.cnf ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
   mkdir -p "$d"
   openssl req -x509 -config "$cnf" -extensions ca "${ec[@]}" -keyout "$d/root.key" -out "$d/ca.pem" -days 3 -subj "/CN=$1 test root"
   openssl req -new -config "$cnf" "${ec[@]}" -keyout "$d/intermediate.key" -out "$d/intermediate.csr" -subj "/CN=$1 test intermediate"

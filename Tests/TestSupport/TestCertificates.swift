@@ -17,26 +17,8 @@ public struct TestCertificates: Sendable {
     public enum Key: Sendable { case rsa, ecdsa }
 
     public static func make(in directory: String, name: String, key: Key = .rsa) throws -> TestCertificates {
-        let config = "\(directory)/\(name)-openssl.cnf"
-        try writeFile(config, """
-            [req]
-            distinguished_name = dn
-            prompt = no
-            [dn]
-            CN = unused
-            [ca]
-            basicConstraints = critical,CA:TRUE
-            keyUsage = critical,keyCertSign,cRLSign
-            subjectKeyIdentifier = hash
-            [leaf]
-            basicConstraints = critical,CA:FALSE
-            keyUsage = critical,digitalSignature,keyEncipherment
-            extendedKeyUsage = serverAuth
-            subjectAltName = DNS:localhost,IP:127.0.0.1
-            subjectKeyIdentifier = hash
-            authorityKeyIdentifier = keyid
-
-            """)
+        let config = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/test-pki.cnf").path
         func file(_ suffix: String) -> String { "\(directory)/\(name)-\(suffix)" }
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
         // Root and intermediate CAs (EC keys: fast to make), then the leaf: RSA by default, so

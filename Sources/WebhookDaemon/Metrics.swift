@@ -64,24 +64,24 @@ final class Metrics: Sendable {
         sample("xero_webhookd_queue_failed", queue.isFailed ? 1 : 0)
         family("xero_webhookd_queue_live_bytes", "gauge", "Bytes of queue segments not yet consumed.")
         sample("xero_webhookd_queue_live_bytes", queue.liveBytes)
-        family("xero_webhookd_queue_fsync_seconds", "histogram", "Duration of each group-commit fdatasync.")
-        var cumulative: UInt64 = 0
-        for (index, bound) in DiskQueueStats.syncSecondsBounds.enumerated() {
-            cumulative += stats.syncHistogram[index]
-            sample("xero_webhookd_queue_fsync_seconds_bucket", "le=\"\(bound)\"", cumulative)
+        func histogram<Bound>(_ name: String, _ help: String, bounds: [Bound], counts: [UInt64],
+                              sum: CustomStringConvertible, count: UInt64) {
+            family(name, "histogram", help)
+            var cumulative: UInt64 = 0
+            for (bound, inBucket) in zip(bounds, counts) {
+                cumulative += inBucket
+                sample(name + "_bucket", "le=\"\(bound)\"", cumulative)
+            }
+            sample(name + "_bucket", "le=\"+Inf\"", count)
+            sample(name + "_sum", sum)
+            sample(name + "_count", count)
         }
-        sample("xero_webhookd_queue_fsync_seconds_bucket", "le=\"+Inf\"", stats.syncs)
-        sample("xero_webhookd_queue_fsync_seconds_sum", String(format: "%.6f", Double(stats.syncNanoseconds) / 1e9))
-        sample("xero_webhookd_queue_fsync_seconds_count", stats.syncs)
-        family("xero_webhookd_queue_batch_events", "histogram", "Events committed by one fdatasync (group commit).")
-        cumulative = 0
-        for (index, bound) in DiskQueueStats.batchRecordsBounds.enumerated() {
-            cumulative += stats.batchHistogram[index]
-            sample("xero_webhookd_queue_batch_events_bucket", "le=\"\(bound)\"", cumulative)
-        }
-        sample("xero_webhookd_queue_batch_events_bucket", "le=\"+Inf\"", stats.syncs)
-        sample("xero_webhookd_queue_batch_events_sum", stats.records)
-        sample("xero_webhookd_queue_batch_events_count", stats.syncs)
+        histogram("xero_webhookd_queue_fsync_seconds", "Duration of each group-commit fdatasync.",
+                  bounds: DiskQueueStats.syncSecondsBounds, counts: stats.syncHistogram,
+                  sum: String(format: "%.6f", Double(stats.syncNanoseconds) / 1e9), count: stats.syncs)
+        histogram("xero_webhookd_queue_batch_events", "Events committed by one fdatasync (group commit).",
+                  bounds: DiskQueueStats.batchRecordsBounds, counts: stats.batchHistogram,
+                  sum: stats.records, count: stats.syncs)
 
         family("xero_webhookd_dead_letters", "gauge", "Events in the dead-letter store.")
         sample("xero_webhookd_dead_letters", DeadLetterStore(stateDirectory: stateDirectory).list().count)

@@ -41,10 +41,8 @@ import XeroAPI
     @Test func a401RenewsTheTokenOnceAndRetriesOnce() async throws {
         let harness = try Harness()
         defer { harness.stop() }
-        let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        let tenant = newID(), id = newID()
-        harness.fake.addRecord(tenant: tenant, collection: "Invoices", id: id)
+        let (tenant, id) = harness.seededTenant("Invoices")
+        let dir = harness.dir
         let (provider, _) = try harness.refreshProvider(tenants: [tenant], directory: dir)
         let client = try harness.makeClient(provider)
         let ref = harness.ref(tenant, "INVOICE", id)

@@ -25,6 +25,8 @@ struct Harness: Sendable {
     let clock: ManualClock
     let configuration: XeroAPIConfiguration
     let transport: URLSessionTransport
+    /// Scratch space for token files, removed by `stop()`.
+    let dir: TemporaryDirectory
     static let clientId = "client-id-1"
     static let clientSecret = "client-secret-1"
 
@@ -39,6 +41,7 @@ struct Harness: Sendable {
         configuration.requestTimeout = requestTimeout
         self.configuration = configuration
         transport = URLSessionTransport()
+        dir = try TemporaryDirectory()
         fake.registerClient(id: Self.clientId, secret: Self.clientSecret)
     }
 
@@ -46,7 +49,17 @@ struct Harness: Sendable {
 
     var identity: IdentityClient { IdentityClient(configuration: configuration, transport: transport) }
 
-    func stop() { fake.shutdown() }
+    func stop() {
+        fake.shutdown()
+        dir.remove()
+    }
+
+    /// A new tenant holding one record with a new id in `collection` ("Invoices", "Contacts"…).
+    func seededTenant(_ collection: String) -> (tenant: String, id: String) {
+        let tenant = newID(), id = newID()
+        fake.addRecord(tenant: tenant, collection: collection, id: id)
+        return (tenant, id)
+    }
 
     /// A refresh-token provider whose token file (in `directory`) holds a fresh authorisation
     /// for `tenants`, as `authorize` would leave it (refresh token only).

@@ -28,10 +28,8 @@ final class FailingStore: TokenStore {
     @Test func refreshesThenFetchesAndRefreshesAgainBeforeExpiry() async throws {
         let harness = try Harness()
         defer { harness.stop() }
-        let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        let tenant = newID(), id = newID()
-        harness.fake.addRecord(tenant: tenant, collection: "Invoices", id: id)
+        let (tenant, id) = harness.seededTenant("Invoices")
+        let dir = harness.dir
         let (provider, file) = try harness.refreshProvider(tenants: [tenant], directory: dir)
         let client = try harness.makeClient(provider)
         let ref = harness.ref(tenant, "INVOICE", id)
@@ -52,10 +50,8 @@ final class FailingStore: TokenStore {
     @Test func aLostRefreshAnswerIsRetriedWithTheOldTokenInsideTheGrace() async throws {
         let harness = try Harness(requestTimeout: .seconds(2))
         defer { harness.stop() }
-        let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        let tenant = newID(), id = newID()
-        harness.fake.addRecord(tenant: tenant, collection: "Contacts", id: id)
+        let (tenant, id) = harness.seededTenant("Contacts")
+        let dir = harness.dir
         let (provider, file) = try harness.refreshProvider(tenants: [tenant], directory: dir)
         let original = try #require(try file.load()).refreshToken
         harness.fake.loseNextTokenResponse()
@@ -98,10 +94,8 @@ final class FailingStore: TokenStore {
     @Test func aCrashBetweenRefreshAndSaveKeepsTheOldTokenUsableInsideTheGrace() async throws {
         let harness = try Harness()
         defer { harness.stop() }
-        let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        let tenant = newID(), id = newID()
-        harness.fake.addRecord(tenant: tenant, collection: "Invoices", id: id)
+        let (tenant, id) = harness.seededTenant("Invoices")
+        let dir = harness.dir
         let file = TokenFile(stateDirectory: dir.path)
         let store = FailingStore(file)
         store.failing.withLock { $0 = true }
@@ -127,10 +121,8 @@ final class FailingStore: TokenStore {
     @Test func theRotatedTokenIsOnDiskBeforeTheNewAccessTokenIsUsed() async throws {
         let harness = try Harness()
         defer { harness.stop() }
-        let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        let tenant = newID(), id = newID()
-        harness.fake.addRecord(tenant: tenant, collection: "Invoices", id: id)
+        let (tenant, id) = harness.seededTenant("Invoices")
+        let dir = harness.dir
         let (provider, file) = try harness.refreshProvider(tenants: [tenant], directory: dir)
         // At the first API call with a new access token, the token file must already hold the
         // refresh token issued with it.
@@ -150,10 +142,8 @@ final class FailingStore: TokenStore {
     @Test func invalidGrantPausesWithTheReauthorizeMessageUntilANewTokenFile() async throws {
         let harness = try Harness()
         defer { harness.stop() }
-        let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        let tenant = newID(), id = newID()
-        harness.fake.addRecord(tenant: tenant, collection: "Invoices", id: id)
+        let (tenant, id) = harness.seededTenant("Invoices")
+        let dir = harness.dir
         let file = TokenFile(stateDirectory: dir.path)
         try file.save(StoredTokenSet(refreshToken: "rt-revoked", accessToken: nil, expiresAt: nil, scopes: [], updatedAt: Date()))
         let provider = RefreshTokenProvider(client: harness.client, store: file, identity: harness.identity, now: harness.clock.now)

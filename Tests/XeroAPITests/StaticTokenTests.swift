@@ -27,10 +27,8 @@ import XeroAPI
     @Test func expiredFileTokenPausesThenANewFileWorks() async throws {
         let harness = try Harness()
         defer { harness.stop() }
-        let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        let tenant = newID(), id = newID()
-        harness.fake.addRecord(tenant: tenant, collection: "Contacts", id: id)
+        let (tenant, id) = harness.seededTenant("Contacts")
+        let dir = harness.dir
         let path = dir.file("access-token.json")
         let old = harness.fake.issueAccessToken(tenants: [tenant])
         try writeFile(path, #"{"access_token":"\#(old)","expires_in":1800,"scope":"accounting.contacts.read"}"#)
@@ -53,10 +51,8 @@ import XeroAPI
     @Test func bareTokenRefusedByXeroPausesUntilReload() async throws {
         let harness = try Harness()
         defer { harness.stop() }
-        let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        let tenant = newID(), id = newID()
-        harness.fake.addRecord(tenant: tenant, collection: "Invoices", id: id)
+        let (tenant, id) = harness.seededTenant("Invoices")
+        let dir = harness.dir
         let path = dir.file("token")
         try writeFile(path, "at-not-issued-by-xero\n")
         let provider = StaticTokenProvider(source: .file(path: path, origin: "file \(path)"))

@@ -43,7 +43,9 @@ public struct DeadLetter: Sendable, Equatable {
         out += Array(#","receivedAt":"#.utf8) + JSONText.quoted(receivedAt)
         out += Array(#","attempts":\#(attempts),"firstAttempt":\#(firstAttempt),"deadAt":\#(deadAt),"lastError":"#.utf8)
         out += JSONText.quoted(lastError)
-        out += Array(#","event":"#.utf8) + event + [UInt8(ascii: "}")]
+        out += Array(#","event":"#.utf8)
+        JSONText.appendCompacted(event, to: &out)  // one line, even when the delivery was indented
+        out.append(UInt8(ascii: "}"))
         return out
     }
 

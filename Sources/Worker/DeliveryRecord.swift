@@ -2,7 +2,7 @@ import ByteJSON
 
 /// One record handed to the sink: the current state of one resource and every event it covers.
 ///
-/// Schema (one JSON object, one line in the directory sink):
+/// Schema (one JSON object on one line, whatever whitespace Xero's answer had):
 /// `{"eventIds":[…],"sequences":[…],"tenantId":"…","category":"INVOICE","eventType":"UPDATE",
 ///   "resourceId":"…","eventDateUtc":"…","receivedAt":"…","fetchedAt":"…","notFound":false,
 ///   "resource":{…as Xero returned it…}}` — `resource` is `null` and `notFound` true when Xero no
@@ -38,7 +38,9 @@ public struct DeliveryRecord: Sendable, Equatable {
         out += Array(#","receivedAt":"#.utf8) + JSONText.quoted(newest.receivedAt)
         out += Array(#","fetchedAt":"#.utf8) + JSONText.quoted(fetchedAt)
         if let resource {
-            out += Array(#","notFound":false,"resource":"#.utf8) + resource
+            out += Array(#","notFound":false,"resource":"#.utf8)
+            // Xero answers in indented JSON with CRLF breaks: the record must stay one line.
+            JSONText.appendCompacted(resource, to: &out)
         } else {
             out += Array(#","notFound":true,"resource":null"#.utf8)
         }

@@ -48,12 +48,13 @@ public struct QueuedEvent: Sendable, Equatable {
     }
 
     /// One line for `queue dump`: the record with the queue sequence in front,
-    /// `{"sequence":S,"receivedAt":…,"event":…}`.
+    /// `{"sequence":S,"receivedAt":…,"event":…}`, without the insignificant whitespace of an
+    /// indented delivery (the queue itself keeps the bytes as received).
     public static func dumpLine(sequence: UInt64, record: [UInt8]) -> [UInt8] {
         var out: [UInt8] = Array(#"{"sequence":"#.utf8)
         out.append(contentsOf: String(sequence).utf8)
         out.append(UInt8(ascii: ","))
-        out.append(contentsOf: record.dropFirst())
+        JSONText.appendCompacted(record.dropFirst(), to: &out)
         return out
     }
 }

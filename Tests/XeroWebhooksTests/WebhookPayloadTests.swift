@@ -46,8 +46,9 @@ import Testing
         #expect(throws: WebhookPayload.Failure.self) { try WebhookPayload.parse(Array(body.utf8)) }
     }
 
-    @Test func queuedEventRoundTripsAndDumpsWithSequence() throws {
-        let event = Array(#"{"resourceId":"a", "x" : [1,2]}"#.utf8)
+    @Test func queuedEventRoundTripsAndDumpsWithSequenceOnOneLine() throws {
+        // An indented delivery: the queue keeps it as received, the dump line is one line.
+        let event = Array("{\r\n  \"resourceId\": \"a b\",\r\n  \"x\" : [1,\r\n 2]\r\n}".utf8)
         let queued = QueuedEvent(receivedAt: "2026-11-29T05:00:00.000Z", eventSequence: 7, event: event)
         let bytes = queued.encoded()
         #expect(try QueuedEvent.decode(bytes) == queued)
@@ -56,7 +57,9 @@ import Testing
         #expect(parsed["sequence"]?.int64Value == 42)
         #expect(parsed["eventSequence"]?.int64Value == 7)
         let dumpedEvent = try #require(parsed["event"])
-        #expect(Array(line[dumpedEvent.range]) == event)
+        #expect(Array(line[dumpedEvent.range]) == Array(#"{"resourceId":"a b","x":[1,2]}"#.utf8))
+        #expect(!line.contains(0x0A) && !line.contains(0x0D))
+        #expect(EventID.of(event) == EventID.of(Array(line[dumpedEvent.range])), "the id does not depend on whitespace")
         let noSequence = QueuedEvent(receivedAt: "t", eventSequence: nil, event: [0x7B, 0x7D])
         #expect(try QueuedEvent.decode(noSequence.encoded()).eventSequence == nil)
     }

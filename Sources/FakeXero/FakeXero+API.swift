@@ -47,6 +47,7 @@ extension FakeXero {
             switch authenticate(request, state: &state) {
             case let .stop(response): return (response, nil)
             case let .pass((_, record, check)):
+                if let canned = state.takeCanned("connections") { return (canned.response, check) }
                 let items = state.tenants(of: record).map { tenant in
                     let name = state.tenantNames[tenant] ?? "Organisation \(tenant.prefix(8))"
                     return #"{"id":"\#(UUID().uuidString.lowercased())","authEventId":"\#(UUID().uuidString.lowercased())","tenantId":"\#(tenant)","tenantType":"ORGANISATION","tenantName":\#(FakeXeroWire.quoted(name)),"createdDateUtc":"2019-12-07T18:46:19.5165400","updatedDateUtc":"2019-12-07T18:46:19.5187840"}"#
@@ -91,6 +92,10 @@ extension FakeXero {
                 case let .stop(response): return (.stop(response), check)
                 case let .pass(headers):
                     state.stats.callsByTenant[tenant, default: [:]][endpoint, default: 0] += 1
+                    if let canned = state.takeCanned(tenant) {
+                        state.load[tenant]?.inFlight -= 1
+                        return (.stop(canned.response), check)
+                    }
                     return (.pass((tenant, headers)), check)
                 }
             }
@@ -142,18 +147,8 @@ extension FakeXero {
                 state.stats.xmlAnswers += 1
                 return xmlAnswer(collection: collection, ids: found.map(\.0), headers: headers)
             }
-            var body = Array(#"{"Id":"\#(UUID().uuidString.lowercased())","Status":"OK","ProviderName":"xero-webhookd","DateTimeUTC":"\#(FakeXeroWire.dotNetDate(now()))","#.utf8)
-            if singleIDs == nil, query.lowercased().contains("page=") {
-                body += Array(#""pagination":{"page":1,"pageSize":100,"pageCount":1,"itemCount":\#(found.count)},"#.utf8)
-            }
-            body += Array("\"\(collection)\":[".utf8)
-            for (index, (_, record)) in found.enumerated() {
-                if index > 0 { body.append(UInt8(ascii: ",")) }
-                body += record
-            }
-            body += Array("]}".utf8)
-            return HTTPResponse(status: 200, headers: [(name: "Content-Type", value: "application/json; charset=utf-8")] + headers,
-                                body: body)
+            let pagination = singleIDs == nil && query.lowercased().contains("page=") ? found.count : nil
+            return envelope(collection: collection, records: found.map(\.1), pagination: pagination, headers: headers)
         }
     }
 
@@ -181,6 +176,7 @@ extension FakeXero {
                 case let .stop(response): return (response, nil)
                 case let .pass(headers):
                     state.stats.callsByTenant["appstore", default: [:]]["subscriptions/{id}", default: 0] += 1
+                    if let canned = state.takeCanned("appstore") { return (canned.response, "appstore") }
                     guard let body = state.subscriptions[id] else {
                         return (HTTPResponse(status: 404, headers: headers), "appstore")
                     }

@@ -104,6 +104,13 @@ extension FakeXero {
         state.withLock { $0.forced429[tenant.lowercased()] = (problem, retryAfter, times) }
     }
 
+    /// Answers the next `times` admitted API calls for `tenant` with `answer`, byte for byte
+    /// (e.g. a captured Xero answer). `tenant` may also be `appstore` (App Store calls) or
+    /// `connections` (`GET /connections`).
+    public func serve(_ answer: CannedAnswer, tenant: String, times: Int = 1) {
+        state.withLock { $0.canned[tenant.lowercased(), default: []] += Array(repeating: answer, count: times) }
+    }
+
     /// Processes the next token request (rotating tokens if it is a refresh) but sends no answer,
     /// as when a response is lost on the way; the client's timeout ends the wait.
     public func loseNextTokenResponse() {

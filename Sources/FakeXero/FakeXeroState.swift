@@ -61,6 +61,8 @@ struct FakeXeroState {
     var failures: [String: (status: Int, remaining: Int)] = [:]
     var redirects: [String: String] = [:]
     var forced429: [String: (problem: String, retryAfter: Int, remaining: Int)] = [:]
+    /// Answers to send verbatim, by tenant (lower case), `appstore` or `connections`, in order.
+    var canned: [String: [CannedAnswer]] = [:]
     var loseTokenResponses = 0
     var load: [String: TenantLoad] = [:]
     var appArrivals: [ContinuousClock.Instant] = []
@@ -75,6 +77,14 @@ struct FakeXeroState {
     func tenants(of token: AccessToken) -> [String] {
         let list = token.grant.flatMap { grants[$0]?.tenants } ?? token.tenants
         return list.filter { !disconnected.contains($0) }
+    }
+
+    /// The next canned answer for `key`, removed from the list.
+    mutating func takeCanned(_ key: String) -> CannedAnswer? {
+        guard var list = canned[key], !list.isEmpty else { return nil }
+        let answer = list.removeFirst()
+        canned[key] = list
+        return answer
     }
 
     func record(tenant: String, collection: String, id: String) -> [UInt8]? {

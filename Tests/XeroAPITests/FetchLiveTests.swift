@@ -1,3 +1,4 @@
+import ByteJSON
 import FakeXero
 import Foundation
 import TestSupport
@@ -23,12 +24,15 @@ import XeroAPI
         let refs = [harness.ref(tenant, "INVOICE", a), harness.ref(tenant, "invoice", b), harness.ref(tenant, "INVOICE", missing),
                     harness.ref(tenant, "CREDITNOTE", credit), harness.ref(tenant, "CREDITNOTE", missing)]
         let outcomes = await client.fetch(refs)
-        #expect(outcomes[refs[0]] == .found(Array(odd.utf8)))
+        // The element's bytes as Xero sent them: indented, CRLF; its values unchanged.
+        guard case let .found(oddBytes) = outcomes[refs[0]] else { throw Failure("a not found") }
+        #expect(oddBytes.contains(0x0D) && oddBytes.contains(0x0A))
+        #expect(JSONText.compacted(oddBytes) == JSONText.compacted(Array(odd.utf8)))
         guard case let .found(bytes) = outcomes[refs[1]] else { throw Failure("b not found") }
-        #expect(String(decoding: bytes, as: UTF8.self).hasPrefix(#"{"InvoiceID":"\#(b)""#))
+        #expect(String(decoding: JSONText.compacted(bytes), as: UTF8.self).hasPrefix(#"{"InvoiceID":"\#(b)""#))
         #expect(outcomes[refs[2]] == .notFound)
         guard case let .found(creditBytes) = outcomes[refs[3]] else { throw Failure("credit note not found") }
-        #expect(String(decoding: creditBytes, as: UTF8.self).hasPrefix(#"{"CreditNoteID":"\#(credit)""#))
+        #expect(String(decoding: JSONText.compacted(creditBytes), as: UTF8.self).hasPrefix(#"{"CreditNoteID":"\#(credit)""#))
         #expect(outcomes[refs[4]] == .notFound)
         #expect(harness.fake.stats.calls(tenant: tenant, endpoint: "Invoices?IDs") == 1)
         #expect(harness.fake.stats.calls(tenant: tenant, endpoint: "CreditNotes/{id}") == 2)

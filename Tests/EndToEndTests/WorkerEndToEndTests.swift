@@ -54,14 +54,16 @@ import Glibc
             let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir.file("out"))) ?? []).sorted()
             var out: [JSONValue] = []
             for file in files {
-                let text = (try? String(contentsOfFile: dir.file("out/\(file)"), encoding: .utf8)) ?? ""
+                let bytes = (try? Data(contentsOf: URL(fileURLWithPath: dir.file("out/\(file)")))).map(Array.init) ?? []
                 // Every line must be one whole JSON record (JSON Lines); a record split across
-                // lines fails the test instead of being skipped.
-                for line in text.split(separator: "\n") {
+                // lines fails the test instead of being skipped. Split on LF bytes: a String
+                // split on "\n" would keep "\r\n" (one Character) inside a line.
+                for line in bytes.split(separator: 0x0A) {
                     do {
-                        out.append(try JSONParser.parse(Array(line.utf8)))
+                        guard !line.contains(0x0D) else { throw JSONParser.Failure(offset: 0, reason: "CR in a JSON line") }
+                        out.append(try JSONParser.parse(Array(line)))
                     } catch {
-                        Issue.record("\(file): a line that is not one JSON record (\(error)): \(line.prefix(120))")
+                        Issue.record("\(file): a line that is not one JSON record (\(error)): \(String(decoding: line.prefix(120), as: UTF8.self))")
                     }
                 }
             }

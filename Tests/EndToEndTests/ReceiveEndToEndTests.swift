@@ -115,6 +115,43 @@ import Glibc
         #expect(sequences == Array(1...Int64(sequences.count)))
     }
 
+    /// A delivery pretty-printed with CRLF: the signature is checked over those bytes, the queue
+    /// keeps them as received, and `queue dump` still prints exactly one JSON line per event.
+    @Test func prettyPrintedDeliveryIsQueuedAsReceivedAndDumpsOneLinePerEvent() throws {
+        let setup = try Setup()
+        defer { setup.dir.remove() }
+        let events = (1...2).map { n in
+            "{\r\n      \"resourceUrl\": \"https://api.xero.com/api.xro/2.0/Contacts/717f2bfc-c6d4-41fd-b238-3f2f0c0cf77\(n)\",\r\n"
+                + "      \"resourceId\": \"717f2bfc-c6d4-41fd-b238-3f2f0c0cf77\(n)\",\r\n      \"eventDateUtc\": \"2024-06-21T01:15:39.902\",\r\n"
+                + "      \"eventType\": \"UPDATE\",\r\n      \"eventCategory\": \"CONTACT\",\r\n"
+                + "      \"tenantId\": \"c2cc9b6e-9458-4c7d-93cc-f02b81b0594f\",\r\n      \"tenantType\": \"ORGANISATION\"\r\n    }"
+        }
+        let body = Array(("{\r\n  \"events\": [\r\n    " + events.joined(separator: ",\r\n    ")
+            + "\r\n  ],\r\n  \"lastEventSequence\": 2,\r\n  \"firstEventSequence\": 1,\r\n  \"entropy\": \"S0m3r4Nd0mt3xt\"\r\n}").utf8)
+        let daemon = try DaemonProcess(["serve", "--config", setup.config], environment: setup.environment)
+        let client = try RawHTTPClient(port: daemon.port)
+        #expect(try client.exchange(Self.post(body, signature: WebhookSignature(keys: [Self.key]).signature(for: body))).status == 200)
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+
+        // As received: the segment holds each event's indented bytes.
+        let queueDir = setup.dir.file("state/queue")
+        let segments = try FileManager.default.contentsOfDirectory(atPath: queueDir).filter { $0.hasSuffix(".seg") || $0.hasPrefix("segment") }
+        let stored = try segments.reduce(into: [UInt8]()) { $0 += Array(try Data(contentsOf: URL(fileURLWithPath: queueDir + "/" + $1))) }
+        for event in events { #expect(stored.firstRange(of: Array(event.utf8)) != nil, "the queue keeps the bytes as received") }
+
+        let dump = try Binary.run(["queue", "dump", "--config", setup.config])
+        #expect(dump.status == 0)
+        let lines = Array(dump.stdout.utf8).split(separator: 0x0A)
+        #expect(lines.count == 2)
+        for (line, event) in zip(lines, events) {
+            #expect(!line.contains(0x0D))
+            let record = try JSONParser.parse(Array(line))
+            let dumped = try #require(record["event"])
+            #expect(Array(Array(line)[dumped.range]) == JSONText.compacted(Array(event.utf8)))
+        }
+    }
+
     @Test func restartKeepsTheQueueAndContinuesSequences() throws {
         let setup = try Setup()
         defer { setup.dir.remove() }

@@ -15,13 +15,11 @@ extension FakeXero {
         let token = header.lowercased().hasPrefix("bearer ") ? String(header.dropFirst(7)) : ""
         guard var record = state.accessTokens[token] else {
             state.stats.unauthorized += 1
-            return .stop(Self.problem(401, title: "Unauthorized", detail: "AuthenticationUnsuccessful",
-                                         headers: [(name: "WWW-Authenticate", value: #"Bearer error="invalid_token""#)]))
+            return .stop(Self.problem(401, title: "Unauthorized", detail: "AuthenticationUnsuccessful"))
         }
         guard record.expiresAt > now() else {
             state.stats.unauthorized += 1
-            return .stop(Self.problem(401, title: "Unauthorized", detail: "TokenExpired: token expired",
-                                         headers: [(name: "WWW-Authenticate", value: #"Bearer error="invalid_token""#)]))
+            return .stop(Self.problem(401, title: "Unauthorized", detail: "TokenExpired: token expired at \(Self.usDateTime(record.expiresAt))"))
         }
         var check: String?
         if !record.used {
@@ -52,7 +50,9 @@ extension FakeXero {
                     let name = state.tenantNames[tenant] ?? "Organisation \(tenant.prefix(8))"
                     return #"{"id":"\#(UUID().uuidString.lowercased())","authEventId":"\#(UUID().uuidString.lowercased())","tenantId":"\#(tenant)","tenantType":"ORGANISATION","tenantName":\#(FakeXeroWire.quoted(name)),"createdDateUtc":"2019-12-07T18:46:19.5165400","updatedDateUtc":"2019-12-07T18:46:19.5187840"}"#
                 }
-                return (Self.jsonResponse(200, "[" + items.joined(separator: ",") + "]"), check)
+                // Tenantless: only the app-wide counter applies (xero-answers/connections-200.http).
+                let remaining = (name: "x-appminlimit-remaining", value: "\(max(0, state.options.limits.perMinuteApp - state.appArrivals.count))")
+                return (Self.jsonResponse(200, "[" + items.joined(separator: ",") + "]", headers: [remaining]), check)
             }
         }
         runFirstUseCheck(check)
@@ -71,11 +71,15 @@ extension FakeXero {
 
         // Xero's front end refuses long URLs before looking at anything else.
         if url.utf8.count > state.withLock({ $0.options.maxURLLength }) {
-            state.withLock { $0.stats.urlTooLong += 1 }
-            return responder.send(HTTPResponse(status: 404, body: Array("The resource you're looking for cannot be found".utf8)))
+            let tenant = request.head.headers["xero-tenant-id"]?.lowercased() ?? ""
+            let headers = state.withLock { state in
+                state.stats.urlTooLong += 1
+                return remainingHeaders(tenant: tenant, state: state)
+            }
+            return responder.send(Self.notFoundPage(headers: headers))
         }
         guard let collection, segments.count <= 2, single || Self.batchable.contains(collection) else {
-            return responder.send(HTTPResponse(status: 404, body: Array("The resource you're looking for cannot be found".utf8)))
+            return responder.send(Self.notFoundPage())
         }
         let (admitted, check) = state.withLock { state -> (Gate<(tenant: String, headers: [(name: String, value: String)])>, String?) in
             switch authenticate(request, state: &state) {
@@ -122,8 +126,7 @@ extension FakeXero {
             // Xero's parser wants one IDs parameter with literal commas (xero-facts §5.2).
             guard params.count == 1, !query.lowercased().contains("%2c") else {
                 state.withLock { $0.stats.unparseableIDs += 1 }
-                return Self.jsonResponse(400, #"{"ErrorNumber":14,"Type":"PostDataInvalidException","Message":"Supplied parameter 'IDs' cannot be parsed."}"#,
-                                         headers: headers)
+                return Self.plainText(400, "Supplied parameter 'Ids' cannot be parsed.", headers: headers)
             }
             ids = params[0].1.split(separator: ",").map { String($0).lowercased() }
         }
@@ -131,8 +134,7 @@ extension FakeXero {
             for id in ids {
                 if let failure = state.failures[id.lowercased()], failure.remaining > 0 {
                     state.failures[id.lowercased()] = (failure.status, failure.remaining - 1)
-                    return Self.jsonResponse(failure.status, #"{"Title":"An error occurred","Status":\#(failure.status),"Detail":"An error occurred in Xero"}"#,
-                                             headers: headers)
+                    return Self.failureAnswer(failure.status, headers: headers)
                 }
             }
             if singleIDs != nil, let location = state.redirects[ids[0].lowercased()] {
@@ -140,7 +142,7 @@ extension FakeXero {
             }
             let found = ids.compactMap { id in state.record(tenant: tenant, collection: collection, id: id).map { (id, $0) } }
             if singleIDs != nil && found.isEmpty {
-                return HTTPResponse(status: 404, headers: headers, body: Array("The resource you're looking for cannot be found".utf8))
+                return Self.notFoundPage(headers: headers)
             }
             let json = (request.head.headers["Accept"] ?? "").lowercased().contains("application/json")
             if !json {
@@ -178,10 +180,10 @@ extension FakeXero {
                     state.stats.callsByTenant["appstore", default: [:]]["subscriptions/{id}", default: 0] += 1
                     if let canned = state.takeCanned("appstore") { return (canned.response, "appstore") }
                     guard let body = state.subscriptions[id] else {
-                        return (HTTPResponse(status: 404, headers: headers), "appstore")
+                        return (Self.jsonResponse(404, #"{"type":null,"title":"Not Found","status":404,"detail":"Subscription not found","instance":"\#(UUID().uuidString.lowercased())","extensions":{}}"#,
+                                                  headers: headers), "appstore")
                     }
-                    return (HTTPResponse(status: 200, headers: [(name: "Content-Type", value: "application/json")] + headers,
-                                         body: body), "appstore")
+                    return (HTTPResponse(status: 200, headers: [Self.jsonContentType] + headers, body: body), "appstore")
                 }
             }
         }

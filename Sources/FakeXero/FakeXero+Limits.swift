@@ -24,7 +24,7 @@ extension FakeXero {
             if let retryAfter { list.append((name: "retry-after", value: "\(retryAfter)")) }
             return list
         }
-        func tooMany(_ problem: String, _ retryAfter: Int) -> Gate<[(name: String, value: String)]> {
+        func tooMany(_ problem: String, _ retryAfter: Int?) -> Gate<[(name: String, value: String)]> {
             state.stats.tooManyRequests += 1
             state.stats.tooManyRequestsByProblem[problem, default: 0] += 1
             return .stop(HTTPResponse(status: 429, headers: headers(problem: problem, retryAfter: retryAfter)))
@@ -40,7 +40,8 @@ extension FakeXero {
             state.forced429[tenant] = forced
             return tooMany(forced.problem, forced.retryAfter)
         }
-        if load.inFlight >= limits.concurrentPerTenant { return tooMany("concurrent", 1) }
+        // Xero sends Retry-After only for the minute and day limits (xero-answers/SOURCES.md).
+        if load.inFlight >= limits.concurrentPerTenant { return tooMany("concurrent", nil) }
         if load.arrivals.count >= limits.perMinutePerTenant { return tooMany("minute", secondsUntilFree(load.arrivals)) }
         if load.day >= limits.perDayPerTenant { return tooMany("day", limits.dayRetryAfterSeconds) }
         if state.appArrivals.count >= limits.perMinuteApp { return tooMany("appminute", secondsUntilFree(state.appArrivals)) }
@@ -52,6 +53,17 @@ extension FakeXero {
         state.stats.maxInFlightByTenant[tenant] = max(state.stats.maxInFlightByTenant[tenant] ?? 0, load.inFlight)
         state.stats.maxPerMinuteByTenant[tenant] = max(state.stats.maxPerMinuteByTenant[tenant] ?? 0, load.arrivals.count)
         return .pass(headers())
+    }
+
+    /// The rate-limit headers of an answer that did not count as a call (e.g. a URL too long).
+    func remainingHeaders(tenant: String, state: FakeXeroState) -> [(name: String, value: String)] {
+        let limits = state.options.limits
+        let load = state.load[tenant] ?? .init()
+        return [
+            (name: "x-minlimit-remaining", value: "\(max(0, limits.perMinutePerTenant - load.arrivals.count))"),
+            (name: "x-daylimit-remaining", value: "\(max(0, limits.perDayPerTenant - load.day))"),
+            (name: "x-appminlimit-remaining", value: "\(max(0, limits.perMinuteApp - state.appArrivals.count))"),
+        ]
     }
 
     /// Ends an admitted call.

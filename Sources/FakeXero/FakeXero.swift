@@ -90,7 +90,7 @@ public final class FakeXero: Sendable {
         } else if method == "GET" && lower.hasPrefix("/appstore/2.0/subscriptions/") {
             handleSubscription(request, responder)
         } else {
-            responder.send(HTTPResponse(status: 404, body: Array("The resource you're looking for cannot be found".utf8)))
+            responder.send(Self.notFoundPage())
         }
     }
 

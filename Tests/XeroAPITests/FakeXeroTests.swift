@@ -83,7 +83,10 @@ import Testing
         clock.advance(seconds: 61)
         let expired = try get(port(fake), "/api.xro/2.0/Invoices/\(newID())", token: token, tenant: tenant)
         #expect(expired.status == 401)
-        #expect(expired.header("www-authenticate")?.contains("invalid_token") == true)
+        // Xero's compact problem JSON, the expiry written month first (xero-answers/error-401-token-expired.http).
+        let detail = try JSONParser.parse(expired.body)["Detail"]?.stringValue ?? ""
+        #expect(detail.hasPrefix("TokenExpired: token expired at "), "\(detail)")
+        #expect(detail.range(of: #"at \d{2}/\d{2}/\d{4} \d{2}:\d{2}:\d{2}$"#, options: .regularExpression) != nil, "\(detail)")
     }
 
     @Test func minuteLimitAnswers429WithRetryAfterAndProblem() throws {

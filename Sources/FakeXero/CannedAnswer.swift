@@ -12,6 +12,11 @@ public struct CannedAnswer: Sendable, Equatable {
     public struct Header: Sendable, Equatable {
         public var name: String
         public var value: String
+
+        public init(name: String, value: String) {
+            self.name = name
+            self.value = value
+        }
     }
 
     public struct Malformed: Error, Equatable, CustomStringConvertible {

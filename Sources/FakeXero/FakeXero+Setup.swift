@@ -1,3 +1,4 @@
+import ByteJSON
 import Foundation
 
 /// What tests arrange before and during a run.
@@ -62,7 +63,18 @@ extension FakeXero {
             list.removeAll { $0.id == id.lowercased() }
             list.append((id: id.lowercased(), bytes: Array(json.utf8)))
             state.records[tenant.lowercased(), default: [:]][collection.lowercased()] = list
+            let key = FakeXeroState.statusKey(tenant: tenant, collection: collection, id: id)
+            let status = (try? JSONParser.parse(Array(json.utf8)))?["ContactStatus"]?.stringValue  // not JSON: no status
+            if status?.uppercased() == "ARCHIVED" { state.archived.insert(key) } else { state.archived.remove(key) }
         }
+    }
+
+    /// Stores a contact shaped like Xero's with `ContactStatus` (`ACTIVE`, `ARCHIVED`, …).
+    /// An archived contact is left out of `GET /Contacts?IDs=…` unless the request has
+    /// `includeArchived=true`, as Xero does.
+    public func addContact(tenant: String, id: String, status: String) {
+        let json = #"{"ContactID":"\#(id)","ContactStatus":"\#(status)","Name":"Contact \#(id.prefix(8))","UpdatedDateUTC":"\#(FakeXeroWire.dotNetDate(now()))"}"#
+        addRecord(tenant: tenant, collection: "Contacts", id: id, json: json)
     }
 
     /// Stores a record shaped like Xero's: `{"InvoiceID":…,…}` for Invoices, `ContactID` for

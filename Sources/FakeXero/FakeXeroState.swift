@@ -57,6 +57,8 @@ struct FakeXeroState {
     var disconnected: Set<String> = []
     /// tenant → collection (lower case) → id (lower case) → record bytes, in insertion order.
     var records: [String: [String: [(id: String, bytes: [UInt8])]]] = [:]
+    /// Records whose status is ARCHIVED (`ContactStatus`), by `statusKey`.
+    var archived: Set<String> = []
     var subscriptions: [String: [UInt8]] = [:]
     var failures: [String: (status: Int, remaining: Int)] = [:]
     var redirects: [String: String] = [:]
@@ -77,7 +79,13 @@ struct FakeXeroState {
         return list.filter { !disconnected.contains($0) }
     }
 
-    func record(tenant: String, collection: String, id: String) -> [UInt8]? {
-        records[tenant]?[collection.lowercased()]?.first { $0.id == id.lowercased() }?.bytes
+    /// A stored record; with `hidingArchived`, nil for an archived one (as Xero's lists omit them).
+    func record(tenant: String, collection: String, id: String, hidingArchived: Bool = false) -> [UInt8]? {
+        if hidingArchived && archived.contains(Self.statusKey(tenant: tenant, collection: collection, id: id)) { return nil }
+        return records[tenant]?[collection.lowercased()]?.first { $0.id == id.lowercased() }?.bytes
+    }
+
+    static func statusKey(tenant: String, collection: String, id: String) -> String {
+        "\(tenant.lowercased()) \(collection.lowercased()) \(id.lowercased())"
     }
 }

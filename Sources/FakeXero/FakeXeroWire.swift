@@ -34,6 +34,12 @@ enum FakeXeroWire {
         "\\/Date(\(Int64(date.timeIntervalSince1970 * 1000)))\\/"
     }
 
+    /// Whether `text` is a GUID (`8-4-4-4-12` hexadecimal digits), as Xero parses ids.
+    static func isGUID(_ text: String) -> Bool {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        return parts.map(\.count) == [8, 4, 4, 4, 12] && parts.allSatisfy { $0.allSatisfy(\.isHexDigit) }
+    }
+
     static func json(_ text: String) -> [UInt8] { Array(text.utf8) }
 
     static func randomToken(_ prefix: String) -> String {

@@ -43,7 +43,7 @@ public final class XeroClient: Sendable {
         var results = plan.decided
         await withTaskGroup(of: [ResourceRef: FetchOutcome].self) { group in
             for call in plan.calls {
-                group.addTask { await self.perform(call) }
+                group.addTask { await self.performSplitting(call) }
             }
             for await outcomes in group {
                 results.merge(outcomes) { first, _ in first }
@@ -82,6 +82,24 @@ public final class XeroClient: Sendable {
     }
 
     // MARK: One call
+
+    /// Performs `call`; a multi-id batch Xero refused with 400 (one id it cannot take spoils
+    /// the whole batch) is split in halves and each half performed the same way, so only the
+    /// id Xero cannot take ends `.permanent`.
+    private func performSplitting(_ call: FetchPlan.Call) async -> [ResourceRef: FetchOutcome] {
+        let outcomes = await perform(call)
+        let rejected = FetchOutcome.permanent(FetchPlan.Call.rejectedBatch)
+        guard call.isSplittable, call.refs.allSatisfy({ outcomes[$0] == rejected }) else { return outcomes }
+        counters.withLock { $0.batchSplits += 1 }
+        var results: [ResourceRef: FetchOutcome] = [:]
+        await withTaskGroup(of: [ResourceRef: FetchOutcome].self) { group in
+            for half in FetchPlan.halves(of: call, configuration: configuration) {
+                group.addTask { await self.performSplitting(half) }
+            }
+            for await part in group { results.merge(part) { first, _ in first } }
+        }
+        return results
+    }
 
     private func perform(_ call: FetchPlan.Call) async -> [ResourceRef: FetchOutcome] {
         func all(_ outcome: FetchOutcome) -> [ResourceRef: FetchOutcome] {
@@ -178,6 +196,8 @@ public final class XeroClient: Sendable {
         case 403:
             return all(.permanent("Xero refused access for tenant \(call.tenantId) (403)\(detail): the tenant is not "
                 + "connected to the app or the granted scopes do not cover this resource"))
+        case 400 where call.isSplittable:
+            return all(.permanent(FetchPlan.Call.rejectedBatch))
         case 404 where call.kind != .single && call.kind != .subscription:
             return all(.retryable("Xero answered 404 to a batch request (URL too long?)", retryAfter: nil))
         case 404:
@@ -207,8 +227,7 @@ public final class XeroClient: Sendable {
             for ref in call.refs { outcomes[ref] = found[ref.resourceId.lowercased()].map { .found($0) } ?? .notFound }
         case .single, .subscription:
             for ref in call.refs {
-                outcomes[ref] = ResponseRecords.single(body, url: call.url, resourceId: ref.resourceId,
-                                                       unwrap: call.kind == .single)
+                outcomes[ref] = ResponseRecords.single(body, resource: call.resource, resourceId: ref.resourceId)
                     ?? .retryable("Xero's answer is not JSON", retryAfter: nil)
             }
         }

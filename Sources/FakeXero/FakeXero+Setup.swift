@@ -43,14 +43,16 @@ extension FakeXero {
         }
     }
 
-    /// An access token for `tenants` that lives `lifetime` seconds (default: the configured
-    /// lifetime), as another system (Pandium) would hand one over.
+    /// An access token for `tenants` that lives `lifetime` seconds from now (default: the
+    /// configured lifetime; negative: already expired), as another system (Pandium) would hand
+    /// one over. Like Xero's, it is a JWT whose `exp` claim is its expiry.
     public func issueAccessToken(tenants: [String], lifetime: Int? = nil, scopes: String = "accounting.transactions.read accounting.contacts.read") -> String {
         state.withLock { state in
-            let token = FakeXeroWire.randomToken("at")
             let seconds = lifetime ?? state.options.accessTokenLifetime
-            state.accessTokens[token] = .init(grant: nil, tenants: tenants.map { $0.lowercased() }, scopes: scopes,
-                                              expiresAt: now().addingTimeInterval(Double(seconds)))
+            let issued = now()
+            let expiry = issued.addingTimeInterval(Double(seconds))
+            let token = FakeXeroWire.accessToken(issuedAt: issued, expiresAt: expiry, clientId: nil, scopes: scopes)
+            state.accessTokens[token] = .init(grant: nil, tenants: tenants.map { $0.lowercased() }, scopes: scopes, expiresAt: expiry)
             return token
         }
     }

@@ -21,8 +21,12 @@ public struct XeroSecrets: Sendable {
     public var clientIdSource: String?
     public var clientSecret: String?
     public var clientSecretSource: String?
-    /// Where the `accessToken` mode reads its token.
-    public var accessToken: StaticTokenProvider.Source?
+    /// Where the `accessToken` mode reads its token, in order of preference: the environment,
+    /// the systemd credential, the configured file. A later source is used when the tokens
+    /// before it expired or were refused by Xero (each is re-read after a 401).
+    public var accessTokenSources: [StaticTokenProvider.Source] = []
+    /// The preferred token source.
+    public var accessToken: StaticTokenProvider.Source? { accessTokenSources.first }
     public var accessTokenSource: String?
 
     /// Client id and secret together, when both are present.
@@ -54,15 +58,18 @@ public struct XeroSecrets: Sendable {
                 expiresIn = seconds
             }
             let origin = "environment \(accessTokenVariable)"
-            secrets.accessToken = .value(accessToken: trimmed, expiresIn: expiresIn, scope: environment[scopeVariable], origin: origin)
+            secrets.accessTokenSources.append(.value(accessToken: trimmed, expiresIn: expiresIn, scope: environment[scopeVariable],
+                                                     origin: origin))
             secrets.accessTokenSource = origin
-        } else if let credentials, FileStamp.of(credentials + "/xero-access-token") != nil {
+        }
+        if let credentials, FileStamp.of(credentials + "/xero-access-token") != nil {
             let origin = "systemd credential xero-access-token"
-            secrets.accessToken = .file(path: credentials + "/xero-access-token", origin: origin)
-            secrets.accessTokenSource = origin
-        } else if let file = settings.auth.accessTokenFile {
-            secrets.accessToken = .file(path: file, origin: "file \(file)")
-            secrets.accessTokenSource = "file \(file)"
+            secrets.accessTokenSources.append(.file(path: credentials + "/xero-access-token", origin: origin))
+            secrets.accessTokenSource = secrets.accessTokenSource ?? origin
+        }
+        if let file = settings.auth.accessTokenFile {
+            secrets.accessTokenSources.append(.file(path: file, origin: "file \(file)"))
+            secrets.accessTokenSource = secrets.accessTokenSource ?? "file \(file)"
         }
 
         switch settings.auth.mode {

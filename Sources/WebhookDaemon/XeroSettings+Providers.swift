@@ -14,7 +14,7 @@ extension XeroSettings {
         case .none:
             return nil
         case .accessToken:
-            return secrets.accessToken.map { StaticTokenProvider(source: $0, now: now) }
+            return secrets.accessTokenSources.isEmpty ? nil : StaticTokenProvider(sources: secrets.accessTokenSources, now: now)
         case .refreshToken:
             guard let client = secrets.client else { return nil }
             return RefreshTokenProvider(client: client, store: tokenFile(stateDirectory: stateDirectory), identity: identity, now: now)

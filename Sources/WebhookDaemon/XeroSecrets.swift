@@ -4,7 +4,8 @@ import XeroAPI
 /// The Xero secrets and where each came from. Looked up in this order (DESIGN.md: the
 /// environment and systemd credentials win over files):
 /// 1. the environment: `PAN_SEC_XERO_CLIENT_ID`, `PAN_SEC_XERO_CLIENT_SECRET`,
-///    `PAN_SEC_XERO_ACCESS_TOKEN` (+ `PAN_SEC_XERO_EXPIRES_IN`, `PAN_SEC_XERO_SCOPE`);
+///    `PAN_SEC_XERO_ACCESS_TOKEN` (+ `PAN_SEC_XERO_EXPIRES_IN`, `PAN_SEC_XERO_SCOPE`), and
+///    `PAN_SEC_XERO_TENANT_URL` for the tenants to fetch for (`TenantURLReading`);
 /// 2. systemd credentials in `$CREDENTIALS_DIRECTORY`: `xero-client-id`, `xero-client-secret`,
 ///    `xero-access-token`;
 /// 3. the files named by `xero.auth.clientIdFile`, `clientSecretFile`, `accessTokenFile`.
@@ -25,6 +26,10 @@ public struct XeroSecrets: Sendable {
     /// the systemd credential, the configured file. A later source is used when the tokens
     /// before it expired or were refused by Xero (each is re-read after a 401).
     public var accessTokenSources: [StaticTokenProvider.Source] = []
+    /// Which tenants to fetch for, from `PAN_SEC_XERO_TENANT_URL` (`TenantURLReading`).
+    public var tenantScope = TenantScope.all
+    /// Why `PAN_SEC_XERO_TENANT_URL` was not used, when it was set but could not be.
+    public var tenantURLNote: String?
     /// The preferred token source.
     public var accessToken: StaticTokenProvider.Source? { accessTokenSources.first }
     public var accessTokenSource: String?
@@ -71,6 +76,8 @@ public struct XeroSecrets: Sendable {
             secrets.accessTokenSources.append(.file(path: file, origin: "file \(file)"))
             secrets.accessTokenSource = secrets.accessTokenSource ?? "file \(file)"
         }
+
+        (secrets.tenantScope, secrets.tenantURLNote) = TenantURLReading.read(environment: environment, apiBaseURL: settings.apiBaseURL)
 
         switch settings.auth.mode {
         case .none, .command:

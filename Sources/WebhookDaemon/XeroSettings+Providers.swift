@@ -46,7 +46,8 @@ extension XeroSettings {
         }
         do {
             return try XeroClient(configuration: apiConfiguration, tokens: provider,
-                                  billingTokens: makeBillingProvider(secrets: secrets, transport: transport), transport: transport)
+                                  billingTokens: makeBillingProvider(secrets: secrets, transport: transport), transport: transport,
+                                  tenantScope: secrets.tenantScope)
         } catch {
             throw ConfigError("xero.apiBaseURL", error.description)
         }
@@ -67,6 +68,7 @@ extension XeroSettings {
             "xero.auth.clientId: \(masked(secrets.clientId, secrets.clientIdSource))",
             "xero.auth.clientSecret: \(masked(secrets.clientSecret, secrets.clientSecretSource))",
             "xero.auth.accessToken: \(secrets.accessToken == nil ? "not set" : "set (masked) from \(secrets.accessTokenSource ?? "?")")",
+            "xero.auth.tenants: \(secrets.tenantScope)" + (secrets.tenantURLNote.map { " (\($0))" } ?? ""),
         ]
         if let command = auth.command {
             lines.append("xero.auth.command: \(command[0]) (\(command.count - 1) argument\(command.count == 2 ? "" : "s"), not shown)")

@@ -10,6 +10,7 @@ import Synchronization
 /// - `POST /connect/token`: `refresh_token` (rotating, single use, with a grace window),
 ///   `authorization_code` (codes registered by the test), `client_credentials`; client
 ///   authentication by Basic header or form body; `{"error":"invalid_grant"}` with 400.
+/// - `GET /identity/connect/authorize`: the user's consent, with Xero's scope rules.
 /// - `GET /connections`.
 /// - `GET /api.xro/2.0/{Invoices|Contacts}?IDs=a,b,c` and `/{Invoices|Contacts|CreditNotes}/{id}`
 ///   with Xero's response shapes; XML unless `Accept: application/json`; 404 for URLs over
@@ -82,6 +83,8 @@ public final class FakeXero: Sendable {
         if method == "POST" && lower == "/connect/token" {
             count("token")
             handleToken(request, responder)
+        } else if method == "GET" && lower == "/identity/connect/authorize" {
+            handleAuthorize(request, responder)
         } else if method == "GET" && lower == "/connections" {
             count("connections")
             responder.send(connections(request))

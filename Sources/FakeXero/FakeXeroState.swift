@@ -53,6 +53,8 @@ struct FakeXeroState {
     var refreshTokens: [String: RefreshToken] = [:]
     var accessTokens: [String: AccessToken] = [:]
     var codes: [String: Code] = [:]
+    /// clientId → the tenants a user consents to on the authorize page, and the app's scope family.
+    var consents: [String: (tenants: [String], appScopes: FakeXero.AppScopes)] = [:]
     var tenantNames: [String: String] = [:]
     var disconnected: Set<String> = []
     /// tenant → collection (lower case) → id (lower case) → record bytes, in insertion order.

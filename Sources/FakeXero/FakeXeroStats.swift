@@ -16,6 +16,8 @@ public struct FakeXeroStats: Sendable {
     public var tokenGrants: [String: Int] = [:]
     /// Refresh grants that used an already used refresh token inside the grace window.
     public var graceReuses = 0
+    /// Authorize requests redirected back with `error=invalid_scope`.
+    public var invalidScopes = 0
     /// `invalid_grant` answers.
     public var invalidGrants = 0
     /// Token answers deliberately not sent (`loseNextTokenResponse`).

@@ -14,8 +14,9 @@ import Synchronization
 /// - `GET /connections`.
 /// - `GET /api.xro/2.0/{Invoices|Contacts}?IDs=a,b,c` and `/{Invoices|Contacts|CreditNotes}/{id}`
 ///   with Xero's response shapes; XML unless `Accept: application/json`; 404 for URLs over
-///   `maxURLLength`; 400 for percent-encoded commas; 401 for unknown or expired tokens; 403 for a
-///   tenant the token does not reach.
+///   `maxURLLength`; 400 for percent-encoded commas or an id that is not a GUID; archived
+///   contacts left out of lists without `includeArchived=true`; 401 for unknown or expired
+///   tokens; 403 for a tenant the token does not reach. Access tokens are JWTs with `exp`.
 /// - `GET /appstore/2.0/subscriptions/{id}` with a `marketplace.billing` token.
 /// - The rate limits with Xero's headers on every API answer, and 429 with `Retry-After` and
 ///   `X-Rate-Limit-Problem` (`minute`, `day`, `concurrent`, `appminute`).

@@ -129,7 +129,15 @@ extension FakeXero {
                 return Self.plainText(400, "Supplied parameter 'Ids' cannot be parsed.", headers: headers)
             }
             ids = params[0].1.split(separator: ",").map { String($0).lowercased() }
+            // Xero parses every id as a GUID: one that is not fails the whole request.
+            guard ids.allSatisfy(FakeXeroWire.isGUID) else {
+                state.withLock { $0.stats.malformedIDs += 1 }
+                return Self.plainText(400, "Supplied parameter 'Ids' cannot be parsed - must be of type UUID.", headers: headers)
+            }
         }
+        // Like Xero, a list leaves archived contacts out unless asked for them (xero-facts §5.2).
+        let hideArchived = singleIDs == nil && !FakeXeroWire.pairs(query, plusIsSpace: false)
+            .contains { $0.0.lowercased() == "includearchived" && $0.1.lowercased() == "true" }
         return state.withLock { state -> HTTPResponse in
             for id in ids {
                 if let failure = state.failures[id.lowercased()], failure.remaining > 0 {
@@ -140,7 +148,7 @@ extension FakeXero {
             if singleIDs != nil, let location = state.redirects[ids[0].lowercased()] {
                 return HTTPResponse(status: 302, headers: headers + [(name: "Location", value: location)])
             }
-            let found = ids.compactMap { id in state.record(tenant: tenant, collection: collection, id: id).map { (id, $0) } }
+            let found = ids.compactMap { id in state.record(tenant: tenant, collection: collection, id: id, hidingArchived: hideArchived).map { (id, $0) } }
             if singleIDs != nil && found.isEmpty {
                 return Self.notFoundPage(headers: headers)
             }

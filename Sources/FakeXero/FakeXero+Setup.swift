@@ -1,3 +1,4 @@
+import ByteJSON
 import Foundation
 
 /// What tests arrange before and during a run.
@@ -42,14 +43,16 @@ extension FakeXero {
         }
     }
 
-    /// An access token for `tenants` that lives `lifetime` seconds (default: the configured
-    /// lifetime), as another system (Pandium) would hand one over.
+    /// An access token for `tenants` that lives `lifetime` seconds from now (default: the
+    /// configured lifetime; negative: already expired), as another system (Pandium) would hand
+    /// one over. Like Xero's, it is a JWT whose `exp` claim is its expiry.
     public func issueAccessToken(tenants: [String], lifetime: Int? = nil, scopes: String = "accounting.transactions.read accounting.contacts.read") -> String {
         state.withLock { state in
-            let token = FakeXeroWire.randomToken("at")
             let seconds = lifetime ?? state.options.accessTokenLifetime
-            state.accessTokens[token] = .init(grant: nil, tenants: tenants.map { $0.lowercased() }, scopes: scopes,
-                                              expiresAt: now().addingTimeInterval(Double(seconds)))
+            let issued = now()
+            let expiry = issued.addingTimeInterval(Double(seconds))
+            let token = FakeXeroWire.accessToken(issuedAt: issued, expiresAt: expiry, clientId: nil, scopes: scopes)
+            state.accessTokens[token] = .init(grant: nil, tenants: tenants.map { $0.lowercased() }, scopes: scopes, expiresAt: expiry)
             return token
         }
     }
@@ -62,7 +65,18 @@ extension FakeXero {
             list.removeAll { $0.id == id.lowercased() }
             list.append((id: id.lowercased(), bytes: Array(json.utf8)))
             state.records[tenant.lowercased(), default: [:]][collection.lowercased()] = list
+            let key = FakeXeroState.statusKey(tenant: tenant, collection: collection, id: id)
+            let status = (try? JSONParser.parse(Array(json.utf8)))?["ContactStatus"]?.stringValue  // not JSON: no status
+            if status?.uppercased() == "ARCHIVED" { state.archived.insert(key) } else { state.archived.remove(key) }
         }
+    }
+
+    /// Stores a contact shaped like Xero's with `ContactStatus` (`ACTIVE`, `ARCHIVED`, …).
+    /// An archived contact is left out of `GET /Contacts?IDs=…` unless the request has
+    /// `includeArchived=true`, as Xero does.
+    public func addContact(tenant: String, id: String, status: String) {
+        let json = #"{"ContactID":"\#(id)","ContactStatus":"\#(status)","Name":"Contact \#(id.prefix(8))","UpdatedDateUTC":"\#(FakeXeroWire.dotNetDate(now()))"}"#
+        addRecord(tenant: tenant, collection: "Contacts", id: id, json: json)
     }
 
     /// Stores a record shaped like Xero's: `{"InvoiceID":…,…}` for Invoices, `ContactID` for

@@ -70,12 +70,12 @@ extension FakeXero {
             } else if client.customConnectionTenant == nil {
                 return oauthError("unauthorized_client")
             }
-            let token = FakeXeroWire.randomToken("at")
             let lifetime = state.options.accessTokenLifetime
             let granted = billing ? "marketplace.billing" : "accounting.transactions.read accounting.contacts.read"
+            let expiry = now().addingTimeInterval(Double(lifetime))
+            let token = FakeXeroWire.accessToken(issuedAt: now(), expiresAt: expiry, clientId: clientId, scopes: granted)
             state.accessTokens[token] = .init(grant: nil, tenants: billing ? [] : [client.customConnectionTenant!],
-                                              scopes: granted, expiresAt: now().addingTimeInterval(Double(lifetime)),
-                                              billing: billing)
+                                              scopes: granted, expiresAt: expiry, billing: billing)
             state.stats.tokenGrants["client_credentials", default: 0] += 1
             return Self.jsonResponse(200, #"{"access_token":"\#(token)","expires_in":\#(lifetime),"token_type":"Bearer","scope":"\#(granted)"}"#)
         default:
@@ -85,12 +85,12 @@ extension FakeXero {
 
     private func issuePair(grant: Int, state: inout FakeXeroState) -> HTTPResponse {
         let refresh = FakeXeroWire.randomToken("rt")
-        let access = FakeXeroWire.randomToken("at")
         let lifetime = state.options.accessTokenLifetime
         let scopes = state.grants[grant]?.scopes ?? ""
+        let expiry = now().addingTimeInterval(Double(lifetime))
+        let access = FakeXeroWire.accessToken(issuedAt: now(), expiresAt: expiry, clientId: state.grants[grant]?.clientId, scopes: scopes)
         state.refreshTokens[refresh] = .init(grant: grant)
-        state.accessTokens[access] = .init(grant: grant, tenants: [], scopes: scopes,
-                                           expiresAt: now().addingTimeInterval(Double(lifetime)), issuedWith: refresh)
+        state.accessTokens[access] = .init(grant: grant, tenants: [], scopes: scopes, expiresAt: expiry, issuedWith: refresh)
         return Self.jsonResponse(200, #"{"id_token":"fake.id.token","access_token":"\#(access)","expires_in":\#(lifetime),"token_type":"Bearer","refresh_token":"\#(refresh)","scope":"\#(scopes)"}"#)
     }
 

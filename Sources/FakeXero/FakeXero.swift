@@ -10,11 +10,13 @@ import Synchronization
 /// - `POST /connect/token`: `refresh_token` (rotating, single use, with a grace window),
 ///   `authorization_code` (codes registered by the test), `client_credentials`; client
 ///   authentication by Basic header or form body; `{"error":"invalid_grant"}` with 400.
+/// - `GET /identity/connect/authorize`: the user's consent, with Xero's scope rules.
 /// - `GET /connections`.
 /// - `GET /api.xro/2.0/{Invoices|Contacts}?IDs=a,b,c` and `/{Invoices|Contacts|CreditNotes}/{id}`
 ///   with Xero's response shapes; XML unless `Accept: application/json`; 404 for URLs over
-///   `maxURLLength`; 400 for percent-encoded commas; 401 for unknown or expired tokens; 403 for a
-///   tenant the token does not reach.
+///   `maxURLLength`; 400 for percent-encoded commas or an id that is not a GUID; archived
+///   contacts left out of lists without `includeArchived=true`; 401 for unknown or expired
+///   tokens; 403 for a tenant the token does not reach. Access tokens are JWTs with `exp`.
 /// - `GET /appstore/2.0/subscriptions/{id}` with a `marketplace.billing` token.
 /// - The rate limits with Xero's headers on every API answer, and 429 with `Retry-After` and
 ///   `X-Rate-Limit-Problem` (`minute`, `day`, `concurrent`, `appminute`).
@@ -82,6 +84,8 @@ public final class FakeXero: Sendable {
         if method == "POST" && lower == "/connect/token" {
             count("token")
             handleToken(request, responder)
+        } else if method == "GET" && lower == "/identity/connect/authorize" {
+            handleAuthorize(request, responder)
         } else if method == "GET" && lower == "/connections" {
             count("connections")
             responder.send(connections(request))

@@ -53,10 +53,14 @@ struct FakeXeroState {
     var refreshTokens: [String: RefreshToken] = [:]
     var accessTokens: [String: AccessToken] = [:]
     var codes: [String: Code] = [:]
+    /// clientId → the tenants a user consents to on the authorize page, and the app's scope family.
+    var consents: [String: (tenants: [String], appScopes: FakeXero.AppScopes)] = [:]
     var tenantNames: [String: String] = [:]
     var disconnected: Set<String> = []
     /// tenant → collection (lower case) → id (lower case) → record bytes, in insertion order.
     var records: [String: [String: [(id: String, bytes: [UInt8])]]] = [:]
+    /// Records whose status is ARCHIVED (`ContactStatus`), by `statusKey`.
+    var archived: Set<String> = []
     var subscriptions: [String: [UInt8]] = [:]
     var failures: [String: (status: Int, remaining: Int)] = [:]
     var redirects: [String: String] = [:]
@@ -87,7 +91,13 @@ struct FakeXeroState {
         return answer
     }
 
-    func record(tenant: String, collection: String, id: String) -> [UInt8]? {
-        records[tenant]?[collection.lowercased()]?.first { $0.id == id.lowercased() }?.bytes
+    /// A stored record; with `hidingArchived`, nil for an archived one (as Xero's lists omit them).
+    func record(tenant: String, collection: String, id: String, hidingArchived: Bool = false) -> [UInt8]? {
+        if hidingArchived && archived.contains(Self.statusKey(tenant: tenant, collection: collection, id: id)) { return nil }
+        return records[tenant]?[collection.lowercased()]?.first { $0.id == id.lowercased() }?.bytes
+    }
+
+    static func statusKey(tenant: String, collection: String, id: String) -> String {
+        "\(tenant.lowercased()) \(collection.lowercased()) \(id.lowercased())"
     }
 }

@@ -16,6 +16,8 @@ public struct FakeXeroStats: Sendable {
     public var tokenGrants: [String: Int] = [:]
     /// Refresh grants that used an already used refresh token inside the grace window.
     public var graceReuses = 0
+    /// Authorize requests redirected back with `error=invalid_scope`.
+    public var invalidScopes = 0
     /// `invalid_grant` answers.
     public var invalidGrants = 0
     /// Token answers deliberately not sent (`loseNextTokenResponse`).
@@ -26,6 +28,8 @@ public struct FakeXeroStats: Sendable {
     public var urlTooLong = 0
     /// `IDs=` requests refused because the commas were percent-encoded or the parameter repeated.
     public var unparseableIDs = 0
+    /// `IDs=` requests refused with 400 because an id was not a GUID.
+    public var malformedIDs = 0
     /// Answers sent as XML because the request lacked `Accept: application/json`.
     public var xmlAnswers = 0
     /// First uses of access tokens issued by a refresh, and how many failed the test's check.

@@ -34,7 +34,29 @@ enum FakeXeroWire {
         "\\/Date(\(Int64(date.timeIntervalSince1970 * 1000)))\\/"
     }
 
+    /// Whether `text` is a GUID (`8-4-4-4-12` hexadecimal digits), as Xero parses ids.
+    static func isGUID(_ text: String) -> Bool {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        return parts.map(\.count) == [8, 4, 4, 4, 12] && parts.allSatisfy { $0.allSatisfy(\.isHexDigit) }
+    }
+
     static func json(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+    /// An access token shaped like Xero's: a JWT (`header.payload.signature`, base64url) whose
+    /// payload carries `nbf`, `exp`, `iss`, `client_id`, `jti` and `scope`. The signature is
+    /// random bytes: the fake looks tokens up rather than verifying them.
+    static func accessToken(issuedAt: Date, expiresAt: Date, clientId: String?, scopes: String) -> String {
+        let header = #"{"alg":"RS256","kid":"1CAF8E66772D6DC028D6726FD0261581570EFC19","typ":"JWT","x5t":"HK-OZndtbcAo1nJv0CYVgVcO_Bk"}"#
+        let scopeList = scopes.split(separator: " ").map { quoted(String($0)) }.joined(separator: ",")
+        let payload = #"{"nbf":\#(Int64(issuedAt.timeIntervalSince1970)),"exp":\#(Int64(expiresAt.timeIntervalSince1970)),"iss":"https://identity.xero.com","aud":"https://identity.xero.com/resources","client_id":\#(quoted(clientId ?? "")),"jti":"\#(UUID().uuidString.replacingOccurrences(of: "-", with: ""))","scope":[\#(scopeList)]}"#
+        let signature = (0..<64).map { _ in UInt8.random(in: 0...255) }
+        return [Array(header.utf8), Array(payload.utf8), signature].map(base64URL).joined(separator: ".")
+    }
+
+    static func base64URL(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
 
     static func randomToken(_ prefix: String) -> String {
         prefix + "-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")

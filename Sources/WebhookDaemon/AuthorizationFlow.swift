@@ -15,6 +15,8 @@ public final class AuthorizationFlow: Sendable {
         case exchangeFailed(String)
         case noRefreshToken
         case cannotStore(String)
+        /// Xero answered `invalid_scope` and there is nothing left to fall back to.
+        case scopesRefused(String)
 
         public var description: String {
             switch self {
@@ -26,6 +28,10 @@ public final class AuthorizationFlow: Sendable {
             case let .exchangeFailed(reason): "the code could not be exchanged: \(reason)"
             case .noRefreshToken: "Xero issued no refresh token: the scopes must include offline_access"
             case let .cannotStore(reason): "the token could not be stored: \(reason)"
+        case let .scopesRefused(scopes):
+            "Xero refused the scopes \"\(scopes)\" (invalid_scope): set xero.auth.scopes to scopes the app may use, "
+                + "granular for apps created from 2 March 2026 (\"\(XeroSettings.Auth.granularScopes)\"), broad for "
+                + "older apps (\"\(XeroSettings.Auth.broadScopes)\")"
             }
         }
     }
@@ -47,13 +53,24 @@ public final class AuthorizationFlow: Sendable {
     private let state: String
     private let server = Mutex<HTTPServer?>(nil)
     private let redirect = Mutex<String?>(nil)
+    private let notice: @Sendable (String) -> Void
+    /// The scopes asked for now, and those to ask for if Xero refuses them (once).
+    private let scopes: Mutex<(current: String, fallback: String?)>
     private let waiter = Mutex<(result: Result<String, Failure>?, continuation: CheckedContinuation<Result<String, Failure>, Never>?)>((nil, nil))
 
-    /// - Parameter listen: where to listen instead of the redirect URI's host and port (a
-    ///   proxy in front, or a name other than `localhost`).
+    /// - Parameters:
+    ///   - listen: where to listen instead of the redirect URI's host and port (a proxy in
+    ///     front, or a name other than `localhost`).
+    ///   - notice: told, in a sentence for the operator, when the flow changes course (Xero
+    ///     refused the default granular scopes and the broad ones are asked for instead).
     public init(settings: XeroSettings, client: ClientCredentials, stateDirectory: String,
-                transport: any HTTPTransport = URLSessionTransport(), listen: (host: String, port: UInt16)? = nil) {
+                transport: any HTTPTransport = URLSessionTransport(), listen: (host: String, port: UInt16)? = nil,
+                notice: @escaping @Sendable (String) -> Void = { _ in }) {
         self.settings = settings
+        self.notice = notice
+        // Only the default falls back: scopes the operator chose are theirs to change.
+        let isDefault = settings.auth.scopes == XeroSettings.Auth.granularScopes
+        self.scopes = Mutex((settings.auth.scopes, isDefault ? XeroSettings.Auth.broadScopes : nil))
         self.client = client
         self.store = settings.tokenFile(stateDirectory: stateDirectory)
         self.transport = transport
@@ -83,9 +100,16 @@ public final class AuthorizationFlow: Sendable {
             redirectURI = components.string ?? redirectURI
         }
         redirect.withLock { $0 = redirectURI }
+        return authorizeURL(scopes: scopes.withLock { $0.current })
+    }
+
+    /// The scopes asked for now (they change once if Xero refuses the default granular set).
+    public var requestedScopes: String { scopes.withLock { $0.current } }
+
+    private func authorizeURL(scopes: String) -> String {
         let query = [
             ("response_type", "code"), ("client_id", client.id), ("redirect_uri", redirectURI),
-            ("scope", settings.auth.scopes), ("state", state),
+            ("scope", scopes), ("state", state),
         ].map { "\($0.0)=\(Self.encode($0.1))" }.joined(separator: "&")
         return settings.apiConfiguration.authorizeEndpoint + "?" + query
     }
@@ -139,6 +163,27 @@ public final class AuthorizationFlow: Sendable {
             return responder.send(page(400, "The state does not match this authorization; start again from the printed URL."))
         }
         if let error = item("error") {
+            if error == "invalid_scope" {
+                // Xero refuses scopes an app may not have (xero-facts §7.4): granular ones for an
+                // app created before 2 March 2026. Ask once more with the broad set.
+                let (refused, fallback) = scopes.withLock { current -> (String, String?) in
+                    let refused = current.current
+                    let fallback = current.fallback
+                    if let fallback { current = (fallback, nil) }
+                    return (refused, fallback)
+                }
+                guard let fallback else {
+                    responder.send(page(200, "Xero refused the scopes \(refused). You can close this window."))
+                    return deliver(.failure(.scopesRefused(refused)))
+                }
+                let url = authorizeURL(scopes: fallback)
+                notice("Xero refused the granular scopes \"\(refused)\" (an app created before 2 March 2026 may use "
+                    + "only the broad ones); asking for \"\(fallback)\" instead. If the browser does not go on by "
+                    + "itself, open:\n\n\(url)\n")
+                return responder.send(HTTPResponse(status: 303, headers: [(name: "Location", value: url),
+                                                                          (name: "Content-Type", value: "text/plain; charset=utf-8")],
+                                                   body: Array("Xero refused the granular scopes; continue at \(url)\n".utf8)))
+            }
             responder.send(page(200, "Authorization failed: \(error). You can close this window."))
             return deliver(.failure(.denied(error + (item("error_description").map { ": \($0)" } ?? ""))))
         }

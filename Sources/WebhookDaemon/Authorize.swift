@@ -47,7 +47,8 @@ struct Authorize: ParsableCommand {
         if settings.xero.auth.mode != .refreshToken {
             printError("note: xero.auth.mode is \(settings.xero.auth.mode.rawValue); the stored refresh token is used only in refreshToken mode")
         }
-        let flow = AuthorizationFlow(settings: settings.xero, client: client, stateDirectory: settings.stateDirectory, listen: override)
+        let flow = AuthorizationFlow(settings: settings.xero, client: client, stateDirectory: settings.stateDirectory, listen: override,
+                                     notice: { writeOut(Array("\n\($0)\n".utf8)) })
         let url: String
         do {
             url = try flow.start()

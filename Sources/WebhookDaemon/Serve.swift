@@ -75,6 +75,11 @@ struct Serve: ParsableCommand {
             if faults != nil {
                 logger.warning("fault injection is on", metadata: ["points": "\(environment[FailPoints.environmentVariable] ?? "")"])
             }
+            if let client {
+                let note = TenantURLReading.read(environment: environment, apiBaseURL: settings.xero.apiBaseURL).note
+                logger.info("xero tenants", metadata: ["scope": "\(client.tenantScope)"])
+                if let note { logger.warning("tenant url not used", metadata: ["reason": "\(note)"]) }
+            }
             if settings.worker.enabled && client == nil {
                 logger.notice("worker off: no Xero credentials configured (xero.auth.mode is none); events stay queued")
             }

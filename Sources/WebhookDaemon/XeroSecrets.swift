@@ -4,7 +4,8 @@ import XeroAPI
 /// The Xero secrets and where each came from. Looked up in this order (DESIGN.md: the
 /// environment and systemd credentials win over files):
 /// 1. the environment: `PAN_SEC_XERO_CLIENT_ID`, `PAN_SEC_XERO_CLIENT_SECRET`,
-///    `PAN_SEC_XERO_ACCESS_TOKEN` (+ `PAN_SEC_XERO_EXPIRES_IN`, `PAN_SEC_XERO_SCOPE`);
+///    `PAN_SEC_XERO_ACCESS_TOKEN` (+ `PAN_SEC_XERO_EXPIRES_IN`, `PAN_SEC_XERO_SCOPE`), and
+///    `PAN_SEC_XERO_TENANT_URL` for the tenants to fetch for (`TenantURLReading`);
 /// 2. systemd credentials in `$CREDENTIALS_DIRECTORY`: `xero-client-id`, `xero-client-secret`,
 ///    `xero-access-token`;
 /// 3. the files named by `xero.auth.clientIdFile`, `clientSecretFile`, `accessTokenFile`.
@@ -21,8 +22,16 @@ public struct XeroSecrets: Sendable {
     public var clientIdSource: String?
     public var clientSecret: String?
     public var clientSecretSource: String?
-    /// Where the `accessToken` mode reads its token.
-    public var accessToken: StaticTokenProvider.Source?
+    /// Where the `accessToken` mode reads its token, in order of preference: the environment,
+    /// the systemd credential, the configured file. A later source is used when the tokens
+    /// before it expired or were refused by Xero (each is re-read after a 401).
+    public var accessTokenSources: [StaticTokenProvider.Source] = []
+    /// Which tenants to fetch for, from `PAN_SEC_XERO_TENANT_URL` (`TenantURLReading`).
+    public var tenantScope = TenantScope.all
+    /// Why `PAN_SEC_XERO_TENANT_URL` was not used, when it was set but could not be.
+    public var tenantURLNote: String?
+    /// The preferred token source.
+    public var accessToken: StaticTokenProvider.Source? { accessTokenSources.first }
     public var accessTokenSource: String?
 
     /// Client id and secret together, when both are present.
@@ -54,16 +63,21 @@ public struct XeroSecrets: Sendable {
                 expiresIn = seconds
             }
             let origin = "environment \(accessTokenVariable)"
-            secrets.accessToken = .value(accessToken: trimmed, expiresIn: expiresIn, scope: environment[scopeVariable], origin: origin)
+            secrets.accessTokenSources.append(.value(accessToken: trimmed, expiresIn: expiresIn, scope: environment[scopeVariable],
+                                                     origin: origin))
             secrets.accessTokenSource = origin
-        } else if let credentials, FileStamp.of(credentials + "/xero-access-token") != nil {
-            let origin = "systemd credential xero-access-token"
-            secrets.accessToken = .file(path: credentials + "/xero-access-token", origin: origin)
-            secrets.accessTokenSource = origin
-        } else if let file = settings.auth.accessTokenFile {
-            secrets.accessToken = .file(path: file, origin: "file \(file)")
-            secrets.accessTokenSource = "file \(file)"
         }
+        if let credentials, FileStamp.of(credentials + "/xero-access-token") != nil {
+            let origin = "systemd credential xero-access-token"
+            secrets.accessTokenSources.append(.file(path: credentials + "/xero-access-token", origin: origin))
+            secrets.accessTokenSource = secrets.accessTokenSource ?? origin
+        }
+        if let file = settings.auth.accessTokenFile {
+            secrets.accessTokenSources.append(.file(path: file, origin: "file \(file)"))
+            secrets.accessTokenSource = secrets.accessTokenSource ?? "file \(file)"
+        }
+
+        (secrets.tenantScope, secrets.tenantURLNote) = TenantURLReading.read(environment: environment, apiBaseURL: settings.apiBaseURL)
 
         switch settings.auth.mode {
         case .none, .command:

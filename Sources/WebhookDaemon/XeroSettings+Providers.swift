@@ -14,7 +14,7 @@ extension XeroSettings {
         case .none:
             return nil
         case .accessToken:
-            return secrets.accessToken.map { StaticTokenProvider(source: $0, now: now) }
+            return secrets.accessTokenSources.isEmpty ? nil : StaticTokenProvider(sources: secrets.accessTokenSources, now: now)
         case .refreshToken:
             guard let client = secrets.client else { return nil }
             return RefreshTokenProvider(client: client, store: tokenFile(stateDirectory: stateDirectory), identity: identity, now: now)
@@ -46,7 +46,8 @@ extension XeroSettings {
         }
         do {
             return try XeroClient(configuration: apiConfiguration, tokens: provider,
-                                  billingTokens: makeBillingProvider(secrets: secrets, transport: transport), transport: transport)
+                                  billingTokens: makeBillingProvider(secrets: secrets, transport: transport), transport: transport,
+                                  tenantScope: secrets.tenantScope)
         } catch {
             throw ConfigError("xero.apiBaseURL", error.description)
         }
@@ -67,6 +68,7 @@ extension XeroSettings {
             "xero.auth.clientId: \(masked(secrets.clientId, secrets.clientIdSource))",
             "xero.auth.clientSecret: \(masked(secrets.clientSecret, secrets.clientSecretSource))",
             "xero.auth.accessToken: \(secrets.accessToken == nil ? "not set" : "set (masked) from \(secrets.accessTokenSource ?? "?")")",
+            "xero.auth.tenants: \(secrets.tenantScope)" + (secrets.tenantURLNote.map { " (\($0))" } ?? ""),
         ]
         if let command = auth.command {
             lines.append("xero.auth.command: \(command[0]) (\(command.count - 1) argument\(command.count == 2 ? "" : "s"), not shown)")

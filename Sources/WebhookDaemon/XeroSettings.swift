@@ -25,8 +25,16 @@ public struct XeroSettings: Sendable, Equatable {
         public var clientSecretFile: String?
         /// Program and arguments, run without a shell.
         public var command: [String]?
-        /// Scopes asked for by `authorize`.
-        public var scopes = "offline_access accounting.contacts.read accounting.transactions.read"
+        /// Scopes asked for by `authorize`. The default is the granular set; when Xero refuses it
+        /// (`invalid_scope`: an app created before 2 March 2026 with broad scopes), `authorize`
+        /// asks again with `broadScopes`.
+        public var scopes = Auth.granularScopes
+
+        /// The read scopes the daemon needs, granular (apps created from 2 March 2026 get only
+        /// these; xero-facts §7.4): invoices and credit notes, prepayments and overpayments, contacts.
+        public static let granularScopes = "offline_access accounting.invoices.read accounting.payments.read accounting.contacts.read"
+        /// The same reads with the broad scopes of apps created before 2 March 2026.
+        public static let broadScopes = "offline_access accounting.transactions.read accounting.contacts.read"
         /// Where Xero sends the browser back to during `authorize`; `authorize` listens there.
         public var redirectURI = "http://localhost:5080/callback"
     }

@@ -1,20 +1,18 @@
 /// How `XeroClient.fetch` turns references into HTTP calls.
 ///
+/// Every URL is built here from the category's collection (`ResourceKind`) and the event's
+/// `resourceId`; an event's `resourceUrl` is checked by `ResourceAddress` and never followed.
+///
 /// - INVOICE and CONTACT: one `GET {api}/api.xro/2.0/Invoices?IDs=a,b,c&page=1` per tenant and
 ///   up to `maxIDsPerRequest` ids, the URL kept within `maxURLLength`. Commas are literal (Xero
-///   cannot parse `%2C`). `page=1` makes Xero include line items, which it leaves out of
-///   unpaged multi-record answers; 50 ids always fit on one page of 100.
+///   cannot parse `%2C`). Contacts add `includeArchived=true`.
 /// - SUBSCRIPTION: one GET per resource on the App Store API, with the billing token.
-/// - Anything else (CREDITNOTE, …): one GET per resource on its `resourceUrl`, or on the
-///   address the category implies when the event carries none.
-///
-/// A `resourceUrl` outside the API origin is refused, whatever the category, so a forged or
-/// odd event can never make the client send a token elsewhere.
+/// - Anything else (CREDITNOTE, PREPAYMENT, …): one GET per resource.
 struct FetchPlan: Sendable {
     enum Kind: Sendable, Equatable {
         /// `IDs=` batch; `collection` names the answer's array, `idKey` each element's id member.
         case batch(collection: String, idKey: String)
-        /// One resource on the accounting API (or another API under the same origin).
+        /// One resource on the accounting API.
         case single
         /// One App Store subscription, with the billing token and without a tenant header.
         case subscription
@@ -25,100 +23,66 @@ struct FetchPlan: Sendable {
         var kind: Kind
         var url: String
         var refs: [ResourceRef]
+        /// The collection and id member of the records this call fetches.
+        var resource: ResourceKind
+
+        /// The reason given to every id of a multi-id batch Xero answered with 400. Such a batch
+        /// is split in halves, down to the id Xero cannot take, instead of failing all of them.
+        static let rejectedBatch = "Xero refused the IDs batch (400); it is split to find the id it cannot take"
+
+        /// Whether a 400 on this call is worth splitting.
+        var isSplittable: Bool {
+            if case .batch = kind { return refs.count > 1 }
+            return false
+        }
     }
 
     var calls: [Call] = []
     /// Outcomes decided without any request (refused, permanent).
     var decided: [ResourceRef: FetchOutcome] = [:]
 
-    static let batchCategories: [String: (collection: String, idKey: String)] = [
-        "INVOICE": ("Invoices", "InvoiceID"),
-        "CONTACT": ("Contacts", "ContactID"),
-    ]
-
-    /// Collections for categories fetched one by one, when the event has no `resourceUrl`.
-    static let singleCollections: [String: String] = [
-        "CREDITNOTE": "CreditNotes",
-        "PREPAYMENT": "Prepayments",
-        "OVERPAYMENT": "Overpayments",
-    ]
-
     init(_ refs: [ResourceRef], configuration: XeroAPIConfiguration, origin: URLOrigin) {
         var seen = Set<ResourceRef>()
-        var batches: [String: (tenant: String, category: String, refs: [ResourceRef])] = [:]
+        var batches: [String: (tenant: String, kind: ResourceKind, refs: [ResourceRef])] = [:]
         var batchOrder: [String] = []
         for ref in refs where seen.insert(ref).inserted {
-            if let refusal = Self.refusal(ref, origin: origin) {
-                decided[ref] = .refused(refusal)
-                continue
-            }
-            let category = ref.normalizedCategory
-            if Self.batchCategories[category] != nil {
-                let key = ref.tenantId.lowercased() + " " + category
+            switch ResourceAddress.resolve(ref, configuration: configuration, origin: origin) {
+            case let .decided(outcome):
+                decided[ref] = outcome
+            case let .fetch(kind, _) where kind.batchable:
+                let key = ref.tenantId.lowercased() + " " + kind.collection
                 if batches[key] == nil {
-                    batches[key] = (ref.tenantId, category, [])
+                    batches[key] = (ref.tenantId, kind, [])
                     batchOrder.append(key)
                 }
                 batches[key]!.refs.append(ref)
-                continue
-            }
-            switch Self.singleURL(ref, configuration: configuration) {
-            case let .url(url):
-                calls.append(Call(tenantId: ref.tenantId, kind: category == "SUBSCRIPTION" ? .subscription : .single,
-                                  url: url, refs: [ref]))
-            case let .unusable(outcome):
-                decided[ref] = outcome
+            case let .fetch(kind, url):
+                calls.append(Call(tenantId: ref.tenantId, kind: kind.api == .appStore ? .subscription : .single,
+                                  url: url, refs: [ref], resource: kind))
             }
         }
         for key in batchOrder {
-            let (tenant, category, refs) = batches[key]!
-            let (collection, idKey) = Self.batchCategories[category]!
-            for chunk in Self.chunks(refs, base: "\(configuration.accountingBase)/\(collection)?IDs=",
-                                     suffix: "&page=1", configuration: configuration) {
-                let url = "\(configuration.accountingBase)/\(collection)?IDs="
-                    + chunk.map(\.resourceId).joined(separator: ",") + "&page=1"
-                calls.append(Call(tenantId: tenant, kind: .batch(collection: collection, idKey: idKey), url: url, refs: chunk))
+            let (tenant, kind, refs) = batches[key]!
+            for chunk in Self.chunks(refs, base: kind.batchPrefix(configuration), suffix: kind.batchSuffix,
+                                     configuration: configuration) {
+                calls.append(Self.batch(tenant: tenant, kind: kind, refs: chunk, configuration: configuration))
             }
         }
     }
 
-    /// Why `ref` must not be fetched at all, or nil.
-    static func refusal(_ ref: ResourceRef, origin: URLOrigin) -> String? {
-        guard XeroIdentifier.isSafe(ref.tenantId) else {
-            return "the tenant id is not a Xero id (letters, digits and '-' only), so it is not sent"
-        }
-        guard XeroIdentifier.isSafe(ref.resourceId) else {
-            return "the resource id is not a Xero id (letters, digits and '-' only)"
-        }
-        guard !ref.resourceURL.isEmpty else { return nil }
-        guard let target = URLOrigin(ref.resourceURL) else {
-            return "the resourceUrl is not an absolute http(s) URL without user info"
-        }
-        guard target == origin else {
-            return "the resourceUrl points to \(target), not to the configured API origin \(origin); "
-                + "no token is sent there"
-        }
-        return nil
+    /// One `IDs=` call for `refs` (all of one tenant and kind).
+    static func batch(tenant: String, kind: ResourceKind, refs: [ResourceRef], configuration: XeroAPIConfiguration) -> Call {
+        let url = kind.batchPrefix(configuration) + refs.map(\.resourceId).joined(separator: ",") + kind.batchSuffix
+        return Call(tenantId: tenant, kind: .batch(collection: kind.collection, idKey: kind.idKey ?? "ID"), url: url,
+                    refs: refs, resource: kind)
     }
 
-    enum Address {
-        case url(String)
-        case unusable(FetchOutcome)
-    }
-
-    static func singleURL(_ ref: ResourceRef, configuration: XeroAPIConfiguration) -> Address {
-        let category = ref.normalizedCategory
-        if !ref.resourceURL.isEmpty {
-            guard !ref.resourceURL.contains("#") else { return .unusable(.refused("the resourceUrl has a fragment")) }
-            return .url(ref.resourceURL)
+    /// The two halves of a batch Xero refused with 400.
+    static func halves(of call: Call, configuration: XeroAPIConfiguration) -> [Call] {
+        let middle = call.refs.count / 2
+        return [Array(call.refs[..<middle]), Array(call.refs[middle...])].map {
+            batch(tenant: call.tenantId, kind: call.resource, refs: $0, configuration: configuration)
         }
-        if category == "SUBSCRIPTION" {
-            return .url("\(configuration.appStoreBase)/subscriptions/\(ref.resourceId)")
-        }
-        if let collection = singleCollections[category] {
-            return .url("\(configuration.accountingBase)/\(collection)/\(ref.resourceId)")
-        }
-        return .unusable(.permanent("the event has no resourceUrl and category \(category) has no known address"))
     }
 
     /// Splits `refs` so each request has at most `maxIDsPerRequest` ids and a URL of at most

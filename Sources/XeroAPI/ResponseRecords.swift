@@ -16,23 +16,37 @@ enum ResponseRecords {
         return records
     }
 
-    /// The answer to a GET of one resource at `url`. Accounting answers wrap the record in an
-    /// array named after the collection (`{"CreditNotes":[…]}`, the path segment before the
-    /// id); the element whose `…ID` member equals `resourceId` is taken, else the only element.
-    /// An empty array means not found. Answers without such an array (the App Store's bare
-    /// subscription object) are the record themselves. Nil when the body is not JSON.
-    static func single(_ body: [UInt8], url: String, resourceId: String, unwrap: Bool) -> FetchOutcome? {
+    /// The answer to a GET of one resource. Accounting answers wrap the record in an array
+    /// named after the collection (`{"CreditNotes":[…]}`): the element whose id member
+    /// (`resource.idKey`, or any top-level `…ID` member for a category without a known key)
+    /// equals `resourceId` is the record. An empty array means not found; elements that all
+    /// carry another id are not this resource, whatever their number, so the outcome is
+    /// `.refused`. App Store answers are the bare record, refused when their `id` differs.
+    /// Nil when the body is not JSON.
+    static func single(_ body: [UInt8], resource: ResourceKind, resourceId: String) -> FetchOutcome? {
         guard let root = try? JSONParser.parse(body) else { return nil }  // reported by the caller
-        guard unwrap, let collection = collectionName(url), let items = member(root, collection)?.arrayValue else {
+        let wanted = resourceId.lowercased()
+        func mismatch(_ other: String?) -> FetchOutcome {
+            let shown = other.flatMap { XeroIdentifier.isSafe($0) ? " (\($0))" : nil } ?? ""
+            return .refused("Xero answered the GET of \(resourceId) with a record with another id\(shown); "
+                + "it is not the event's resource and is not delivered")
+        }
+        if resource.api == .appStore {
+            if let id = member(root, resource.idKey ?? "id")?.stringValue, id.lowercased() != wanted { return mismatch(id) }
             return .found(body)
         }
-        if items.isEmpty { return .notFound }
-        let wanted = resourceId.lowercased()
-        let match = items.first { item in
-            guard case let .object(members) = item.kind else { return false }
-            return members.contains { $0.key.hasSuffix("ID") && $0.value.stringValue?.lowercased() == wanted }
+        guard let items = member(root, resource.collection)?.arrayValue else {
+            return .retryable("Xero's answer has no \(resource.collection) array", retryAfter: nil)
         }
-        guard let record = match ?? (items.count == 1 ? items[0] : nil) else { return .notFound }
+        if items.isEmpty { return .notFound }
+        func ids(_ item: JSONValue) -> [String] {
+            if let idKey = resource.idKey { return member(item, idKey)?.stringValue.map { [$0] } ?? [] }
+            guard case let .object(members) = item.kind else { return [] }
+            return members.filter { $0.key.hasSuffix("ID") }.compactMap { $0.value.stringValue }
+        }
+        guard let record = items.first(where: { ids($0).contains { $0.lowercased() == wanted } }) else {
+            return mismatch(items.first.flatMap { ids($0).first })
+        }
         return .found(Array(body[record.range]))
     }
 
@@ -43,15 +57,6 @@ enum ResponseRecords {
         guard case let .object(members) = value.kind else { return nil }
         let wanted = name.lowercased()
         return members.first { $0.key.lowercased() == wanted }?.value
-    }
-
-    /// `CreditNotes` for `https://api.xero.com/api.xro/2.0/CreditNotes/{id}`.
-    static func collectionName(_ url: String) -> String? {
-        var path = Substring(url)
-        if let query = path.firstIndex(of: "?") { path = path[..<query] }
-        let segments = path.split(separator: "/")
-        guard segments.count >= 2 else { return nil }
-        return String(segments[segments.count - 2])
     }
 
     /// A short description of an error answer: Xero's `Detail`, `Title` or `Message`, capped.

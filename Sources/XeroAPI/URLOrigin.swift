@@ -6,7 +6,8 @@ struct URLOrigin: Sendable, Equatable, CustomStringConvertible {
     var host: String
     var port: Int
 
-    /// Nil for anything but an absolute http(s) URL with a host and no user info.
+    /// Nil for anything but an absolute http(s) URL with a host and no user info. Scheme and
+    /// host are compared without regard to case (RFC 3986 §6.2.2.1).
     init?(_ text: String) {
         guard let components = URLComponents(string: text),
               let scheme = components.scheme?.lowercased(), scheme == "https" || scheme == "http",
@@ -28,5 +29,22 @@ enum XeroIdentifier {
         !text.isEmpty && text.utf8.count <= 64 && text.utf8.allSatisfy {
             ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D
         }
+    }
+
+    /// `8-4-4-4-12` hexadecimal digits, either case: the form of every Xero resource id
+    /// (xero-facts §3.2, `resourceId: uuid`). Xero answers a batch holding anything else
+    /// with 400 for the whole batch.
+    static func isGUID(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 36 else { return false }
+        for (index, byte) in bytes.enumerated() {
+            if index == 8 || index == 13 || index == 18 || index == 23 {
+                guard byte == 0x2D else { return false }
+            } else {
+                let lower = byte | 0x20
+                guard (byte >= 0x30 && byte <= 0x39) || (lower >= 0x61 && lower <= 0x66) else { return false }
+            }
+        }
+        return true
     }
 }

@@ -15,17 +15,33 @@ public final class XeroClient: Sendable {
     private let limiter: RateLimiter
     private let origin: URLOrigin
     private let counters = Mutex(XeroClientMetrics())
+    /// Which tenants events are fetched for.
+    public let tenantScope: TenantScope
+    let directory: TenantDirectory?
 
     /// - Parameters:
     ///   - tokens: the organisation token provider (any mode).
     ///   - billingTokens: a client-credentials provider with scope `marketplace.billing` for
     ///     SUBSCRIPTION events; without it those events are `.permanent`.
     ///   - transport: defaults to `URLSessionTransport`.
+    ///   - tenantScope: which tenants to fetch for; a `.listed` URL must be on the API origin.
+    ///   - relistInterval: for `.listed`, the shortest time between two listings.
     public init(configuration: XeroAPIConfiguration, tokens: any TokenProvider, billingTokens: (any TokenProvider)? = nil,
-                transport: any HTTPTransport = URLSessionTransport()) throws(XeroAPIError) {
+                transport: any HTTPTransport = URLSessionTransport(), tenantScope: TenantScope = .all,
+                relistInterval: Duration = .seconds(60)) throws(XeroAPIError) {
         guard let origin = URLOrigin(configuration.apiBaseURL) else {
             throw .invalidConfiguration("apiBaseURL \(configuration.apiBaseURL) is not an absolute http(s) URL")
         }
+        if case let .listed(url, _) = tenantScope {
+            // The organisation token goes with the listing: only to the API origin.
+            guard URLOrigin(url) == origin else {
+                throw .invalidConfiguration("the tenant listing \(url) is not on the API origin \(origin)")
+            }
+            directory = TenantDirectory(url: url, relistInterval: relistInterval)
+        } else {
+            directory = nil
+        }
+        self.tenantScope = tenantScope
         self.configuration = configuration
         self.tokens = tokens
         self.billingTokens = billingTokens
@@ -39,11 +55,12 @@ public final class XeroClient: Sendable {
     /// throws: every failure is an outcome. Calls for different tenants run in parallel; calls
     /// for one tenant are held to its limits.
     public func fetch(_ refs: [ResourceRef]) async -> [ResourceRef: FetchOutcome] {
-        let plan = FetchPlan(refs, configuration: configuration, origin: origin)
-        var results = plan.decided
+        let (inScope, outOfScope) = await scoped(refs)
+        let plan = FetchPlan(inScope, configuration: configuration, origin: origin)
+        var results = plan.decided.merging(outOfScope) { first, _ in first }
         await withTaskGroup(of: [ResourceRef: FetchOutcome].self) { group in
             for call in plan.calls {
-                group.addTask { await self.perform(call) }
+                group.addTask { await self.performSplitting(call) }
             }
             for await outcomes in group {
                 results.merge(outcomes) { first, _ in first }
@@ -55,12 +72,17 @@ public final class XeroClient: Sendable {
         return results
     }
 
-    /// The tenants the organisation token reaches (`GET {api}/connections`).
-    public func connections() async -> Result<[XeroConnection], XeroAPIError> {
+    /// The tenants the organisation token reaches (`GET {api}/connections`, or `url`, another
+    /// listing on the API origin).
+    public func connections(url: String? = nil) async -> Result<[XeroConnection], XeroAPIError> {
+        if let url, URLOrigin(url) != origin {
+            return .failure(.invalidConfiguration("\(url) is not on the API origin \(origin)"))
+        }
         switch await tokens.token() {
         case let .paused(reason): return .failure(.paused(reason))
         case let .unavailable(reason, _): return .failure(.unavailable(reason))
-        case let .ready(token): return await XeroConnection.list(token: token, configuration: configuration, transport: transport)
+        case let .ready(token):
+            return await XeroConnection.list(token: token, configuration: configuration, url: url, transport: transport)
         }
     }
 
@@ -82,6 +104,24 @@ public final class XeroClient: Sendable {
     }
 
     // MARK: One call
+
+    /// Performs `call`; a multi-id batch Xero refused with 400 (one id it cannot take spoils
+    /// the whole batch) is split in halves and each half performed the same way, so only the
+    /// id Xero cannot take ends `.permanent`.
+    private func performSplitting(_ call: FetchPlan.Call) async -> [ResourceRef: FetchOutcome] {
+        let outcomes = await perform(call)
+        let rejected = FetchOutcome.permanent(FetchPlan.Call.rejectedBatch)
+        guard call.isSplittable, call.refs.allSatisfy({ outcomes[$0] == rejected }) else { return outcomes }
+        counters.withLock { $0.batchSplits += 1 }
+        var results: [ResourceRef: FetchOutcome] = [:]
+        await withTaskGroup(of: [ResourceRef: FetchOutcome].self) { group in
+            for half in FetchPlan.halves(of: call, configuration: configuration) {
+                group.addTask { await self.performSplitting(half) }
+            }
+            for await part in group { results.merge(part) { first, _ in first } }
+        }
+        return results
+    }
 
     private func perform(_ call: FetchPlan.Call) async -> [ResourceRef: FetchOutcome] {
         func all(_ outcome: FetchOutcome) -> [ResourceRef: FetchOutcome] {
@@ -178,6 +218,8 @@ public final class XeroClient: Sendable {
         case 403:
             return all(.permanent("Xero refused access for tenant \(call.tenantId) (403)\(detail): the tenant is not "
                 + "connected to the app or the granted scopes do not cover this resource"))
+        case 400 where call.isSplittable:
+            return all(.permanent(FetchPlan.Call.rejectedBatch))
         case 404 where call.kind != .single && call.kind != .subscription:
             return all(.retryable("Xero answered 404 to a batch request (URL too long?)", retryAfter: nil))
         case 404:
@@ -207,8 +249,7 @@ public final class XeroClient: Sendable {
             for ref in call.refs { outcomes[ref] = found[ref.resourceId.lowercased()].map { .found($0) } ?? .notFound }
         case .single, .subscription:
             for ref in call.refs {
-                outcomes[ref] = ResponseRecords.single(body, url: call.url, resourceId: ref.resourceId,
-                                                       unwrap: call.kind == .single)
+                outcomes[ref] = ResponseRecords.single(body, resource: call.resource, resourceId: ref.resourceId)
                     ?? .retryable("Xero's answer is not JSON", retryAfter: nil)
             }
         }

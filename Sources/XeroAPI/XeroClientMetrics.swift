@@ -16,6 +16,8 @@ public struct XeroClientMetrics: Sendable, Equatable {
     public var deferred = 0
     /// Tokens obtained by the providers (refreshes, grants, command runs).
     public var tokenRenewals = 0
+    /// `IDs=` batches split in halves after Xero refused them with 400.
+    public var batchSplits = 0
     /// Tenants parked right now.
     public var parkedTenants = 0
 

@@ -39,11 +39,12 @@ public struct XeroConnection: Sendable, Equatable {
         }
     }
 
-    /// `GET {api}/connections` with `token` (Bearer only, no tenant header).
-    public static func list(token: XeroToken, configuration: XeroAPIConfiguration,
+    /// `GET {api}/connections` (or `url`, another listing on the API origin) with `token`
+    /// (Bearer only, no tenant header).
+    public static func list(token: XeroToken, configuration: XeroAPIConfiguration, url: String? = nil,
                             transport: any HTTPTransport) async -> Result<[XeroConnection], XeroAPIError> {
         let request = OutboundRequest(
-            method: "GET", url: configuration.connectionsEndpoint,
+            method: "GET", url: url ?? configuration.connectionsEndpoint,
             headers: [(name: "Authorization", value: "Bearer \(token.accessToken)"), (name: "Accept", value: "application/json")],
             timeout: configuration.requestTimeout
         )

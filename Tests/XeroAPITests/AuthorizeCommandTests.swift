@@ -6,6 +6,56 @@ import XeroAPI
 
 /// The built binary's `authorize` and `token status`, run as a user would, against FakeXero.
 @Suite struct AuthorizeCommandTests {
+    /// An app created before 2 March 2026: the binary asks for the granular scopes, Xero refuses
+    /// them, the binary says so and the browser is sent on to ask for the broad ones.
+    @Test func authorizeCommandFallsBackToBroadScopesAndSaysSo() async throws {
+        let harness = try Harness()
+        defer { harness.stop() }
+        let tenant = newID()
+        harness.fake.setConsent(clientId: Harness.clientId, tenants: [tenant], appScopes: .broad)
+        let base = harness.configuration.apiBaseURL
+        let dir = harness.dir
+        try writeFile(dir.file("config.json"), #"""
+        {"stateDirectory": "\#(dir.path)/state",
+         "xero": {"apiBaseURL": "\#(base)", "identityBaseURL": "\#(base)", "loginBaseURL": "\#(base)",
+                  "auth": {"mode": "refreshToken", "redirectURI": "http://127.0.0.1:0/callback"}}}
+        """#)
+        _ = FileManager.default.createFile(atPath: dir.file("out"), contents: nil)
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: dir.file("out")))
+        defer { try? output.close() }  // closing twice is harmless; FileHandle tracks it
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binary.path)
+        process.arguments = ["authorize", "--config", dir.file("config.json"), "--timeout", "60"]
+        process.environment = ["PAN_SEC_XERO_CLIENT_ID": Harness.clientId, "PAN_SEC_XERO_CLIENT_SECRET": Harness.clientSecret,
+                               "PATH": "/usr/bin:/bin"]
+        process.standardOutput = output
+        process.standardError = output
+        try withProcessSpawnLock { try process.run() }
+        defer { if process.isRunning { process.terminate() } }
+        func printed() -> String { String(decoding: FileManager.default.contents(atPath: dir.file("out")) ?? Data(), as: UTF8.self) }
+        var next: String?
+        #expect(waitUntil(seconds: 20) {
+            next = printed().split(separator: "\n").first { $0.hasPrefix(base + "/identity/connect/authorize?") }.map(String.init)
+            return next != nil
+        })
+        // The browser: follow every redirect between Xero's authorize page and the listener.
+        var hops = 0
+        while let url = next, hops < 6, let components = URLComponents(string: url), let port = components.port {
+            let browser = try RawHTTPClient(port: UInt16(port))
+            let target = components.percentEncodedPath + (components.percentEncodedQuery.map { "?" + $0 } ?? "")
+            next = try browser.exchange(Array("GET \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8))
+                .header("location")
+            hops += 1
+        }
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let text = printed()
+        #expect(text.contains("Xero refused the granular scopes") && text.contains("accounting.transactions.read"))
+        let stored = try #require(try TokenFile(stateDirectory: dir.path + "/state").load())
+        #expect(stored.scopes.contains("accounting.transactions.read"))
+        #expect(harness.fake.stats.invalidScopes == 1)
+    }
+
     @Test func authorizeCommandThenTokenStatus() async throws {
         let harness = try Harness()
         defer { harness.stop() }

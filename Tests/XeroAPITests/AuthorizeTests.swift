@@ -1,5 +1,6 @@
 import FakeXero
 import Foundation
+import Synchronization
 import TestSupport
 import Testing
 @testable import WebhookDaemon
@@ -37,7 +38,7 @@ import XeroAPI
         let components = try #require(URLComponents(string: url))
         #expect(url.hasPrefix(harness.configuration.apiBaseURL + "/identity/connect/authorize?response_type=code&client_id=client-id-1"))
         let items = Dictionary(uniqueKeysWithValues: (components.queryItems ?? []).map { ($0.name, $0.value ?? "") })
-        #expect(items["scope"] == "offline_access accounting.contacts.read accounting.transactions.read")
+        #expect(items["scope"] == "offline_access accounting.invoices.read accounting.payments.read accounting.contacts.read")
         #expect(items["redirect_uri"] == flow.redirectURI)
         let state = try #require(items["state"])
         #expect(state.count == 64)
@@ -65,6 +66,83 @@ import XeroAPI
         let provider = RefreshTokenProvider(client: harness.client, store: TokenFile(stateDirectory: dir.path + "/state"),
                                             identity: harness.identity, now: harness.clock.now)
         guard case .ready = await provider.token() else { throw Failure("the stored token must be usable") }
+    }
+
+    /// A browser step: GET `url` (on the fake or on the flow's listener); the status and the
+    /// `Location` it is sent on to.
+    func browse(_ url: String) throws -> (status: Int, location: String?) {
+        let components = try #require(URLComponents(string: url))
+        let client = try RawHTTPClient(port: UInt16(try #require(components.port)))
+        let target = components.percentEncodedPath + (components.percentEncodedQuery.map { "?" + $0 } ?? "")
+        let response = try client.exchange(Array("GET \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8))
+        return (response.status, response.header("location"))
+    }
+
+    /// Runs the flow with a browser that follows every redirect, and returns its outcome.
+    func consent(_ flow: AuthorizationFlow) async throws -> Result<AuthorizationFlow.Outcome, AuthorizationFlow.Failure> {
+        var next: String? = try flow.start()
+        let finished = Task { () -> Result<AuthorizationFlow.Outcome, AuthorizationFlow.Failure> in
+            do throws(AuthorizationFlow.Failure) {
+                return .success(try await flow.finish(timeout: .seconds(30)))
+            } catch {
+                return .failure(error)
+            }
+        }
+        var hops = 0
+        while let url = next, hops < 6 {
+            next = try browse(url).location
+            hops += 1
+        }
+        return await finished.value
+    }
+
+    @Test func theDefaultGranularScopesAreAskedForAndANewAppGetsThem() async throws {
+        let harness = try Harness()
+        defer { harness.stop() }
+        let tenant = newID()
+        harness.fake.setConsent(clientId: Harness.clientId, tenants: [tenant], appScopes: .granular)
+        let flow = AuthorizationFlow(settings: settings(harness), client: harness.client, stateDirectory: harness.dir.file("state"),
+                                     transport: harness.transport)
+        let outcome = try await consent(flow).get()
+        #expect(outcome.scopes.contains("accounting.invoices.read") && !outcome.scopes.contains("accounting.transactions.read"))
+        #expect(try outcome.connections.get().map(\.tenantId) == [tenant])
+        #expect(harness.fake.stats.invalidScopes == 0)
+    }
+
+    /// Xero refuses granular scopes for an app created before 2 March 2026: authorize says so
+    /// and asks again, with the broad scopes, without starting over.
+    @Test func anOlderAppRefusingGranularScopesFallsBackToTheBroadOnes() async throws {
+        let harness = try Harness()
+        defer { harness.stop() }
+        let tenant = newID()
+        harness.fake.setConsent(clientId: Harness.clientId, tenants: [tenant], appScopes: .broad)
+        let notices = Mutex<[String]>([])
+        let flow = AuthorizationFlow(settings: settings(harness), client: harness.client, stateDirectory: harness.dir.file("state"),
+                                     transport: harness.transport, notice: { message in notices.withLock { $0.append(message) } })
+        let outcome = try await consent(flow).get()
+        #expect(Set(outcome.scopes) == Set(XeroSettings.Auth.broadScopes.split(separator: " ").map(String.init)))
+        #expect(flow.requestedScopes == XeroSettings.Auth.broadScopes)
+        #expect(harness.fake.stats.invalidScopes == 1)
+        #expect(harness.fake.stats.tokenGrants["authorization_code"] == 1)
+        let said = notices.withLock { $0 }
+        #expect(said.count == 1)
+        #expect(said.first?.contains("refused the granular scopes") == true && said.first?.contains("accounting.transactions.read") == true)
+        #expect(try TokenFile(stateDirectory: harness.dir.file("state")).load() != nil)
+    }
+
+    @Test func configuredScopesXeroRefusesFailWithWhatToSet() async throws {
+        let harness = try Harness()
+        defer { harness.stop() }
+        harness.fake.setConsent(clientId: Harness.clientId, tenants: [newID()], appScopes: .granular)
+        var chosen = settings(harness)
+        chosen.auth.scopes = XeroSettings.Auth.broadScopes
+        let flow = AuthorizationFlow(settings: chosen, client: harness.client, stateDirectory: harness.dir.file("state"),
+                                     transport: harness.transport)
+        guard case let .failure(failure) = try await consent(flow) else { throw Failure("the refused scopes must fail the flow") }
+        #expect(failure == .scopesRefused(XeroSettings.Auth.broadScopes))
+        #expect(failure.description.contains("xero.auth.scopes") && failure.description.contains("2 March 2026"))
+        #expect(harness.fake.stats.invalidScopes == 1)
+        #expect(try TokenFile(stateDirectory: harness.dir.file("state")).load() == nil)
     }
 
     @Test func deniedConsentFailsTheFlow() async throws {

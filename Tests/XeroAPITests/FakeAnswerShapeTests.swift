@@ -75,6 +75,7 @@ import Testing
         try expectShape(try get(fake, "/api.xro/2.0/Invoices?IDs=\(a),\(b)&page=1", token: token, tenant: tenant), like: "invoices-batch-200")
         try expectShape(try get(fake, "/api.xro/2.0/Invoices/\(newID())", token: token, tenant: tenant), like: "error-404-not-found-text")
         try expectShape(try get(fake, "/api.xro/2.0/Invoices?IDs=\(a)%2C\(b)", token: token, tenant: tenant), like: "error-400-ids-unparseable")
+        try expectShape(try get(fake, "/api.xro/2.0/Invoices?IDs=\(a),not-a-guid&page=1", token: token, tenant: tenant), like: "error-400-ids-not-uuid")
         try expectShape(try get(fake, "/api.xro/2.0/Invoices/\(failing)", token: token, tenant: tenant), like: "error-500")
         try expectShape(try get(fake, "/api.xro/2.0/Invoices/\(unavailable)", token: token, tenant: tenant), like: "error-503-unavailable")
         let many = (0..<53).map { _ in newID() }.joined(separator: ",")

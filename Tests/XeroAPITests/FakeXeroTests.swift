@@ -69,6 +69,41 @@ import Testing
         #expect(fake.stats.urlTooLong == 1)
     }
 
+    @Test func anIdThatIsNotAGUIDFailsTheWholeBatchWith400() throws {
+        let fake = FakeXero()
+        try fake.start()
+        defer { fake.shutdown() }
+        let tenant = newID(), a = newID()
+        fake.addRecord(tenant: tenant, collection: "Invoices", id: a)
+        let token = fake.issueAccessToken(tenants: [tenant])
+        let answer = try get(port(fake), "/api.xro/2.0/Invoices?IDs=\(a),not-a-guid&page=1", token: token, tenant: tenant)
+        #expect(answer.status == 400)
+        let text = String(decoding: answer.body, as: UTF8.self)
+        // Xero's plain-text answer (xero-answers/error-400-ids-not-uuid.http).
+        #expect(text == "Supplied parameter 'Ids' cannot be parsed - must be of type UUID.")
+        #expect(answer.header("content-type") == "text/html; charset=utf-8")
+        #expect(fake.stats.malformedIDs == 1)
+        #expect(try get(port(fake), "/api.xro/2.0/Invoices?IDs=\(a.uppercased())&page=1", token: token, tenant: tenant).status == 200)
+    }
+
+    @Test func archivedContactsAreListedOnlyWithIncludeArchived() throws {
+        let fake = FakeXero()
+        try fake.start()
+        defer { fake.shutdown() }
+        let tenant = newID(), archived = newID(), active = newID()
+        fake.addContact(tenant: tenant, id: archived, status: "ARCHIVED")
+        fake.addContact(tenant: tenant, id: active, status: "ACTIVE")
+        let token = fake.issueAccessToken(tenants: [tenant])
+        let plain = String(decoding: try get(port(fake), "/api.xro/2.0/Contacts?IDs=\(archived),\(active)&page=1",
+                                             token: token, tenant: tenant).body, as: UTF8.self)
+        #expect(plain.contains(active) && !plain.contains(archived))
+        let all = String(decoding: JSONText.compacted(try get(port(fake), "/api.xro/2.0/Contacts?IDs=\(archived),\(active)&page=1&includeArchived=true",
+                                                              token: token, tenant: tenant).body), as: UTF8.self)
+        #expect(all.contains(active) && all.contains(archived) && all.contains(#""ContactStatus":"ARCHIVED""#))
+        // A GET of the one contact finds it either way.
+        #expect(try get(port(fake), "/api.xro/2.0/Contacts/\(archived)", token: token, tenant: tenant).status == 200)
+    }
+
     @Test func unknownOrExpiredTokens401AndForeignTenants403() throws {
         let clock = ManualClock()
         let fake = FakeXero(now: clock.now)

@@ -10,8 +10,9 @@ import Testing
     var origin: URLOrigin { URLOrigin(configuration.apiBaseURL)! }
 
     func ref(_ tenant: String, _ category: String, _ id: String, url: String? = nil) -> ResourceRef {
-        ResourceRef(tenantId: tenant, category: category, resourceId: id,
-                    resourceURL: url ?? "https://api.xero.com/api.xro/2.0/Things/\(id)")
+        let collection = ResourceKind.known[category.uppercased()]?.collection ?? "Things"
+        return ResourceRef(tenantId: tenant, category: category, resourceId: id,
+                           resourceURL: url ?? "https://api.xero.com/api.xro/2.0/\(collection)/\(id)")
     }
 
     @Test func invoicesAreBatchedInFiftiesWithLiteralCommasAndShortURLs() {
@@ -55,7 +56,8 @@ import Testing
         let id = newID()
         let credit = ref("t1", "CREDITNOTE", id, url: "https://api.xero.com/api.xro/2.0/CreditNotes/\(id)")
         let bare = ResourceRef(tenantId: "t1", category: "CREDITNOTE", resourceId: newID(), resourceURL: "")
-        let unknown = ref("t1", "PURCHASEORDER", newID(), url: "https://api.xero.com/api.xro/2.0/PurchaseOrders/x1")
+        let purchase = newID()
+        let unknown = ref("t1", "PURCHASEORDER", purchase, url: "https://api.xero.com/api.xro/2.0/PurchaseOrders/\(purchase)")
         let nowhere = ResourceRef(tenantId: "t1", category: "MYSTERY", resourceId: newID(), resourceURL: "")
         let plan = FetchPlan([credit, bare, unknown, nowhere], configuration: configuration, origin: origin)
         #expect(plan.calls.map(\.url) == [
@@ -84,6 +86,84 @@ import Testing
         }
     }
 
+    @Test func contactBatchesAskForArchivedContacts() {
+        let plan = FetchPlan([ref("t1", "CONTACT", newID()), ref("t1", "CONTACT", newID())], configuration: configuration, origin: origin)
+        #expect(plan.calls.count == 1)
+        #expect(plan.calls[0].url.hasSuffix("&page=1&includeArchived=true"))
+        #expect(plan.calls[0].url.hasPrefix("https://api.xero.com/api.xro/2.0/Contacts?IDs="))
+    }
+
+    @Test(arguments: [
+        ("CREDITNOTE", "https://api.xero.com/api.xro/2.0/CreditNotes/{id}", "https://api.xero.com/api.xro/2.0/CreditNotes/{id}"),
+        ("PREPAYMENT", "https://api.xero.com/api.xro/2.0/Prepayments/{id}", "https://api.xero.com/api.xro/2.0/Prepayments/{id}"),
+        ("OVERPAYMENT", "https://api.xero.com/api.xro/2.0/Overpayments/{id}", "https://api.xero.com/api.xro/2.0/Overpayments/{id}"),
+        ("SUBSCRIPTION", "https://api.xero.com/appstore/2.0/Subscriptions/{id}", "https://api.xero.com/appstore/2.0/subscriptions/{id}"),
+        // Scheme and host are case-insensitive: normalised here, not sent as written and retried.
+        ("CREDITNOTE", "HTTPS://API.Xero.com/api.xro/2.0/creditnotes/{id}", "https://api.xero.com/api.xro/2.0/CreditNotes/{id}"),
+    ])
+    func eachCategoryIsFetchedFromItsOwnCollection(_ category: String, _ eventURL: String, _ fetched: String) {
+        let id = newID()
+        let event = ref("t1", category, id, url: eventURL.replacingOccurrences(of: "{id}", with: id))
+        let plan = FetchPlan([event], configuration: configuration, origin: origin)
+        #expect(plan.decided.isEmpty)
+        #expect(plan.calls.map(\.url) == [fetched.replacingOccurrences(of: "{id}", with: id)])
+        #expect(plan.calls.first?.kind == (category == "SUBSCRIPTION" ? .subscription : .single))
+    }
+
+    /// The reported attack: a CREDITNOTE event whose resourceUrl walks out of the collection.
+    @Test(arguments: [
+        "https://api.xero.com/api.xro/2.0/../../_stats?ID",
+        "https://api.xero.com/api.xro/2.0/CreditNotes/../Invoices/{id}",
+        "https://api.xero.com/api.xro/2.0/CreditNotes/./{id}",
+        "https://api.xero.com/api.xro/2.0//CreditNotes/{id}",
+        "https://api.xero.com/api.xro/2.0/CreditNotes%2F{id}",
+        "https://api.xero.com/api.xro/2.0/CreditNotes/%2e%2e/{id}",
+        "https://api.xero.com/api.xro/2.0/CreditNotes/{id}?where=1",
+        "https://api.xero.com/api.xro/2.0/CreditNotes/{id}#x",
+        "https://api.xero.com/api.xro/2.0/Invoices/{id}",
+        "https://api.xero.com/api.xro/2.0/CreditNotes/{other}",
+        "https://api.xero.com/api.xro/2.0/CreditNotes/{id}/History",
+        "https://api.xero.com/connections",
+    ])
+    func aResourceURLThatDoesNotNameTheEventsResourceIsRefused(_ template: String) {
+        let id = newID()
+        let url = template.replacingOccurrences(of: "{id}", with: id).replacingOccurrences(of: "{other}", with: newID())
+        let event = ref("t1", "CREDITNOTE", id, url: url)
+        let plan = FetchPlan([event], configuration: configuration, origin: origin)
+        #expect(plan.calls.isEmpty, "\(url) must not be fetched")
+        guard case .refused = plan.decided[event] else {
+            Issue.record("\(url) must be refused, got \(String(describing: plan.decided[event]))")
+            return
+        }
+    }
+
+    @Test func idsThatAreNotGUIDsNeverEnterABatch() {
+        let good = [newID(), newID().uppercased()]
+        let bad = ["abc-123", "00000000-0000-0000-0000-00000000000g", "{\(newID())}", newID() + "0"]
+        let refs = (good + bad).map { ref("t1", "INVOICE", $0) }
+        let plan = FetchPlan(refs, configuration: configuration, origin: origin)
+        #expect(plan.calls.count == 1)
+        #expect(Set(plan.calls[0].refs.map(\.resourceId)) == Set(good))
+        for id in bad {
+            guard case .refused = plan.decided[ref("t1", "INVOICE", id)] else {
+                Issue.record("\(id) must be refused before the batch")
+                continue
+            }
+        }
+    }
+
+    @Test func aBatchSplitsIntoHalvesOfTheSameKind() throws {
+        let refs = (0..<5).map { _ in ref("t1", "CONTACT", newID()) }
+        let plan = FetchPlan(refs, configuration: configuration, origin: origin)
+        let call = try #require(plan.calls.first)
+        #expect(call.isSplittable)
+        let halves = FetchPlan.halves(of: call, configuration: configuration)
+        #expect(halves.map(\.refs.count) == [2, 3])
+        #expect(halves.flatMap(\.refs) == call.refs)
+        #expect(halves.allSatisfy { $0.url.hasSuffix("&includeArchived=true") && $0.kind == call.kind })
+        #expect(!FetchPlan.halves(of: halves[0], configuration: configuration)[0].isSplittable)
+    }
+
     @Test func idsThatCouldBreakTheURLOrAHeaderAreRefused() {
         let comma = ref("t1", "INVOICE", "a,b")
         let header = ResourceRef(tenantId: "t1\r\nX-Evil: 1", category: "INVOICE", resourceId: newID(), resourceURL: "")
@@ -101,13 +181,42 @@ import Testing
         #expect(records?["cd-2"] == Array(#"{"InvoiceID":"cd-2","Name":"\u00e9"}"#.utf8))
     }
 
+    let creditNotes = ResourceKind.known["CREDITNOTE"]!
+    let subscriptions = ResourceKind.known["SUBSCRIPTION"]!
+
     @Test func singleRecordIsUnwrappedFromItsCollection() {
         let body = Array(#"{"CreditNotes":[{"CreditNoteID":"c1","Total":2}]}"#.utf8)
-        #expect(ResponseRecords.single(body, url: "https://h/api.xro/2.0/CreditNotes/c1", resourceId: "C1", unwrap: true)
+        #expect(ResponseRecords.single(body, resource: creditNotes, resourceId: "C1")
             == .found(Array(#"{"CreditNoteID":"c1","Total":2}"#.utf8)))
         let empty = Array(#"{"CreditNotes":[]}"#.utf8)
-        #expect(ResponseRecords.single(empty, url: "https://h/api.xro/2.0/CreditNotes/c1", resourceId: "c1", unwrap: true) == .notFound)
+        #expect(ResponseRecords.single(empty, resource: creditNotes, resourceId: "c1") == .notFound)
         let bare = Array(#"{"id":"s1","status":"ACTIVE"}"#.utf8)
-        #expect(ResponseRecords.single(bare, url: "https://h/appstore/2.0/subscriptions/s1", resourceId: "s1", unwrap: false) == .found(bare))
+        #expect(ResponseRecords.single(bare, resource: subscriptions, resourceId: "s1") == .found(bare))
+    }
+
+    /// A single element with another id is not the event's resource, even when it is the only one.
+    @Test func aRecordWithAnotherIdIsRefusedNotFound() {
+        let other = Array(#"{"CreditNotes":[{"CreditNoteID":"c2","Total":2}]}"#.utf8)
+        guard case let .refused(reason) = ResponseRecords.single(other, resource: creditNotes, resourceId: "c1") else {
+            Issue.record("a record with another id must be refused")
+            return
+        }
+        #expect(reason.contains("another id") && reason.contains("c2"))
+        // Another record's id in a nested member does not make it this one.
+        let nested = Array(#"{"CreditNotes":[{"CreditNoteID":"c2","Contact":{"ContactID":"c1"}}]}"#.utf8)
+        guard case .refused = ResponseRecords.single(nested, resource: creditNotes, resourceId: "c1") else {
+            Issue.record("a nested id must not count")
+            return
+        }
+        let noArray = Array(#"{"Stats":{"Calls":3}}"#.utf8)
+        guard case .retryable = ResponseRecords.single(noArray, resource: creditNotes, resourceId: "c1") else {
+            Issue.record("an answer without the collection is not a record")
+            return
+        }
+        let subscription = Array(#"{"id":"s2","status":"ACTIVE"}"#.utf8)
+        guard case .refused = ResponseRecords.single(subscription, resource: subscriptions, resourceId: "s1") else {
+            Issue.record("a subscription with another id must be refused")
+            return
+        }
     }
 }

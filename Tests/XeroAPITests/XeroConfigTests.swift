@@ -19,7 +19,7 @@ import XeroAPI
         #expect(xero.identityBaseURL == "https://identity.xero.com")
         #expect(xero.loginBaseURL == "https://login.xero.com")
         #expect(xero.auth.mode == .none)
-        #expect(xero.auth.scopes == "offline_access accounting.contacts.read accounting.transactions.read")
+        #expect(xero.auth.scopes == "offline_access accounting.invoices.read accounting.payments.read accounting.contacts.read")
         #expect(xero.auth.redirectURI == "http://localhost:5080/callback")
         #expect(xero.limits == RateLimits(concurrentPerTenant: 5, perMinutePerTenant: 60, perDayPerTenant: 5000, perMinuteApp: 10_000))
         #expect(xero.requestTimeoutMilliseconds == 30_000)

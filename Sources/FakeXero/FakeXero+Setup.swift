@@ -79,16 +79,24 @@ extension FakeXero {
         addRecord(tenant: tenant, collection: "Contacts", id: id, json: json)
     }
 
-    /// Stores a record shaped like Xero's: `{"InvoiceID":…,…}` for Invoices, `ContactID` for
-    /// Contacts, `CreditNoteID` for CreditNotes.
+    /// Stores a record shaped like Xero's (member names and order of the captured answers in
+    /// `Tests/Fixtures/xero-answers/`, dates as `\/Date(ms+0000)\/`, amounts with two decimals):
+    /// an invoice for Invoices, an active contact for Contacts, a credit note for CreditNotes.
     public func addRecord(tenant: String, collection: String, id: String) {
-        let idKey = switch collection.lowercased() {
-        case "invoices": "InvoiceID"
-        case "contacts": "ContactID"
-        case "creditnotes": "CreditNoteID"
-        default: "ID"
+        let updated = FakeXeroWire.dotNetDate(now(), offset: true)
+        let day = FakeXeroWire.dotNetDate(Date(timeIntervalSince1970: 1_796_256_000), offset: true)
+        let contact = #"{"ContactID":"9b1e7c5d-2a4f-4c6e-a8b0-3d5f7e9c1a24","Name":"Harbour Freight Ltd"}"#
+        let line = #"{"Description":"Consulting, \"on site\"","UnitAmount":100.00,"TaxType":"OUTPUT2","TaxAmount":15.00,"LineAmount":100.00,"AccountCode":"200","Quantity":1.0000,"LineItemID":"\#(id)"}"#
+        let json = switch collection.lowercased() {
+        case "invoices":
+            #"{"Type":"ACCREC","InvoiceID":"\#(id)","InvoiceNumber":"INV-\#(id.prefix(4))","Reference":"ref \#(id.prefix(8))","Payments":[],"CreditNotes":[],"AmountDue":115.00,"AmountPaid":0.00,"HasAttachments":false,"Contact":\#(contact),"DateString":"2026-12-03T00:00:00","Date":"\#(day)","Status":"AUTHORISED","LineAmountTypes":"Exclusive","LineItems":[\#(line)],"SubTotal":100.00,"TotalTax":15.00,"Total":115.00,"UpdatedDateUTC":"\#(updated)","CurrencyCode":"NZD"}"#
+        case "contacts":
+            #"{"ContactID":"\#(id)","ContactStatus":"ACTIVE","Name":"Contact \#(id.prefix(8))","EmailAddress":"accounts@example.com","Addresses":[],"Phones":[],"UpdatedDateUTC":"\#(updated)","IsSupplier":false,"IsCustomer":true}"#
+        case "creditnotes":
+            #"{"CreditNoteID":"\#(id)","CreditNoteNumber":"CN-\#(id.prefix(4))","Type":"ACCRECCREDIT","Reference":"ref \#(id.prefix(8))","RemainingCredit":115.00,"Contact":\#(contact),"DateString":"2026-12-03T00:00:00","Date":"\#(day)","Status":"AUTHORISED","LineAmountTypes":"Exclusive","LineItems":[\#(line)],"SubTotal":100.00,"TotalTax":15.00,"Total":115.00,"UpdatedDateUTC":"\#(updated)","CurrencyCode":"NZD"}"#
+        default:
+            #"{"ID":"\#(id)","Status":"AUTHORISED","UpdatedDateUTC":"\#(updated)"}"#
         }
-        let json = #"{"\#(idKey)":"\#(id)","Status":"AUTHORISED","Reference":"ref \#(id.prefix(8))","UpdatedDateUTC":"\#(FakeXeroWire.dotNetDate(now()))","LineItems":[]}"#
         addRecord(tenant: tenant, collection: collection, id: id, json: json)
     }
 

@@ -29,9 +29,10 @@ enum FakeXeroWire {
         String(decoding: JSONText.quoted(text), as: UTF8.self)
     }
 
-    /// `/Date(1551981658323)/` as Xero writes it in JSON (`\/Date(…)\/`).
-    static func dotNetDate(_ date: Date) -> String {
-        "\\/Date(\(Int64(date.timeIntervalSince1970 * 1000)))\\/"
+    /// `/Date(1551981658323)/` as Xero writes it in JSON (`\/Date(…)\/`); with `offset`,
+    /// `\/Date(1551981658323+0000)\/` as in records' `UpdatedDateUTC`.
+    static func dotNetDate(_ date: Date, offset: Bool = false) -> String {
+        "\\/Date(\(Int64(date.timeIntervalSince1970 * 1000))\(offset ? "+0000" : ""))\\/"
     }
 
     /// Whether `text` is a GUID (`8-4-4-4-12` hexadecimal digits), as Xero parses ids.

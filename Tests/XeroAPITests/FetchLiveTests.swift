@@ -27,12 +27,13 @@ import XeroAPI
         // The element's bytes as Xero sent them: indented, CRLF; its values unchanged.
         guard case let .found(oddBytes) = outcomes[refs[0]] else { throw Failure("a not found") }
         #expect(oddBytes.contains(0x0D) && oddBytes.contains(0x0A))
-        #expect(JSONText.compacted(oddBytes) == JSONText.compacted(Array(odd.utf8)))
+        #expect(String(decoding: JSONText.compacted(oddBytes), as: UTF8.self)
+            == #"{"InvoiceID":"\#(a)","Total":10.50,"Contact":{"Name":"Zoë \"Q\""},"LineItems":[{"Quantity":1.0000}]}"#)
         guard case let .found(bytes) = outcomes[refs[1]] else { throw Failure("b not found") }
-        #expect(String(decoding: JSONText.compacted(bytes), as: UTF8.self).hasPrefix(#"{"InvoiceID":"\#(b)""#))
+        #expect(String(decoding: JSONText.compacted(bytes), as: UTF8.self).hasPrefix(#"{"Type":"ACCREC","InvoiceID":"\#(b)""#))
         #expect(outcomes[refs[2]] == .notFound)
         guard case let .found(creditBytes) = outcomes[refs[3]] else { throw Failure("credit note not found") }
-        #expect(String(decoding: JSONText.compacted(creditBytes), as: UTF8.self).hasPrefix(#"{"CreditNoteID":"\#(credit)""#))
+        #expect(String(decoding: JSONText.compacted(creditBytes), as: UTF8.self).hasPrefix(#"{"CreditNoteID":"\#(credit)","CreditNoteNumber":"#))
         #expect(outcomes[refs[4]] == .notFound)
         #expect(harness.fake.stats.calls(tenant: tenant, endpoint: "Invoices?IDs") == 1)
         #expect(harness.fake.stats.calls(tenant: tenant, endpoint: "CreditNotes/{id}") == 2)

@@ -46,7 +46,7 @@ public struct QueuedItem: Sendable, Equatable {
             guard let value = event[name]?.stringValue, !value.isEmpty else { throw .missingField(name) }
             return value
         }
-        guard let id = EventID.of(queued.event) else { throw .digestUnavailable }
+        guard let id = queued.eventID ?? EventID.of(queued.event) else { throw .digestUnavailable }
         return QueuedItem(
             sequence: record.sequence,
             receivedAt: queued.receivedAt,

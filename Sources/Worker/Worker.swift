@@ -136,9 +136,10 @@ public actor Worker {
             do {
                 items[record.sequence] = try QueuedItem.decode(record)
             } catch {
+                // The record's bytes are kept (base64), so nothing it carried is lost.
+                let kept = #"{"undecodable":true,"base64":"\#(Data(record.payload).base64EncodedString())"}"#
                 let letter = DeadLetter(sequence: record.sequence, eventID: EventID.of(record.payload) ?? "unknown",
-                                        receivedAt: "", event: Array(#"{"undecodable":true}"#.utf8), deadAt: now(),
-                                        reason: error.description)
+                                        receivedAt: "", event: Array(kept.utf8), deadAt: now(), reason: error.description)
                 try await bury(letter, sequence: record.sequence)
             }
         }
@@ -148,7 +149,8 @@ public actor Worker {
         let store = deadLetters
         let letters = await onDisk { store.pendingReplays() }
         for letter in letters {
-            let record = QueuedEvent(receivedAt: letter.receivedAt, eventSequence: nil, event: letter.event).encoded()
+            // The letter keeps the event compacted; the id it had goes with it.
+            let record = QueuedEvent(receivedAt: letter.receivedAt, eventSequence: nil, event: letter.event, eventID: letter.eventID).encoded()
             let queue = self.queue
             _ = try await onDisk { try queue.append([record]) }
             await onDisk { store.finishReplay(letter) }

@@ -1,14 +1,12 @@
-import ByteJSON
 internal import COpenSSL
 
 /// A stable id for one event: the first 128 bits of SHA-256 over the event's JSON bytes as
-/// received less their insignificant whitespace, in hex. The same event delivered twice by
-/// Xero, redelivered after a crash, or replayed from the dead-letter store (which keeps it as
-/// one line) has the same id, so consumers can deduplicate on it.
+/// received, in hex. The same event delivered twice by Xero or redelivered after a crash has
+/// the same id, so consumers can deduplicate on it; an event replayed from the dead-letter store
+/// (which keeps it compacted to one line) carries the id it had in its queue record.
 public enum EventID {
     /// Nil only if OpenSSL cannot digest (out of memory); callers retry later.
-    public static func of(_ received: [UInt8]) -> String? {
-        let event = JSONText.compacted(received)
+    public static func of(_ event: [UInt8]) -> String? {
         var digest = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
         let ok = event.withUnsafeBufferPointer { e in

@@ -4,8 +4,8 @@ import Foundation
 import TestSupport
 import Testing
 
-/// Captured Xero answers served byte for byte to the built daemon (`XeroAnswerFidelityTests.Run`
-/// declares the harness but no test uses it).
+/// Captured Xero answers served byte for byte to the built daemon, beyond the one-answer cases
+/// of `XeroAnswerFidelityTests`.
 @Suite struct XeroAnswerReplayTests {
     /// `invoice-single-200`: the record is one line whose `resource` is the fixture's invoice
     /// with its whitespace removed and every value (`\/Date(…)\/`, `57500.00`) byte for byte.
@@ -24,8 +24,7 @@ import Testing
     }
 
     /// `error-400-ids-not-uuid`: what Xero answers when one id of an `IDs=` batch is not a
-    /// GUID. The fake never sends it on its own (see FakeLeniencyTests); served here, it shows
-    /// the reach of one bad id: every resource of the batch is dead-lettered on the first try.
+    /// GUID. One bad id must not take the batch with it: the good resources are delivered.
     @Test func xerosNonUUIDAnswerDeadLettersTheWholeBatch() throws {
         let run = try XeroAnswerFidelityTests.Run(maxAttempts: 5)
         defer { run.stop() }
@@ -39,9 +38,8 @@ import Testing
     }
 
     /// A dead letter whose `receivedAt` holds a quote and a newline (hand-edited, or written by
-    /// another tool) is replayed: the queue record `QueuedEvent.encoded()` builds is not JSON,
-    /// `queue dump` prints it over two lines, and the worker dead-letters it as
-    /// `{"undecodable":true}`, so the event it carried is no longer in the dead-letter store.
+    /// another tool) is replayed: its queue record is still JSON, `queue dump` still prints one
+    /// line, and the worker does not lose the event as undecodable.
     @Test func replayedLetterWithAnOddReceivedAtStaysOneDumpLineAndKeepsItsEvent() throws {
         let run = try XeroAnswerFidelityTests.Run()
         defer { run.stop() }

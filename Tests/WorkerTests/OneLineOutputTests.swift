@@ -90,6 +90,9 @@ import XeroWebhooks
         let event = try #require(json["event"])
         #expect(String(decoding: bytes[event.range], as: UTF8.self) == String(decoding: JSONText.compacted(Array(Self.indentedEvent.utf8)), as: UTF8.self))
         let read = try #require(store.get(letter.id))
-        #expect(EventID.of(read.event) == item.eventID, "a replayed event keeps its id")
+        // Replayed, the compacted event goes back into the queue with the id it had.
+        let replayed = QueuedEvent(receivedAt: read.receivedAt, eventSequence: nil, event: read.event, eventID: read.eventID).encoded()
+        #expect(try QueuedItem.decode(QueueRecord(sequence: 99, payload: replayed)).eventID == item.eventID, "a replayed event keeps its id")
+        #expect(EventID.of(read.event) != item.eventID, "the compacted bytes alone would give another id")
     }
 }

@@ -46,7 +46,8 @@ extension XeroSettings {
         }
         do {
             return try XeroClient(configuration: apiConfiguration, tokens: provider,
-                                  billingTokens: makeBillingProvider(secrets: secrets, transport: transport), transport: transport)
+                                  billingTokens: makeBillingProvider(secrets: secrets, transport: transport), transport: transport,
+                                  rateLimitStateFile: stateDirectory + "/xero-rate-limits.json")
         } catch {
             throw ConfigError("xero.apiBaseURL", error.description)
         }

@@ -21,8 +21,10 @@ public final class XeroClient: Sendable {
     ///   - billingTokens: a client-credentials provider with scope `marketplace.billing` for
     ///     SUBSCRIPTION events; without it those events are `.permanent`.
     ///   - transport: defaults to `URLSessionTransport`.
+    ///   - rateLimitStateFile: where each tenant's calls of the day and its parks are kept across
+    ///     restarts (nil: in memory only).
     public init(configuration: XeroAPIConfiguration, tokens: any TokenProvider, billingTokens: (any TokenProvider)? = nil,
-                transport: any HTTPTransport = URLSessionTransport()) throws(XeroAPIError) {
+                transport: any HTTPTransport = URLSessionTransport(), rateLimitStateFile: String? = nil) throws(XeroAPIError) {
         guard let origin = URLOrigin(configuration.apiBaseURL) else {
             throw .invalidConfiguration("apiBaseURL \(configuration.apiBaseURL) is not an absolute http(s) URL")
         }
@@ -31,7 +33,7 @@ public final class XeroClient: Sendable {
         self.billingTokens = billingTokens
         self.transport = transport
         self.origin = origin
-        self.limiter = RateLimiter(limits: configuration.limits)
+        self.limiter = RateLimiter(limits: configuration.limits, stateFile: rateLimitStateFile)
     }
 
     /// Fetches every referenced resource, as few calls as the API allows, and returns one
@@ -73,6 +75,11 @@ public final class XeroClient: Sendable {
         await billingTokens?.reload()
     }
 
+    /// Returns once the rate-limit state is on disk (at shutdown).
+    public func flushState() async {
+        await limiter.flush()
+    }
+
     /// A snapshot of the counters.
     public func metrics() async -> XeroClientMetrics {
         var snapshot = counters.withLock { $0 }
@@ -102,13 +109,13 @@ public final class XeroClient: Sendable {
         switch await provider.token() {
         case .ready: break
         case let .paused(reason): return all(.paused(reason))
-        case let .unavailable(reason, retryAfter): return all(.retryable(reason, retryAfter: retryAfter))
+        case let .unavailable(reason, retryAfter): return all(.waiting(reason, retryAfter: retryAfter))
         }
         var renewed: XeroToken?
         while true {
             if case let .deferred(retryAfter, reason) = await limiter.acquire(tenant: call.tenantId) {
                 counters.withLock { $0.deferred += 1 }
-                return all(.retryable(reason, retryAfter: retryAfter))
+                return all(.waiting(reason, retryAfter: retryAfter))
             }
             let availability: TokenAvailability
             if let renewed { availability = .ready(renewed) } else { availability = await provider.token() }
@@ -121,7 +128,7 @@ public final class XeroClient: Sendable {
                 return all(.paused(reason))
             case let .unavailable(reason, retryAfter):
                 await limiter.release(tenant: call.tenantId, reachedXero: false)
-                return all(.retryable(reason, retryAfter: retryAfter))
+                return all(.waiting(reason, retryAfter: retryAfter))
             }
             counters.withLock { $0.apiCalls += 1 }
             let answer = await transport.send(request(call, token: token))
@@ -140,7 +147,7 @@ public final class XeroClient: Sendable {
                     switch await provider.tokenRejected(token) {
                     case let .ready(fresh): renewed = fresh; continue
                     case let .paused(reason): return all(.paused(reason))
-                    case let .unavailable(reason, retryAfter): return all(.retryable(reason, retryAfter: retryAfter))
+                    case let .unavailable(reason, retryAfter): return all(.waiting(reason, retryAfter: retryAfter))
                     }
                 }
                 return await interpret(response, headers: headers, call: call)
@@ -175,9 +182,13 @@ public final class XeroClient: Sendable {
         case 401:
             counters.withLock { $0.unauthorized += 1 }
             return all(.retryable("Xero refused a renewed access token (401)\(detail)", retryAfter: nil))
+        case 403 where call.kind == .subscription:
+            // The App Store API's tenant is the app itself: a 403 is about the billing token.
+            return all(.paused("Xero refused the App Store billing token (403)\(detail): the client needs the "
+                + "marketplace.billing scope; fix the credentials, then SIGHUP"))
         case 403:
-            return all(.permanent("Xero refused access for tenant \(call.tenantId) (403)\(detail): the tenant is not "
-                + "connected to the app or the granted scopes do not cover this resource"))
+            return all(.disconnected("Xero refused access for tenant \(call.tenantId) (403)\(detail): the tenant is not "
+                + "connected to the app (or the granted scopes do not cover this resource); reconnect it, then SIGHUP"))
         case 404 where call.kind != .single && call.kind != .subscription:
             return all(.retryable("Xero answered 404 to a batch request (URL too long?)", retryAfter: nil))
         case 404:
@@ -186,7 +197,7 @@ public final class XeroClient: Sendable {
             counters.withLock { $0.rateLimited += 1 }
             let wait = await limiter.record429(tenant: call.tenantId, problem: headers.problem, retryAfter: headers.retryAfter)
             let problem = headers.problem ?? "unspecified"
-            return all(.retryable("Xero rate limit reached (\(problem)); the tenant is parked", retryAfter: wait))
+            return all(.waiting("Xero rate limit reached (\(problem)); the tenant is parked", retryAfter: wait))
         case 500...599:
             return all(.retryable("Xero answered \(response.status)\(detail)", retryAfter: headers.retryAfter))
         case 300...399:

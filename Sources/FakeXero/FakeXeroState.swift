@@ -62,6 +62,7 @@ struct FakeXeroState {
     var redirects: [String: String] = [:]
     var forced429: [String: (problem: String, retryAfter: Int, remaining: Int)] = [:]
     var loseTokenResponses = 0
+    var tokenFailures: (status: Int, remaining: Int) = (503, 0)
     var load: [String: TenantLoad] = [:]
     var appArrivals: [ContinuousClock.Instant] = []
     var stats = FakeXeroStats()

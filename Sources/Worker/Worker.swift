@@ -74,6 +74,11 @@ public actor Worker {
         finishedStore = FinishedStore(directory: workerDirectory)
         position = queue.consumerPosition
         finished = finishedStore.saved.filter { $0 >= queue.consumerPosition }
+        // A restart may follow a fix (new credentials, a reconnected tenant): check every pause at once.
+        for (scope, var pause) in pauses.pauses where pause.recheckAt > 0 {
+            pause.recheckAt = 0
+            pauses[scope] = pause
+        }
         readCursor = position
         status.position = position
     }

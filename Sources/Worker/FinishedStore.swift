@@ -2,7 +2,8 @@ import Foundation
 
 /// Sequences finished (delivered or dead-lettered) above the consumer position, kept in
 /// `<state>/worker/finished.json` so a restart does not fetch and deliver them again while an
-/// older event still holds the position back. Confined to the worker's actor.
+/// older event still holds the position back. Stored as `[first, last]` ranges (events finish
+/// mostly in runs). Confined to the worker's actor.
 struct FinishedStore {
     let path: String
     /// What the file says (or will say after the next `takeChanges`).
@@ -11,9 +12,11 @@ struct FinishedStore {
     init(directory: String) {
         path = directory + "/finished.json"
         if let data = FileManager.default.contents(atPath: path),
-           let decoded = try? JSONDecoder().decode([UInt64].self, from: data) {
+           let ranges = try? JSONDecoder().decode([[UInt64]].self, from: data) {
             // A damaged file only means some finished events are delivered again (at least once).
-            saved = Set(decoded)
+            for range in ranges where range.count == 2 && range[0] <= range[1] && range[1] - range[0] < 1 << 24 {
+                saved.formUnion(range[0]...range[1])
+            }
         }
     }
 
@@ -21,6 +24,20 @@ struct FinishedStore {
     mutating func takeChanges(_ current: Set<UInt64>) -> [UInt8]? {
         guard current != saved else { return nil }
         saved = current
-        return (try? JSONEncoder().encode(current.sorted())).map(Array.init) ?? Array("[]".utf8)
+        var ranges: [[UInt64]] = []
+        for sequence in current.sorted() {
+            if let last = ranges.last, last[1] + 1 == sequence {
+                ranges[ranges.count - 1][1] = sequence
+            } else {
+                ranges.append([sequence, sequence])
+            }
+        }
+        // Encoding plain values cannot fail.
+        return (try? JSONEncoder().encode(ranges)).map(Array.init) ?? Array("[]".utf8)
+    }
+
+    /// The finished sequences stored in a state directory (for `queue status`).
+    static func read(stateDirectory: String) -> Set<UInt64> {
+        FinishedStore(directory: stateDirectory + "/worker").saved
     }
 }

@@ -21,7 +21,9 @@ public struct QueueStatus: Sendable, Equatable {
         let records = FileManager.default.fileExists(atPath: queueDirectory) ? try QueueReader.records(in: queueDirectory) : []
         // Recovery falls back to the earliest record when the position file is missing or bad.
         let position = QueueReader.consumerPosition(in: queueDirectory) ?? records.first?.sequence ?? 1
-        let pending = records.filter { $0.sequence >= position }
+        // Delivered above a position an older event still holds back: not pending any more.
+        let finished = FinishedStore.read(stateDirectory: stateDirectory)
+        let pending = records.filter { $0.sequence >= position && !finished.contains($0.sequence) }
         var byTenant: [String: Int] = [:]
         var oldest: String?
         for record in pending {

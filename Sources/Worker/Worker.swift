@@ -25,7 +25,7 @@ public actor Worker {
     private let sink: any Sink
     let configuration: WorkerConfiguration
     let now: @Sendable () -> Int64
-    private let random: @Sendable () -> Double
+    let random: @Sendable () -> Double
     let onEvent: @Sendable (WorkerEvent) -> Void
     private let deadLetters: DeadLetterStore
     var retries: RetryStore
@@ -274,43 +274,6 @@ public actor Worker {
         } catch {
             status.failed = "\(error)"
             onEvent(.failed(reason: "\(error)"))
-        }
-    }
-
-    private func scheduleRetry(_ group: [QueuedItem], reason: String, after: Duration?, now current: Int64) async throws {
-        for item in group {
-            var state = retries[item.sequence] ?? RetryState(attempts: 0, firstAttempt: current, nextTry: 0, lastError: "")
-            state.attempts += 1
-            state.lastError = reason
-            let age = Duration.milliseconds(current - state.firstAttempt)
-            if state.attempts >= configuration.maxAttempts || age >= configuration.maxAge {
-                try await bury(DeadLetter(item: item, attempts: state.attempts, firstAttempt: state.firstAttempt,
-                                          deadAt: current, lastError: reason), sequence: item.sequence)
-                continue
-            }
-            let delay = max(configuration.backoff.delay(afterAttempt: state.attempts, unit: random()), after ?? .zero)
-            state.nextTry = current + delay.milliseconds
-            retries[item.sequence] = state
-            onEvent(.retrying(key: item.key, attempt: state.attempts, after: delay, reason: reason))
-        }
-    }
-
-    /// A wait: the next try is set (Xero's time, else a capped backoff over the waits so far),
-    /// the attempt count is not touched; the first try still starts the `maxAge` clock.
-    private func scheduleWait(_ group: [QueuedItem], reason: String, after: Duration?, now current: Int64) async throws {
-        for item in group {
-            var state = retries[item.sequence] ?? RetryState(attempts: 0, firstAttempt: current, nextTry: 0, lastError: "")
-            state.lastError = reason
-            state.waits = (state.waits ?? 0) + 1
-            if Duration.milliseconds(current - state.firstAttempt) >= configuration.maxAge {
-                try await bury(DeadLetter(item: item, attempts: state.attempts, firstAttempt: state.firstAttempt,
-                                          deadAt: current, lastError: reason), sequence: item.sequence)
-                continue
-            }
-            let delay = after ?? min(configuration.backoff.delay(afterAttempt: state.waits ?? 1, unit: random()), configuration.waitCap)
-            state.nextTry = current + max(delay, .milliseconds(1)).milliseconds
-            retries[item.sequence] = state
-            onEvent(.waiting(key: item.key, after: delay, reason: reason))
         }
     }
 

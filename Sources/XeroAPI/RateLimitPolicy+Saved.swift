@@ -5,8 +5,10 @@ extension RateLimitPolicy {
     /// The saved form, written as JSON by `RateLimiter`.
     public struct Saved: Sendable, Equatable, Codable {
         public struct Tenant: Sendable, Equatable, Codable {
-            /// Completion times of the day's calls, milliseconds since the epoch.
-            public var calls: [Int64]
+            /// The day's calls as `[minute, count]` pairs: `count` calls completed in the minute
+            /// that starts at `minute` (milliseconds since the epoch). Restored at the minute's
+            /// end, so a restored call leaves the day window at most a minute late, never early.
+            public var calls: [[Int64]]
             public var parkedUntil: Int64?
             public var parkReason: String?
             public var dayBlockedUntil: Int64?
@@ -25,7 +27,12 @@ extension RateLimitPolicy {
         func live(_ instant: Instant?) -> Int64? { instant.flatMap { $0 > now ? wall($0) : nil } }
         var saved = Saved()
         for (tenant, state) in tenants {
-            let calls = state.day.completed.filter { now - $0 < Self.day }.map(wall)
+            var perMinute: [Int64: Int64] = [:]
+            for instant in state.day.completed where now - instant < Self.day {
+                let at = wall(instant)
+                perMinute[at - at % 60_000, default: 0] += 1
+            }
+            let calls = perMinute.keys.sorted().map { [$0, perMinute[$0]!] }
             let parked = live(state.parkedUntil)
             let blocked = live(state.dayBlockedUntil)
             guard !calls.isEmpty || parked != nil || blocked != nil else { continue }
@@ -42,7 +49,10 @@ extension RateLimitPolicy {
         func instant(_ wall: Int64) -> Instant { now + .milliseconds(wall - wallNow) }
         for (tenant, entry) in saved.tenants {
             var state = tenants[tenant] ?? TenantState()
-            for call in entry.calls where wallNow - call < Self.milliseconds(Self.day) { state.day.add(instant(call)) }
+            for pair in entry.calls where pair.count == 2 && pair[1] > 0 && wallNow - pair[0] < Self.milliseconds(Self.day) {
+                let end = instant(pair[0] + 60_000)
+                for _ in 0..<min(pair[1], Int64(limits.perDayPerTenant)) { state.day.add(end) }
+            }
             if let parked = entry.parkedUntil, parked > wallNow {
                 state.parkedUntil = instant(parked)
                 state.parkReason = entry.parkReason ?? "Xero reported a rate limit for this tenant (429)"

@@ -1,14 +1,14 @@
 import Dispatch
 import Foundation
-import Synchronization
 import SystemSupport
 
 /// Applies `RateLimitPolicy` with the real clock: waits where the policy says wait, and hands
 /// out permits. Shared by every call of one `XeroClient`.
 ///
-/// With a `stateFile`, each tenant's calls of the day and its parks are written there after
-/// every change (coalesced, on a private serial queue) and read back at start, so a restart
-/// neither forgets a used-up day nor sends into a park.
+/// With a `stateFile`, each tenant's calls of the day and its parks are written there at most a
+/// second after a change (on a private serial queue) and by `flush()`, and read back at start,
+/// so a restart neither forgets a used-up day nor sends into a park. A crash loses at most the
+/// last second's counts; Xero's own 429 still stops an over-count.
 public actor RateLimiter {
     /// The result of `acquire`.
     public enum Admission: Sendable, Equatable {
@@ -22,8 +22,9 @@ public actor RateLimiter {
     private var waiters: [CheckedContinuation<Void, Never>] = []
     private let stateFile: String?
     private let wallClock: @Sendable () -> Int64
-    /// The newest state not yet written; the disk queue takes it (one write covers many changes).
-    private nonisolated let unsaved = Mutex<[UInt8]?>(nil)
+    /// Changed since the last write; a write is scheduled.
+    private var dirty = false
+    private var scheduled = false
     private let disk = DispatchQueue(label: "xero-webhookd.rate-limits.disk")
 
     /// - Parameters:
@@ -88,24 +89,28 @@ public actor RateLimiter {
     /// Returns once every change so far is on disk (at shutdown).
     public func flush() async {
         guard stateFile != nil else { return }
+        write()
         await withCheckedContinuation { continuation in disk.async { continuation.resume() } }
     }
 
+    /// Marks a change; the write follows within a second (many changes, one write).
     private func save() {
-        guard let stateFile else { return }
-        let saved = policy.saved(now: .now, wallNow: wallClock())
-        // Encoding plain values cannot fail.
-        guard let bytes = try? JSONEncoder().encode(saved) else { return }
-        let scheduled = unsaved.withLock { pending -> Bool in
-            defer { pending = Array(bytes) }
-            return pending != nil
-        }
+        guard stateFile != nil else { return }
+        dirty = true
         guard !scheduled else { return }
-        disk.async { [self] in
-            guard let bytes = self.unsaved.withLock({ pending -> [UInt8]? in defer { pending = nil }; return pending }) else { return }
-            // A failed write loses only counts since the last one: the next change writes again,
-            // and Xero's own 429 still stops an over-count.
-            try? AtomicFile.replace(stateFile, with: bytes, mode: 0o600)
+        scheduled = true
+        disk.asyncAfter(deadline: .now() + .seconds(1)) { Task { await self.write() } }
+    }
+
+    private func write() {
+        scheduled = false
+        guard let stateFile, dirty else { return }
+        dirty = false
+        // Encoding plain values cannot fail.
+        guard let bytes = try? JSONEncoder().encode(policy.saved(now: .now, wallNow: wallClock())) else { return }
+        disk.async {
+            // A failed write loses only the counts since the last one (see the type's comment).
+            try? AtomicFile.replace(stateFile, with: Array(bytes), mode: 0o600)
         }
     }
 }

@@ -94,6 +94,27 @@ import XeroWebhooks
         #expect(DeadLetterStore(stateDirectory: setup.dir.file("state")).list().isEmpty)
     }
 
+    /// A fetch already in flight when the organisation token was paused (`invalid_grant`) ends
+    /// well: that proves nothing about the pause, which stays until a later fetch works.
+    @Test func aLaneStartedBeforeThePauseDoesNotEndIt() async throws {
+        let setup = try Setup()
+        defer { setup.close() }
+        setup.fetcher.hold(tenant: "a")
+        setup.fetcher.script(ResourceKey(tenantID: "b", category: "INVOICE", resourceID: "rb"), [.paused("invalid_grant")])
+        try enqueue(setup.queue, [event(tenant: "a", resource: "ra"), event(tenant: "b", resource: "rb")])
+        let recorder = EventRecorder()
+        let worker = setup.worker(events: recorder.record)
+        #expect(try await drive(worker) { await !worker.currentStatus().pauses.isEmpty })
+        setup.fetcher.release(tenant: "a")
+        #expect(try await drive(worker) { setup.sink.records.count == 1 })
+        #expect(try await drive(worker) { await worker.currentStatus().tenantsInFlight == 0 })
+        #expect(await worker.currentStatus().pauses.map(\.reason) == ["invalid_grant"])
+        #expect(!recorder.events.contains(.resumed(.credential(name: "organisation"))))
+        setup.clock.advance(.seconds(31))
+        #expect(try await drive(worker) { await worker.currentStatus().position == 3 })
+        #expect(recorder.events.contains(.resumed(.credential(name: "organisation"))))
+    }
+
     /// A 403 (disconnected tenant) pauses that tenant, not the event; `/connections` is asked
     /// every recheck and on `recheckPauses()` (SIGHUP); listed again, the tenant resumes.
     @Test func disconnectedTenantPausesUntilListedAgain() async throws {
@@ -151,9 +172,10 @@ import XeroWebhooks
         let before = setup.worker()
         #expect(try await drive(before) { setup.sink.records.count == 2 })
         #expect(try await drive(before) {
-            (try? String(contentsOfFile: setup.dir.file("state/worker/finished.json"), encoding: .utf8)) == "[2,3]"
+            (try? String(contentsOfFile: setup.dir.file("state/worker/finished.json"), encoding: .utf8)) == "[[2,3]]"
         })
         #expect(setup.queue.consumerPosition == 1)
+        #expect(try QueueStatus.read(stateDirectory: setup.dir.file("state")).pending == 1, "2 and 3 are finished")
         let after = setup.worker()  // a restart
         setup.clock.advance(.seconds(60))
         #expect(try await drive(after) { await after.currentStatus().position == 4 })

@@ -1,8 +1,10 @@
 /// How the worker retries, batches and paces itself.
 public struct WorkerConfiguration: Sendable, Equatable {
-    /// Attempts (fetch plus delivery) before an event goes to the dead-letter store.
+    /// Attempts (fetch plus delivery) before an event goes to the dead-letter store. Waits (rate
+    /// limits, credential outages) and pauses are not attempts.
     public var maxAttempts = 10
-    /// Age after its first failed attempt at which an event goes to the dead-letter store.
+    /// Age after its first failed attempt, wait or pause at which an event goes to the
+    /// dead-letter store (the only end of an event that keeps waiting).
     public var maxAge: Duration = .seconds(24 * 3600)
     public var backoff = Backoff()
     /// Events read ahead of the consumer position (bounds memory while something retries).

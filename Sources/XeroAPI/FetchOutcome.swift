@@ -14,7 +14,7 @@ public enum FetchOutcome: Sendable, Equatable, CustomStringConvertible {
     /// Nothing failed, the call has to wait: a 429, the rate limiter's deferral (a used-up day,
     /// a parked tenant) or a token endpoint that does not answer. Not a failed attempt.
     case waiting(String, retryAfter: Duration?)
-    /// Retrying will not help (403, tenant not connected, no billing credentials, bad request).
+    /// Retrying will not help (no billing credentials configured, a bad request, a redirect).
     case permanent(String)
     /// Not attempted for safety, e.g. a `resourceUrl` outside the configured API origin.
     case refused(String)

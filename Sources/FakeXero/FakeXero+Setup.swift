@@ -111,6 +111,17 @@ extension FakeXero {
         state.withLock { _ = $0.disconnected.insert(tenant.lowercased()) }
     }
 
+    /// Connects a disconnected tenant again (as when the user re-authorises it): its calls work
+    /// and `/connections` lists it again.
+    public func reconnect(tenant: String) {
+        state.withLock { _ = $0.disconnected.remove(tenant.lowercased()) }
+    }
+
+    /// Answers the next `times` token requests with `status` (the identity server is down).
+    public func failTokenRequests(status: Int = 503, times: Int) {
+        state.withLock { $0.tokenFailures = (status, times) }
+    }
+
     /// Makes requests that include `id` fail with `status` the next `times` times.
     public func fail(id: String, status: Int = 500, times: Int) {
         state.withLock { $0.failures[id.lowercased()] = (status, times) }

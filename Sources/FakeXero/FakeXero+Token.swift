@@ -7,6 +7,12 @@ extension FakeXero {
         let form = Dictionary(FakeXeroWire.pairs(Substring(String(decoding: request.body, as: UTF8.self)), plusIsSpace: true),
                               uniquingKeysWith: { first, _ in first })
         let (response, lose) = state.withLock { state -> (HTTPResponse, Bool) in
+            if state.tokenFailures.remaining > 0 {
+                state.tokenFailures.remaining -= 1
+                state.stats.failedTokenRequests += 1
+                return (HTTPResponse(status: state.tokenFailures.status, headers: [(name: "Content-Type", value: "text/html")],
+                                     body: Array("<html><body>Service Unavailable</body></html>".utf8)), false)
+            }
             let response = tokenAnswer(form, authorization: request.head.headers["Authorization"], state: &state)
             guard state.loseTokenResponses > 0 else { return (response, false) }
             state.loseTokenResponses -= 1

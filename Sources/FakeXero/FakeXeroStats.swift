@@ -22,6 +22,8 @@ public struct FakeXeroStats: Sendable {
     public var invalidGrants = 0
     /// Token answers deliberately not sent (`loseNextTokenResponse`).
     public var lostTokenResponses = 0
+    /// Token requests answered with an error status by `failTokenRequests`.
+    public var failedTokenRequests = 0
     /// 401, 403 and URL-too-long 404 answers.
     public var unauthorized = 0
     public var forbidden = 0

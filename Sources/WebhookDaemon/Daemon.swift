@@ -73,6 +73,8 @@ public final class Daemon: Sendable {
         let stateDirectory = config.stateDirectory
         let router = Router(webhookPath: config.webhookPath, receiver: receiver, queue: queue, metrics: metrics, readiness: {
             Daemon.problems(queue: queue, worker: worker, now: Int64(Date().timeIntervalSince1970 * 1000))
+        }, pauses: {
+            Daemon.pauses(worker: worker)
         }, exposition: {
             let xero = await xeroMetrics?()
             return metrics.render(queue: queue, stateDirectory: stateDirectory, worker: worker?.statusSnapshot, xero: xero,
@@ -189,6 +191,16 @@ public final class Daemon: Sendable {
         }
     }
 
+    /// Every pause in force, as `/readyz` names them (whether or not they make it not ready).
+    static func pauses(worker: Worker?) -> [String] {
+        (worker?.statusSnapshot.pauses ?? []).map { "\($0.scope): \($0.reason)" }
+    }
+
+    /// Asks the worker to check its pauses now (after SIGHUP re-read the credentials).
+    public func recheckPauses() async {
+        await worker?.recheckPauses()
+    }
+
     /// Why events could not be received or processed right now; empty when all is well.
     static func problems(queue: DiskQueue, worker: Worker?, now: Int64) -> [String] {
         var problems: [String] = []
@@ -197,7 +209,11 @@ public final class Daemon: Sendable {
         if busy >= .seconds(10) { problems.append("queue writer stuck for \(busy.components.seconds) s (disk not answering)") }
         if let status = worker?.statusSnapshot {
             if let failed = status.failed { problems.append("worker stopped: \(failed)") }
-            if let paused = status.paused { problems.append("worker paused: \(paused)") }
+            // A paused credential needs the operator: not ready. A disconnected tenant is the
+            // organisation's doing and holds back only its own events: named, still ready.
+            for pause in status.pauses {
+                if case .credential = pause.scope { problems.append("worker paused: \(pause.scope): \(pause.reason)") }
+            }
             if status.lastPass > 0 && now - status.lastPass > 30_000 { problems.append("worker stalled: no pass for \((now - status.lastPass) / 1000) s") }
         }
         return problems
@@ -236,10 +252,14 @@ public final class Daemon: Sendable {
                 logger.warning("event dead-lettered", metadata: ["id": "\(id)", "reason": "\(reason)"])
             case let .replayed(id):
                 logger.info("dead letter replayed", metadata: ["id": "\(id)"])
-            case let .paused(reason):
-                logger.warning("worker paused", metadata: ["reason": "\(reason)"])
-            case .resumed:
-                logger.notice("worker resumed")
+            case let .waiting(key, after, reason):
+                logger.info("delivery waits", metadata: [
+                    "tenant": "\(key.tenantID)", "resource": "\(key.resourceID)", "after": "\(after)", "reason": "\(reason)",
+                ])
+            case let .paused(scope, reason):
+                logger.warning("worker paused", metadata: ["scope": "\(scope)", "reason": "\(reason)"])
+            case let .resumed(scope):
+                logger.notice("worker resumed", metadata: ["scope": "\(scope)"])
             case let .failed(reason):
                 logger.error("worker stopped: queue or state files failed; restart the daemon", metadata: ["reason": "\(reason)"])
             }

@@ -90,8 +90,11 @@ final class Metrics: Sendable {
             sample("xero_webhookd_sink_deliveries_total", "outcome=\"\(outcome)\"", c.deliveries[outcome, default: 0])
         }
         if let worker {
-            family("xero_webhookd_worker_paused", "gauge", "1 while the worker waits for usable Xero credentials.")
-            sample("xero_webhookd_worker_paused", worker.paused == nil ? 0 : 1)
+            let credentials = worker.pauses.filter { if case .credential = $0.scope { true } else { false } }.count
+            family("xero_webhookd_worker_paused", "gauge", "1 while a Xero credential the worker needs is unusable.")
+            sample("xero_webhookd_worker_paused", credentials == 0 ? 0 : 1)
+            family("xero_webhookd_worker_paused_tenants", "gauge", "Tenants held back because Xero refused them (403).")
+            sample("xero_webhookd_worker_paused_tenants", worker.pauses.count - credentials)
         }
         if let xero {
             family("xero_webhookd_xero_calls_total", "counter", "Xero API requests sent.")

@@ -46,6 +46,10 @@ struct QueueCommand: ParsableCommand {
             }
             lines.append("dead letters: \(status.deadLetters)")
             if status.replaysWaiting > 0 { lines.append("replays waiting: \(status.replaysWaiting)") }
+            for pause in status.pauses {
+                let since = UTCTimestamp.format(millisecondsSinceEpoch: pause.since)
+                lines.append("paused \(pause.scope) since \(since): \(pause.reason)")
+            }
             writeOut(Array((lines.joined(separator: "\n") + "\n").utf8))
         }
     }

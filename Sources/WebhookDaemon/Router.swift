@@ -12,6 +12,8 @@ struct Router: Sendable {
     let metrics: Metrics
     /// Why the daemon is not ready (empty when ready), for `/readyz`.
     let readiness: @Sendable () -> [String]
+    /// Every pause the worker holds (credentials and tenants), named by `/readyz` either way.
+    let pauses: @Sendable () -> [String]
     /// The Prometheus text for `/metrics`.
     let exposition: @Sendable () async -> String
 
@@ -53,9 +55,13 @@ struct Router: Sendable {
                 return
             }
             let problems = readiness()
-            let body = problems.isEmpty
-                ? #"{"status":"ready"}"#
-                : #"{"status":"not ready","problems":["# + problems.map { String(decoding: JSONText.quoted($0), as: UTF8.self) }.joined(separator: ",") + "]}"
+            let paused = pauses()
+            func list(_ items: [String]) -> String {
+                "[" + items.map { String(decoding: JSONText.quoted($0), as: UTF8.self) }.joined(separator: ",") + "]"
+            }
+            var body = problems.isEmpty ? #"{"status":"ready""# : #"{"status":"not ready","problems":"# + list(problems)
+            if !paused.isEmpty { body += #","paused":"# + list(paused) }
+            body += "}"
             responder.send(HTTPResponse(status: problems.isEmpty ? 200 : 503, headers: [("Content-Type", "application/json")],
                                         body: Array(body.utf8)))
         default:

@@ -124,6 +124,15 @@ struct Serve: ParsableCommand {
                 logger.info("stopping", metadata: ["signal": "\(number == SIGTERM ? "SIGTERM" : "SIGINT")"])
                 notifier.notify("STOPPING=1\nSTATUS=Finishing requests in progress")
                 daemon.stop()
+                if let client {
+                    // The day's call counts and parks, for the next start.
+                    let flushed = DispatchSemaphore(value: 0)
+                    Task {
+                        await client.flushState()
+                        flushed.signal()
+                    }
+                    flushed.wait()
+                }
                 logger.info("stopped")
                 Glibc.exit(0)
             }
@@ -152,7 +161,10 @@ struct Serve: ParsableCommand {
             }
             daemon.updateKeys(keys)
             level.current = Logger.Level(rawValue: reloaded.logLevel.rawValue) ?? .info
-            if let client { Task { await client.reloadCredentials() } }
+            Task {
+                await client?.reloadCredentials()
+                await daemon.recheckPauses()  // paused credentials and disconnected tenants are checked now
+            }
             logger.info("configuration reloaded", metadata: ["keys": "\(keys.masked)", "logLevel": "\(reloaded.logLevel.rawValue)"])
             var rest = reloaded
             rest.webhookKeyFile = running.webhookKeyFile

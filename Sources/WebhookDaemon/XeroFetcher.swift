@@ -4,6 +4,10 @@ import XeroAPI
 /// The worker's view of the Xero API client: maps the worker's requests to resource refs and
 /// the client's outcomes to the worker's closed set of results.
 struct XeroFetcher: ResourceFetcher {
+    /// The two credentials a fetch can need, as pauses and `/readyz` name them.
+    static let organisationCredential = "organisation token"
+    static let billingCredential = "App Store billing token (marketplace.billing)"
+
     let client: XeroClient
 
     func fetch(_ requests: [FetchRequest]) async -> [ResourceKey: FetchResult] {
@@ -20,12 +24,26 @@ struct XeroFetcher: ResourceFetcher {
             case let .found(bytes)?: .found(bytes)
             case .notFound?: .notFound
             case let .retryable(reason, retryAfter)?: .retry(reason, after: retryAfter)
+            case let .waiting(reason, retryAfter)?: .wait(reason, after: retryAfter)
             case let .permanent(reason)?: .permanent(reason)
             case let .refused(reason)?: .permanent("refused: \(reason)")
             case let .paused(reason)?: .paused(reason)
+            case let .disconnected(reason)?: .disconnected(reason)
             case nil: .retry("no answer for this resource", after: nil)
             }
         }
         return results
+    }
+
+    /// SUBSCRIPTION events are fetched with the App Store billing token, everything else with
+    /// the organisation token.
+    func credential(for request: FetchRequest) -> String {
+        request.key.category == "SUBSCRIPTION" ? Self.billingCredential : Self.organisationCredential
+    }
+
+    /// The tenants `GET /connections` lists now; nil when it cannot be asked (no token, no answer).
+    func connectedTenants() async -> Set<String>? {
+        guard case let .success(connections) = await client.connections() else { return nil }
+        return Set(connections.map { $0.tenantId.lowercased() })
     }
 }

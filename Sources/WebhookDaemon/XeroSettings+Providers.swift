@@ -47,7 +47,8 @@ extension XeroSettings {
         do {
             return try XeroClient(configuration: apiConfiguration, tokens: provider,
                                   billingTokens: makeBillingProvider(secrets: secrets, transport: transport), transport: transport,
-                                  tenantScope: secrets.tenantScope)
+                                  tenantScope: secrets.tenantScope,
+                                  rateLimitStateFile: stateDirectory + "/xero-rate-limits.json")
         } catch {
             throw ConfigError("xero.apiBaseURL", error.description)
         }

@@ -4,7 +4,8 @@ import XeroWebhooks
 
 /// What is waiting in a queue directory, read without the queue lock (so it works while the
 /// daemon runs): pending events from the durable consumer position on, the oldest one's age,
-/// the backlog per tenant, and the dead letters.
+/// the backlog per tenant, the dead letters, and the worker's pauses (credentials and tenants
+/// held back, with the reason).
 public struct QueueStatus: Sendable, Equatable {
     public var consumerPosition: UInt64
     public var pending: Int
@@ -12,13 +13,17 @@ public struct QueueStatus: Sendable, Equatable {
     public var backlogByTenant: [String: Int]
     public var deadLetters: Int
     public var replaysWaiting: Int
+    /// As the worker last stored them, oldest first.
+    public var pauses: [Pause] = []
 
     public static func read(stateDirectory: String) throws(DiskQueueError) -> QueueStatus {
         let queueDirectory = stateDirectory + "/queue"
         let records = FileManager.default.fileExists(atPath: queueDirectory) ? try QueueReader.records(in: queueDirectory) : []
         // Recovery falls back to the earliest record when the position file is missing or bad.
         let position = QueueReader.consumerPosition(in: queueDirectory) ?? records.first?.sequence ?? 1
-        let pending = records.filter { $0.sequence >= position }
+        // Delivered above a position an older event still holds back: not pending any more.
+        let finished = FinishedStore.read(stateDirectory: stateDirectory)
+        let pending = records.filter { $0.sequence >= position && !finished.contains($0.sequence) }
         var byTenant: [String: Int] = [:]
         var oldest: String?
         for record in pending {
@@ -29,6 +34,7 @@ public struct QueueStatus: Sendable, Equatable {
         let store = DeadLetterStore(stateDirectory: stateDirectory)
         return QueueStatus(consumerPosition: position, pending: pending.count, oldestPendingReceivedAt: oldest,
                            backlogByTenant: byTenant, deadLetters: store.list().count,
-                           replaysWaiting: store.pendingReplays().count)
+                           replaysWaiting: store.pendingReplays().count,
+                           pauses: PauseStore.read(stateDirectory: stateDirectory))
     }
 }

@@ -8,6 +8,8 @@ public struct RetryState: Sendable, Equatable, Codable {
     public var firstAttempt: Int64
     public var nextTry: Int64
     public var lastError: String
+    /// Waits (rate limits, credential outages) so far: they set `nextTry` but are not attempts.
+    public var waits: Int?
 }
 
 /// The durable map from queue sequence to `RetryState`. Confined to the worker's actor.

@@ -9,7 +9,11 @@ import XeroWebhooks
 /// (or that went to the dead-letter store): at least once, never lost.
 ///
 /// Each tenant has at most one fetch-and-deliver in flight, and tenants run independently, so a
-/// rate-limited, disconnected or failing tenant does not hold up the others. Within one
+/// rate-limited, disconnected or failing tenant does not hold up the others. Waiting (rate
+/// limits, credential outages) is not failing: it counts no attempt, only `maxAge` ends it. A
+/// paused credential holds back only the resources that need it, a disconnected tenant only its
+/// own (see `Pause`); finished events above the consumer position are remembered durably so a
+/// restart does not deliver them again. Within one
 /// resource a newer event is never delivered before an older one: while an older event of a
 /// resource waits for its retry, the resource's newer events wait with it (and are then
 /// delivered together, as one record of the current state).
@@ -17,26 +21,29 @@ import XeroWebhooks
 /// State is confined to this actor; blocking file work runs on a private serial queue.
 public actor Worker {
     private let queue: DiskQueue
-    private let fetcher: any ResourceFetcher
+    let fetcher: any ResourceFetcher
     private let sink: any Sink
-    private let configuration: WorkerConfiguration
-    private let now: @Sendable () -> Int64
-    private let random: @Sendable () -> Double
-    private let onEvent: @Sendable (WorkerEvent) -> Void
+    let configuration: WorkerConfiguration
+    let now: @Sendable () -> Int64
+    let random: @Sendable () -> Double
+    let onEvent: @Sendable (WorkerEvent) -> Void
     private let deadLetters: DeadLetterStore
-    private var retries: RetryStore
+    var retries: RetryStore
+    var pauses: PauseStore
+    private var finishedStore: FinishedStore
     private let disk = DispatchQueue(label: "xero-webhookd.worker.disk")
 
     private var readCursor: UInt64
     private var position: UInt64
     /// Read and not yet finished, by queue sequence.
-    private var items: [UInt64: QueuedItem] = [:]
+    var items: [UInt64: QueuedItem] = [:]
     /// Finished (delivered or dead-lettered) but not yet below the consumer position.
     private var finished: Set<UInt64> = []
-    private var resourcesInFlight: Set<ResourceKey> = []
+    var resourcesInFlight: Set<ResourceKey> = []
+    /// When `/connections` may be asked next about paused tenants (milliseconds since the epoch).
+    var nextConnectionsCheck: Int64 = 0
     private var tenantsInFlight: Set<String> = []
-    private var pausedUntil: Int64 = 0
-    private var status = WorkerStatus()
+    var status = WorkerStatus()
     private var loop: Task<Void, Never>?
     /// The latest `currentStatus()`, readable without awaiting the actor (health checks run on
     /// connection queues).
@@ -63,7 +70,15 @@ public actor Worker {
         let workerDirectory = stateDirectory + "/worker"
         try? FileManager.default.createDirectory(atPath: workerDirectory, withIntermediateDirectories: true)  // a failure shows at the first save
         retries = RetryStore(directory: workerDirectory)
+        pauses = PauseStore(directory: workerDirectory)
+        finishedStore = FinishedStore(directory: workerDirectory)
         position = queue.consumerPosition
+        finished = finishedStore.saved.filter { $0 >= queue.consumerPosition }
+        // A restart may follow a fix (new credentials, a reconnected tenant): check every pause at once.
+        for (scope, var pause) in pauses.pauses where pause.recheckAt > 0 {
+            pause.recheckAt = 0
+            pauses[scope] = pause
+        }
         readCursor = position
         status.position = position
     }
@@ -91,6 +106,7 @@ public actor Worker {
         snapshot.tenantsInFlight = tenantsInFlight.count
         snapshot.retriesScheduled = retries.states.count
         snapshot.position = position
+        snapshot.pauses = pauses.pauses.values.sorted { ($0.since, $0.scope.description) < ($1.since, $1.scope.description) }
         return snapshot
     }
 
@@ -100,7 +116,8 @@ public actor Worker {
         defer { publish() }
         try await replayDeadLetters()
         try await readAhead()
-        if now() >= pausedUntil { launchLanes() }
+        try await checkPauses()
+        launchLanes()
         try await advancePosition()
     }
 
@@ -133,6 +150,8 @@ public actor Worker {
         let records = try await onDisk { try queue.readRecords(from: from, maxCount: room) }
         for record in records {
             readCursor = record.sequence + 1
+            // Finished before a restart, above the position: not fetched or delivered again.
+            if finished.contains(record.sequence) { continue }
             do {
                 items[record.sequence] = try QueuedItem.decode(record)
             } catch {
@@ -169,6 +188,7 @@ public actor Worker {
         for (key, group) in groups where !resourcesInFlight.contains(key) && !tenantsInFlight.contains(key.tenantID) {
             // Any event of the resource still backing off holds the whole resource back.
             guard group.allSatisfy({ (retries[$0.sequence]?.nextTry ?? 0) <= current }) else { continue }
+            guard !isHeld(key, resourceURL: group.last!.resourceURL, now: current) else { continue }
             ready[key.tenantID, default: []].append((key, group.sorted { $0.sequence < $1.sequence }))
         }
         for (tenant, resources) in ready {
@@ -176,19 +196,20 @@ public actor Worker {
             tenantsInFlight.insert(tenant)
             for resource in batch { resourcesInFlight.insert(resource.key) }
             let work = Array(batch)
-            Task { await self.runLane(tenant: tenant, work: work) }
+            Task { await self.runLane(tenant: tenant, work: work, started: current) }
         }
     }
 
     private enum LaneOutcome: Sendable {
         case delivered(notFound: Bool)
         case retry(String, after: Duration?)
+        case wait(String, after: Duration?)
         case dead(String)
-        case paused(String)
+        case paused(PauseScope, String)
     }
 
     /// Fetch and deliver for one tenant. Runs outside the actor except for the final hand-back.
-    private nonisolated func runLane(tenant: String, work: [(key: ResourceKey, items: [QueuedItem])]) async {
+    private nonisolated func runLane(tenant: String, work: [(key: ResourceKey, items: [QueuedItem])], started: Int64) async {
         let requests = work.map { FetchRequest(key: $0.key, resourceURL: $0.items.last!.resourceURL) }
         let results = await fetcher.fetch(requests)
         let fetchedAt = UTCTimestamp.format(millisecondsSinceEpoch: now())
@@ -199,8 +220,12 @@ public actor Worker {
             case let .found(bytes): records.append(DeliveryRecord(items: resource.items, resource: bytes, fetchedAt: fetchedAt))
             case .notFound: records.append(DeliveryRecord(items: resource.items, resource: nil, fetchedAt: fetchedAt))
             case let .retry(reason, after): outcomes[resource.key] = .retry(reason, after: after)
+            case let .wait(reason, after): outcomes[resource.key] = .wait(reason, after: after)
             case let .permanent(reason): outcomes[resource.key] = .dead(reason)
-            case let .paused(reason): outcomes[resource.key] = .paused(reason)
+            case let .paused(reason):
+                let request = FetchRequest(key: resource.key, resourceURL: resource.items.last!.resourceURL)
+                outcomes[resource.key] = .paused(.credential(name: fetcher.credential(for: request)), reason)
+            case let .disconnected(reason): outcomes[resource.key] = .paused(.tenant(id: resource.key.tenantID), reason)
             }
         }
         if !records.isEmpty {
@@ -212,10 +237,11 @@ public actor Worker {
                 }
             }
         }
-        await complete(tenant: tenant, work: work, outcomes: outcomes)
+        await complete(tenant: tenant, work: work, outcomes: outcomes, started: started)
     }
 
-    private func complete(tenant: String, work: [(key: ResourceKey, items: [QueuedItem])], outcomes: [ResourceKey: LaneOutcome]) async {
+    private func complete(tenant: String, work: [(key: ResourceKey, items: [QueuedItem])], outcomes: [ResourceKey: LaneOutcome],
+                          started: Int64) async {
         defer { tenantsInFlight.remove(tenant) }
         let current = now()
         do {
@@ -226,12 +252,15 @@ public actor Worker {
                     for item in resource.items { finish(item.sequence) }
                     status.delivered += 1
                     onEvent(.delivered(key: resource.key, events: resource.items.count, notFound: notFound))
-                    if status.paused != nil {
-                        status.paused = nil
-                        onEvent(.resumed)
-                    }
+                    let request = FetchRequest(key: resource.key, resourceURL: resource.items.last!.resourceURL)
+                    // Only a fetch that started after a pause began proves it over (one already in
+                    // flight when it began says nothing about it).
+                    resume(.credential(name: fetcher.credential(for: request)), provenAt: started)
+                    resume(.tenant(id: resource.key.tenantID), provenAt: started)
                 case let .retry(reason, after):
                     try await scheduleRetry(resource.items, reason: reason, after: after, now: current)
+                case let .wait(reason, after):
+                    try await scheduleWait(resource.items, reason: reason, after: after, now: current)
                 case let .dead(reason):
                     for item in resource.items {
                         let state = retries[item.sequence]
@@ -239,12 +268,9 @@ public actor Worker {
                                                   firstAttempt: state?.firstAttempt ?? current, deadAt: current,
                                                   lastError: reason), sequence: item.sequence)
                     }
-                case let .paused(reason):
-                    pausedUntil = current + Int64(configuration.pauseRecheck.components.seconds * 1000)
-                    if status.paused != reason {
-                        status.paused = reason
-                        onEvent(.paused(reason: reason))
-                    }
+                case let .paused(scope, reason):
+                    pause(scope, reason: reason, now: current)
+                    try await hold(resource.items, reason: reason, now: current)
                 }
             }
         } catch {
@@ -253,26 +279,8 @@ public actor Worker {
         }
     }
 
-    private func scheduleRetry(_ group: [QueuedItem], reason: String, after: Duration?, now current: Int64) async throws {
-        for item in group {
-            var state = retries[item.sequence] ?? RetryState(attempts: 0, firstAttempt: current, nextTry: 0, lastError: "")
-            state.attempts += 1
-            state.lastError = reason
-            let age = Duration.milliseconds(current - state.firstAttempt)
-            if state.attempts >= configuration.maxAttempts || age >= configuration.maxAge {
-                try await bury(DeadLetter(item: item, attempts: state.attempts, firstAttempt: state.firstAttempt,
-                                          deadAt: current, lastError: reason), sequence: item.sequence)
-                continue
-            }
-            let delay = max(configuration.backoff.delay(afterAttempt: state.attempts, unit: random()), after ?? .zero)
-            state.nextTry = current + delay.milliseconds
-            retries[item.sequence] = state
-            onEvent(.retrying(key: item.key, attempt: state.attempts, after: delay, reason: reason))
-        }
-    }
-
     /// Stores a dead letter durably, then treats its event as finished.
-    private func bury(_ letter: DeadLetter, sequence: UInt64) async throws {
+    func bury(_ letter: DeadLetter, sequence: UInt64) async throws {
         let store = deadLetters
         try await onDisk { try store.add(letter) }
         status.deadLettered += 1
@@ -286,13 +294,15 @@ public actor Worker {
         finished.insert(sequence)
     }
 
-    /// Moves the durable consumer position over the finished prefix.
+    /// Moves the durable consumer position over the finished prefix. What is finished above it
+    /// is written first, so a restart skips it; the retry and pause files are written too.
     private func advancePosition() async throws {
         var next = position
         while finished.remove(next) != nil { next += 1 }
-        let changes = retries.takeChanges()
-        let path = retries.path
-        if let changes { try await onDisk { try DurableFile.write(changes, to: path) } }
+        for (changes, path) in [(retries.takeChanges(), retries.path), (pauses.takeChanges(), pauses.path),
+                                (finishedStore.takeChanges(finished), finishedStore.path)] {
+            if let changes { try await onDisk { try DurableFile.write(changes, to: path) } }
+        }
         guard next > position else { return }
         let queue = self.queue
         let target = next
@@ -300,7 +310,7 @@ public actor Worker {
         position = target
     }
 
-    private func onDisk<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    func onDisk<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             disk.async { continuation.resume(with: Result { try body() }) }
         }

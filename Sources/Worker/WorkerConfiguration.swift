@@ -1,8 +1,10 @@
 /// How the worker retries, batches and paces itself.
 public struct WorkerConfiguration: Sendable, Equatable {
-    /// Attempts (fetch plus delivery) before an event goes to the dead-letter store.
+    /// Attempts (fetch plus delivery) before an event goes to the dead-letter store. Waits (rate
+    /// limits, credential outages) and pauses are not attempts.
     public var maxAttempts = 10
-    /// Age after its first failed attempt at which an event goes to the dead-letter store.
+    /// Age after its first failed attempt, wait or pause at which an event goes to the
+    /// dead-letter store (the only end of an event that keeps waiting).
     public var maxAge: Duration = .seconds(24 * 3600)
     public var backoff = Backoff()
     /// Events read ahead of the consumer position (bounds memory while something retries).
@@ -11,8 +13,11 @@ public struct WorkerConfiguration: Sendable, Equatable {
     public var maxResourcesPerFetch = 250
     /// How often an idle worker looks for new events.
     public var pollInterval: Duration = .milliseconds(100)
-    /// How long a paused worker (no usable credentials) waits before trying again.
+    /// How often a pause is checked again: a paused credential lets one fetch through, a
+    /// disconnected tenant is looked up in `/connections` (SIGHUP checks at once).
     public var pauseRecheck: Duration = .seconds(30)
+    /// Longest wait after a `.wait` result that named no time (e.g. the token endpoint is down).
+    public var waitCap: Duration = .seconds(60)
 
     public init() {}
 }
@@ -21,10 +26,14 @@ public struct WorkerConfiguration: Sendable, Equatable {
 public enum WorkerEvent: Sendable, Equatable {
     case delivered(key: ResourceKey, events: Int, notFound: Bool)
     case retrying(key: ResourceKey, attempt: Int, after: Duration, reason: String)
+    /// A rate limit or a credential outage: tried again after `after`, no attempt counted.
+    case waiting(key: ResourceKey, after: Duration, reason: String)
     case deadLettered(id: String, reason: String)
     case replayed(id: String)
-    case paused(reason: String)
-    case resumed
+    /// Resources needing this credential, or of this tenant, are held back.
+    case paused(PauseScope, reason: String)
+    /// The pause ended (a fetch needing it worked, or the tenant is connected again).
+    case resumed(PauseScope)
     /// The queue or the worker's own files failed; the worker stops acknowledging until restart.
     case failed(reason: String)
 }
@@ -36,7 +45,8 @@ public struct WorkerStatus: Sendable, Equatable {
     public var delivered = 0
     public var deadLettered = 0
     public var retriesScheduled = 0
-    public var paused: String?
+    /// Every pause in force, oldest first.
+    public var pauses: [Pause] = []
     public var failed: String?
     public var position: UInt64 = 1
     /// Milliseconds since the epoch of the last pass of the loop (for stall detection).

@@ -18,21 +18,45 @@ public struct ResourceKey: Sendable, Hashable, CustomStringConvertible {
 public struct FetchRequest: Sendable, Hashable {
     public let key: ResourceKey
     public let resourceURL: String
+
+    public init(key: ResourceKey, resourceURL: String) {
+        self.key = key
+        self.resourceURL = resourceURL
+    }
 }
 
 /// What fetching one resource gave. `found` holds the record exactly as Xero returned it.
 public enum FetchResult: Sendable, Equatable {
     case found([UInt8])
     case notFound
-    /// Worth trying again later (after `after`, when Xero said so).
+    /// Something failed; worth trying again later (after `after`, when Xero said so). Counts an
+    /// attempt.
     case retry(String, after: Duration?)
-    /// Retrying cannot help (403, refused host…): the events go to the dead-letter store.
+    /// Nothing failed, the call must wait (a rate limit, the client's own pacing, a token
+    /// endpoint that does not answer): tried again after `after`, without counting an attempt.
+    /// Only `maxAge` ends an event that keeps waiting.
+    case wait(String, after: Duration?)
+    /// Retrying cannot help (refused host, bad request…): the events go to the dead-letter store.
     case permanent(String)
-    /// No usable credentials until an operator acts: the worker pauses without counting attempts.
+    /// The credential this request needs (`ResourceFetcher.credential(for:)`) is unusable until
+    /// an operator acts: resources needing it pause, others go on. Counts no attempt.
     case paused(String)
+    /// Xero refused the tenant (403: disconnected from the app): its resources pause until
+    /// `ResourceFetcher.connectedTenants()` lists it again. Counts no attempt.
+    case disconnected(String)
 }
 
 /// Fetches current records (the daemon adapts the Xero API client to this).
 public protocol ResourceFetcher: Sendable {
     func fetch(_ requests: [FetchRequest]) async -> [ResourceKey: FetchResult]
+    /// The name of the credential a request needs; a `.paused` result pauses every resource
+    /// that needs the same one.
+    func credential(for request: FetchRequest) -> String
+    /// The tenants the credentials reach now (lower case), or nil when that cannot be known now.
+    func connectedTenants() async -> Set<String>?
+}
+
+extension ResourceFetcher {
+    public func credential(for request: FetchRequest) -> String { "credentials" }
+    public func connectedTenants() async -> Set<String>? { nil }
 }

@@ -8,14 +8,21 @@ public enum FetchOutcome: Sendable, Equatable, CustomStringConvertible {
     case found([UInt8])
     /// Xero does not have it: absent from a batch answer, or 404 on a single GET.
     case notFound
-    /// Try again later; `retryAfter` is Xero's (or the rate limiter's) wait when known.
+    /// Something failed (5xx, no answer, an answer that cannot be read): try again later;
+    /// `retryAfter` is Xero's wait when it sent one.
     case retryable(String, retryAfter: Duration?)
-    /// Retrying will not help (403, tenant not connected, no billing credentials, bad request).
+    /// Nothing failed, the call has to wait: a 429, the rate limiter's deferral (a used-up day,
+    /// a parked tenant) or a token endpoint that does not answer. Not a failed attempt.
+    case waiting(String, retryAfter: Duration?)
+    /// Retrying will not help (no billing credentials configured, a bad request, a redirect).
     case permanent(String)
     /// Not attempted for safety, e.g. a `resourceUrl` outside the configured API origin.
     case refused(String)
-    /// No usable credentials until the operator acts (expired static token, `invalid_grant`).
+    /// No usable credentials until the operator acts (expired static token, `invalid_grant`,
+    /// a billing token without `marketplace.billing`).
     case paused(String)
+    /// Xero refused this tenant (403): it is not connected to the app (any more).
+    case disconnected(String)
 
     public var description: String {
         switch self {
@@ -23,9 +30,12 @@ public enum FetchOutcome: Sendable, Equatable, CustomStringConvertible {
         case .notFound: "not found"
         case let .retryable(reason, retryAfter):
             retryAfter.map { "retryable after \($0): \(reason)" } ?? "retryable: \(reason)"
+        case let .waiting(reason, retryAfter):
+            retryAfter.map { "waiting \($0): \(reason)" } ?? "waiting: \(reason)"
         case let .permanent(reason): "permanent: \(reason)"
         case let .refused(reason): "refused: \(reason)"
         case let .paused(reason): "paused: \(reason)"
+        case let .disconnected(reason): "disconnected: \(reason)"
         }
     }
 
@@ -35,9 +45,11 @@ public enum FetchOutcome: Sendable, Equatable, CustomStringConvertible {
         case .found: "found"
         case .notFound: "notFound"
         case .retryable: "retryable"
+        case .waiting: "waiting"
         case .permanent: "permanent"
         case .refused: "refused"
         case .paused: "paused"
+        case .disconnected: "disconnected"
         }
     }
 }

@@ -32,14 +32,14 @@ public struct RateLimitPolicy: Sendable {
     /// has said for how long: the next call then probes Xero again.
     public var dayExhaustedProbeInterval: Duration = .seconds(3600)
 
-    private var tenants: [String: TenantState] = [:]
+    var tenants: [String: TenantState] = [:]
     private var app = Window()
-    private var appParkedUntil: Instant?
-    private var appParkReason = ""
+    var appParkedUntil: Instant?
+    var appParkReason = ""
     private var appBlockedUntil: Instant?
 
     private static let minute: Duration = .seconds(60)
-    private static let day: Duration = .seconds(86_400)
+    static let day: Duration = .seconds(86_400)
 
     public init(limits: RateLimits, maxWait: Duration = .seconds(65)) {
         self.limits = limits
@@ -158,7 +158,7 @@ public struct RateLimitPolicy: Sendable {
 }
 
 /// Completion instants of calls (ascending) plus the calls in flight.
-private struct Window: Sendable {
+struct Window: Sendable {
     var completed: [ContinuousClock.Instant] = []
     var inFlight = 0
 
@@ -175,7 +175,7 @@ private struct Window: Sendable {
     }
 }
 
-private struct TenantState: Sendable {
+struct TenantState: Sendable {
     var inFlight = 0
     var minute = Window()
     var day = Window()

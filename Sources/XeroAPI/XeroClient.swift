@@ -26,9 +26,11 @@ public final class XeroClient: Sendable {
     ///   - transport: defaults to `URLSessionTransport`.
     ///   - tenantScope: which tenants to fetch for; a `.listed` URL must be on the API origin.
     ///   - relistInterval: for `.listed`, the shortest time between two listings.
+    ///   - rateLimitStateFile: where each tenant's calls of the day and its parks are kept across
+    ///     restarts (nil: in memory only).
     public init(configuration: XeroAPIConfiguration, tokens: any TokenProvider, billingTokens: (any TokenProvider)? = nil,
                 transport: any HTTPTransport = URLSessionTransport(), tenantScope: TenantScope = .all,
-                relistInterval: Duration = .seconds(60)) throws(XeroAPIError) {
+                relistInterval: Duration = .seconds(60), rateLimitStateFile: String? = nil) throws(XeroAPIError) {
         guard let origin = URLOrigin(configuration.apiBaseURL) else {
             throw .invalidConfiguration("apiBaseURL \(configuration.apiBaseURL) is not an absolute http(s) URL")
         }
@@ -47,7 +49,7 @@ public final class XeroClient: Sendable {
         self.billingTokens = billingTokens
         self.transport = transport
         self.origin = origin
-        self.limiter = RateLimiter(limits: configuration.limits)
+        self.limiter = RateLimiter(limits: configuration.limits, stateFile: rateLimitStateFile)
     }
 
     /// Fetches every referenced resource, as few calls as the API allows, and returns one
@@ -93,6 +95,11 @@ public final class XeroClient: Sendable {
     public func reloadCredentials() async {
         await tokens.reload()
         await billingTokens?.reload()
+    }
+
+    /// Returns once the rate-limit state is on disk (at shutdown).
+    public func flushState() async {
+        await limiter.flush()
     }
 
     /// A snapshot of the counters.
@@ -142,13 +149,13 @@ public final class XeroClient: Sendable {
         switch await provider.token() {
         case .ready: break
         case let .paused(reason): return all(.paused(reason))
-        case let .unavailable(reason, retryAfter): return all(.retryable(reason, retryAfter: retryAfter))
+        case let .unavailable(reason, retryAfter): return all(.waiting(reason, retryAfter: retryAfter))
         }
         var renewed: XeroToken?
         while true {
             if case let .deferred(retryAfter, reason) = await limiter.acquire(tenant: call.tenantId) {
                 counters.withLock { $0.deferred += 1 }
-                return all(.retryable(reason, retryAfter: retryAfter))
+                return all(.waiting(reason, retryAfter: retryAfter))
             }
             let availability: TokenAvailability
             if let renewed { availability = .ready(renewed) } else { availability = await provider.token() }
@@ -161,7 +168,7 @@ public final class XeroClient: Sendable {
                 return all(.paused(reason))
             case let .unavailable(reason, retryAfter):
                 await limiter.release(tenant: call.tenantId, reachedXero: false)
-                return all(.retryable(reason, retryAfter: retryAfter))
+                return all(.waiting(reason, retryAfter: retryAfter))
             }
             counters.withLock { $0.apiCalls += 1 }
             let answer = await transport.send(request(call, token: token))
@@ -180,7 +187,7 @@ public final class XeroClient: Sendable {
                     switch await provider.tokenRejected(token) {
                     case let .ready(fresh): renewed = fresh; continue
                     case let .paused(reason): return all(.paused(reason))
-                    case let .unavailable(reason, retryAfter): return all(.retryable(reason, retryAfter: retryAfter))
+                    case let .unavailable(reason, retryAfter): return all(.waiting(reason, retryAfter: retryAfter))
                     }
                 }
                 return await interpret(response, headers: headers, call: call)
@@ -215,9 +222,13 @@ public final class XeroClient: Sendable {
         case 401:
             counters.withLock { $0.unauthorized += 1 }
             return all(.retryable("Xero refused a renewed access token (401)\(detail)", retryAfter: nil))
+        case 403 where call.kind == .subscription:
+            // The App Store API's tenant is the app itself: a 403 is about the billing token.
+            return all(.paused("Xero refused the App Store billing token (403)\(detail): the client needs the "
+                + "marketplace.billing scope; fix the credentials, then SIGHUP"))
         case 403:
-            return all(.permanent("Xero refused access for tenant \(call.tenantId) (403)\(detail): the tenant is not "
-                + "connected to the app or the granted scopes do not cover this resource"))
+            return all(.disconnected("Xero refused access for tenant \(call.tenantId) (403)\(detail): the tenant is not "
+                + "connected to the app (or the granted scopes do not cover this resource); reconnect it, then SIGHUP"))
         case 400 where call.isSplittable:
             return all(.permanent(FetchPlan.Call.rejectedBatch))
         case 404 where call.kind != .single && call.kind != .subscription:
@@ -228,7 +239,7 @@ public final class XeroClient: Sendable {
             counters.withLock { $0.rateLimited += 1 }
             let wait = await limiter.record429(tenant: call.tenantId, problem: headers.problem, retryAfter: headers.retryAfter)
             let problem = headers.problem ?? "unspecified"
-            return all(.retryable("Xero rate limit reached (\(problem)); the tenant is parked", retryAfter: wait))
+            return all(.waiting("Xero rate limit reached (\(problem)); the tenant is parked", retryAfter: wait))
         case 500...599:
             return all(.retryable("Xero answered \(response.status)\(detail)", retryAfter: headers.retryAfter))
         case 300...399:

@@ -21,8 +21,10 @@ import Glibc
         var environment: [String: String] { ["PAN_SEC_XERO_WEBHOOK_KEY": WorkerEndToEndTests.key] }
 
         /// `sink`: the sink's config object; nil: the directory sink writing to `out`.
+        /// `auth`: the `xero.auth` object; nil: an access token file for `tenants`.
+        /// `limits`: the `xero.limits` object, if any.
         init(tenants: [String], worker: String = #"{"backoffBaseMilliseconds": 20, "backoffCapMilliseconds": 100, "maxAttempts": 3}"#,
-             sink: ((TemporaryDirectory) -> String)? = nil) throws {
+             auth: String? = nil, limits: String? = nil, sink: ((TemporaryDirectory) -> String)? = nil) throws {
             dir = try TemporaryDirectory("xero-webhookd-worker-e2e")
             baseURL = try fake.start()
             for tenant in tenants { fake.addTenant(tenant, name: "Org \(tenant)") }
@@ -32,7 +34,7 @@ import Glibc
             try writeFile(config, #"""
             {"stateDirectory": "\#(dir.file("state"))", "listen": {"port": 0},
              "xero": {"apiBaseURL": "\#(baseURL)", "identityBaseURL": "\#(baseURL)",
-                      "auth": {"mode": "accessToken", "accessTokenFile": "\#(dir.file("token.json"))"}},
+                      "auth": \#(auth ?? #"{"mode": "accessToken", "accessTokenFile": "\#(dir.file("token.json"))"}"#)\#(limits.map { #", "limits": \#($0)"# } ?? "")},
              "worker": \#(worker),
              "sink": \#(sink?(dir) ?? #"{"type": "directory", "directory": "\#(dir.file("out"))"}"#)}
             """#)

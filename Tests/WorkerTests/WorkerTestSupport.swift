@@ -14,6 +14,20 @@ final class ScriptedFetcher: ResourceFetcher, Sendable {
     func hold(tenant: String) { state.withLock { _ = $0.held.insert(tenant) } }
     func release(tenant: String) { state.withLock { _ = $0.held.remove(tenant) } }
     var calls: [[FetchRequest]] { state.withLock { $0.calls } }
+    /// Fetches that included `key`.
+    func calls(of key: ResourceKey) -> Int { calls.filter { $0.contains { $0.key == key } }.count }
+
+    /// What `connectedTenants()` answers (nil: cannot tell), and how often it was asked.
+    private let connections = Mutex<(answer: Set<String>?, asked: Int)>((nil, 0))
+    func setConnected(_ tenants: Set<String>?) { connections.withLock { $0.answer = tenants } }
+    var connectionChecks: Int { connections.withLock { $0.asked } }
+
+    /// SUBSCRIPTION resources need the billing credential, the rest the organisation's.
+    func credential(for request: FetchRequest) -> String { request.key.category == "SUBSCRIPTION" ? "billing" : "organisation" }
+
+    func connectedTenants() async -> Set<String>? {
+        connections.withLock { $0.asked += 1; return $0.answer }
+    }
 
     func fetch(_ requests: [FetchRequest]) async -> [ResourceKey: FetchResult] {
         while state.withLock({ s in requests.contains { s.held.contains($0.key.tenantID) } }) {

@@ -151,15 +151,17 @@ import XeroWebhooks
         setup.fetcher.script(key, [.paused("token expired"), .paused("token expired")])
         try enqueue(setup.queue, [event(tenant: "t", resource: "r")])
         let worker = setup.worker()
-        #expect(try await drive(worker) { await worker.currentStatus().paused == "token expired" })
-        #expect(await worker.currentStatus().retriesScheduled == 0)
+        #expect(try await drive(worker) { await worker.currentStatus().pauses.map(\.reason) == ["token expired"] })
+        #expect(await worker.currentStatus().pauses.first?.scope == .credential(name: "organisation"))
         try await worker.pass()
         #expect(setup.fetcher.calls.count == 1, "paused: no fetch until the recheck time")
         setup.clock.advance(.seconds(31))
         #expect(try await drive(worker) { setup.fetcher.calls.count == 2 })
         setup.clock.advance(.seconds(31))
         #expect(try await drive(worker) { setup.sink.records.count == 1 })
-        #expect(try await drive(worker) { await worker.currentStatus().paused == nil })
+        #expect(try await drive(worker) { await worker.currentStatus().pauses.isEmpty })
+        #expect(RetryStore(directory: setup.dir.file("state/worker")).states.isEmpty)
+        #expect(DeadLetterStore(stateDirectory: setup.dir.file("state")).list().isEmpty)
     }
 
     @Test func sinkFailureIsRetriedAndAcknowledgedOnlyAfterAcceptance() async throws {

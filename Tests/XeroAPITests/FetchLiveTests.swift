@@ -59,7 +59,7 @@ import XeroAPI
         #expect(await client.metrics().unauthorized == 1)
     }
 
-    @Test func forbiddenIsPermanentAndServerErrorsAreRetryable() async throws {
+    @Test func forbiddenIsADisconnectedTenantAndServerErrorsAreRetryable() async throws {
         let harness = try Harness()
         defer { harness.stop() }
         let tenant = newID(), gone = newID(), flaky = newID()
@@ -67,8 +67,8 @@ import XeroAPI
         let client = try staticClient(harness, tenants: [tenant, gone])
         harness.fake.disconnect(tenant: gone)
         let forbidden = harness.ref(gone, "INVOICE", newID())
-        guard case let .permanent(reason) = try #require(await client.fetch([forbidden])[forbidden]) else {
-            throw Failure("403 must be permanent")
+        guard case let .disconnected(reason) = try #require(await client.fetch([forbidden])[forbidden]) else {
+            throw Failure("403 must be a disconnected tenant")
         }
         #expect(reason.contains("403"))
 

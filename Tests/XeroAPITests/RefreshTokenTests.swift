@@ -105,7 +105,7 @@ final class FailingStore: TokenStore {
 
         // Xero rotates, the write fails: nothing is fetched with the unsaved token.
         let outcome = try #require(await harness.makeClient(first).fetch([ref])[ref])
-        guard case .retryable = outcome else { throw Failure("expected retryable, got \(outcome)") }
+        guard case .waiting = outcome else { throw Failure("expected a wait, got \(outcome)") }
         #expect(harness.fake.stats.tokenGrants["refresh_token"] == 1)
         #expect(harness.fake.stats.totalCalls == 0)
         #expect(try file.load()?.refreshToken == onDisk)

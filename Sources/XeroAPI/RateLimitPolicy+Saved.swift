@@ -1,0 +1,72 @@
+/// What of the policy must outlive the process: each tenant's calls of the last day and its
+/// parks, with wall-clock times (a `ContinuousClock` instant means nothing after a restart).
+/// Minute windows are not kept: a restart takes longer to matter less than a day does.
+extension RateLimitPolicy {
+    /// The saved form, written as JSON by `RateLimiter`.
+    public struct Saved: Sendable, Equatable, Codable {
+        public struct Tenant: Sendable, Equatable, Codable {
+            /// The day's calls as `[minute, count]` pairs: `count` calls completed in the minute
+            /// that starts at `minute` (milliseconds since the epoch). Restored at the minute's
+            /// end, so a restored call leaves the day window at most a minute late, never early.
+            public var calls: [[Int64]]
+            public var parkedUntil: Int64?
+            public var parkReason: String?
+            public var dayBlockedUntil: Int64?
+        }
+
+        public var tenants: [String: Tenant] = [:]
+        public var appParkedUntil: Int64?
+        public var appParkReason: String?
+
+        public init() {}
+    }
+
+    /// The state at `now`, with times converted by `wallNow` (milliseconds since the epoch at `now`).
+    public func saved(now: Instant, wallNow: Int64) -> Saved {
+        func wall(_ instant: Instant) -> Int64 { wallNow + Self.milliseconds(instant - now) }
+        func live(_ instant: Instant?) -> Int64? { instant.flatMap { $0 > now ? wall($0) : nil } }
+        var saved = Saved()
+        for (tenant, state) in tenants {
+            var perMinute: [Int64: Int64] = [:]
+            for instant in state.day.completed where now - instant < Self.day {
+                let at = wall(instant)
+                perMinute[at - at % 60_000, default: 0] += 1
+            }
+            let calls = perMinute.keys.sorted().map { [$0, perMinute[$0]!] }
+            let parked = live(state.parkedUntil)
+            let blocked = live(state.dayBlockedUntil)
+            guard !calls.isEmpty || parked != nil || blocked != nil else { continue }
+            saved.tenants[tenant] = .init(calls: calls, parkedUntil: parked, parkReason: parked == nil ? nil : state.parkReason,
+                                          dayBlockedUntil: blocked)
+        }
+        saved.appParkedUntil = live(appParkedUntil)
+        saved.appParkReason = saved.appParkedUntil == nil ? nil : appParkReason
+        return saved
+    }
+
+    /// Takes back a saved state (at start, before any call), times converted as in `saved`.
+    public mutating func restore(_ saved: Saved, now: Instant, wallNow: Int64) {
+        func instant(_ wall: Int64) -> Instant { now + .milliseconds(wall - wallNow) }
+        for (tenant, entry) in saved.tenants {
+            var state = tenants[tenant] ?? TenantState()
+            for pair in entry.calls where pair.count == 2 && pair[1] > 0 && wallNow - pair[0] < Self.milliseconds(Self.day) {
+                let end = instant(pair[0] + 60_000)
+                for _ in 0..<min(pair[1], Int64(limits.perDayPerTenant)) { state.day.add(end) }
+            }
+            if let parked = entry.parkedUntil, parked > wallNow {
+                state.parkedUntil = instant(parked)
+                state.parkReason = entry.parkReason ?? "Xero reported a rate limit for this tenant (429)"
+            }
+            if let blocked = entry.dayBlockedUntil, blocked > wallNow { state.dayBlockedUntil = instant(blocked) }
+            tenants[tenant] = state
+        }
+        if let parked = saved.appParkedUntil, parked > wallNow {
+            appParkedUntil = instant(parked)
+            appParkReason = saved.appParkReason ?? "Xero's app-wide minute limit was reached (429)"
+        }
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+    }
+}

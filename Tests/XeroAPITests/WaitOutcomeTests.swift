@@ -1,0 +1,73 @@
+import FakeXero
+import Foundation
+import TestSupport
+import Testing
+import XeroAPI
+
+/// Waits and pauses as the client reports them, and the rate limiter's state across restarts.
+@Suite struct WaitOutcomeTests {
+    /// The token endpoint answering 503 is a wait (no attempt), then the call goes through.
+    @Test func identityOutageIsAWait() async throws {
+        let harness = try Harness()
+        defer { harness.stop() }
+        let tenant = newID(), id = newID()
+        harness.fake.registerClient(id: "cc", secret: "cc-secret", customConnectionTenant: tenant)
+        harness.fake.addRecord(tenant: tenant, collection: "Invoices", id: id)
+        let provider = ClientCredentialsProvider(client: ClientCredentials(id: "cc", secret: "cc-secret"), scope: nil,
+                                                 identity: harness.identity, now: harness.clock.now)
+        let client = try harness.makeClient(provider)
+        let ref = harness.ref(tenant, "INVOICE", id)
+        harness.fake.failTokenRequests(status: 503, times: 1)
+        let outcome = try #require(await client.fetch([ref])[ref])
+        guard case .waiting = outcome else { throw Failure("expected a wait, got \(outcome)") }
+        #expect(harness.fake.stats.failedTokenRequests == 1)
+        guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("not found after the outage") }
+    }
+
+    /// A billing client without `marketplace.billing` (invalid_scope) pauses SUBSCRIPTION fetches.
+    @Test func billingTokenRefusedIsAPause() async throws {
+        let harness = try Harness()
+        defer { harness.stop() }
+        let tenant = newID(), subscription = newID()
+        harness.fake.registerClient(id: "no-store", secret: "s4", appStore: false)
+        let org = StaticTokenProvider(source: .value(accessToken: harness.fake.issueAccessToken(tenants: [tenant]), expiresIn: nil,
+                                                     scope: nil, origin: "test"))
+        let billing = ClientCredentialsProvider(client: ClientCredentials(id: "no-store", secret: "s4"), scope: "marketplace.billing",
+                                                identity: harness.identity)
+        let ref = ResourceRef(tenantId: newID(), category: "SUBSCRIPTION", resourceId: subscription,
+                              resourceURL: "\(harness.configuration.apiBaseURL)/appstore/2.0/subscriptions/\(subscription)")
+        let client = try harness.makeClient(org, billing: billing)
+        guard case let .paused(reason) = try #require(await client.fetch([ref])[ref]) else { throw Failure("expected paused") }
+        #expect(reason.contains("invalid_scope"))
+    }
+
+    /// A used-up day and a day park are read back by a new limiter (a restart).
+    @Test func dayCountsAndParksSurviveARestart() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let file = dir.file("xero-rate-limits.json")
+        let limits = RateLimits(perDayPerTenant: 3)
+        let first = RateLimiter(limits: limits, stateFile: file)
+        for _ in 0..<3 {
+            #expect(await first.acquire(tenant: "busy") == .granted)
+            await first.release(tenant: "busy")
+        }
+        let parked = await first.record429(tenant: "parked", problem: "day", retryAfter: .seconds(3600))
+        #expect(parked > .seconds(3500))
+        await first.flush()
+
+        let second = RateLimiter(limits: limits, stateFile: file)
+        guard case let .deferred(retryAfter, reason) = await second.acquire(tenant: "busy") else {
+            throw Failure("the day's three calls must be remembered")
+        }
+        #expect(reason.contains("daily limit"))
+        #expect(retryAfter > .seconds(86_000))
+        guard case let .deferred(parkedFor, _) = await second.acquire(tenant: "parked") else { throw Failure("the park must be remembered") }
+        #expect(parkedFor > .seconds(3500) && parkedFor <= .seconds(3600))
+        #expect(await second.acquire(tenant: "other") == .granted)
+
+        // Calls older than a day are not taken back.
+        let later = RateLimiter(limits: limits, stateFile: file, wallClock: { Int64(Date().timeIntervalSince1970 * 1000) + 86_400_000 })
+        #expect(await later.acquire(tenant: "busy") == .granted)
+    }
+}

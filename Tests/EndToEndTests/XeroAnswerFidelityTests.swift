@@ -208,8 +208,8 @@ struct FidelityCase: Sendable, CustomStringConvertible {
         .init(fixture: "error-400-ids-unparseable", category: "INVOICE", outcome: .dead(mentioning: "400")),
         .init(fixture: "error-400-ids-not-uuid", category: "CONTACT", outcome: .dead(mentioning: "400")),
         .init(fixture: "error-403-forbidden", category: "INVOICE", outcome: .parked),
-        .init(fixture: "error-401-token-expired", category: "INVOICE", outcome: .paused, times: 2),
-        .init(fixture: "error-401-unauthorized", category: "CONTACT", outcome: .paused, times: 2),
+        .init(fixture: "error-401-token-expired", category: "INVOICE", outcome: .paused),
+        .init(fixture: "error-401-unauthorized", category: "CONTACT", outcome: .paused),
     ]
 
     /// Fixtures checked elsewhere: `connections-200` (the 403 case's recheck), the identity
@@ -272,12 +272,18 @@ extension XeroAnswerFidelityTests {
             #expect(record["resource"]?.kind == .null)
         case .retried, .waited, .paused, .parked:
             if case .paused = fidelity.outcome {
-                #expect(waitUntil(seconds: 30) { run.readiness().contains("paused") }, "\(run.daemon.stderr)")
+                #expect(waitUntil(seconds: 30) { run.readiness().contains(#""paused":"#) }, "\(run.daemon.stderr)")
+                #expect(run.queueStatus().contains("paused"))
+                // What the operator does: a new token, then SIGHUP.
+                try run.writeToken(run.fake.issueAccessToken(tenants: [run.tenant], lifetime: 3600))
                 run.daemon.signal(SIGHUP)
             }
             if case .parked = fidelity.outcome {
-                #expect(waitUntil(seconds: 30) { run.queueStatus().contains(run.tenant) }, "\(run.daemon.stderr)")
-                run.daemon.signal(SIGHUP)
+                #expect(waitUntil(seconds: 30) {
+                    run.queueStatus().split(separator: "\n").contains { $0.hasPrefix("paused") && $0.contains(run.tenant) }
+                }, "\(run.daemon.stderr)")
+                #expect(run.readiness().contains(run.tenant), "/readyz names the disconnected tenant")
+                run.daemon.signal(SIGHUP)  // checks /connections now, which lists the tenant again
             }
             #expect(waitUntil(seconds: 30) { run.records()[ids[0]] != nil }, "\(run.daemon.stderr)")
             #expect(run.records()[ids[0]]?.value["notFound"]?.kind == .bool(false))

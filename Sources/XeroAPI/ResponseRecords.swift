@@ -1,4 +1,5 @@
 import ByteJSON
+import Foundation
 
 /// Takes records out of Xero answers without re-serialising them: each record is the exact
 /// byte range of its JSON value in the answer.
@@ -60,8 +61,15 @@ enum ResponseRecords {
     }
 
     /// A short description of an error answer: Xero's `Detail`, `Title` or `Message`, capped.
+    /// Xero's plain-text answers ("Supplied parameter 'Ids' cannot be parsed.", "The Xero API is
+    /// currently offline for maintenance") are their own detail; an HTML page is not.
     static func errorDetail(_ body: [UInt8]) -> String? {
-        guard let root = try? JSONParser.parse(body) else { return nil }  // not JSON: no detail
+        guard let root = try? JSONParser.parse(body) else {  // not JSON: Xero's plain text, if it is that
+            guard let text = String(validating: body.prefix(400), as: UTF8.self)?
+                .split(whereSeparator: \.isNewline).joined(separator: " ").trimmingCharacters(in: .whitespaces),
+                !text.isEmpty, !text.hasPrefix("<") else { return nil }
+            return String(text.prefix(200))
+        }
         for key in ["Detail", "Message", "Title", "detail", "message", "title"] {
             if let text = root[key]?.stringValue, !text.isEmpty { return String(text.prefix(200)) }
         }

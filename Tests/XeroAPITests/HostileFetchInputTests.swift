@@ -126,4 +126,34 @@ import Testing
             return
         }
     }
+
+    /// A listing URL on the API host that does not list (GET /connections/{id} is not a
+    /// listing): the restriction silently becomes "every tenant".
+    @Test func aListingThatFailsDoesNotFetchEveryTenant() async throws {
+        let harness = try Harness()
+        defer { harness.stop() }
+        let (mine, _) = harness.seededTenant("Contacts")
+        let (stranger, strangerID) = harness.seededTenant("Contacts")
+        let value = harness.configuration.connectionsEndpoint + "/" + mine
+        let (scope, _) = TenantURLReading.read(environment: ["PAN_SEC_XERO_TENANT_URL": value], apiBaseURL: harness.configuration.apiBaseURL)
+        let token = harness.fake.issueAccessToken(tenants: [mine, stranger], lifetime: 100_000)
+        let client = try XeroClient(configuration: harness.configuration, tokens: StaticTokenProvider(source: .value(
+            accessToken: token, expiresIn: nil, scope: nil, origin: "test")), transport: harness.transport, tenantScope: scope)
+        let ref = harness.ref(stranger, "CONTACT", strangerID)
+        let outcome = try #require(await client.fetch([ref])[ref])
+        guard case .refused = outcome else {
+            Issue.record("\(value) names tenant \(mine) (read as \(scope)); another tenant's event must be refused, got \(outcome)")
+            return
+        }
+    }
+
+    /// An App Store answer without an id is not shown to be the event's subscription.
+    @Test func aSubscriptionAnswerWithoutAnIdIsNotDelivered() {
+        let body = Array(#"{"status":"ACTIVE","plans":[]}"#.utf8)
+        let outcome = ResponseRecords.single(body, resource: ResourceKind.known["SUBSCRIPTION"]!, resourceId: newID())
+        guard case .refused = outcome else {
+            Issue.record("an answer without an id must not be delivered, got \(String(describing: outcome))")
+            return
+        }
+    }
 }

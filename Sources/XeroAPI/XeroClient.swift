@@ -5,8 +5,8 @@ import Synchronization
 ///
 /// One client serves every tenant. It never sends a token anywhere but the configured API
 /// origin, never sends a call that the rate limiter has not admitted, and renews tokens through
-/// its `TokenProvider` (once per 401). Safe to use from many tasks at once; counters live in a
-/// `Mutex`.
+/// its `TokenProvider` (after each 401, while it offers a token not yet refused). Safe to use
+/// from many tasks at once; counters live in a `Mutex`.
 public final class XeroClient: Sendable {
     public let configuration: XeroAPIConfiguration
     private let tokens: any TokenProvider
@@ -152,6 +152,9 @@ public final class XeroClient: Sendable {
         case let .unavailable(reason, retryAfter): return all(.waiting(reason, retryAfter: retryAfter))
         }
         var renewed: XeroToken?
+        // Access tokens Xero refused (401) during this call; each is reported to the provider,
+        // and one it offers again is not sent again.
+        var refused: Set<String> = []
         while true {
             if case let .deferred(retryAfter, reason) = await limiter.acquire(tenant: call.tenantId) {
                 counters.withLock { $0.deferred += 1 }
@@ -182,10 +185,15 @@ public final class XeroClient: Sendable {
                 let headers = RateLimitHeaders(response)
                 await limiter.release(tenant: call.tenantId, headers: headers)
                 counters.withLock { $0.statuses[response.status, default: 0] += 1 }
-                if response.status == 401 && renewed == nil {
+                if response.status == 401 && refused.count < Self.maxRefusedTokens {
                     counters.withLock { $0.unauthorized += 1 }
+                    refused.insert(token.accessToken)
                     switch await provider.tokenRejected(token) {
-                    case let .ready(fresh): renewed = fresh; continue
+                    case let .ready(fresh) where !refused.contains(fresh.accessToken):
+                        renewed = fresh
+                        continue
+                    case .ready:
+                        return all(.paused("Xero refused every access token on offer (401); provide a working one, then SIGHUP"))
                     case let .paused(reason): return all(.paused(reason))
                     case let .unavailable(reason, retryAfter): return all(.waiting(reason, retryAfter: retryAfter))
                     }
@@ -194,6 +202,10 @@ public final class XeroClient: Sendable {
             }
         }
     }
+
+    /// How many refused tokens one call tries before it stops: a provider that mints a new
+    /// token on every rejection (refresh, client credentials) must not loop for ever.
+    static let maxRefusedTokens = 4
 
     private func isInvalidURL(_ failure: TransportFailure) -> Bool {
         if case .invalidURL = failure { return true }
@@ -221,7 +233,8 @@ public final class XeroClient: Sendable {
             return records(response.body, call: call)
         case 401:
             counters.withLock { $0.unauthorized += 1 }
-            return all(.retryable("Xero refused a renewed access token (401)\(detail)", retryAfter: nil))
+            return all(.retryable("Xero refused \(Self.maxRefusedTokens + 1) access tokens in a row (401)\(detail)",
+                                  retryAfter: nil))
         case 403 where call.kind == .subscription:
             // The App Store API's tenant is the app itself: a 403 is about the billing token.
             return all(.paused("Xero refused the App Store billing token (403)\(detail): the client needs the "

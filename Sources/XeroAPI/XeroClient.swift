@@ -113,21 +113,45 @@ public final class XeroClient: Sendable {
     // MARK: One call
 
     /// Performs `call`; a multi-id batch Xero refused with 400 (one id it cannot take spoils
-    /// the whole batch) is split in halves and each half performed the same way, so only the
-    /// id Xero cannot take ends `.permanent`.
+    /// the whole batch) is split in halves, so only the id Xero cannot take ends `.permanent`.
     private func performSplitting(_ call: FetchPlan.Call) async -> [ResourceRef: FetchOutcome] {
         let outcomes = await perform(call)
-        let rejected = FetchOutcome.permanent(FetchPlan.Call.rejectedBatch)
-        guard call.isSplittable, call.refs.allSatisfy({ outcomes[$0] == rejected }) else { return outcomes }
+        guard call.isSplittable, Self.refusedWhole(call, outcomes) else { return outcomes }
+        return await split(call)
+    }
+
+    /// Performs both halves of a batch refused whole. A half refused whole is split again; when
+    /// both are, the request rather than one id is what Xero refuses, and splitting further
+    /// would cost about two calls per id (16 ids: 31 calls), so that part ends `.permanent`.
+    /// One bad id among good ones is still found in about 2·log2 N calls.
+    private func split(_ call: FetchPlan.Call) async -> [ResourceRef: FetchOutcome] {
         counters.withLock { $0.batchSplits += 1 }
-        var results: [ResourceRef: FetchOutcome] = [:]
-        await withTaskGroup(of: [ResourceRef: FetchOutcome].self) { group in
-            for half in FetchPlan.halves(of: call, configuration: configuration) {
-                group.addTask { await self.performSplitting(half) }
+        let halves = FetchPlan.halves(of: call, configuration: configuration)
+        var performed: [Int: [ResourceRef: FetchOutcome]] = [:]
+        await withTaskGroup(of: (Int, [ResourceRef: FetchOutcome]).self) { group in
+            for (index, half) in halves.enumerated() {
+                group.addTask { (index, await self.perform(half)) }
             }
-            for await part in group { results.merge(part) { first, _ in first } }
+            for await (index, part) in group { performed[index] = part }
+        }
+        let refused = halves.indices.filter { halves[$0].isSplittable && Self.refusedWhole(halves[$0], performed[$0] ?? [:]) }
+        if refused.count == halves.count {
+            let outcome = FetchOutcome.permanent("Xero refused the IDs batch (400) and both its halves: the request, not "
+                + "one id, is refused, so it is not split further")
+            return Dictionary(uniqueKeysWithValues: call.refs.map { ($0, outcome) })
+        }
+        var results: [ResourceRef: FetchOutcome] = [:]
+        for index in halves.indices {
+            let part = refused.contains(index) ? await split(halves[index]) : performed[index] ?? [:]
+            results.merge(part) { first, _ in first }
         }
         return results
+    }
+
+    /// Whether Xero refused every id of `call` with the 400 that asks for a split.
+    private static func refusedWhole(_ call: FetchPlan.Call, _ outcomes: [ResourceRef: FetchOutcome]) -> Bool {
+        let rejected = FetchOutcome.permanent(FetchPlan.Call.rejectedBatch)
+        return call.refs.allSatisfy { outcomes[$0] == rejected }
     }
 
     private func perform(_ call: FetchPlan.Call) async -> [ResourceRef: FetchOutcome] {

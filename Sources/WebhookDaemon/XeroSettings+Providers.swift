@@ -50,7 +50,9 @@ extension XeroSettings {
                                   tenantScope: secrets.tenantScope,
                                   rateLimitStateFile: stateDirectory + "/xero-rate-limits.json")
         } catch {
-            throw ConfigError("xero.apiBaseURL", error.description)
+            // Name what is wrong: the API base, or else the tenant listing read from the variable.
+            let key = URLOrigin(apiConfiguration.apiBaseURL) == nil ? "xero.apiBaseURL" : TenantURLReading.variable
+            throw ConfigError(key, error.description)
         }
     }
 

@@ -36,8 +36,10 @@ public final class XeroClient: Sendable {
         }
         if case let .listed(url, _) = tenantScope {
             // The organisation token goes with the listing: only to the API origin.
+            // Not echoed: a URL that fails here may carry user info.
             guard URLOrigin(url) == origin else {
-                throw .invalidConfiguration("the tenant listing \(url) is not on the API origin \(origin)")
+                throw .invalidConfiguration("the tenant listing URL is not an http(s) URL on the API origin \(origin) "
+                    + "without user info")
             }
             directory = TenantDirectory(url: url, relistInterval: relistInterval)
         } else {
@@ -78,7 +80,8 @@ public final class XeroClient: Sendable {
     /// listing on the API origin).
     public func connections(url: String? = nil) async -> Result<[XeroConnection], XeroAPIError> {
         if let url, URLOrigin(url) != origin {
-            return .failure(.invalidConfiguration("\(url) is not on the API origin \(origin)"))
+            return .failure(.invalidConfiguration("the listing URL is not an http(s) URL on the API origin \(origin) "
+                + "without user info"))
         }
         switch await tokens.token() {
         case let .paused(reason): return .failure(.paused(reason))

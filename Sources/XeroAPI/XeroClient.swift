@@ -76,6 +76,15 @@ public final class XeroClient: Sendable {
         return results
     }
 
+    /// Why `ref` is refused without a request (its `resourceUrl`, resource id or tenant id), or
+    /// nil when it may be fetched; the same check `fetch` makes.
+    public func refusal(for ref: ResourceRef) -> String? {
+        guard case let .decided(.refused(reason)) = ResourceAddress.resolve(ref, configuration: configuration, origin: origin) else {
+            return nil
+        }
+        return reason
+    }
+
     /// The tenants the organisation token reaches (`GET {api}/connections`, or `url`, another
     /// listing on the API origin).
     public func connections(url: String? = nil) async -> Result<[XeroConnection], XeroAPIError> {

@@ -3,6 +3,7 @@ import Foundation
 import TestSupport
 import Testing
 @testable import WebhookDaemon
+import Worker
 @testable import XeroAPI
 
 /// Odd values in the `PAN_SEC_XERO_*` secrets, and the single checks of an event's
@@ -164,6 +165,22 @@ import Testing
         #expect(harness.fake.stats.calls(tenant: tenant, endpoint: "Contacts?IDs") == 0)
         guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("must be fetched once listed") }
         #expect(harness.fake.stats.requestsByEndpoint["connections"] == 2)
+    }
+
+    /// The worker asks the daemon's fetcher about each event's URL; the answer is the client's
+    /// own check, made without a request.
+    @Test func theFetcherRefusesAnEventsURLWithoutARequest() async throws {
+        let harness = try Harness()
+        defer { harness.stop() }
+        let (tenant, id) = harness.seededTenant("Invoices")
+        let fetcher = XeroFetcher(client: try harness.makeClient(StaticTokenProvider(source: .value(
+            accessToken: harness.fake.issueAccessToken(tenants: [tenant]), expiresIn: nil, scope: nil, origin: "test"))))
+        let key = ResourceKey(tenantID: tenant, category: "INVOICE", resourceID: id)
+        let good = harness.configuration.apiBaseURL + "/api.xro/2.0/Invoices/\(id)"
+        #expect(fetcher.refusal(for: FetchRequest(key: key, resourceURL: good)) == nil)
+        let odd = try #require(fetcher.refusal(for: FetchRequest(key: key, resourceURL: "https://evil.example/api.xro/2.0/Invoices/\(id)")))
+        #expect(odd.contains("origin"))
+        #expect(harness.fake.stats.totalCalls == 0)
     }
 
     // MARK: resourceUrl checks the exact path would hide

@@ -82,7 +82,8 @@ struct Serve: ParsableCommand {
                 // Loading the secrets accepted an unreadable EXPIRES_IN only because the token carries its own exp.
                 if environment[XeroSecrets.accessTokenVariable] != nil,
                    case let .failure(problem) = XeroSecrets.readExpiresIn(environment) {
-                    logger.warning("expires in not used", metadata: ["reason": "\(problem.description); the token's own exp is its expiry"])
+                    logger.warning("expires in not used",
+                                   metadata: ["reason": "\(problem.description); the token's own exp is its expiry"])
                 }
             }
             if settings.worker.enabled && client == nil {

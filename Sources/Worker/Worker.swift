@@ -218,7 +218,8 @@ public actor Worker {
             var checked: [String: String?] = [:]
             var good: [QueuedItem] = []
             for item in resource.items {
-                let reason = checked[item.resourceURL] ?? fetcher.refusal(for: FetchRequest(key: resource.key, resourceURL: item.resourceURL))
+                let request = FetchRequest(key: resource.key, resourceURL: item.resourceURL)
+                let reason = checked[item.resourceURL] ?? fetcher.refusal(for: request)
                 checked[item.resourceURL] = reason
                 if let reason { refused.append((resource.key, item, reason)) } else { good.append(item) }
             }

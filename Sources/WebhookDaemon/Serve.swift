@@ -79,6 +79,12 @@ struct Serve: ParsableCommand {
                 let note = TenantURLReading.read(environment: environment, apiBaseURL: settings.xero.apiBaseURL).note
                 logger.info("xero tenants", metadata: ["scope": "\(client.tenantScope)"])
                 if let note { logger.warning("tenant url not used", metadata: ["reason": "\(note)"]) }
+                // Loading the secrets accepted an unreadable EXPIRES_IN only because the token carries its own exp.
+                if environment[XeroSecrets.accessTokenVariable] != nil,
+                   case let .failure(problem) = XeroSecrets.readExpiresIn(environment) {
+                    logger.warning("expires in not used",
+                                   metadata: ["reason": "\(problem.description); the token's own exp is its expiry"])
+                }
             }
             if settings.worker.enabled && client == nil {
                 logger.notice("worker off: no Xero credentials configured (xero.auth.mode is none); events stay queued")

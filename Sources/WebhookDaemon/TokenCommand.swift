@@ -56,8 +56,8 @@ enum TokenStatusReport {
         lines.append("source: \(status.source)")
         lines.append("state: \(describe(status.state))")
         if let expiresAt = status.expiresAt {
-            let seconds = Int(expiresAt.timeIntervalSince(now()).rounded(.down))
-            lines.append("expires: \(Timestamps.iso8601(expiresAt)) (\(seconds >= 0 ? "in \(seconds) s" : "\(-seconds) s ago"))")
+            let seconds = Timestamps.wholeSeconds(expiresAt.timeIntervalSince(now()))
+            lines.append("expires: \(Timestamps.iso8601(expiresAt)) (\(seconds >= 0 ? "in \(seconds) s" : "\(seconds.magnitude) s ago"))")
         } else {
             lines.append("expires: unknown")
         }

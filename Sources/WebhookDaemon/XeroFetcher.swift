@@ -12,11 +12,7 @@ struct XeroFetcher: ResourceFetcher {
 
     func fetch(_ requests: [FetchRequest]) async -> [ResourceKey: FetchResult] {
         var byRef: [ResourceRef: ResourceKey] = [:]
-        for request in requests {
-            let ref = ResourceRef(tenantId: request.key.tenantID, category: request.key.category,
-                                  resourceId: request.key.resourceID, resourceURL: request.resourceURL)
-            byRef[ref] = request.key
-        }
+        for request in requests { byRef[Self.ref(request)] = request.key }
         let outcomes = await client.fetch(Array(byRef.keys))
         var results: [ResourceKey: FetchResult] = [:]
         for (ref, key) in byRef {
@@ -33,6 +29,14 @@ struct XeroFetcher: ResourceFetcher {
             }
         }
         return results
+    }
+
+    /// The client's refusal of this event's `resourceUrl` (no request is made).
+    func refusal(for request: FetchRequest) -> String? { client.refusal(for: Self.ref(request)) }
+
+    static func ref(_ request: FetchRequest) -> ResourceRef {
+        ResourceRef(tenantId: request.key.tenantID, category: request.key.category, resourceId: request.key.resourceID,
+                    resourceURL: request.resourceURL)
     }
 
     /// SUBSCRIPTION events are fetched with the App Store billing token, everything else with

@@ -34,6 +34,21 @@ public struct XeroSecrets: Sendable {
     public var accessToken: StaticTokenProvider.Source? { accessTokenSources.first }
     public var accessTokenSource: String?
 
+    /// Why `PAN_SEC_XERO_EXPIRES_IN` was not used, when it cannot be read but the token's own
+    /// `exp` makes it irrelevant (a warning, not a failure).
+    public var expiresInNote: String?
+
+    /// `PAN_SEC_XERO_EXPIRES_IN` as whole seconds (surrounding whitespace and newlines trimmed,
+    /// as for the token), nil when unset, or why it cannot be read.
+    static func readExpiresIn(_ environment: [String: String]) -> Result<Int?, ConfigError> {
+        guard let text = environment[expiresInVariable] else { return .success(nil) }
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let seconds = Int(trimmed), seconds >= 0 else {
+            return .failure(ConfigError(expiresInVariable, "\"\(trimmed.prefix(40))\" is not a whole number of seconds"))
+        }
+        return .success(seconds)
+    }
+
     /// Client id and secret together, when both are present.
     public var client: ClientCredentials? {
         guard let clientId, let clientSecret else { return nil }
@@ -56,11 +71,13 @@ public struct XeroSecrets: Sendable {
             let trimmed = token.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !trimmed.isEmpty else { throw ConfigError(accessTokenVariable, "is set but empty") }
             var expiresIn: Int?
-            if let text = environment[expiresInVariable] {
-                guard let seconds = Int(text.trimmingCharacters(in: .whitespaces)), seconds >= 0 else {
-                    throw ConfigError(expiresInVariable, "\"\(text)\" is not a whole number of seconds")
-                }
+            switch readExpiresIn(environment) {
+            case let .success(seconds):
                 expiresIn = seconds
+            case let .failure(problem):
+                // The token's own `exp` is its expiry; EXPIRES_IN would not be used anyway.
+                guard AccessTokenClaims.expiry(of: trimmed) != nil else { throw problem }
+                secrets.expiresInNote = "\(expiresInVariable) \(problem.reason); not used, the token's own exp is its expiry"
             }
             let origin = "environment \(accessTokenVariable)"
             secrets.accessTokenSources.append(.value(accessToken: trimmed, expiresIn: expiresIn, scope: environment[scopeVariable],

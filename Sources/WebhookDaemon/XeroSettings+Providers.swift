@@ -50,7 +50,9 @@ extension XeroSettings {
                                   tenantScope: secrets.tenantScope,
                                   rateLimitStateFile: stateDirectory + "/xero-rate-limits.json")
         } catch {
-            throw ConfigError("xero.apiBaseURL", error.description)
+            // Name what is wrong: the API base, or else the tenant listing read from the variable.
+            let key = URLOrigin(apiConfiguration.apiBaseURL) == nil ? "xero.apiBaseURL" : TenantURLReading.variable
+            throw ConfigError(key, error.description)
         }
     }
 
@@ -68,7 +70,8 @@ extension XeroSettings {
             "xero.auth.mode: \(auth.mode.rawValue)",
             "xero.auth.clientId: \(masked(secrets.clientId, secrets.clientIdSource))",
             "xero.auth.clientSecret: \(masked(secrets.clientSecret, secrets.clientSecretSource))",
-            "xero.auth.accessToken: \(secrets.accessToken == nil ? "not set" : "set (masked) from \(secrets.accessTokenSource ?? "?")")",
+            "xero.auth.accessToken: \(secrets.accessToken == nil ? "not set" : "set (masked) from \(secrets.accessTokenSource ?? "?")")"
+                + (secrets.expiresInNote.map { " (\($0))" } ?? ""),
             "xero.auth.tenants: \(secrets.tenantScope)" + (secrets.tenantURLNote.map { " (\($0))" } ?? ""),
         ]
         if let command = auth.command {

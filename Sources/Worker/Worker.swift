@@ -209,7 +209,22 @@ public actor Worker {
     }
 
     /// Fetch and deliver for one tenant. Runs outside the actor except for the final hand-back.
-    private nonisolated func runLane(tenant: String, work: [(key: ResourceKey, items: [QueuedItem])], started: Int64) async {
+    private nonisolated func runLane(tenant: String, work all: [(key: ResourceKey, items: [QueuedItem])], started: Int64) async {
+        // Every event's resourceUrl is checked, not only the one the fetch uses: an event whose
+        // URL is refused is dead-lettered on its own, its siblings are fetched with a good URL.
+        var work: [(key: ResourceKey, items: [QueuedItem])] = []
+        var refused: [(key: ResourceKey, item: QueuedItem, reason: String)] = []
+        for resource in all {
+            var checked: [String: String?] = [:]
+            var good: [QueuedItem] = []
+            for item in resource.items {
+                let request = FetchRequest(key: resource.key, resourceURL: item.resourceURL)
+                let reason = checked[item.resourceURL] ?? fetcher.refusal(for: request)
+                checked[item.resourceURL] = reason
+                if let reason { refused.append((resource.key, item, reason)) } else { good.append(item) }
+            }
+            if !good.isEmpty { work.append((resource.key, good)) }
+        }
         let requests = work.map { FetchRequest(key: $0.key, resourceURL: $0.items.last!.resourceURL) }
         let results = await fetcher.fetch(requests)
         let fetchedAt = UTCTimestamp.format(millisecondsSinceEpoch: now())
@@ -237,14 +252,21 @@ public actor Worker {
                 }
             }
         }
-        await complete(tenant: tenant, work: work, outcomes: outcomes, started: started)
+        await complete(tenant: tenant, work: work, refused: refused, outcomes: outcomes, started: started)
     }
 
-    private func complete(tenant: String, work: [(key: ResourceKey, items: [QueuedItem])], outcomes: [ResourceKey: LaneOutcome],
-                          started: Int64) async {
+    private func complete(tenant: String, work: [(key: ResourceKey, items: [QueuedItem])],
+                          refused: [(key: ResourceKey, item: QueuedItem, reason: String)],
+                          outcomes: [ResourceKey: LaneOutcome], started: Int64) async {
         defer { tenantsInFlight.remove(tenant) }
         let current = now()
         do {
+            for (key, item, reason) in refused {
+                resourcesInFlight.remove(key)
+                let state = retries[item.sequence]
+                try await bury(DeadLetter(item: item, attempts: (state?.attempts ?? 0) + 1, firstAttempt: state?.firstAttempt ?? current,
+                                          deadAt: current, lastError: "refused: \(reason)"), sequence: item.sequence)
+            }
             for resource in work {
                 resourcesInFlight.remove(resource.key)
                 switch outcomes[resource.key] ?? .retry("not delivered", after: nil) {

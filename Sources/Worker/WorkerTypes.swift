@@ -54,9 +54,14 @@ public protocol ResourceFetcher: Sendable {
     func credential(for request: FetchRequest) -> String
     /// The tenants the credentials reach now (lower case), or nil when that cannot be known now.
     func connectedTenants() async -> Set<String>?
+    /// Why `request` must not be fetched (its `resourceURL` names something else, or a place no
+    /// token goes), decided without a request; nil when it may be. The worker asks this for the
+    /// URL of every event of a resource, so one odd event is refused alone.
+    func refusal(for request: FetchRequest) -> String?
 }
 
 extension ResourceFetcher {
     public func credential(for request: FetchRequest) -> String { "credentials" }
     public func connectedTenants() async -> Set<String>? { nil }
+    public func refusal(for request: FetchRequest) -> String? { nil }
 }

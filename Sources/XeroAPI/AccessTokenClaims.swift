@@ -7,13 +7,15 @@ import Foundation
 /// issued). The signature is not checked: the token is only ever sent back to Xero, which does.
 public enum AccessTokenClaims {
     /// The `exp` claim (seconds since 1970) of a JWT, or nil for a token that is not a JWT or
-    /// has no numeric `exp`.
+    /// has no positive finite numeric `exp`. RFC 7519 §2 allows a non-integer NumericDate
+    /// (`1900000000.5`), so any JSON number is read.
     public static func expiry(of token: String) -> Date? {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let payload = base64URLDecode(parts[1]),
               let root = try? JSONParser.parse(payload),  // not JSON: not a JWT we can read
-              let seconds = root["exp"]?.int64Value, seconds > 0 else { return nil }
-        return Date(timeIntervalSince1970: Double(seconds))
+              case let .number(text)? = root["exp"]?.kind,
+              let seconds = Double(text), seconds.isFinite, seconds > 0 else { return nil }
+        return Date(timeIntervalSince1970: seconds)
     }
 
     static func base64URLDecode(_ text: Substring) -> [UInt8]? {

@@ -6,9 +6,10 @@ import Foundation
 /// collection and the event's `resourceId` against the configured API base, never taken from
 /// the event. A non-empty `resourceUrl` must name that same resource: the configured origin
 /// (scheme and host compared without regard to case), a path without dot segments, empty
-/// segments or percent-encoding, no query or fragment, and exactly `…/{collection}/{resourceId}`.
-/// Anything else is refused before a token is used, so a forged or odd event can neither send
-/// the token elsewhere nor make the client deliver another resource as this one.
+/// segments or percent-encoding, no query or fragment, and exactly `…/{collection}/{resourceId}`;
+/// an unknown category may not name a known category's collection. Anything else is refused
+/// before a token is used, so a forged or odd event can neither send the token elsewhere nor
+/// make the client deliver another resource as this one.
 enum ResourceAddress {
     enum Resolution: Sendable, Equatable {
         /// GET `url` (or batch it with others of the same kind).
@@ -59,6 +60,12 @@ enum ResourceAddress {
             let collection = segments.count >= 2 ? String(segments[segments.endIndex - 2]) : ""
             guard !collection.isEmpty, collection.utf8.allSatisfy({ ($0 | 0x20) >= 0x61 && ($0 | 0x20) <= 0x7A }) else {
                 return .decided(.refused("the resourceUrl path \(shown) does not name a collection and the \(category) \(ref.resourceId)"))
+            }
+            // A known category's collection holds that category's records: an event of another
+            // category naming it would deliver, say, an invoice as something else.
+            if let owner = ResourceKind.known.first(where: { $0.value.collection.lowercased() == collection.lowercased() }) {
+                return .decided(.refused("the resourceUrl names the \(owner.value.collection) collection, which holds \(owner.key) "
+                    + "records, for an event of category \(category); it is not fetched"))
             }
             kind = ResourceKind(api: .accounting, collection: collection, idKey: nil)
         }

@@ -22,18 +22,22 @@ enum ResponseRecords {
     /// (`resource.idKey`, or any top-level `…ID` member for a category without a known key)
     /// equals `resourceId` is the record. An empty array means not found; elements that all
     /// carry another id are not this resource, whatever their number, so the outcome is
-    /// `.refused`. App Store answers are the bare record, refused when their `id` differs.
+    /// `.refused`. App Store answers are the bare record, refused when their `id` differs or is
+    /// missing.
     /// Nil when the body is not JSON.
     static func single(_ body: [UInt8], resource: ResourceKind, resourceId: String) -> FetchOutcome? {
         guard let root = try? JSONParser.parse(body) else { return nil }  // reported by the caller
         let wanted = resourceId.lowercased()
         func mismatch(_ other: String?) -> FetchOutcome {
             let shown = other.flatMap { XeroIdentifier.isSafe($0) ? " (\($0))" : nil } ?? ""
-            return .refused("Xero answered the GET of \(resourceId) with a record with another id\(shown); "
+            let what = other == nil ? "a record without an id" : "a record with another id\(shown)"
+            return .refused("Xero answered the GET of \(resourceId) with \(what); "
                 + "it is not the event's resource and is not delivered")
         }
         if resource.api == .appStore {
-            if let id = member(root, resource.idKey ?? "id")?.stringValue, id.lowercased() != wanted { return mismatch(id) }
+            // An answer without an id is not shown to be this subscription: refused like another id.
+            guard let id = member(root, resource.idKey ?? "id")?.stringValue else { return mismatch(nil) }
+            guard id.lowercased() == wanted else { return mismatch(id) }
             return .found(body)
         }
         guard let items = member(root, resource.collection)?.arrayValue else {

@@ -47,7 +47,7 @@ public struct StoredTokenSet: Sendable, Equatable, CustomStringConvertible {
         let members: [(String, [UInt8]?)] = [
             ("refresh_token", quoted(refreshToken)),
             ("access_token", accessToken.map(quoted)),
-            ("expires_at", expiresAt.map { Array(String(Int64($0.timeIntervalSince1970.rounded(.down))).utf8) }),
+            ("expires_at", expiresAt.map { Array(String(Timestamps.wholeSeconds($0.timeIntervalSince1970)).utf8) }),
             ("scope", quoted(scopes.joined(separator: " "))),
             ("updated_at", quoted(Timestamps.iso8601(updatedAt))),
         ]

@@ -8,6 +8,7 @@ actor TenantDirectory {
     private let url: String
     private let relistInterval: Duration
     private var tenants: Set<String>?
+    private var lastFailure: XeroAPIError?
     private var listedAt: ContinuousClock.Instant?
 
     init(url: String, relistInterval: Duration) {
@@ -15,21 +16,24 @@ actor TenantDirectory {
         self.relistInterval = relistInterval
     }
 
-    /// Those of `wanted` (lower-cased tenant ids) the token may not act for; nil when no listing
-    /// could be had (then nothing is refused: Xero's 403 still decides).
+    /// Those of `wanted` (lower-cased tenant ids) the token may not act for, or, while no
+    /// listing has ever succeeded, why not: then nothing may be fetched, since the restriction
+    /// is unknown (the next stale check lists again).
     func check(_ wanted: Set<String>,
-               list: @Sendable (String) async -> Result<[XeroConnection], XeroAPIError>) async -> Set<String>? {
+               list: @Sendable (String) async -> Result<[XeroConnection], XeroAPIError>) async -> Result<Set<String>, XeroAPIError> {
         let stale = listedAt.map { ContinuousClock.now - $0 >= relistInterval } ?? true
         if stale && !wanted.isSubset(of: tenants ?? []) {
             listedAt = ContinuousClock.now
             switch await list(url) {
             case let .success(connections):
                 tenants = Set(connections.map { $0.tenantId.lowercased() })
-            case .failure:
-                break  // keep the last listing, if any; the next stale check lists again
+                lastFailure = nil
+            case let .failure(failure):
+                lastFailure = failure  // keep the last listing, if any
             }
         }
-        return tenants.map { wanted.subtracting($0) }
+        if let tenants { return .success(wanted.subtracting(tenants)) }
+        return .failure(lastFailure ?? .unexpectedAnswer("no listing yet"))
     }
 
     /// The tenants last listed, or nil.

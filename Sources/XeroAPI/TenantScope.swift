@@ -7,13 +7,18 @@ public enum TenantScope: Sendable, Equatable, CustomStringConvertible {
     case only(tenantId: String, origin: String)
     /// The tenants a GET of `url` (a `/connections` listing on the API origin) returns for the
     /// organisation token; events of a tenant not listed, even after listing again, are refused.
+    /// While no listing has succeeded, nothing is fetched (the events are retried).
     case listed(url: String, origin: String)
+    /// No tenant: a restriction was asked for but cannot be read (`reason` says why, without
+    /// the value's secrets). Every organisation event is refused with `reason`.
+    case noTenant(reason: String)
 
     public var description: String {
         switch self {
         case .all: "all tenants"
         case let .only(tenantId, origin): "only tenant \(tenantId) (from \(origin))"
         case let .listed(url, origin): "the tenants listed by \(url) (from \(origin))"
+        case let .noTenant(reason): "no tenant: \(reason)"
         }
     }
 }

@@ -5,8 +5,8 @@ import Synchronization
 ///
 /// One client serves every tenant. It never sends a token anywhere but the configured API
 /// origin, never sends a call that the rate limiter has not admitted, and renews tokens through
-/// its `TokenProvider` (once per 401). Safe to use from many tasks at once; counters live in a
-/// `Mutex`.
+/// its `TokenProvider` (after each 401, while it offers a token not yet refused). Safe to use
+/// from many tasks at once; counters live in a `Mutex`.
 public final class XeroClient: Sendable {
     public let configuration: XeroAPIConfiguration
     private let tokens: any TokenProvider
@@ -36,8 +36,10 @@ public final class XeroClient: Sendable {
         }
         if case let .listed(url, _) = tenantScope {
             // The organisation token goes with the listing: only to the API origin.
+            // Not echoed: a URL that fails here may carry user info.
             guard URLOrigin(url) == origin else {
-                throw .invalidConfiguration("the tenant listing \(url) is not on the API origin \(origin)")
+                throw .invalidConfiguration("the tenant listing URL is not an http(s) URL on the API origin \(origin) "
+                    + "without user info")
             }
             directory = TenantDirectory(url: url, relistInterval: relistInterval)
         } else {
@@ -74,11 +76,21 @@ public final class XeroClient: Sendable {
         return results
     }
 
+    /// Why `ref` is refused without a request (its `resourceUrl`, resource id or tenant id), or
+    /// nil when it may be fetched; the same check `fetch` makes.
+    public func refusal(for ref: ResourceRef) -> String? {
+        guard case let .decided(.refused(reason)) = ResourceAddress.resolve(ref, configuration: configuration, origin: origin) else {
+            return nil
+        }
+        return reason
+    }
+
     /// The tenants the organisation token reaches (`GET {api}/connections`, or `url`, another
     /// listing on the API origin).
     public func connections(url: String? = nil) async -> Result<[XeroConnection], XeroAPIError> {
         if let url, URLOrigin(url) != origin {
-            return .failure(.invalidConfiguration("\(url) is not on the API origin \(origin)"))
+            return .failure(.invalidConfiguration("the listing URL is not an http(s) URL on the API origin \(origin) "
+                + "without user info"))
         }
         switch await tokens.token() {
         case let .paused(reason): return .failure(.paused(reason))
@@ -113,21 +125,45 @@ public final class XeroClient: Sendable {
     // MARK: One call
 
     /// Performs `call`; a multi-id batch Xero refused with 400 (one id it cannot take spoils
-    /// the whole batch) is split in halves and each half performed the same way, so only the
-    /// id Xero cannot take ends `.permanent`.
+    /// the whole batch) is split in halves, so only the id Xero cannot take ends `.permanent`.
     private func performSplitting(_ call: FetchPlan.Call) async -> [ResourceRef: FetchOutcome] {
         let outcomes = await perform(call)
-        let rejected = FetchOutcome.permanent(FetchPlan.Call.rejectedBatch)
-        guard call.isSplittable, call.refs.allSatisfy({ outcomes[$0] == rejected }) else { return outcomes }
+        guard call.isSplittable, Self.refusedWhole(call, outcomes) else { return outcomes }
+        return await split(call)
+    }
+
+    /// Performs both halves of a batch refused whole. A half refused whole is split again; when
+    /// both are, the request rather than one id is what Xero refuses, and splitting further
+    /// would cost about two calls per id (16 ids: 31 calls), so that part ends `.permanent`.
+    /// One bad id among good ones is still found in about 2·log2 N calls.
+    private func split(_ call: FetchPlan.Call) async -> [ResourceRef: FetchOutcome] {
         counters.withLock { $0.batchSplits += 1 }
-        var results: [ResourceRef: FetchOutcome] = [:]
-        await withTaskGroup(of: [ResourceRef: FetchOutcome].self) { group in
-            for half in FetchPlan.halves(of: call, configuration: configuration) {
-                group.addTask { await self.performSplitting(half) }
+        let halves = FetchPlan.halves(of: call, configuration: configuration)
+        var performed: [Int: [ResourceRef: FetchOutcome]] = [:]
+        await withTaskGroup(of: (Int, [ResourceRef: FetchOutcome]).self) { group in
+            for (index, half) in halves.enumerated() {
+                group.addTask { (index, await self.perform(half)) }
             }
-            for await part in group { results.merge(part) { first, _ in first } }
+            for await (index, part) in group { performed[index] = part }
+        }
+        let refused = halves.indices.filter { halves[$0].isSplittable && Self.refusedWhole(halves[$0], performed[$0] ?? [:]) }
+        if refused.count == halves.count {
+            let outcome = FetchOutcome.permanent("Xero refused the IDs batch (400) and both its halves: the request, not "
+                + "one id, is refused, so it is not split further")
+            return Dictionary(uniqueKeysWithValues: call.refs.map { ($0, outcome) })
+        }
+        var results: [ResourceRef: FetchOutcome] = [:]
+        for index in halves.indices {
+            let part = refused.contains(index) ? await split(halves[index]) : performed[index] ?? [:]
+            results.merge(part) { first, _ in first }
         }
         return results
+    }
+
+    /// Whether Xero refused every id of `call` with the 400 that asks for a split.
+    private static func refusedWhole(_ call: FetchPlan.Call, _ outcomes: [ResourceRef: FetchOutcome]) -> Bool {
+        let rejected = FetchOutcome.permanent(FetchPlan.Call.rejectedBatch)
+        return call.refs.allSatisfy { outcomes[$0] == rejected }
     }
 
     private func perform(_ call: FetchPlan.Call) async -> [ResourceRef: FetchOutcome] {
@@ -152,6 +188,9 @@ public final class XeroClient: Sendable {
         case let .unavailable(reason, retryAfter): return all(.waiting(reason, retryAfter: retryAfter))
         }
         var renewed: XeroToken?
+        // Access tokens Xero refused (401) during this call; each is reported to the provider,
+        // and one it offers again is not sent again.
+        var refused: Set<String> = []
         while true {
             if case let .deferred(retryAfter, reason) = await limiter.acquire(tenant: call.tenantId) {
                 counters.withLock { $0.deferred += 1 }
@@ -182,10 +221,15 @@ public final class XeroClient: Sendable {
                 let headers = RateLimitHeaders(response)
                 await limiter.release(tenant: call.tenantId, headers: headers)
                 counters.withLock { $0.statuses[response.status, default: 0] += 1 }
-                if response.status == 401 && renewed == nil {
+                if response.status == 401 && refused.count < Self.maxRefusedTokens {
                     counters.withLock { $0.unauthorized += 1 }
+                    refused.insert(token.accessToken)
                     switch await provider.tokenRejected(token) {
-                    case let .ready(fresh): renewed = fresh; continue
+                    case let .ready(fresh) where !refused.contains(fresh.accessToken):
+                        renewed = fresh
+                        continue
+                    case .ready:
+                        return all(.paused("Xero refused every access token on offer (401); provide a working one, then SIGHUP"))
                     case let .paused(reason): return all(.paused(reason))
                     case let .unavailable(reason, retryAfter): return all(.waiting(reason, retryAfter: retryAfter))
                     }
@@ -194,6 +238,10 @@ public final class XeroClient: Sendable {
             }
         }
     }
+
+    /// How many refused tokens one call tries before it stops: a provider that mints a new
+    /// token on every rejection (refresh, client credentials) must not loop for ever.
+    static let maxRefusedTokens = 4
 
     private func isInvalidURL(_ failure: TransportFailure) -> Bool {
         if case .invalidURL = failure { return true }
@@ -221,7 +269,8 @@ public final class XeroClient: Sendable {
             return records(response.body, call: call)
         case 401:
             counters.withLock { $0.unauthorized += 1 }
-            return all(.retryable("Xero refused a renewed access token (401)\(detail)", retryAfter: nil))
+            return all(.retryable("Xero refused \(Self.maxRefusedTokens + 1) access tokens in a row (401)\(detail)",
+                                  retryAfter: nil))
         case 403 where call.kind == .subscription:
             // The App Store API's tenant is the app itself: a 403 is about the billing token.
             return all(.paused("Xero refused the App Store billing token (403)\(detail): the client needs the "

@@ -111,4 +111,15 @@ public enum Timestamps {
         formatter.formatOptions = [.withInternetDateTime]
         return formatter.string(from: date)
     }
+
+    /// `interval` rounded down to whole seconds and clamped to what an `Int64` holds, so an
+    /// expiry of `Int64.max` seconds (a hostile `exp` or `expires_in`) cannot trap a conversion.
+    public static func wholeSeconds(_ interval: TimeInterval) -> Int64 {
+        guard !interval.isNaN else { return 0 }
+        // 2^63 is the first Double above Int64.max; every Double below it converts.
+        let limit = 9_223_372_036_854_775_808.0
+        if interval >= limit { return .max }
+        if interval < -limit { return .min }
+        return Int64(interval.rounded(.down))
+    }
 }

@@ -49,4 +49,37 @@ import Glibc
         #expect(daemon.waitForExit() == 0)
         #expect(daemon.stderr.contains("xero tenants") && daemon.stderr.contains("only tenant \(mine)"))
     }
+
+    /// A tenant URL with user info and an EXPIRES_IN that is not a number (beside a token with
+    /// its own exp): check-config and serve neither stop nor show the password; no event is
+    /// fetched, each is dead-lettered naming the variable.
+    @Test func oddTenantURLAndExpiresInAreReportedNotFatal() throws {
+        let tenant = "a1b2c3d4-0000-4000-8000-000000000003", invoice = "1a701ce0-0000-4000-8000-000000000003"
+        let setup = try WorkerEndToEndTests.Setup(tenants: [tenant])
+        setup.fake.addRecord(tenant: tenant, collection: "Invoices", id: invoice)
+        let listing = setup.baseURL.replacingOccurrences(of: "://", with: "://pandium:s3cretpw@") + "/connections"
+        let environment = setup.environment.merging([
+            "PAN_SEC_XERO_TENANT_URL": listing, "PAN_SEC_XERO_EXPIRES_IN": "soon\n",
+            "PAN_SEC_XERO_ACCESS_TOKEN": setup.fake.issueAccessToken(tenants: [tenant], lifetime: 3600),
+        ]) { _, new in new }
+        let check = try Binary.run(["check-config", "--config", setup.config], environment: environment)
+        #expect(check.status == 0, "\(check.stderr)")
+        #expect(check.stdout.contains("xero.auth.tenants: no tenant: PAN_SEC_XERO_TENANT_URL"))
+        #expect(check.stdout.contains("PAN_SEC_XERO_EXPIRES_IN"))
+        #expect(!(check.stdout + check.stderr).contains("s3cretpw"))
+
+        let daemon = try DaemonProcess(["serve", "--config", setup.config], environment: environment)
+        let client = try RawHTTPClient(port: daemon.port)
+        #expect(try setup.post(client, [setup.event(tenant: tenant, category: "INVOICE", id: invoice)]) == 200)
+        #expect(waitUntil(seconds: 30) {
+            ((try? Binary.run(["dead", "list", "--config", setup.config]).stdout) ?? "").contains("1 dead letter")
+        })
+        let dead = try Binary.run(["dead", "list", "--config", setup.config]).stdout
+        #expect(dead.contains("PAN_SEC_XERO_TENANT_URL") && !dead.contains("s3cretpw"))
+        #expect(setup.fake.stats.totalCalls == 0)
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+        #expect(daemon.stderr.contains("tenant url not used") && daemon.stderr.contains("expires in not used"))
+        #expect(!daemon.stderr.contains("s3cretpw"))
+    }
 }

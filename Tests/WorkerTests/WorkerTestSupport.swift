@@ -22,6 +22,11 @@ final class ScriptedFetcher: ResourceFetcher, Sendable {
     func setConnected(_ tenants: Set<String>?) { connections.withLock { $0.answer = tenants } }
     var connectionChecks: Int { connections.withLock { $0.asked } }
 
+    /// Event URLs containing `evil.example` are refused without a fetch.
+    func refusal(for request: FetchRequest) -> String? {
+        request.resourceURL.contains("evil.example") ? "the resourceUrl points to evil.example" : nil
+    }
+
     /// SUBSCRIPTION resources need the billing credential, the rest the organisation's.
     func credential(for request: FetchRequest) -> String { request.key.category == "SUBSCRIPTION" ? "billing" : "organisation" }
 

@@ -90,6 +90,29 @@ import XeroWebhooks
         #expect(try await drive(second) { await second.currentStatus().position == 2 })
     }
 
+    /// Every event's resourceUrl is checked, not only the last one's: an odd event is
+    /// dead-lettered alone wherever it stands, and its siblings are fetched with a good URL.
+    @Test func anEventWithARefusedURLIsDeadLetteredAloneAndItsSiblingsDelivered() async throws {
+        let setup = try Setup()
+        defer { setup.close() }
+        func odd(_ resource: String) -> [UInt8] {
+            Array(String(decoding: event(tenant: "t1", resource: resource), as: UTF8.self)
+                .replacingOccurrences(of: "https://api.xero.com", with: "https://evil.example").utf8)
+        }
+        // a: good then odd (the last URL is odd); b: odd then good; c: only odd.
+        try enqueue(setup.queue, [event(tenant: "t1", resource: "a"), odd("b"), odd("a"), event(tenant: "t1", resource: "b"), odd("c")])
+        let worker = setup.worker()
+        #expect(try await drive(worker) { await worker.currentStatus().position == 6 })
+        let records = setup.sink.records
+        #expect(Set(records.map(\.key.resourceID)) == ["a", "b"])
+        #expect(records.first { $0.key.resourceID == "a" }?.items.map(\.sequence) == [1])
+        #expect(records.first { $0.key.resourceID == "b" }?.items.map(\.sequence) == [4])
+        #expect(setup.fetcher.calls.joined().allSatisfy { !$0.resourceURL.contains("evil.example") })
+        let letters = DeadLetterStore(stateDirectory: setup.dir.file("state")).list()
+        #expect(Set(letters.map(\.event)) == [odd("a"), odd("b"), odd("c")])
+        #expect(letters.allSatisfy { $0.lastError == "refused: the resourceUrl points to evil.example" })
+    }
+
     @Test func deadLettersAfterMaxAttemptsWhileOtherTenantsFlow() async throws {
         let setup = try Setup()
         defer { setup.close() }

@@ -16,9 +16,9 @@ import XeroAPI
         ("https://api.xero.com/connections?tenantId=\(tenant)", "only"),
         ("https://app.pandium.io/xero/tenants/\(tenant)", "only"),
         ("https://app.pandium.io/xero/tenant?xero-tenant-id=\(tenant.uppercased())", "only"),
-        ("https://evil.example/connections", "all"),
+        ("https://evil.example/connections", "none"),
         ("HTTPS://API.XERO.COM/connections", "listed"),
-        ("not a url", "all"),
+        ("not a url", "none"),
         ("", "all"),
     ])
     func theVariableIsRead(_ value: String, _ expected: String) {
@@ -29,7 +29,7 @@ import XeroAPI
             #expect(note == nil)
         case let (.listed(url, _), "listed"):
             #expect(url == value && note == nil)
-        case (.all, "all"):
+        case (.all, "all"), (.noTenant, "none"):
             #expect(note != nil, "an unusable value must be reported")
         default:
             Issue.record("\(value): expected \(expected), got \(scope)")

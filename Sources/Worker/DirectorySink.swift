@@ -65,7 +65,7 @@ public final class DirectorySink: Sink, @unchecked Sendable {
         while true {
             index += 1
             let path = directory + "/records-\(day)-" + String(format: "%04d", index) + ".jsonl"
-            let opened = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+            let opened = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
             guard opened >= 0 else { return SinkError("open \(path): \(String(cString: strerror(errno)))") }
             var info = stat()
             fstat(opened, &info)
@@ -73,14 +73,44 @@ public final class DirectorySink: Sink, @unchecked Sendable {
                 close(opened)
                 continue
             }
+            let size: Int
+            switch Self.cutTornTail(opened, size: Int(info.st_size)) {
+            case let .success(kept): size = kept
+            case let .failure(error):
+                close(opened)
+                return error
+            }
             fd = opened
             fileDay = day
-            fileBytes = Int(info.st_size)
+            fileBytes = size
             break
         }
         let dirfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dirfd >= 0 { fsync(dirfd); close(dirfd) }
         return nil
+    }
+
+    /// A file whose last line has no LF was cut by a crash mid-write: that batch was never
+    /// reported accepted (the fsync comes first), so the worker delivers it again. The partial
+    /// line is cut off, or the next record would be glued to it. Returns the size kept.
+    static func cutTornTail(_ fd: Int32, size: Int) -> Result<Int, SinkError> {
+        var end = size
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while end > 0 {
+            let start = max(0, end - chunk.count)
+            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, end - start, off_t(start)) }
+            guard n == end - start else { return .failure(SinkError("read the end of a records file: \(String(cString: strerror(errno)))")) }
+            if let newline = chunk[..<n].lastIndex(of: UInt8(ascii: "\n")) {
+                end = start + newline + 1
+                break
+            }
+            end = start
+        }
+        guard end < size else { return .success(size) }
+        guard ftruncate(fd, off_t(end)) == 0, fdatasync(fd) == 0 else {
+            return .failure(SinkError("cut a partly written record: \(String(cString: strerror(errno)))"))
+        }
+        return .success(end)
     }
 
     /// Reports a failed batch; the file is cut back so no half line stays (the batch is retried).

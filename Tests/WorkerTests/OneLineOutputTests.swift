@@ -52,6 +52,23 @@ import XeroWebhooks
         for line in lines.prefix(2) { try expectOneRecordLine(Array(line)) }
     }
 
+    /// A crash mid-write leaves a partial last line; the next record must not be glued to it.
+    @Test func directorySinkCutsAPartialLastLineLeftByACrash() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try FileManager.default.createDirectory(atPath: dir.file("out"), withIntermediateDirectories: true)
+        let day = String(UTCTimestamp.format(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000)).prefix(10))
+        let path = dir.file("out/records-\(day)-0001.jsonl")
+        let whole = try record().json() + [0x0A]
+        try Data(whole + Array(#"{"eventIds":["ab"#.utf8)).write(to: URL(fileURLWithPath: path))
+        let results = await DirectorySink(directory: dir.file("out")).deliver([try record()])
+        #expect(results.allSatisfy { if case .success = $0 { true } else { false } })
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        let lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+        #expect(lines.count == 3 && lines[2].isEmpty, "the whole line, the new one, nothing of the torn one")
+        for line in lines.prefix(2) { try expectOneRecordLine(Array(line)) }
+    }
+
     @Test func commandSinkGetsOneLine() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

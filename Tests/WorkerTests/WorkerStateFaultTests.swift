@@ -127,4 +127,25 @@ import XeroWebhooks
         let pauses = await worker.currentStatus().pauses
         #expect(pauses.isEmpty, "delivered twice, still paused: \(pauses)")
     }
+
+    /// SIGTERM: `stop()` lets the delivery in flight finish, but nothing records it (no final
+    /// pass writes finished.json or the consumer position), so the next start fetches and
+    /// delivers it again.
+    @Test func aDeliveryFinishedDuringStopIsNotDeliveredAgain() async throws {
+        let setup = try Setup()
+        defer { setup.close() }
+        setup.fetcher.hold(tenant: "a")
+        try enqueue(setup.queue, [event(tenant: "a", resource: "r1")])
+        let worker = setup.worker()
+        await worker.start()
+        #expect(try await drive(worker) { await worker.currentStatus().tenantsInFlight == 1 })
+        let stopping = Task { await worker.stop() }
+        try await Task.sleep(for: .milliseconds(50))
+        setup.fetcher.release(tenant: "a")
+        await stopping.value
+        #expect(setup.sink.records.count == 1)
+        let restarted = setup.worker()
+        try await passes(restarted, 20)
+        #expect(setup.sink.records.count == 1, "delivered again after a clean stop (position \(setup.queue.consumerPosition))")
+    }
 }

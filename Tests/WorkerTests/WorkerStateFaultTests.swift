@@ -148,4 +148,25 @@ import XeroWebhooks
         try await passes(restarted, 20)
         #expect(setup.sink.records.count == 1, "delivered again after a clean stop (position \(setup.queue.consumerPosition))")
     }
+
+    /// A 403 for a tenant `/connections` still lists (Xero's 403 for scopes the grant does not
+    /// cover, e.g. a PREPAYMENT without accounting.payments.read): paused, listed, resumed,
+    /// refused, paused again, every 30 s until `maxAge`; two log lines per cycle per tenant.
+    @Test func aListedTenantXeroKeepsRefusingDoesNotFlap() async throws {
+        let setup = try Setup()
+        defer { setup.close() }
+        let key = ResourceKey(tenantID: "t", category: "PREPAYMENT", resourceID: "p")
+        setup.fetcher.script(key, Array(repeating: .disconnected("Xero refused access for tenant t (403)"), count: 100))
+        setup.fetcher.setConnected(["t"])
+        try enqueue(setup.queue, [event(tenant: "t", category: "PREPAYMENT", resource: "p")])
+        let recorder = EventRecorder()
+        let worker = setup.worker(events: recorder.record)
+        for _ in 0..<10 {
+            try await passes(worker, 5)
+            setup.clock.advance(.seconds(31))
+        }
+        let paused = recorder.events.filter { if case .paused = $0 { true } else { false } }.count
+        let resumed = recorder.events.filter { if case .resumed = $0 { true } else { false } }.count
+        #expect(paused <= 1 && resumed == 0, "paused \(paused) times, resumed \(resumed) times in 5 minutes; fetched \(setup.fetcher.calls.count) times")
+    }
 }

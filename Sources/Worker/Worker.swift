@@ -38,7 +38,19 @@ public actor Worker {
     /// Read and not yet finished, by queue sequence.
     var items: [UInt64: QueuedItem] = [:]
     /// Finished (delivered or dead-lettered) but not yet below the consumer position.
-    private var finished: Set<UInt64> = []
+    private var finished = FinishedRanges()
+    /// Ranges read back from finished.json, trusted only once the record at their first sequence
+    /// is read and has the event id they name (ascending).
+    private var restored: [FinishedRanges.Run] = []
+    /// Lanes launched so far: a pause records the count when it begins, and only a lane launched
+    /// after that proves it over (a counter, so a wall clock stepping back cannot confuse it).
+    var launches: UInt64 = 0
+    /// The launch number of each tenant's lane in flight.
+    private var laneLaunch: [String: UInt64] = [:]
+    /// The launch count when each pause (of this process) began; pauses read back at start have none.
+    var pauseBegan: [PauseScope: UInt64] = [:]
+    /// The last `connectedTenants()` answer and the launch count when it was asked.
+    var connectionsAnswer: (launches: UInt64, tenants: Set<String>?)?
     var resourcesInFlight: Set<ResourceKey> = []
     /// When `/connections` may be asked next about paused tenants (milliseconds since the epoch).
     var nextConnectionsCheck: Int64 = 0
@@ -73,7 +85,10 @@ public actor Worker {
         pauses = PauseStore(directory: workerDirectory)
         finishedStore = FinishedStore(directory: workerDirectory)
         position = queue.consumerPosition
-        finished = finishedStore.saved.filter { $0 >= queue.consumerPosition }
+        let next = queue.nextSequence
+        let loaded = FinishedStore.load(path: finishedStore.path, position: position, next: next)
+        restored = loaded.runs
+        let forgotten = retries.keep(from: position, below: next)
         // A restart may follow a fix (new credentials, a reconnected tenant): check every pause at once.
         for (scope, var pause) in pauses.pauses where pause.recheckAt > 0 {
             pause.recheckAt = 0
@@ -81,6 +96,10 @@ public actor Worker {
         }
         readCursor = position
         status.position = position
+        if let ignored = loaded.ignored { onEvent(.stateIgnored(file: "finished.json", reason: ignored)) }
+        if forgotten > 0 {
+            onEvent(.stateIgnored(file: "retries.json", reason: "\(forgotten) entries name sequences outside this queue's [\(position), \(next))"))
+        }
     }
 
     /// Starts draining in the background.
@@ -98,6 +117,15 @@ public actor Worker {
         while !tenantsInFlight.isEmpty {
             try? await Task.sleep(for: .milliseconds(5))  // lanes finish on their own; they do not observe cancellation
         }
+        // What the lanes finished while stopping is recorded now, or the next start delivers it again.
+        guard status.failed == nil else { return }
+        do {
+            try await advancePosition()
+        } catch {
+            status.failed = "\(error)"
+            onEvent(.failed(reason: "\(error)"))
+        }
+        publish()
     }
 
     public func currentStatus() -> WorkerStatus {
@@ -142,18 +170,29 @@ public actor Worker {
 
     // MARK: Reading
 
+    /// Reads up to `window` events that can go now: events held by a pause or waiting for their
+    /// next try do not count, so they cannot starve other tenants. Memory stays bounded: at most
+    /// `window * heldWindows` events are in memory in all.
     private func readAhead() async throws {
-        let room = configuration.window - items.count
+        let current = now()
+        let goingNow = items.values.reduce(0) { count, item in
+            (retries[item.sequence]?.nextTry ?? 0) > current || isHeld(item.key, resourceURL: item.resourceURL, now: current) ? count : count + 1
+        }
+        let room = min(configuration.window - goingNow, configuration.window * Self.heldWindows - items.count)
         guard room > 0 else { return }
         let queue = self.queue
-        let from = readCursor
+        let from = max(readCursor, position)
         let records = try await onDisk { try queue.readRecords(from: from, maxCount: room) }
         for record in records {
             readCursor = record.sequence + 1
-            // Finished before a restart, above the position: not fetched or delivered again.
             if finished.contains(record.sequence) { continue }
+            // Finished before a restart, above the position: not fetched or delivered again.
+            if restoredFinished(record) { continue }
             do {
-                items[record.sequence] = try QueuedItem.decode(record)
+                let item = try QueuedItem.decode(record)
+                // A retry state left by another queue's event at this sequence is not this event's.
+                if let state = retries[record.sequence], state.eventID != item.eventID { retries[record.sequence] = nil }
+                items[record.sequence] = item
             } catch {
                 // The record's bytes are kept (base64), so nothing it carried is lost.
                 let kept = #"{"undecodable":true,"base64":"\#(Data(record.payload).base64EncodedString())"}"#
@@ -162,6 +201,24 @@ public actor Worker {
                 try await bury(letter, sequence: record.sequence)
             }
         }
+    }
+
+    /// Events held or waiting may fill this many windows in memory (the rest stay in the queue).
+    static let heldWindows = 4
+
+    /// Whether `record` lies in a range finished.json restored, checking the range against the
+    /// record at its first sequence (a range that does not match is dropped and reported).
+    private func restoredFinished(_ record: QueueRecord) -> Bool {
+        while let head = restored.first, head.last < record.sequence { restored.removeFirst() }
+        guard let head = restored.first, head.first <= record.sequence else { return false }
+        restored.removeFirst()
+        let found = FinishedStore.eventID(of: record)
+        guard head.first == record.sequence, found == head.firstEventID else {
+            onEvent(.stateIgnored(file: "finished.json", reason: "range \(head.first)-\(head.last) does not match the queue's record \(record.sequence)"))
+            return false
+        }
+        finished.insert(head)
+        return true
     }
 
     private func replayDeadLetters() async throws {
@@ -194,6 +251,8 @@ public actor Worker {
         for (tenant, resources) in ready {
             let batch = resources.sorted { $0.items[0].sequence < $1.items[0].sequence }.prefix(configuration.maxResourcesPerFetch)
             tenantsInFlight.insert(tenant)
+            launches += 1
+            laneLaunch[tenant] = launches
             for resource in batch { resourcesInFlight.insert(resource.key) }
             let work = Array(batch)
             Task { await self.runLane(tenant: tenant, work: work, started: current) }
@@ -244,19 +303,20 @@ public actor Worker {
                           started: Int64) async {
         defer { tenantsInFlight.remove(tenant) }
         let current = now()
+        let launch = laneLaunch.removeValue(forKey: tenant) ?? 0
         do {
             for resource in work {
                 resourcesInFlight.remove(resource.key)
                 switch outcomes[resource.key] ?? .retry("not delivered", after: nil) {
                 case let .delivered(notFound):
-                    for item in resource.items { finish(item.sequence) }
+                    for item in resource.items { finish(item.sequence, eventID: item.eventID) }
                     status.delivered += 1
                     onEvent(.delivered(key: resource.key, events: resource.items.count, notFound: notFound))
                     let request = FetchRequest(key: resource.key, resourceURL: resource.items.last!.resourceURL)
                     // Only a fetch that started after a pause began proves it over (one already in
                     // flight when it began says nothing about it).
-                    resume(.credential(name: fetcher.credential(for: request)), provenAt: started)
-                    resume(.tenant(id: resource.key.tenantID), provenAt: started)
+                    resume(.credential(name: fetcher.credential(for: request)), provenBy: launch)
+                    resume(.tenant(id: resource.key.tenantID), provenBy: launch)
                 case let .retry(reason, after):
                     try await scheduleRetry(resource.items, reason: reason, after: after, now: current)
                 case let .wait(reason, after):
@@ -268,6 +328,10 @@ public actor Worker {
                                                   firstAttempt: state?.firstAttempt ?? current, deadAt: current,
                                                   lastError: reason), sequence: item.sequence)
                     }
+                case let .paused(.tenant(id), reason) where await isListed(id, askedAfter: launch):
+                    // Not a disconnection: the tenant is connected and Xero still refuses it this
+                    // resource (typically a scope the grant does not cover). Pausing would only flap.
+                    try await refuse(resource.items, reason: reason, now: current)
                 case let .paused(scope, reason):
                     pause(scope, reason: reason, now: current)
                     try await hold(resource.items, reason: reason, now: current)
@@ -285,20 +349,20 @@ public actor Worker {
         try await onDisk { try store.add(letter) }
         status.deadLettered += 1
         onEvent(.deadLettered(id: letter.id, reason: letter.lastError))
-        finish(sequence)
+        finish(sequence, eventID: letter.eventID)
     }
 
-    private func finish(_ sequence: UInt64) {
+    private func finish(_ sequence: UInt64, eventID: String) {
         items[sequence] = nil
         retries[sequence] = nil
-        finished.insert(sequence)
+        finished.insert(sequence, eventID: eventID)
     }
 
     /// Moves the durable consumer position over the finished prefix. What is finished above it
     /// is written first, so a restart skips it; the retry and pause files are written too.
     private func advancePosition() async throws {
         var next = position
-        while finished.remove(next) != nil { next += 1 }
+        while let after = finished.takeRun(startingAt: next) { next = after }
         for (changes, path) in [(retries.takeChanges(), retries.path), (pauses.takeChanges(), pauses.path),
                                 (finishedStore.takeChanges(finished), finishedStore.path)] {
             if let changes { try await onDisk { try DurableFile.write(changes, to: path) } }
@@ -324,7 +388,19 @@ public actor Worker {
 }
 
 extension Duration {
+    /// Whole milliseconds, saturating at `Int64.max`/`Int64.min` instead of overflowing.
     var milliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+        let (seconds, overflow) = components.seconds.multipliedReportingOverflow(by: 1000)
+        if overflow { return components.seconds < 0 ? .min : .max }
+        let (sum, overflowed) = seconds.addingReportingOverflow(components.attoseconds / 1_000_000_000_000_000)
+        return overflowed ? (seconds < 0 ? .min : .max) : sum
+    }
+}
+
+extension Int64 {
+    /// `self + other`, saturating instead of overflowing.
+    func adding(_ other: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other < 0 ? .min : .max) : sum
     }
 }

@@ -58,6 +58,8 @@ import XeroWebhooks
         #expect(letters.map(\.lastError) == ["token endpoint unavailable"])
         #expect(letters.first?.attempts == 0)
         #expect(setup.fetcher.calls.count >= 10, "tried again all along (\(setup.fetcher.calls.count))")
+        // A wait without a time backs off: at most one try per 61 s step, never a try per pass.
+        #expect(setup.fetcher.calls.count <= 13, "tried \(setup.fetcher.calls.count) times in 12 steps")
         #expect(setup.sink.records.isEmpty)
     }
 

@@ -54,3 +54,19 @@ import XeroAPI
         #expect(retryAfter <= .seconds(2 * 86_400), "parked for \(retryAfter)")
     }
 }
+
+/// Retry-After values no real wait needs are capped when parsed.
+@Suite struct RetryAfterParsingTests {
+    func parsed(_ value: String) -> Duration? {
+        RateLimitHeaders(InboundResponse(status: 429, headers: [(name: "Retry-After", value: value)], body: [])).retryAfter
+    }
+
+    @Test func hugeValuesAreCapped() {
+        #expect(parsed("30") == .seconds(30))
+        #expect(parsed("10000000000000000") == RateLimitHeaders.maxRetryAfter)
+        #expect(parsed("99999999999999999999999999") == RateLimitHeaders.maxRetryAfter)
+        #expect(RateLimitHeaders.maxRetryAfter <= .seconds(7 * 86_400))
+        #expect(parsed("-1") == nil)
+        #expect(parsed("soon") == nil)
+    }
+}

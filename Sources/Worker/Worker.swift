@@ -31,6 +31,9 @@ public actor Worker {
     var retries: RetryStore
     var pauses: PauseStore
     private var finishedStore: FinishedStore
+    /// When finished.json was last written: it is rewritten at most once a second (a file
+    /// behind the queue only means some finished events are delivered again after a crash).
+    private var finishedWritten: ContinuousClock.Instant?
     private let disk = DispatchQueue(label: "xero-webhookd.worker.disk")
 
     private var readCursor: UInt64
@@ -120,7 +123,7 @@ public actor Worker {
         // What the lanes finished while stopping is recorded now, or the next start delivers it again.
         guard status.failed == nil else { return }
         do {
-            try await advancePosition()
+            try await advancePosition(writeFinishedNow: true)
         } catch {
             status.failed = "\(error)"
             onEvent(.failed(reason: "\(error)"))
@@ -360,11 +363,15 @@ public actor Worker {
 
     /// Moves the durable consumer position over the finished prefix. What is finished above it
     /// is written first, so a restart skips it; the retry and pause files are written too.
-    private func advancePosition() async throws {
+    private func advancePosition(writeFinishedNow: Bool = false) async throws {
         var next = position
         while let after = finished.takeRun(startingAt: next) { next = after }
+        let clock = ContinuousClock()
+        let finishedDue = writeFinishedNow || finishedWritten.map { clock.now - $0 >= .seconds(1) } ?? true
+        let finishedChanges = finishedDue ? finishedStore.takeChanges(finished) : nil
+        if finishedChanges != nil { finishedWritten = clock.now }
         for (changes, path) in [(retries.takeChanges(), retries.path), (pauses.takeChanges(), pauses.path),
-                                (finishedStore.takeChanges(finished), finishedStore.path)] {
+                                (finishedChanges, finishedStore.path)] {
             if let changes { try await onDisk { try DurableFile.write(changes, to: path) } }
         }
         guard next > position else { return }

@@ -62,7 +62,7 @@ extension Worker {
     /// Xero refused a tenant `/connections` lists: retrying cannot help until the operator
     /// changes the grant, so the events go to the dead-letter store with the reason.
     func refuse(_ group: [QueuedItem], reason: String, now current: Int64) async throws {
-        let why = reason + "; the tenant is connected (listed by /connections), so Xero refuses this resource itself (likely a scope the grant does not cover)"
+        let why = reason + "; but /connections lists the tenant: not a disconnection, Xero refuses this resource (likely a scope the grant does not cover); fix the grant, then dead replay"
         for item in group {
             let state = retries[item.sequence]
             try await bury(DeadLetter(item: item, attempts: (state?.attempts ?? 0) + 1, firstAttempt: state?.firstAttempt ?? current,

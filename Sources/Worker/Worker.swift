@@ -193,8 +193,9 @@ public actor Worker {
             if restoredFinished(record) { continue }
             do {
                 let item = try QueuedItem.decode(record)
-                // A retry state left by another queue's event at this sequence is not this event's.
-                if let state = retries[record.sequence], state.eventID != item.eventID { retries[record.sequence] = nil }
+                // A retry state left by another queue's event at this sequence is not this event's
+                // (a state without an id was written before ids were kept: it is kept).
+                if let id = retries[record.sequence]?.eventID, id != item.eventID { retries[record.sequence] = nil }
                 items[record.sequence] = item
             } catch {
                 // The record's bytes are kept (base64), so nothing it carried is lost.

@@ -43,7 +43,7 @@ public actor Worker {
     /// Finished (delivered or dead-lettered) but not yet below the consumer position.
     private var finished = FinishedRanges()
     /// Ranges read back from finished.json, trusted only once the record at their first sequence
-    /// is read and has the event id they name (ascending).
+    /// is read and has the event id they name (descending: the next one to check is last).
     private var restored: [FinishedRanges.Run] = []
     /// Lanes launched so far: a pause records the count when it begins, and only a lane launched
     /// after that proves it over (a counter, so a wall clock stepping back cannot confuse it).
@@ -90,7 +90,7 @@ public actor Worker {
         position = queue.consumerPosition
         let next = queue.nextSequence
         let loaded = FinishedStore.load(path: finishedStore.path, position: position, next: next)
-        restored = loaded.runs
+        restored = loaded.runs.reversed()
         let forgotten = retries.keep(from: position, below: next)
         // A restart may follow a fix (new credentials, a reconnected tenant): check every pause at once.
         for (scope, var pause) in pauses.pauses where pause.recheckAt > 0 {
@@ -213,9 +213,9 @@ public actor Worker {
     /// Whether `record` lies in a range finished.json restored, checking the range against the
     /// record at its first sequence (a range that does not match is dropped and reported).
     private func restoredFinished(_ record: QueueRecord) -> Bool {
-        while let head = restored.first, head.last < record.sequence { restored.removeFirst() }
-        guard let head = restored.first, head.first <= record.sequence else { return false }
-        restored.removeFirst()
+        while let head = restored.last, head.last < record.sequence { restored.removeLast() }
+        guard let head = restored.last, head.first <= record.sequence else { return false }
+        restored.removeLast()
         let found = FinishedStore.eventID(of: record)
         guard head.first == record.sequence, found == head.firstEventID else {
             onEvent(.stateIgnored(file: "finished.json", reason: "range \(head.first)-\(head.last) does not match the queue's record \(record.sequence)"))

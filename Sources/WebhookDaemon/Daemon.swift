@@ -260,6 +260,8 @@ public final class Daemon: Sendable {
                 logger.warning("worker paused", metadata: ["scope": "\(scope)", "reason": "\(reason)"])
             case let .resumed(scope):
                 logger.notice("worker resumed", metadata: ["scope": "\(scope)"])
+            case let .stateIgnored(file, reason):
+                logger.warning("worker state ignored; the events it named will be delivered again", metadata: ["file": "\(file)", "reason": "\(reason)"])
             case let .failed(reason):
                 logger.error("worker stopped: queue or state files failed; restart the daemon", metadata: ["reason": "\(reason)"])
             }

@@ -22,7 +22,8 @@ public struct QueueStatus: Sendable, Equatable {
         // Recovery falls back to the earliest record when the position file is missing or bad.
         let position = QueueReader.consumerPosition(in: queueDirectory) ?? records.first?.sequence ?? 1
         // Delivered above a position an older event still holds back: not pending any more.
-        let finished = FinishedStore.read(stateDirectory: stateDirectory)
+        let finished = FinishedStore.read(stateDirectory: stateDirectory, position: position,
+                                           records: records.filter { $0.sequence >= position })
         let pending = records.filter { $0.sequence >= position && !finished.contains($0.sequence) }
         var byTenant: [String: Int] = [:]
         var oldest: String?

@@ -10,9 +10,14 @@ public struct RetryState: Sendable, Equatable, Codable {
     public var lastError: String
     /// Waits (rate limits, credential outages) so far: they set `nextTry` but are not attempts.
     public var waits: Int?
+    /// The event these counts belong to: a state whose event id differs from the queue's record
+    /// at its sequence (a recreated queue) is forgotten when the record is read.
+    public var eventID: String? = nil
 }
 
-/// The durable map from queue sequence to `RetryState`. Confined to the worker's actor.
+/// The durable map from queue sequence to `RetryState`. Only states for sequences in
+/// [consumer position, the queue's next sequence) are kept, and each is checked against its
+/// record's event id when the worker reads it. Confined to the worker's actor.
 struct RetryStore {
     let path: String
     private(set) var states: [UInt64: RetryState] = [:]
@@ -36,12 +41,14 @@ struct RetryStore {
         }
     }
 
-    /// Forgets everything below `position` (acknowledged in the queue).
-    mutating func drop(below position: UInt64) {
-        for key in states.keys where key < position {
-            states[key] = nil
-            dirty = true
-        }
+    /// Forgets everything outside [position, next): acknowledged in the queue, or sequences the
+    /// queue does not have. Returns how many were forgotten.
+    @discardableResult
+    mutating func keep(from position: UInt64, below next: UInt64) -> Int {
+        let outside = states.keys.filter { $0 < position || $0 >= next }
+        for key in outside { states[key] = nil }
+        if !outside.isEmpty { dirty = true }
+        return outside.count
     }
 
     /// The file's new content if anything changed since the last call (then clean again).

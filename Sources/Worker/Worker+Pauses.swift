@@ -34,22 +34,63 @@ extension Worker {
             if changed { onEvent(.paused(scope, reason: reason)) }
         } else {
             pauses[scope] = Pause(scope: scope, reason: reason, since: current, recheckAt: recheck)
+            pauseBegan[scope] = launches
             onEvent(.paused(scope, reason: reason))
         }
     }
 
-    /// Ends a pause, if there is one (and it began before `provenAt`, when given).
-    func resume(_ scope: PauseScope, provenAt: Int64? = nil) {
-        guard let pause = pauses[scope] else { return }
-        if let provenAt, provenAt <= pause.since { return }
+    /// Ends a pause, if there is one (and, when `provenBy` names a lane's launch number, only
+    /// if that lane was launched after the pause began).
+    func resume(_ scope: PauseScope, provenBy launch: UInt64? = nil) {
+        guard pauses[scope] != nil else { return }
+        if let launch, let began = pauseBegan[scope], launch <= began { return }
         pauses[scope] = nil
+        pauseBegan[scope] = nil
         onEvent(.resumed(scope))
+    }
+
+    /// Whether `connectedTenants()` lists `tenant`, asked after lane `launch` was launched (an
+    /// answer asked since then is reused). False when the fetcher cannot tell.
+    func isListed(_ tenant: String, askedAfter launch: UInt64) async -> Bool {
+        if let answer = connectionsAnswer, answer.launches >= launch { return answer.tenants?.contains(tenant) ?? false }
+        let asked = launches
+        let tenants = await fetcher.connectedTenants()
+        connectionsAnswer = (asked, tenants)
+        return tenants?.contains(tenant) ?? false
+    }
+
+    /// Xero refused a tenant `/connections` lists: retrying cannot help until the operator
+    /// changes the grant, so the events go to the dead-letter store with the reason.
+    func refuse(_ group: [QueuedItem], reason: String, now current: Int64) async throws {
+        let why = reason + "; but /connections lists the tenant: not a disconnection, Xero refuses this resource (likely a scope the grant does not cover); fix the grant, then dead replay"
+        for item in group {
+            let state = retries[item.sequence]
+            try await bury(DeadLetter(item: item, attempts: (state?.attempts ?? 0) + 1, firstAttempt: state?.firstAttempt ?? current,
+                                      deadAt: current, lastError: why), sequence: item.sequence)
+        }
+    }
+
+    /// Ends due credential pauses that hold nothing back: no event read needs the credential
+    /// (they all reached `maxAge`, or the configuration no longer uses it). A later event that
+    /// needs it finds the pause again at its fetch.
+    func endIdleCredentialPauses(now current: Int64) {
+        let due = pauses.pauses.values.filter { pause in
+            if case .credential = pause.scope { return pause.recheckAt <= current }
+            return false
+        }
+        guard !due.isEmpty else { return }
+        let needed = Set(items.values.map { fetcher.credential(for: FetchRequest(key: $0.key, resourceURL: $0.resourceURL)) })
+        for pause in due {
+            guard case let .credential(name) = pause.scope, !needed.contains(name) else { continue }
+            resume(pause.scope)
+        }
     }
 
     /// Keeps paused events: no attempt counted, the first time held starts the `maxAge` clock.
     func hold(_ group: [QueuedItem], reason: String, now current: Int64) async throws {
-        for item in group {
-            var state = retries[item.sequence] ?? RetryState(attempts: 0, firstAttempt: current, nextTry: 0, lastError: "")
+        // Awaits above and below may have finished some of `group` meanwhile: only events still read are held.
+        for item in group where items[item.sequence] != nil {
+            var state = retries[item.sequence] ?? RetryState(attempts: 0, firstAttempt: current, nextTry: 0, lastError: "", eventID: item.eventID)
             state.lastError = reason
             if Duration.milliseconds(current - state.firstAttempt) >= configuration.maxAge {
                 try await bury(DeadLetter(item: item, attempts: state.attempts, firstAttempt: state.firstAttempt,
@@ -65,6 +106,7 @@ extension Worker {
     /// fetcher cannot tell, the pause stays due and the next fetch for the tenant decides.
     func checkPauses() async throws {
         let current = now()
+        endIdleCredentialPauses(now: current)
         let due = pauses.pauses.values.filter { pause in
             if case .tenant = pause.scope { return pause.recheckAt <= current }
             return false
@@ -73,6 +115,9 @@ extension Worker {
         nextConnectionsCheck = current + configuration.pauseRecheck.milliseconds
         guard let connected = await fetcher.connectedTenants() else { return }
         let checked = now()
+        // One pass over the events, not one per paused tenant (10,000 paused tenants).
+        var byTenant: [String: [QueuedItem]] = [:]
+        for item in items.values where !resourcesInFlight.contains(item.key) { byTenant[item.key.tenantID, default: []].append(item) }
         for pause in due {
             guard case let .tenant(id) = pause.scope, var still = pauses[pause.scope] else { continue }
             if connected.contains(id) {
@@ -81,7 +126,7 @@ extension Worker {
             }
             still.recheckAt = checked + configuration.pauseRecheck.milliseconds
             pauses[pause.scope] = still
-            let held = items.values.filter { $0.key.tenantID == id && !resourcesInFlight.contains($0.key) }
+            let held = byTenant[id] ?? []
             try await hold(held.sorted { $0.sequence < $1.sequence }, reason: still.reason, now: checked)
         }
     }

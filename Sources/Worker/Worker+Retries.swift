@@ -4,7 +4,7 @@ extension Worker {
     /// A failed attempt: counted, then backoff (or Xero's time); dead-lettered at `maxAttempts` or `maxAge`.
     func scheduleRetry(_ group: [QueuedItem], reason: String, after: Duration?, now current: Int64) async throws {
         for item in group {
-            var state = retries[item.sequence] ?? RetryState(attempts: 0, firstAttempt: current, nextTry: 0, lastError: "")
+            var state = retries[item.sequence] ?? RetryState(attempts: 0, firstAttempt: current, nextTry: 0, lastError: "", eventID: item.eventID)
             state.attempts += 1
             state.lastError = reason
             let age = Duration.milliseconds(current - state.firstAttempt)
@@ -14,7 +14,7 @@ extension Worker {
                 continue
             }
             let delay = max(configuration.backoff.delay(afterAttempt: state.attempts, unit: random()), after ?? .zero)
-            state.nextTry = current + delay.milliseconds
+            state.nextTry = current.adding(delay.milliseconds)
             retries[item.sequence] = state
             onEvent(.retrying(key: item.key, attempt: state.attempts, after: delay, reason: reason))
         }
@@ -24,7 +24,7 @@ extension Worker {
     /// the attempt count is not touched; the first try still starts the `maxAge` clock.
     func scheduleWait(_ group: [QueuedItem], reason: String, after: Duration?, now current: Int64) async throws {
         for item in group {
-            var state = retries[item.sequence] ?? RetryState(attempts: 0, firstAttempt: current, nextTry: 0, lastError: "")
+            var state = retries[item.sequence] ?? RetryState(attempts: 0, firstAttempt: current, nextTry: 0, lastError: "", eventID: item.eventID)
             state.lastError = reason
             state.waits = (state.waits ?? 0) + 1
             if Duration.milliseconds(current - state.firstAttempt) >= configuration.maxAge {
@@ -33,7 +33,9 @@ extension Worker {
                 continue
             }
             let delay = after ?? min(configuration.backoff.delay(afterAttempt: state.waits ?? 1, unit: random()), configuration.waitCap)
-            state.nextTry = current + max(delay, .milliseconds(1)).milliseconds
+            // A wait whose next try is past `maxAge` ends at `maxAge` (the next try dead-letters it).
+            let end = max(state.firstAttempt.adding(configuration.maxAge.milliseconds), current + 1)
+            state.nextTry = min(current.adding(max(delay, .milliseconds(1)).milliseconds), end)
             retries[item.sequence] = state
             onEvent(.waiting(key: item.key, after: delay, reason: reason))
         }

@@ -31,6 +31,9 @@ public actor Worker {
     var retries: RetryStore
     var pauses: PauseStore
     private var finishedStore: FinishedStore
+    /// When finished.json was last written: it is rewritten at most once a second (a file
+    /// behind the queue only means some finished events are delivered again after a crash).
+    private var finishedWritten: ContinuousClock.Instant?
     private let disk = DispatchQueue(label: "xero-webhookd.worker.disk")
 
     private var readCursor: UInt64
@@ -38,7 +41,19 @@ public actor Worker {
     /// Read and not yet finished, by queue sequence.
     var items: [UInt64: QueuedItem] = [:]
     /// Finished (delivered or dead-lettered) but not yet below the consumer position.
-    private var finished: Set<UInt64> = []
+    private var finished = FinishedRanges()
+    /// Ranges read back from finished.json, trusted only once the record at their first sequence
+    /// is read and has the event id they name (descending: the next one to check is last).
+    private var restored: [FinishedRanges.Run] = []
+    /// Lanes launched so far: a pause records the count when it begins, and only a lane launched
+    /// after that proves it over (a counter, so a wall clock stepping back cannot confuse it).
+    var launches: UInt64 = 0
+    /// The launch number of each tenant's lane in flight.
+    private var laneLaunch: [String: UInt64] = [:]
+    /// The launch count when each pause (of this process) began; pauses read back at start have none.
+    var pauseBegan: [PauseScope: UInt64] = [:]
+    /// The last `connectedTenants()` answer and the launch count when it was asked.
+    var connectionsAnswer: (launches: UInt64, tenants: Set<String>?)?
     var resourcesInFlight: Set<ResourceKey> = []
     /// When `/connections` may be asked next about paused tenants (milliseconds since the epoch).
     var nextConnectionsCheck: Int64 = 0
@@ -73,7 +88,10 @@ public actor Worker {
         pauses = PauseStore(directory: workerDirectory)
         finishedStore = FinishedStore(directory: workerDirectory)
         position = queue.consumerPosition
-        finished = finishedStore.saved.filter { $0 >= queue.consumerPosition }
+        let next = queue.nextSequence
+        let loaded = FinishedStore.load(path: finishedStore.path, position: position, next: next)
+        restored = loaded.runs.reversed()
+        let forgotten = retries.keep(from: position, below: next)
         // A restart may follow a fix (new credentials, a reconnected tenant): check every pause at once.
         for (scope, var pause) in pauses.pauses where pause.recheckAt > 0 {
             pause.recheckAt = 0
@@ -81,6 +99,10 @@ public actor Worker {
         }
         readCursor = position
         status.position = position
+        if let ignored = loaded.ignored { onEvent(.stateIgnored(file: "finished.json", reason: ignored)) }
+        if forgotten > 0 {
+            onEvent(.stateIgnored(file: "retries.json", reason: "\(forgotten) entries name sequences outside this queue's [\(position), \(next))"))
+        }
     }
 
     /// Starts draining in the background.
@@ -98,6 +120,15 @@ public actor Worker {
         while !tenantsInFlight.isEmpty {
             try? await Task.sleep(for: .milliseconds(5))  // lanes finish on their own; they do not observe cancellation
         }
+        // What the lanes finished while stopping is recorded now, or the next start delivers it again.
+        guard status.failed == nil else { return }
+        do {
+            try await advancePosition(writeFinishedNow: true)
+        } catch {
+            status.failed = "\(error)"
+            onEvent(.failed(reason: "\(error)"))
+        }
+        publish()
     }
 
     public func currentStatus() -> WorkerStatus {
@@ -142,18 +173,30 @@ public actor Worker {
 
     // MARK: Reading
 
+    /// Reads up to `window` events that can go now: events held by a pause or waiting for their
+    /// next try do not count, so they cannot starve other tenants. Memory stays bounded: at most
+    /// `window * heldWindows` events are in memory in all.
     private func readAhead() async throws {
-        let room = configuration.window - items.count
+        let current = now()
+        let goingNow = items.values.reduce(0) { count, item in
+            (retries[item.sequence]?.nextTry ?? 0) > current || isHeld(item.key, resourceURL: item.resourceURL, now: current) ? count : count + 1
+        }
+        let room = min(configuration.window - goingNow, configuration.window * Self.heldWindows - items.count)
         guard room > 0 else { return }
         let queue = self.queue
-        let from = readCursor
+        let from = max(readCursor, position)
         let records = try await onDisk { try queue.readRecords(from: from, maxCount: room) }
         for record in records {
             readCursor = record.sequence + 1
-            // Finished before a restart, above the position: not fetched or delivered again.
             if finished.contains(record.sequence) { continue }
+            // Finished before a restart, above the position: not fetched or delivered again.
+            if restoredFinished(record) { continue }
             do {
-                items[record.sequence] = try QueuedItem.decode(record)
+                let item = try QueuedItem.decode(record)
+                // A retry state left by another queue's event at this sequence is not this event's
+                // (a state without an id was written before ids were kept: it is kept).
+                if let id = retries[record.sequence]?.eventID, id != item.eventID { retries[record.sequence] = nil }
+                items[record.sequence] = item
             } catch {
                 // The record's bytes are kept (base64), so nothing it carried is lost.
                 let kept = #"{"undecodable":true,"base64":"\#(Data(record.payload).base64EncodedString())"}"#
@@ -162,6 +205,24 @@ public actor Worker {
                 try await bury(letter, sequence: record.sequence)
             }
         }
+    }
+
+    /// Events held or waiting may fill this many windows in memory (the rest stay in the queue).
+    static let heldWindows = 4
+
+    /// Whether `record` lies in a range finished.json restored, checking the range against the
+    /// record at its first sequence (a range that does not match is dropped and reported).
+    private func restoredFinished(_ record: QueueRecord) -> Bool {
+        while let head = restored.last, head.last < record.sequence { restored.removeLast() }
+        guard let head = restored.last, head.first <= record.sequence else { return false }
+        restored.removeLast()
+        let found = FinishedStore.eventID(of: record)
+        guard head.first == record.sequence, found == head.firstEventID else {
+            onEvent(.stateIgnored(file: "finished.json", reason: "range \(head.first)-\(head.last) does not match the queue's record \(record.sequence)"))
+            return false
+        }
+        finished.insert(head)
+        return true
     }
 
     private func replayDeadLetters() async throws {
@@ -194,6 +255,8 @@ public actor Worker {
         for (tenant, resources) in ready {
             let batch = resources.sorted { $0.items[0].sequence < $1.items[0].sequence }.prefix(configuration.maxResourcesPerFetch)
             tenantsInFlight.insert(tenant)
+            launches += 1
+            laneLaunch[tenant] = launches
             for resource in batch { resourcesInFlight.insert(resource.key) }
             let work = Array(batch)
             Task { await self.runLane(tenant: tenant, work: work, started: current) }
@@ -260,6 +323,7 @@ public actor Worker {
                           outcomes: [ResourceKey: LaneOutcome], started: Int64) async {
         defer { tenantsInFlight.remove(tenant) }
         let current = now()
+        let launch = laneLaunch.removeValue(forKey: tenant) ?? 0
         do {
             for (key, item, reason) in refused {
                 resourcesInFlight.remove(key)
@@ -271,14 +335,14 @@ public actor Worker {
                 resourcesInFlight.remove(resource.key)
                 switch outcomes[resource.key] ?? .retry("not delivered", after: nil) {
                 case let .delivered(notFound):
-                    for item in resource.items { finish(item.sequence) }
+                    for item in resource.items { finish(item.sequence, eventID: item.eventID) }
                     status.delivered += 1
                     onEvent(.delivered(key: resource.key, events: resource.items.count, notFound: notFound))
                     let request = FetchRequest(key: resource.key, resourceURL: resource.items.last!.resourceURL)
                     // Only a fetch that started after a pause began proves it over (one already in
                     // flight when it began says nothing about it).
-                    resume(.credential(name: fetcher.credential(for: request)), provenAt: started)
-                    resume(.tenant(id: resource.key.tenantID), provenAt: started)
+                    resume(.credential(name: fetcher.credential(for: request)), provenBy: launch)
+                    resume(.tenant(id: resource.key.tenantID), provenBy: launch)
                 case let .retry(reason, after):
                     try await scheduleRetry(resource.items, reason: reason, after: after, now: current)
                 case let .wait(reason, after):
@@ -290,6 +354,10 @@ public actor Worker {
                                                   firstAttempt: state?.firstAttempt ?? current, deadAt: current,
                                                   lastError: reason), sequence: item.sequence)
                     }
+                case let .paused(.tenant(id), reason) where await isListed(id, askedAfter: launch):
+                    // Not a disconnection: the tenant is connected and Xero still refuses it this
+                    // resource (typically a scope the grant does not cover). Pausing would only flap.
+                    try await refuse(resource.items, reason: reason, now: current)
                 case let .paused(scope, reason):
                     pause(scope, reason: reason, now: current)
                     try await hold(resource.items, reason: reason, now: current)
@@ -307,22 +375,26 @@ public actor Worker {
         try await onDisk { try store.add(letter) }
         status.deadLettered += 1
         onEvent(.deadLettered(id: letter.id, reason: letter.lastError))
-        finish(sequence)
+        finish(sequence, eventID: letter.eventID)
     }
 
-    private func finish(_ sequence: UInt64) {
+    private func finish(_ sequence: UInt64, eventID: String) {
         items[sequence] = nil
         retries[sequence] = nil
-        finished.insert(sequence)
+        finished.insert(sequence, eventID: eventID)
     }
 
     /// Moves the durable consumer position over the finished prefix. What is finished above it
     /// is written first, so a restart skips it; the retry and pause files are written too.
-    private func advancePosition() async throws {
+    private func advancePosition(writeFinishedNow: Bool = false) async throws {
         var next = position
-        while finished.remove(next) != nil { next += 1 }
+        while let after = finished.takeRun(startingAt: next) { next = after }
+        let clock = ContinuousClock()
+        let finishedDue = writeFinishedNow || finishedWritten.map { clock.now - $0 >= .seconds(1) } ?? true
+        let finishedChanges = finishedDue ? finishedStore.takeChanges(finished) : nil
+        if finishedChanges != nil { finishedWritten = clock.now }
         for (changes, path) in [(retries.takeChanges(), retries.path), (pauses.takeChanges(), pauses.path),
-                                (finishedStore.takeChanges(finished), finishedStore.path)] {
+                                (finishedChanges, finishedStore.path)] {
             if let changes { try await onDisk { try DurableFile.write(changes, to: path) } }
         }
         guard next > position else { return }
@@ -346,7 +418,19 @@ public actor Worker {
 }
 
 extension Duration {
+    /// Whole milliseconds, saturating at `Int64.max`/`Int64.min` instead of overflowing.
     var milliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+        let (seconds, overflow) = components.seconds.multipliedReportingOverflow(by: 1000)
+        if overflow { return components.seconds < 0 ? .min : .max }
+        let (sum, overflowed) = seconds.addingReportingOverflow(components.attoseconds / 1_000_000_000_000_000)
+        return overflowed ? (seconds < 0 ? .min : .max) : sum
+    }
+}
+
+extension Int64 {
+    /// `self + other`, saturating instead of overflowing.
+    func adding(_ other: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other < 0 ? .min : .max) : sum
     }
 }

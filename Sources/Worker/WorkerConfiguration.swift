@@ -34,6 +34,9 @@ public enum WorkerEvent: Sendable, Equatable {
     case paused(PauseScope, reason: String)
     /// The pause ended (a fetch needing it worked, or the tenant is connected again).
     case resumed(PauseScope)
+    /// A state file (or part of it) was not used: damaged, or written for another queue. At worst
+    /// the events it named are delivered again.
+    case stateIgnored(file: String, reason: String)
     /// The queue or the worker's own files failed; the worker stops acknowledging until restart.
     case failed(reason: String)
 }

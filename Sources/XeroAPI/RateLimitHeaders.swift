@@ -34,11 +34,17 @@ public struct RateLimitHeaders: Sendable, Equatable {
         )
     }
 
-    /// `Retry-After` as whole seconds (Xero sends an integer; an HTTP-date is not used by Xero
-    /// and is ignored).
+    /// The longest `Retry-After` taken as given: Xero's longest limit is a day, so anything
+    /// beyond a few days is a broken proxy or a hostile upstream, not a wait.
+    public static let maxRetryAfter: Duration = .seconds(3 * 86_400)
+
+    /// `Retry-After` as whole seconds, at most `maxRetryAfter` (Xero sends an integer; an
+    /// HTTP-date is not used by Xero and is ignored). A number too long for `Int` is the maximum too.
     static func retryAfter(_ response: InboundResponse) -> Duration? {
-        guard let text = response.header("retry-after")?.trimmedBlanks,
-              let seconds = Int(text), seconds >= 0 else { return nil }
+        guard let text = response.header("retry-after")?.trimmedBlanks, !text.isEmpty,
+              text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+        let limit = maxRetryAfter.components.seconds
+        guard let seconds = Int64(text), seconds < limit else { return maxRetryAfter }
         return .seconds(seconds)
     }
 }

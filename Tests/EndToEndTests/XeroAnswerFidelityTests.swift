@@ -256,6 +256,11 @@ extension XeroAnswerFidelityTests {
         #expect(!ids.isEmpty)
         run.fake.serve(answer, tenant: fidelity.category == "SUBSCRIPTION" ? "appstore" : run.tenant, times: fidelity.times)
         if case .parked = fidelity.outcome {
+            // Disconnected at first: the 403 is checked against /connections, which does not list
+            // the tenant (a listed tenant's 403 is a refusal, not a disconnection); then it is listed again.
+            var empty = try XeroAnswerFixture.load("connections-200").answer
+            empty.body = Array("[]".utf8)
+            run.fake.serve(empty, tenant: "connections", times: 1)
             run.fake.serve(try XeroAnswerFixture.load("connections-200").answer, tenant: "connections", times: 100)
         }
         try run.start()

@@ -2,7 +2,7 @@ import DiskQueue
 import Foundation
 import Synchronization
 import TestSupport
-import Worker
+@testable import Worker
 import XeroWebhooks
 
 /// A fetcher whose answers a test scripts per resource; unscripted resources are found with a
@@ -100,4 +100,9 @@ func drive(_ worker: Worker, until condition: () async -> Bool) async throws -> 
         try await Task.sleep(for: .milliseconds(2))
     }
     return await condition()
+}
+
+/// The ranges a finished.json holds (nil when it is missing or unreadable).
+func finishedRanges(_ path: String) -> [[UInt64]]? {
+    FileManager.default.contents(atPath: path).flatMap { try? JSONDecoder().decode(FinishedStore.File.self, from: $0) }?.ranges
 }

@@ -1,10 +1,16 @@
+import Foundation
+
 /// The webhook signing key(s) and where they came from. The first key is the current one;
 /// any further keys are predecessors that still verify during a rotation.
 ///
 /// Looked up in this order (DESIGN.md: the environment and systemd credentials win over files):
-/// 1. `PAN_SEC_XERO_WEBHOOK_KEY`: one key, or several separated by commas or whitespace;
+/// 1. `PAN_SEC_XERO_WEBHOOK_KEY`: one key, or several separated by commas;
 /// 2. `$CREDENTIALS_DIRECTORY/webhook-key` (systemd `LoadCredential=`): one key per line;
 /// 3. the config's `webhook.keyFile`: one key per line.
+///
+/// Surrounding whitespace is trimmed; empty entries, and in files blank lines and lines starting
+/// with `#`, are skipped. A key with whitespace inside is a configuration error: splitting on
+/// it would turn one key into several, and make words of a comment valid keys.
 public struct WebhookKeys: Sendable, Equatable {
     public static let environmentVariable = "PAN_SEC_XERO_WEBHOOK_KEY"
     public static let credentialName = "webhook-key"
@@ -23,15 +29,16 @@ public struct WebhookKeys: Sendable, Equatable {
 
     public static func load(keyFile: String?, environment: [String: String]) throws(ConfigError) -> WebhookKeys {
         if let value = environment[environmentVariable] {
-            let keys = split(value)
+            let keys = try parse(value, separator: ",", origin: environmentVariable)
             guard !keys.isEmpty else { throw ConfigError(environmentVariable, "is set but empty") }
             return WebhookKeys(keys: keys, source: "environment \(environmentVariable)")
         }
         if let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty {
             let path = directory + "/" + credentialName
             if let bytes = try? FileBytes.read(path) {  // absent credential: fall through to the key file
-                let keys = split(String(decoding: bytes, as: UTF8.self))
-                guard !keys.isEmpty else { throw ConfigError("credential \(credentialName)", "\(path) is empty") }
+                let origin = "credential \(credentialName)"
+                let keys = try parse(String(decoding: bytes, as: UTF8.self), separator: "\n", origin: origin)
+                guard !keys.isEmpty else { throw ConfigError(origin, "\(path) is empty") }
                 return WebhookKeys(keys: keys, source: "systemd credential \(credentialName)")
             }
         }
@@ -45,7 +52,7 @@ public struct WebhookKeys: Sendable, Equatable {
         } catch {
             throw ConfigError("webhook.keyFile", "cannot read \(keyFile): \(error)")
         }
-        let keys = split(String(decoding: bytes, as: UTF8.self))
+        let keys = try parse(String(decoding: bytes, as: UTF8.self), separator: "\n", origin: "webhook.keyFile")
         guard !keys.isEmpty else { throw ConfigError("webhook.keyFile", "\(keyFile) holds no key") }
         return WebhookKeys(keys: keys, source: "file \(keyFile)", warnings: SecretFile.exposure(keyFile).map { [$0] } ?? [])
     }
@@ -55,7 +62,22 @@ public struct WebhookKeys: Sendable, Equatable {
         "\(keys.count) key\(keys.count == 1 ? "" : "s") from \(source)"
     }
 
-    private static func split(_ text: String) -> [String] {
-        text.split(whereSeparator: { $0 == "," || $0.isWhitespace }).map(String.init)
+    /// The keys in `text`, one per `separator`-delimited entry (see the type's rules). Errors
+    /// name `origin` and the entry's position, never the key.
+    static func parse(_ text: String, separator: Character, origin: String) throws(ConfigError) -> [String] {
+        var keys: [String] = []
+        // Split on unicode scalars: "\r\n" is one Character and would not split on "\n".
+        let entries = text.unicodeScalars.split(separator: separator.unicodeScalars.first!, omittingEmptySubsequences: false)
+        for (index, entry) in entries.enumerated() {
+            let trimmed = String(String.UnicodeScalarView(entry)).trimmingCharacters(in: .whitespacesAndNewlines)
+            if trimmed.isEmpty || (separator == "\n" && trimmed.hasPrefix("#")) { continue }
+            guard !trimmed.unicodeScalars.contains(where: { $0.properties.isWhitespace }) else {
+                let place = separator == "\n" ? "line \(index + 1)" : "entry \(index + 1)"
+                throw ConfigError(origin, "\(place) has whitespace inside the key; a webhook key is one word "
+                    + "(several keys: one per line in a file, comma-separated in \(environmentVariable))")
+            }
+            keys.append(trimmed)
+        }
+        return keys
     }
 }

@@ -55,8 +55,15 @@ public final class WebhookReceiver: Sendable {
             responder.send(HTTPResponse(status: 405, headers: [("Allow", "POST")]))
             return
         }
-        guard let header = request.head.headers[Self.signatureHeader] else {
+        let fields = request.head.headers.values(Self.signatureHeader)
+        guard let header = fields.first else {
             onOutcome(.missingSignature, peer)
+            responder.send(HTTPResponse(status: 401))
+            return
+        }
+        // Two signature fields are ambiguous (a proxy may pass on either): never accepted.
+        guard fields.count == 1 else {
+            onOutcome(.badSignature, peer)
             responder.send(HTTPResponse(status: 401))
             return
         }

@@ -194,6 +194,27 @@ import Glibc
         #expect(noKey.stderr.contains("no webhook key"))
     }
 
+    /// A key file with a comment line, as an operator writes it: the comment's words are not
+    /// keys (a delivery signed with `#` or `xero` is 401), the key is; a key variable with
+    /// spaces inside stops the start (78) without showing the key.
+    @Test func keyFileCommentsAreNotKeysAndASpacedKeyStopsTheStart() throws {
+        let setup = try Setup()
+        defer { setup.dir.remove() }
+        try writeFile(setup.dir.file("webhook.key"), "# xero webhook key (rotated 2026-11)\n\(Self.key)\n")
+        try writeFile(setup.config, #"{"stateDirectory": "\#(setup.dir.file("state"))", "listen": {"port": 0}, "webhook": {"keyFile": "\#(setup.dir.file("webhook.key"))"}}"#)
+        let daemon = try DaemonProcess(["serve", "--config", setup.config], environment: [:])
+        let body = Self.itrBody("KEYFILECOMMENTLINES0")
+        for (key, status) in [("#", 401), ("xero", 401), ("(rotated", 401), (Self.key, 200)] {
+            let client = try RawHTTPClient(port: daemon.port)
+            #expect(try client.exchange(Self.post(body, signature: WebhookSignature(keys: [key]).signature(for: body))).status == status, "\(key)")
+        }
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+        let spaced = try Binary.run(["serve", "--config", setup.config], environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "your webhook key"])
+        #expect(spaced.status == 78)
+        #expect(spaced.stderr.contains("PAN_SEC_XERO_WEBHOOK_KEY") && !spaced.stderr.contains("your"), "\(spaced.stderr)")
+    }
+
     @Test func checkConfigPrintsSettingsWithSecretsMasked() throws {
         let setup = try Setup()
         defer { setup.dir.remove() }

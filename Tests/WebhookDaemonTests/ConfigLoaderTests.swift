@@ -89,6 +89,33 @@ import Testing
         }
     }
 
+    /// One key with spaces must not become several keys, and a comment's words must not become
+    /// keys: anyone could sign with `#` or `your`.
+    @Test func webhookKeysSplitOnCommasOrLinesOnlyAndSkipComments() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let env = try WebhookKeys.load(keyFile: nil, environment: ["PAN_SEC_XERO_WEBHOOK_KEY": " key-one , key-two ,"])
+        #expect(env.keys == ["key-one", "key-two"])
+        do {
+            _ = try WebhookKeys.load(keyFile: nil, environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "your webhook key"])
+            Issue.record("a key with spaces inside was accepted")
+        } catch {
+            #expect(error.key == "PAN_SEC_XERO_WEBHOOK_KEY" && error.reason.contains("entry 1") && !error.description.contains("your"))
+        }
+        try writeFile(dir.file("key"), "# xero webhook key (rotated 2026-11)\r\n\r\n  LR+QgKlbRciIPYpi65tT  \r\n#old: previous\nSecondKey==\n")
+        #expect(try WebhookKeys.load(keyFile: dir.file("key"), environment: [:]).keys == ["LR+QgKlbRciIPYpi65tT", "SecondKey=="])
+        try writeFile(dir.file("webhook-key"), "# rotated\nCredKey\n")
+        #expect(try WebhookKeys.load(keyFile: nil, environment: ["CREDENTIALS_DIRECTORY": dir.path]).keys == ["CredKey"])
+        try writeFile(dir.file("bad"), "GoodKey\nthe new key\n")
+        do {
+            _ = try WebhookKeys.load(keyFile: dir.file("bad"), environment: [:])
+            Issue.record("a key line with spaces inside was accepted")
+        } catch {
+            #expect(error.key == "webhook.keyFile" && error.reason.contains("line 2") && !error.description.contains("new key"))
+        }
+        #expect(throws: ConfigError.self) { try WebhookKeys.load(keyFile: dir.file("key"), environment: ["PAN_SEC_XERO_WEBHOOK_KEY": " , "]) }
+    }
+
     @Test func webhookKeysFromEnvironmentCredentialOrFile() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

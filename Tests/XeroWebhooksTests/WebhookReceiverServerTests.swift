@@ -63,6 +63,23 @@ import Testing
         #expect(try harness.records().count == 1)
     }
 
+    /// Two signature fields, one of them right: which one a proxy passes on is ambiguous, so
+    /// neither order is accepted.
+    @Test func twoSignatureFieldsAre401AndNothingQueued() throws {
+        let harness = try ReceiverHarness()
+        defer { harness.stop() }
+        let (body, _) = deliveryBody(events: 1)
+        let good = WebhookSignature(keys: [harness.key]).signature(for: body)
+        let wrong = WebhookSignature(keys: [harness.key + "x"]).signature(for: body)
+        for fields in [[good, wrong], [wrong, good], [good, good]] {
+            let client = try RawHTTPClient(port: harness.port)
+            let response = try client.exchange(RawHTTPClient.post(ReceiverHarness.path, body: body,
+                                                                  headers: fields.map { ("x-xero-signature", $0) }))
+            #expect(response.status == 401, "\(fields)")
+        }
+        #expect(try harness.records().isEmpty)
+    }
+
     @Test func missingSignatureIs401AndNothingQueued() throws {
         let harness = try ReceiverHarness()
         defer { harness.stop() }

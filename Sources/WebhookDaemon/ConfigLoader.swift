@@ -78,6 +78,13 @@ public enum ConfigLoader {
                 config.queueMaxBytes = bound
             }
             try queue.rejectUnknown(["segmentBytes", "minFreeBytes", "maxBytes"])
+            // The bound is checked against the queue's files, the active segment included: a
+            // bound of less than two segments could be reached with nothing left to consume,
+            // and every delivery would get 503 for good.
+            if let bound = config.queueMaxBytes, bound < 2 * config.queueSegmentBytes {
+                throw ConfigError("queue.maxBytes", "\(bound) is less than two segments (2 × queue.segmentBytes = "
+                    + "\(2 * config.queueSegmentBytes)); raise it or lower queue.segmentBytes")
+            }
         }
         if let shutdown = try top.object("shutdown") {
             if let grace = try shutdown.integer("graceMilliseconds") {

@@ -70,6 +70,11 @@ import Testing
          "config: listen.tls.certificateFile: unknown key (known here: certificateChainFile, privateKeyFile)"),
         (#"{"listen": {"tls": {"certificateChainFile": "c.pem", "privateKeyFile": "k.pem", "ciphers": "ALL"}}}"#,
          "config: listen.tls.ciphers: unknown key (known here: certificateChainFile, privateKeyFile)"),
+        // A bound the active segment alone can reach would mean 503 for good.
+        (#"{"queue": {"maxBytes": 104857600}}"#,
+         "config: queue.maxBytes: 104857600 is less than two segments (2 × queue.segmentBytes = 134217728); raise it or lower queue.segmentBytes"),
+        (#"{"queue": {"maxBytes": 1048576, "segmentBytes": 1048576}}"#,
+         "config: queue.maxBytes: 1048576 is less than two segments (2 × queue.segmentBytes = 2097152); raise it or lower queue.segmentBytes"),
     ])
     func badConfigNamesTheKeyAndReason(_ json: String, _ message: String) {
         #expect(throws: ConfigError.self) { try load(json) }

@@ -259,7 +259,7 @@ public actor Worker {
             laneLaunch[tenant] = launches
             for resource in batch { resourcesInFlight.insert(resource.key) }
             let work = Array(batch)
-            Task { await self.runLane(tenant: tenant, work: work, started: current) }
+            Task { await self.runLane(tenant: tenant, work: work) }
         }
     }
 
@@ -272,7 +272,7 @@ public actor Worker {
     }
 
     /// Fetch and deliver for one tenant. Runs outside the actor except for the final hand-back.
-    private nonisolated func runLane(tenant: String, work all: [(key: ResourceKey, items: [QueuedItem])], started: Int64) async {
+    private nonisolated func runLane(tenant: String, work all: [(key: ResourceKey, items: [QueuedItem])]) async {
         // Every event's resourceUrl is checked, not only the one the fetch uses: an event whose
         // URL is refused is dead-lettered on its own, its siblings are fetched with a good URL.
         var work: [(key: ResourceKey, items: [QueuedItem])] = []
@@ -315,12 +315,12 @@ public actor Worker {
                 }
             }
         }
-        await complete(tenant: tenant, work: work, refused: refused, outcomes: outcomes, started: started)
+        await complete(tenant: tenant, work: work, refused: refused, outcomes: outcomes)
     }
 
     private func complete(tenant: String, work: [(key: ResourceKey, items: [QueuedItem])],
                           refused: [(key: ResourceKey, item: QueuedItem, reason: String)],
-                          outcomes: [ResourceKey: LaneOutcome], started: Int64) async {
+                          outcomes: [ResourceKey: LaneOutcome]) async {
         defer { tenantsInFlight.remove(tenant) }
         let current = now()
         let launch = laneLaunch.removeValue(forKey: tenant) ?? 0

@@ -8,13 +8,7 @@ import XeroAPI
     @Test func customConnectionTokenIsRenewedOnExpiry() async throws {
         let harness = try Harness()
         defer { harness.stop() }
-        let tenant = newID(), id = newID()
-        harness.fake.registerClient(id: "cc", secret: "cc-secret", customConnectionTenant: tenant)
-        harness.fake.addRecord(tenant: tenant, collection: "Invoices", id: id)
-        let provider = ClientCredentialsProvider(client: ClientCredentials(id: "cc", secret: "cc-secret"), scope: nil,
-                                                 identity: harness.identity, now: harness.clock.now)
-        let client = try harness.makeClient(provider)
-        let ref = harness.ref(tenant, "INVOICE", id)
+        let (client, ref, tenant) = try harness.customConnection()
         guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("not found") }
         guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("not found") }
         #expect(harness.fake.stats.tokenGrants["client_credentials"] == 1)

@@ -2,6 +2,7 @@ import FakeXero
 import Foundation
 import Synchronization
 import TestSupport
+import Testing
 import XeroAPI
 #if canImport(Glibc)
 import Glibc
@@ -77,6 +78,32 @@ struct Harness: Sendable {
         try XeroClient(configuration: configuration, tokens: tokens, billingTokens: billing, transport: transport)
     }
 
+    /// A Custom Connection (client_credentials, one organisation holding one invoice) and a
+    /// client using it; the reference names that invoice. `tenant` is the organisation.
+    func customConnection() throws -> (client: XeroClient, ref: ResourceRef, tenant: String) {
+        let tenant = newID(), id = newID()
+        fake.registerClient(id: "cc", secret: "cc-secret", customConnectionTenant: tenant)
+        fake.addRecord(tenant: tenant, collection: "Invoices", id: id)
+        let provider = ClientCredentialsProvider(client: ClientCredentials(id: "cc", secret: "cc-secret"), scope: nil,
+                                                 identity: identity, now: clock.now)
+        return (try makeClient(provider), ref(tenant, "INVOICE", id), tenant)
+    }
+
+    /// An access-token provider as the environment and a token file give it: the environment's
+    /// token already refused by Xero; the file's working, or refused too with `fileRefused`.
+    func environmentAndFileTokens(tenant: String, fileRefused: Bool) throws -> (provider: StaticTokenProvider, path: String) {
+        let stale = fake.issueAccessToken(tenants: [tenant])
+        if !fileRefused { fake.revokeAccessTokens() }
+        let path = dir.file("access-token.json")
+        try writeFile(path, #"{"access_token":"\#(fake.issueAccessToken(tenants: [tenant]))","expires_in":1800}"#)
+        if fileRefused { fake.revokeAccessTokens() }
+        let provider = StaticTokenProvider(sources: [
+            .value(accessToken: stale, expiresIn: 1800, scope: nil, origin: "environment PAN_SEC_XERO_ACCESS_TOKEN"),
+            .file(path: path, origin: "file \(path)"),
+        ], now: clock.now)
+        return (provider, path)
+    }
+
     /// A reference as a webhook event would carry it, with the resourceUrl on the fake.
     func ref(_ tenant: String, _ category: String, _ id: String) -> ResourceRef {
         let collection = switch category.uppercased() {
@@ -91,6 +118,16 @@ struct Harness: Sendable {
 }
 
 func newID() -> String { UUID().uuidString.lowercased() }
+
+/// A limiter whose `tenant` has used all `perDay` calls of its day, saved to `file`.
+func limiterWithUsedUpDay(tenant: String, perDay: Int, file: String) async -> RateLimiter {
+    let limiter = RateLimiter(limits: RateLimits(perDayPerTenant: perDay), stateFile: file)
+    for _ in 0..<perDay {
+        #expect(await limiter.acquire(tenant: tenant) == .granted)
+        await limiter.release(tenant: tenant)
+    }
+    return limiter
+}
 
 /// Polls `condition` until it holds or `seconds` pass; never a guessed sleep.
 func eventually(seconds: Double = 10, _ condition: @Sendable () async -> Bool) async -> Bool {

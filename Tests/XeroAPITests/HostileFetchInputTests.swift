@@ -108,14 +108,7 @@ import Testing
         let harness = try Harness()
         defer { harness.stop() }
         let (tenant, id) = harness.seededTenant("Invoices")
-        let stale = harness.fake.issueAccessToken(tenants: [tenant])
-        let path = harness.dir.file("access-token.json")
-        try writeFile(path, #"{"access_token":"\#(harness.fake.issueAccessToken(tenants: [tenant]))","expires_in":1800}"#)
-        harness.fake.revokeAccessTokens()
-        let provider = StaticTokenProvider(sources: [
-            .value(accessToken: stale, expiresIn: 1800, scope: nil, origin: "environment PAN_SEC_XERO_ACCESS_TOKEN"),
-            .file(path: path, origin: "file \(path)"),
-        ], now: harness.clock.now)
+        let (provider, _) = try harness.environmentAndFileTokens(tenant: tenant, fileRefused: true)
         let client = try harness.makeClient(provider)
         let ref = harness.ref(tenant, "INVOICE", id)
         let first = try #require(await client.fetch([ref])[ref])

@@ -30,11 +30,7 @@ import XeroAPI
         defer { dir.remove() }
         let file = dir.file("xero-rate-limits.json")
         let limits = RateLimits(perDayPerTenant: 3)
-        let first = RateLimiter(limits: limits, stateFile: file)
-        for _ in 0..<3 {
-            #expect(await first.acquire(tenant: "busy") == .granted)
-            await first.release(tenant: "busy")
-        }
+        let first = await limiterWithUsedUpDay(tenant: "busy", perDay: 3, file: file)
         await first.flush()
 
         let behind = RateLimiter(limits: limits, stateFile: file,

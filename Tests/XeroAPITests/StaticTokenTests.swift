@@ -103,14 +103,7 @@ import XeroAPI
         let harness = try Harness()
         defer { harness.stop() }
         let (tenant, id) = harness.seededTenant("Invoices")
-        let stale = harness.fake.issueAccessToken(tenants: [tenant])
-        harness.fake.revokeAccessTokens()
-        let path = harness.dir.file("access-token.json")
-        try writeFile(path, #"{"access_token":"\#(harness.fake.issueAccessToken(tenants: [tenant]))","expires_in":1800}"#)
-        let provider = StaticTokenProvider(sources: [
-            .value(accessToken: stale, expiresIn: 1800, scope: nil, origin: "environment PAN_SEC_XERO_ACCESS_TOKEN"),
-            .file(path: path, origin: "file \(path)"),
-        ], now: harness.clock.now)
+        let (provider, path) = try harness.environmentAndFileTokens(tenant: tenant, fileRefused: false)
         let client = try harness.makeClient(provider)
         let ref = harness.ref(tenant, "INVOICE", id)
         let outcome = try #require(await client.fetch([ref])[ref])

@@ -10,13 +10,7 @@ import XeroAPI
     @Test func identityOutageIsAWait() async throws {
         let harness = try Harness()
         defer { harness.stop() }
-        let tenant = newID(), id = newID()
-        harness.fake.registerClient(id: "cc", secret: "cc-secret", customConnectionTenant: tenant)
-        harness.fake.addRecord(tenant: tenant, collection: "Invoices", id: id)
-        let provider = ClientCredentialsProvider(client: ClientCredentials(id: "cc", secret: "cc-secret"), scope: nil,
-                                                 identity: harness.identity, now: harness.clock.now)
-        let client = try harness.makeClient(provider)
-        let ref = harness.ref(tenant, "INVOICE", id)
+        let (client, ref, _) = try harness.customConnection()
         harness.fake.failTokenRequests(status: 503, times: 1)
         let outcome = try #require(await client.fetch([ref])[ref])
         guard case .waiting = outcome else { throw Failure("expected a wait, got \(outcome)") }
@@ -47,11 +41,7 @@ import XeroAPI
         defer { dir.remove() }
         let file = dir.file("xero-rate-limits.json")
         let limits = RateLimits(perDayPerTenant: 3)
-        let first = RateLimiter(limits: limits, stateFile: file)
-        for _ in 0..<3 {
-            #expect(await first.acquire(tenant: "busy") == .granted)
-            await first.release(tenant: "busy")
-        }
+        let first = await limiterWithUsedUpDay(tenant: "busy", perDay: 3, file: file)
         let parked = await first.record429(tenant: "parked", problem: "day", retryAfter: .seconds(3600))
         #expect(parked > .seconds(3500))
         await first.flush()

@@ -45,6 +45,24 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
         fields.lazy.filter { HTTPSyntax.equalsIgnoringCase($0.name, name) }.map(\.value)
     }
 
+    /// How many fields are named `name` (any case), and the value when there is exactly one.
+    public enum Occurrence: Equatable, Sendable {
+        case absent
+        case one(String)
+        case several
+    }
+
+    /// Whether `name` occurs once (with its value), not at all, or more than once, in one pass
+    /// without building a list (the webhook path asks this of every request).
+    public func occurrence(_ name: String) -> Occurrence {
+        var found: String?
+        for field in fields where HTTPSyntax.equalsIgnoringCase(field.name, name) {
+            guard found == nil else { return .several }
+            found = field.value
+        }
+        return found.map(Occurrence.one) ?? .absent
+    }
+
     /// Whether a field named `name` (any case) is present.
     public func contains(_ name: String) -> Bool {
         fields.contains { HTTPSyntax.equalsIgnoringCase($0.name, name) }

@@ -55,14 +55,16 @@ public final class WebhookReceiver: Sendable {
             responder.send(HTTPResponse(status: 405, headers: [("Allow", "POST")]))
             return
         }
-        let fields = request.head.headers.values(Self.signatureHeader)
-        guard let header = fields.first else {
+        let header: String
+        switch request.head.headers.occurrence(Self.signatureHeader) {
+        case let .one(value):
+            header = value
+        case .absent:
             onOutcome(.missingSignature, peer)
             responder.send(HTTPResponse(status: 401))
             return
-        }
-        // Two signature fields are ambiguous (a proxy may pass on either): never accepted.
-        guard fields.count == 1 else {
+        case .several:
+            // Two signature fields are ambiguous (a proxy may pass on either): never accepted.
             onOutcome(.badSignature, peer)
             responder.send(HTTPResponse(status: 401))
             return

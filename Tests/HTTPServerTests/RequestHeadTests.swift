@@ -70,6 +70,9 @@ struct HeadCase: Sendable, CustomTestStringConvertible {
         #expect(headers["Content-Typ"] == nil && headers["Content-Types"] == nil)
         #expect(headers.values("missing").isEmpty)
         #expect(headers.contains("X-XERO-SIGNATURE") && !headers.contains("Host"))
+        #expect(headers.occurrence("x-xero-SIGNATURE") == .one("abc="))
+        #expect(headers.occurrence("x-multi") == .several)
+        #expect(headers.occurrence("Host") == .absent)
         #expect(headers.map(\.name) == ["Content-Type", "X-Xero-Signature", "x-multi", "X-MULTI"])
     }
 

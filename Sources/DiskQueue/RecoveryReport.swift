@@ -15,6 +15,17 @@ public struct RecoveryReport: Sendable, Equatable {
     public var quarantinedFiles: [String]
     /// Sequence number the next appended record gets.
     public var nextSequence: UInt64
+    /// Damaged records set aside by this recovery while the intact records around them were
+    /// kept (see `Recovery`). The daemon logs each one as a warning. A torn tail of the last
+    /// segment is not damage: it is counted in `truncatedBytes` only.
+    public var damaged: [SetAsideDamage]
+    /// Sequences from the consumer position up to `nextSequence` that no segment holds: records
+    /// set aside by this or an earlier recovery (or by an older version, or removed by hand). No
+    /// record will ever be read for them, so the consumer counts them as done
+    /// (`DiskQueue.skippingMissing`). Derived at every open from the segment files themselves,
+    /// which recovery rewrote durably, so the knowledge survives any number of restarts
+    /// without a file of its own. Ascending, disjoint.
+    public var missingSequences: [ClosedRange<UInt64>]
     /// The consumer position the queue opened with (`DiskQueue.consumerPosition`): the one stored
     /// in `<directory>/consumer` when that file is valid and the position lies between the
     /// earliest record on disk and `nextSequence`; otherwise the earliest record on disk
@@ -31,9 +42,13 @@ public struct RecoveryReport: Sendable, Equatable {
         truncatedBytes: Int,
         quarantinedFiles: [String],
         nextSequence: UInt64,
+        damaged: [SetAsideDamage] = [],
+        missingSequences: [ClosedRange<UInt64>] = [],
         consumerPosition: UInt64 = 1,
         consumerPositionReset: Bool = false
     ) {
+        self.damaged = damaged
+        self.missingSequences = missingSequences
         self.segments = segments
         self.records = records
         self.truncatedBytes = truncatedBytes
@@ -41,5 +56,30 @@ public struct RecoveryReport: Sendable, Equatable {
         self.nextSequence = nextSequence
         self.consumerPosition = consumerPosition
         self.consumerPositionReset = consumerPositionReset
+    }
+}
+
+/// One stretch of damaged bytes that recovery took out of a segment, keeping the intact records
+/// before and after it.
+public struct SetAsideDamage: Sendable, Equatable {
+    /// The segment file the bytes came from, such as `segment-00000000000000000001.log`.
+    public var segment: String
+    /// Offset of the first damaged byte in that segment (0: the segment header was damaged).
+    public var offset: Int
+    /// How many bytes were set aside.
+    public var bytes: Int
+    /// The file in the queue directory holding a copy of them (`<segment>.damaged-<offset>`);
+    /// `xero-webhookd queue salvage` re-queues what still decodes in it.
+    public var file: String
+    /// The sequences the damaged records carried, from the last intact record before them to
+    /// the first one after them (exclusive); nil when the damage took no sequence number.
+    public var sequences: ClosedRange<UInt64>?
+
+    public init(segment: String, offset: Int, bytes: Int, file: String, sequences: ClosedRange<UInt64>?) {
+        self.segment = segment
+        self.offset = offset
+        self.bytes = bytes
+        self.file = file
+        self.sequences = sequences
     }
 }

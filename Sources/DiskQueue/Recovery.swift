@@ -22,7 +22,14 @@ import Glibc
 ///   damage). Every intact record stays readable, in order; only the damaged one is set aside
 ///   and reported (`RecoveryReport.damaged`). A split needs no change to the format or to any
 ///   reader: each segment still holds consecutive sequences, and a gap between segments is
-///   something every reader already steps over.
+///   something every reader already steps over. (An index of byte ranges to skip would have
+///   left the damaged bytes in place, but every reader would have had to consult it, and it
+///   would be one more file to keep consistent with the segments.) The sequences such a gap
+///   leaves are reported as `RecoveryReport.missingSequences` at every open, derived from the
+///   segments themselves, and the consumer counts them as done.
+///   In the last segment a torn batch whose later blocks reached the disk before an earlier one
+///   looks the same: its later whole records are kept (never acknowledged, so at most a
+///   duplicate after the sender's retry) and the torn one is reported as damage.
 /// - A sealed segment whose damage runs to its end: the damaged tail is copied to
 ///   `<name>.damaged-<offset>` and cut off, and reported. A bad header with no intact record
 ///   after it: the file is renamed to `<name>.bad` and reported.
@@ -41,8 +48,9 @@ import Glibc
 ///
 /// Sequence numbers are idempotency keys downstream, so they are never handed out twice: the
 /// next sequence also stays above every record with a valid checksum in the set-aside files
-/// (`.bad`, `.truncated-`) that are still in the directory. Those are read at every open;
-/// move them out of the queue directory once inspected.
+/// (`.bad`, `.truncated-`, `.damaged-`, salvaged or not) that are still in the directory. Those
+/// are read at every open; move them out of the queue directory once inspected (`queue salvage`
+/// queues again what still decodes in them).
 ///
 /// The consumer position is read last (see `ConsumerPositionFile.recover`), once the records on
 /// disk are known.

@@ -1,6 +1,6 @@
 /// What recovery found and changed when a `DiskQueue` was opened.
 public struct RecoveryReport: Sendable, Equatable {
-    /// Segment files kept (valid header, every record valid).
+    /// Segment files kept (valid header, every record valid), those split off at damage included.
     public var segments: Int
     /// Whole valid records in the kept segments.
     public var records: Int
@@ -10,8 +10,9 @@ public struct RecoveryReport: Sendable, Equatable {
     /// damage (up to about `DiskQueueOptions.preallocationBytes`). A tail of zeros alone is prepared
     /// space, the clean end of the records: it is kept and not counted.
     public var truncatedBytes: Int
-    /// Names (inside the queue directory) that invalid segments were renamed to, such as
-    /// `segment-00000000000000000001.log.bad`. Their records are no longer read.
+    /// Names (inside the queue directory) that segments were renamed to, such as
+    /// `segment-00000000000000000001.log.bad`, when their header was damaged and no intact
+    /// record followed it (otherwise the records are kept; see `damaged`).
     public var quarantinedFiles: [String]
     /// Sequence number the next appended record gets.
     public var nextSequence: UInt64

@@ -103,7 +103,6 @@ public final class Daemon: Sendable {
             logger.warning("queue set aside damaged records; the intact ones around them are kept", metadata: [
                 "segment": "\(damage.segment)", "offset": "\(damage.offset)", "bytes": "\(damage.bytes)",
                 "sequences": "\(sequences)", "file": "\(damage.file)",
-                "next": "xero-webhookd queue salvage (daemon stopped) queues again what still decodes",
             ])
         }
         if !report.missingSequences.isEmpty {

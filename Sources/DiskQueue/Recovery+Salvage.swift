@@ -30,7 +30,9 @@ extension Recovery {
             let existing = try FileDescriptor.open(partPath, flags: O_RDONLY)
             defer { existing.close() }
             guard try existing.readAll() == contents else {
-                throw .corrupt(path: partPath, offset: 0, reason: "segment overlaps \(name.fileName), whose records after damage at byte \(damageFrom) would go here; move one of them out of the queue directory")
+                let reason = "segment overlaps \(name.fileName), whose records after damage at byte \(damageFrom) "
+                    + "would go here; move one of them out of the queue directory"
+                throw .corrupt(path: partPath, offset: 0, reason: reason)
             }
         } else {
             try replace(partPath, with: contents)

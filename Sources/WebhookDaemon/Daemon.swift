@@ -170,7 +170,8 @@ public final class Daemon: Sendable {
         ])
     }
 
-    static func outcomeLogger(_ logger: Logger, metrics: Metrics, refusal: QueueRefusal, queue: DiskQueue) -> @Sendable (WebhookReceiver.Outcome, SocketAddress?) -> Void {
+    static func outcomeLogger(_ logger: Logger, metrics: Metrics, refusal: QueueRefusal,
+                              queue: DiskQueue) -> @Sendable (WebhookReceiver.Outcome, SocketAddress?) -> Void {
         // While the queue refuses events (full disk, size bound, failed), one line when it
         // starts and one when it ends, not one per request: Xero keeps retrying meanwhile.
         let refusing = Mutex<String?>(nil)

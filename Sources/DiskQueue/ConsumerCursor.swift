@@ -9,7 +9,7 @@ import Synchronization
 /// deletions never race each other. The position and the closed flag sit in a `Mutex`, so
 /// reading them does not wait for a `set` in progress.
 final class ConsumerCursor: Sendable {
-    private let directory: String
+    let directory: String
     private let faults: FaultInjector?
     private let live: LiveBytes
     private let operation = NSLock()

@@ -36,4 +36,24 @@ extension DiskQueue {
         try consumer.checkOpen()
         return try reader.records(from: from, maxCount: maxCount, limit: commits.nextSequence)
     }
+
+    /// Sequences at or above the consumer position that no record will ever be read for: set
+    /// aside by recovery, this time or an earlier one (`RecoveryReport.missingSequences`).
+    /// Ascending, disjoint, all below `nextSequence`.
+    public var missingSequences: [ClosedRange<UInt64>] { recovery.missingSequences }
+
+    /// `sequence`, or when it lies in `missingSequences`, the first sequence after that range.
+    /// A consumer moving its position over finished records moves it over these too (they count
+    /// as done), so the position never waits for a record that is not there and the segments
+    /// below it can be deleted.
+    public func skippingMissing(_ sequence: UInt64) -> UInt64 {
+        let ranges = recovery.missingSequences
+        var low = 0, high = ranges.count
+        while low < high {
+            let middle = (low + high) / 2
+            if ranges[middle].upperBound < sequence { low = middle + 1 } else { high = middle }
+        }
+        guard low < ranges.count, ranges[low].contains(sequence) else { return sequence }
+        return ranges[low].upperBound == UInt64.max ? sequence : ranges[low].upperBound + 1
+    }
 }

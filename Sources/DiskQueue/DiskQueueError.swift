@@ -43,7 +43,7 @@ public enum DiskQueueError: Error, Equatable, CustomStringConvertible {
         case .closed:
             return "queue is closed; open a new DiskQueue on the directory to append again"
         case let .corrupt(path, offset, reason):
-            return "segment \(path) is corrupt at byte \(offset) (\(reason)); open the queue to quarantine it, or move the file aside"
+            return "segment \(path) is corrupt at byte \(offset) (\(reason)); open the queue to set the damage aside (its intact records are kept)"
         case let .system(error):
             return error.description
         case let .invalidOptions(reason):

@@ -10,7 +10,7 @@ public enum QueueReader {
     /// Where the last segment stops holding valid records (a torn or invalid tail, zero-filled
     /// prepared space, a segment still being created, or a batch the writer is in the middle of)
     /// is silently where reading stops. An invalid header or record in an earlier, sealed segment
-    /// throws `.corrupt`; opening the queue quarantines such a segment. Zeros running from the
+    /// throws `.corrupt`; opening the queue sets the damage aside and keeps the intact records. Zeros running from the
     /// last valid record to the end of a file are prepared space, a clean end in any segment (as
     /// recovery sees it). Segments that can only hold records below `from` are not read.
     /// Pass the `maxRecordBytes` the queue was written with if it is not the default.

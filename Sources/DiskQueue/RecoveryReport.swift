@@ -1,6 +1,6 @@
 /// What recovery found and changed when a `DiskQueue` was opened.
 public struct RecoveryReport: Sendable, Equatable {
-    /// Segment files kept (valid header, every record valid).
+    /// Segment files kept (valid header, every record valid), those split off at damage included.
     public var segments: Int
     /// Whole valid records in the kept segments.
     public var records: Int
@@ -10,11 +10,23 @@ public struct RecoveryReport: Sendable, Equatable {
     /// damage (up to about `DiskQueueOptions.preallocationBytes`). A tail of zeros alone is prepared
     /// space, the clean end of the records: it is kept and not counted.
     public var truncatedBytes: Int
-    /// Names (inside the queue directory) that invalid segments were renamed to, such as
-    /// `segment-00000000000000000001.log.bad`. Their records are no longer read.
+    /// Names (inside the queue directory) that segments were renamed to, such as
+    /// `segment-00000000000000000001.log.bad`, when their header was damaged and no intact
+    /// record followed it (otherwise the records are kept; see `damaged`).
     public var quarantinedFiles: [String]
     /// Sequence number the next appended record gets.
     public var nextSequence: UInt64
+    /// Damaged records set aside by this recovery while the intact records around them were
+    /// kept (see `Recovery`). The daemon logs each one as a warning. A torn tail of the last
+    /// segment is not damage: it is counted in `truncatedBytes` only.
+    public var damaged: [SetAsideDamage]
+    /// Sequences from the consumer position up to `nextSequence` that no segment holds: records
+    /// set aside by this or an earlier recovery (or by an older version, or removed by hand). No
+    /// record will ever be read for them, so the consumer counts them as done
+    /// (`DiskQueue.skippingMissing`). Derived at every open from the segment files themselves,
+    /// which recovery rewrote durably, so the knowledge survives any number of restarts
+    /// without a file of its own. Ascending, disjoint.
+    public var missingSequences: [ClosedRange<UInt64>]
     /// The consumer position the queue opened with (`DiskQueue.consumerPosition`): the one stored
     /// in `<directory>/consumer` when that file is valid and the position lies between the
     /// earliest record on disk and `nextSequence`; otherwise the earliest record on disk
@@ -31,9 +43,13 @@ public struct RecoveryReport: Sendable, Equatable {
         truncatedBytes: Int,
         quarantinedFiles: [String],
         nextSequence: UInt64,
+        damaged: [SetAsideDamage] = [],
+        missingSequences: [ClosedRange<UInt64>] = [],
         consumerPosition: UInt64 = 1,
         consumerPositionReset: Bool = false
     ) {
+        self.damaged = damaged
+        self.missingSequences = missingSequences
         self.segments = segments
         self.records = records
         self.truncatedBytes = truncatedBytes

@@ -73,6 +73,39 @@ enum SegmentScanner {
         return nil
     }
 
+    /// Where reading can go on after an invalid record at `offset`: the first later offset
+    /// holding a whole record whose checksum verifies and whose sequence lies in `sequences`
+    /// (above the last good one, below the next segment's first), with that sequence. Nil when
+    /// there is none: everything from `offset` on is the segment's tail.
+    ///
+    /// As the LevelDB and RocksDB log readers do after a bad block, the search moves on byte by
+    /// byte, so a damaged length cannot make it skip intact records. Offsets whose sequence field
+    /// lies outside `sequences` are passed over without computing a checksum, and runs of zeros
+    /// are jumped (see `highestSequence`); the checksum covers length and sequence, so a false
+    /// match is as unlikely as a CRC-32C collision.
+    static func resynchronize(
+        _ bytes: UnsafeRawBufferPointer,
+        after offset: Int,
+        sequences: ClosedRange<UInt64>,
+        maxRecordBytes: Int
+    ) -> (offset: Int, sequence: UInt64)? {
+        var candidate = offset + 1
+        while bytes.count - candidate >= RecordCodec.headerSize {
+            let sequence = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: candidate + 8, as: UInt64.self))
+            if sequence == 0 {
+                let next = firstNonZero(bytes, from: candidate + 16) ?? bytes.count
+                candidate = max(candidate + 1, next - 15)
+                continue
+            }
+            if sequences.contains(sequence),
+               case let .record(found, _, _) = RecordCodec.decode(bytes, at: candidate, maxRecordBytes: maxRecordBytes) {
+                return (candidate, found)
+            }
+            candidate += 1
+        }
+        return nil
+    }
+
     /// The highest sequence among records with a valid checksum in bytes being set aside from
     /// the segment starting at `firstSequence`. Lets recovery keep sequence numbers from ever
     /// being handed out twice.

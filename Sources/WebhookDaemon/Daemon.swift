@@ -18,6 +18,8 @@ public final class Daemon: Sendable {
     private let receiver: WebhookReceiver
     private let worker: Worker?
     let metrics = Metrics()
+    /// Whether the size bound refuses events right now (for `/readyz`).
+    private let refusal = QueueRefusal()
     /// Returns memory freed after bursts of connections to the system.
     private let freeMemory = FreeMemory()
     /// Native TLS, when `listen.tls` is configured (reloaded on SIGHUP).
@@ -36,30 +38,13 @@ public final class Daemon: Sendable {
         self.logger = logger
         self.xeroMetrics = xeroMetrics
         self.tls = tls
-        let options = DiskQueueOptions(
-            segmentBytes: config.queueSegmentBytes,
-            maxRecordBytes: config.limits.maxBodyBytes + 4096,  // one event plus the record envelope
-            faults: faults,
-            minFreeBytes: config.queueMinFreeBytes,
-            maxQueueBytes: config.queueMaxBytes
-        )
-        queue = try DiskQueue(directory: config.queueDirectory, options: options)
-        let report = queue.recovery
-        logger.info("queue opened", metadata: [
-            "directory": "\(config.queueDirectory)", "segments": "\(report.segments)",
-            "records": "\(report.records)", "nextSequence": "\(report.nextSequence)",
-        ])
-        if report.truncatedBytes > 0 || !report.quarantinedFiles.isEmpty {
-            logger.warning("queue recovered damaged data", metadata: [
-                "truncatedBytes": "\(report.truncatedBytes)",
-                "quarantined": "\(report.quarantinedFiles.joined(separator: ","))",
-            ])
-        }
+        queue = try DiskQueue(directory: config.queueDirectory, options: Daemon.queueOptions(config, faults: faults))
+        Daemon.logRecovery(queue.recovery, directory: config.queueDirectory, logger: logger)
         receiver = WebhookReceiver(
             signature: WebhookSignature(keys: keys.keys),
             queue: queue,
             now: { Int64(Date().timeIntervalSince1970 * 1000) },
-            onOutcome: Daemon.outcomeLogger(logger, metrics: metrics)
+            onOutcome: Daemon.outcomeLogger(logger, metrics: metrics, refusal: refusal, queue: queue)
         )
         if config.worker.enabled, let fetcher, let sink {
             worker = Worker(queue: queue, fetcher: fetcher, sink: sink, stateDirectory: config.stateDirectory,
@@ -70,9 +55,10 @@ public final class Daemon: Sendable {
         let queue = self.queue
         let worker = self.worker
         let metrics = self.metrics
+        let refusal = self.refusal
         let stateDirectory = config.stateDirectory
         let router = Router(webhookPath: config.webhookPath, receiver: receiver, queue: queue, metrics: metrics, readiness: {
-            Daemon.problems(queue: queue, worker: worker, now: Int64(Date().timeIntervalSince1970 * 1000))
+            Daemon.problems(queue: queue, worker: worker, now: Int64(Date().timeIntervalSince1970 * 1000), refusal: refusal)
         }, pauses: {
             Daemon.pauses(worker: worker)
         }, exposition: {
@@ -82,6 +68,47 @@ public final class Daemon: Sendable {
         })
         server = HTTPServer(limits: config.limits, tls: tls, onEvent: Daemon.serverEventLogger(logger, metrics: metrics)) { request, responder in
             router.route(request, responder)
+        }
+    }
+
+    /// The queue options the daemon (and `queue salvage`) open the queue with.
+    static func queueOptions(_ config: DaemonConfig, faults: FaultInjector? = nil) -> DiskQueueOptions {
+        DiskQueueOptions(
+            segmentBytes: config.queueSegmentBytes,
+            maxRecordBytes: config.limits.maxBodyBytes + 4096,  // one event plus the record envelope
+            faults: faults,
+            minFreeBytes: config.queueMinFreeBytes,
+            maxQueueBytes: config.queueMaxBytes
+        )
+    }
+
+    /// What recovery found: one line always; a warning per stretch of damaged records set aside
+    /// (segment, offset, bytes, sequences, where the copy is); a notice for a torn tail cut
+    /// (the normal trace of a crash) and for sequences the consumer will pass without a record.
+    static func logRecovery(_ report: RecoveryReport, directory: String, logger: Logger) {
+        logger.info("queue opened", metadata: [
+            "directory": "\(directory)", "segments": "\(report.segments)",
+            "records": "\(report.records)", "nextSequence": "\(report.nextSequence)",
+        ])
+        if report.truncatedBytes > 0 {
+            logger.notice("queue cut a torn tail left by a crash", metadata: ["truncatedBytes": "\(report.truncatedBytes)"])
+        }
+        if !report.quarantinedFiles.isEmpty {
+            logger.warning("queue recovered damaged data", metadata: [
+                "quarantined": "\(report.quarantinedFiles.joined(separator: ","))",
+            ])
+        }
+        for damage in report.damaged {
+            let sequences = damage.sequences.map { "\($0.lowerBound)-\($0.upperBound)" } ?? "none"
+            logger.warning("queue set aside damaged records; the intact ones around them are kept", metadata: [
+                "segment": "\(damage.segment)", "offset": "\(damage.offset)", "bytes": "\(damage.bytes)",
+                "sequences": "\(sequences)", "file": "\(damage.file)",
+            ])
+        }
+        if !report.missingSequences.isEmpty {
+            logger.notice("queue sequences without a record count as done", metadata: [
+                "sequences": "\(report.missingSequences.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ","))",
+            ])
         }
     }
 
@@ -143,7 +170,8 @@ public final class Daemon: Sendable {
         ])
     }
 
-    static func outcomeLogger(_ logger: Logger, metrics: Metrics) -> @Sendable (WebhookReceiver.Outcome, SocketAddress?) -> Void {
+    static func outcomeLogger(_ logger: Logger, metrics: Metrics, refusal: QueueRefusal,
+                              queue: DiskQueue) -> @Sendable (WebhookReceiver.Outcome, SocketAddress?) -> Void {
         // While the queue refuses events (full disk, size bound, failed), one line when it
         // starts and one when it ends, not one per request: Xero keeps retrying meanwhile.
         let refusing = Mutex<String?>(nil)
@@ -156,6 +184,11 @@ public final class Daemon: Sendable {
             case .notAPayload: metrics.response(400)
             case .persistFailed: metrics.response(503)
             case .methodNotAllowed: metrics.response(405)
+            }
+            switch outcome {
+            case .accepted: refusal.accepted()
+            case .persistFailed(.queueFull): refusal.refused(liveBytes: queue.liveBytes)
+            default: break
             }
             switch outcome {
             case let .accepted(events, sequences):
@@ -202,9 +235,10 @@ public final class Daemon: Sendable {
     }
 
     /// Why events could not be received or processed right now; empty when all is well.
-    static func problems(queue: DiskQueue, worker: Worker?, now: Int64) -> [String] {
+    static func problems(queue: DiskQueue, worker: Worker?, now: Int64, refusal: QueueRefusal? = nil) -> [String] {
         var problems: [String] = []
         if queue.isFailed { problems.append("queue failed: restart the daemon to recover") }
+        if let full = refusal?.problem(liveBytes: queue.liveBytes) { problems.append(full) }
         let busy = queue.writerBusyFor
         if busy >= .seconds(10) { problems.append("queue writer stuck for \(busy.components.seconds) s (disk not answering)") }
         if let status = worker?.statusSnapshot {

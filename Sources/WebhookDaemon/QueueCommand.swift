@@ -8,7 +8,7 @@ struct QueueCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "queue",
         abstract: "Inspect the on-disk queue.",
-        subcommands: [Dump.self, Status.self]
+        subcommands: [Dump.self, Status.self, Salvage.self]
     )
 
     struct Status: ParsableCommand {
@@ -50,7 +50,20 @@ struct QueueCommand: ParsableCommand {
                 let since = UTCTimestamp.format(millisecondsSinceEpoch: pause.since)
                 lines.append("paused \(pause.scope) since \(since): \(pause.reason)")
             }
+            lines += Self.setAsideLines(status.setAside)
             writeOut(Array((lines.joined(separator: "\n") + "\n").utf8))
+        }
+
+        /// `set aside: N files, B bytes (K not salvaged)` and one line per file; nothing when none.
+        static func setAsideLines(_ files: [SetAsideFile]) -> [String] {
+            guard !files.isEmpty else { return [] }
+            let bytes = files.reduce(0) { $0 + $1.bytes }
+            let waiting = files.filter { !$0.salvaged }.count
+            var lines = ["set aside: \(files.count) files, \(bytes) bytes (\(waiting) not salvaged)"]
+            for file in files {
+                lines.append("set aside \(file.name): \(file.kind.rawValue), \(file.bytes) bytes\(file.salvaged ? ", salvaged" : "")")
+            }
+            return lines
         }
     }
 
@@ -87,6 +100,48 @@ struct QueueCommand: ParsableCommand {
                 }
             }
             writeOut(out)
+        }
+    }
+}
+
+extension QueueCommand {
+    struct Salvage: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Queue again the events that still decode in what recovery set aside (damaged records, torn tails); stop the daemon first."
+        )
+
+        @Option(help: "Config file naming the state directory.")
+        var config: String?
+
+        func run() throws {
+            let settings: DaemonConfig
+            do {
+                settings = try ConfigLoader.load(path: config, environment: ProcessInfo.processInfo.environment)
+            } catch {
+                printError(error.description)
+                throw configErrorExit
+            }
+            let queue: DiskQueue
+            do {
+                // Takes the directory lock: refused while a daemon has the queue open.
+                queue = try DiskQueue(directory: settings.queueDirectory, options: Daemon.queueOptions(settings))
+            } catch {
+                if case .locked = error {
+                    printError("queue salvage: \(error.description); salvage appends to the queue, so stop the daemon first")
+                } else {
+                    printError("queue salvage: \(error)")
+                }
+                throw ExitCode.failure
+            }
+            defer { queue.close() }
+            let summary: QueueSalvage.Summary
+            do {
+                summary = try QueueSalvage.run(queue, directory: settings.queueDirectory, maxRecordBytes: Daemon.queueOptions(settings).maxRecordBytes)
+            } catch {
+                printError("queue salvage: \(error)")
+                throw ExitCode.failure
+            }
+            writeOut(Array((summary.description + "\n").utf8))
         }
     }
 }

@@ -15,10 +15,15 @@ public struct QueueStatus: Sendable, Equatable {
     public var replaysWaiting: Int
     /// As the worker last stored them, oldest first.
     public var pauses: [Pause] = []
+    /// What recovery set aside in the queue directory (damaged records, torn tails), by name;
+    /// `queue salvage` queues again what still decodes in those not salvaged yet.
+    public var setAside: [SetAsideFile] = []
 
     public static func read(stateDirectory: String) throws(DiskQueueError) -> QueueStatus {
         let queueDirectory = stateDirectory + "/queue"
-        let records = FileManager.default.fileExists(atPath: queueDirectory) ? try QueueReader.records(in: queueDirectory) : []
+        let exists = FileManager.default.fileExists(atPath: queueDirectory)
+        let records = exists ? try QueueReader.records(in: queueDirectory) : []
+        let setAside = exists ? try SetAsideFile.list(in: queueDirectory) : []
         // Recovery falls back to the earliest record when the position file is missing or bad.
         let position = QueueReader.consumerPosition(in: queueDirectory) ?? records.first?.sequence ?? 1
         // Delivered above a position an older event still holds back: not pending any more.
@@ -36,6 +41,6 @@ public struct QueueStatus: Sendable, Equatable {
         return QueueStatus(consumerPosition: position, pending: pending.count, oldestPendingReceivedAt: oldest,
                            backlogByTenant: byTenant, deadLetters: store.list().count,
                            replaysWaiting: store.pendingReplays().count,
-                           pauses: PauseStore.read(stateDirectory: stateDirectory))
+                           pauses: PauseStore.read(stateDirectory: stateDirectory), setAside: setAside)
     }
 }

@@ -384,11 +384,13 @@ public actor Worker {
         finished.insert(sequence, eventID: eventID)
     }
 
-    /// Moves the durable consumer position over the finished prefix. What is finished above it
-    /// is written first, so a restart skips it; the retry and pause files are written too.
+    /// Moves the durable consumer position over the finished prefix, and over sequences the
+    /// queue's recovery set aside (`DiskQueue.missingSequences`: no record will come for them, so
+    /// they count as done). What is finished above it is written first, so a restart skips it;
+    /// the retry and pause files are written too.
     private func advancePosition(writeFinishedNow: Bool = false) async throws {
-        var next = position
-        while let after = finished.takeRun(startingAt: next) { next = after }
+        var next = queue.skippingMissing(position)
+        while let after = finished.takeRun(startingAt: next) { next = queue.skippingMissing(after) }
         let clock = ContinuousClock()
         let finishedDue = writeFinishedNow || finishedWritten.map { clock.now - $0 >= .seconds(1) } ?? true
         let finishedChanges = finishedDue ? finishedStore.takeChanges(finished) : nil

@@ -37,8 +37,10 @@ import Testing
         }
     }
 
+    /// A flipped bit anywhere in a sealed segment (header or record) costs at most the record it
+    /// is in: the others, before and after it, are kept in order.
     @Test(arguments: preallocations)
-    func everyFlippedBitInASealedSegmentQuarantinesIt(preallocation: Int) throws {
+    func everyFlippedBitInASealedSegmentSetsAsideOnlyItsRecord(preallocation: Int) throws {
         try withTemporaryDirectory { base in
             let original = base + "/original"
             let options = DiskQueueOptions(segmentBytes: 120, preallocationBytes: preallocation)
@@ -52,6 +54,7 @@ import Testing
             let sealedFirst = try #require(SegmentName(fileName: sealed)).firstSequence
             let nextFirst = try #require(SegmentName(fileName: files[2])).firstSequence
             let bytes = try fileBytes(original + "/" + sealed)
+            #expect(bytes.count == 24 + 2 * 36)
             for index in bytes.indices {
                 let copy = base + "/flip-\(index)"
                 try copyDirectory(original, to: copy)
@@ -64,14 +67,17 @@ import Testing
                 #expect(try QueueReader.records(in: copy, from: nextFirst) == all.filter { $0.sequence >= nextFirst })
 
                 let reopened = try DiskQueue(directory: copy, options: options)
-                #expect(reopened.recovery.quarantinedFiles == [sealed + ".bad"])
-                #expect(reopened.recovery.segments == files.count - 1)
+                let lost: UInt64? = index < 24 ? nil : sealedFirst + UInt64((index - 24) / 36)
+                #expect(reopened.recovery.quarantinedFiles == [])
+                #expect(reopened.recovery.damaged.count == 1, "flip at \(index)")
+                #expect(reopened.recovery.damaged.first?.sequences == lost.map { $0...$0 }, "flip at \(index)")
+                #expect(reopened.recovery.missingSequences == (lost.map { [$0...$0] } ?? []), "flip at \(index)")
                 #expect(reopened.recovery.nextSequence == 13)
                 #expect(try reopened.append([payload(13)]) == 13..<14)
                 reopened.close()
                 let left = try QueueReader.records(in: copy)
-                #expect(left.map(\.sequence) == all.map(\.sequence).filter { $0 < sealedFirst || $0 >= nextFirst } + [13])
-                #expect(FileManager.default.fileExists(atPath: copy + "/" + sealed + ".bad"))
+                #expect(left.map(\.sequence) == all.map(\.sequence).filter { $0 != lost } + [13], "flip at \(index)")
+                #expect(!FileManager.default.fileExists(atPath: copy + "/" + sealed + ".bad"))
                 try FileManager.default.removeItem(atPath: copy)
             }
         }
@@ -92,7 +98,9 @@ import Testing
         }
     }
 
-    @Test func badHeaderOnTheLastSegmentNeverReusesItsSequences() throws {
+    /// A damaged header does not cost the records after it: they are kept under a new header,
+    /// and only the header bytes are set aside.
+    @Test func badHeaderOnTheLastSegmentKeepsItsRecords() throws {
         try withTemporaryDirectory { base in
             let queue = try DiskQueue(directory: base)
             for index in 1...3 { _ = try queue.append([payload(index)]) }
@@ -105,21 +113,22 @@ import Testing
 
             let first = try DiskQueue(directory: base)
             #expect(first.recovery == RecoveryReport(
-                segments: 0, records: 0, truncatedBytes: 0,
-                quarantinedFiles: ["segment-00000000000000000001.log.bad"], nextSequence: 4, consumerPosition: 4))
+                segments: 1, records: 3, truncatedBytes: 0, quarantinedFiles: [], nextSequence: 4,
+                damaged: [SetAsideDamage(segment: "segment-00000000000000000001.log", offset: 0, bytes: 24,
+                                         file: "segment-00000000000000000001.log.damaged-0", sequences: nil)],
+                consumerPosition: 1, consumerPositionReset: true))
             first.close()
-            // The reservation holds on the next open too, before anything new was written.
             let reopened = try DiskQueue(directory: base)
-            #expect(reopened.recovery == RecoveryReport(segments: 0, records: 0, truncatedBytes: 0, quarantinedFiles: [], nextSequence: 4, consumerPosition: 4))
+            #expect(reopened.recovery == RecoveryReport(segments: 1, records: 3, truncatedBytes: 0, quarantinedFiles: [], nextSequence: 4, consumerPosition: 1, consumerPositionReset: true))
             #expect(try reopened.append([payload(4)]) == 4..<5)
             reopened.close()
-            #expect(try segmentFiles(in: base) == ["segment-00000000000000000004.log"])
-            #expect(try QueueReader.records(in: base).map(\.sequence) == [4])
+            #expect(try segmentFiles(in: base) == ["segment-00000000000000000001.log"])
+            #expect(try QueueReader.records(in: base).map(\.sequence) == [1, 2, 3, 4])
         }
     }
 
     @Test(arguments: preallocations)
-    func damageInsideTheLastSegmentKeepsLaterSequencesReserved(preallocation: Int) throws {
+    func damageInsideTheLastSegmentKeepsTheRecordsAfterIt(preallocation: Int) throws {
         try withTemporaryDirectory { base in
             let queue = try DiskQueue(directory: base, options: .init(preallocationBytes: preallocation))
             for index in 1...5 { _ = try queue.append([payload(index, size: 20)]) }
@@ -131,17 +140,20 @@ import Testing
             try writeFile(segment, bytes)
 
             let first = try DiskQueue(directory: base)
-            // Records 3-5, and the prepared zeros after them when there are any.
-            #expect(first.recovery == RecoveryReport(segments: 1, records: 2, truncatedBytes: bytes.count - third, quarantinedFiles: [], nextSequence: 6, consumerPosition: 1, consumerPositionReset: true))
-            #expect(preallocation > 0 || bytes.count - third == 3 * 36)
+            #expect(first.recovery == RecoveryReport(
+                segments: 2, records: 4, truncatedBytes: 0, quarantinedFiles: [], nextSequence: 6,
+                damaged: [SetAsideDamage(segment: "segment-00000000000000000001.log", offset: third, bytes: 36,
+                                         file: "segment-00000000000000000001.log.damaged-\(third)", sequences: 3...3)],
+                missingSequences: [3...3], consumerPosition: 1, consumerPositionReset: true))
             #expect(try first.append([payload(6)]) == 6..<7)
             first.close()
-            #expect(try segmentFiles(in: base) == ["segment-00000000000000000001.log", "segment-00000000000000000006.log"])
-            #expect(try QueueReader.records(in: base).map(\.sequence) == [1, 2, 6])
-            #expect(try fileBytes(segment + ".truncated-\(third)") == Array(bytes[third...]))
+            #expect(try segmentFiles(in: base) == ["segment-00000000000000000001.log", "segment-00000000000000000004.log"])
+            #expect(try QueueReader.records(in: base).map(\.sequence) == [1, 2, 4, 5, 6])
+            #expect(try fileBytes(segment + ".damaged-\(third)") == Array(bytes[third..<(third + 36)]))
 
             let second = try DiskQueue(directory: base)
-            #expect(second.recovery == RecoveryReport(segments: 2, records: 3, truncatedBytes: 0, quarantinedFiles: [], nextSequence: 7, consumerPosition: 1, consumerPositionReset: true))
+            #expect(second.recovery == RecoveryReport(segments: 2, records: 5, truncatedBytes: 0, quarantinedFiles: [], nextSequence: 7,
+                                                      missingSequences: [3...3], consumerPosition: 1, consumerPositionReset: true))
             second.close()
         }
     }
@@ -169,14 +181,16 @@ import Testing
             let secondReport = second.recovery
             second.close()
 
-            #expect(firstReport.quarantinedFiles == [files[0] + ".bad"])
+            #expect(firstReport.quarantinedFiles == [])
+            #expect(firstReport.damaged.map(\.sequences) == [1...1])
+            #expect(firstReport.missingSequences == [])
             #expect(firstReport.truncatedBytes == 36 - 3)
             #expect(secondReport == RecoveryReport(
                 segments: firstReport.segments, records: firstReport.records, truncatedBytes: 0,
                 quarantinedFiles: [], nextSequence: firstReport.nextSequence,
                 consumerPosition: firstReport.consumerPosition, consumerPositionReset: true))
-            // No consumer file: both fall back to the first record left after the quarantine.
-            #expect(firstReport.consumerPosition == SegmentName(fileName: files[1])?.firstSequence)
+            // No consumer file: both fall back to the first record left, the one after the damage.
+            #expect(firstReport.consumerPosition == 2)
             #expect(try QueueReader.records(in: base) == records)
         }
     }

@@ -135,9 +135,9 @@ import Testing
         }
     }
 
-    /// Sequences of whole records found after a zeroed stretch in a set-aside tail stay reserved
-    /// (a torn batch over prepared space: its first block lost, later ones written).
-    @Test func recordsAfterZerosInASetAsideTailKeepTheirSequencesReserved() throws {
+    /// Whole records found after a zeroed stretch are kept (a torn batch over prepared space: its
+    /// first block lost, later ones written); only the torn record is set aside.
+    @Test func recordsAfterZerosInATornBatchAreKept() throws {
         try withTemporaryDirectory { base in
             let (end, _) = try makeQueue(base)
             let path = base + "/" + Self.segment
@@ -151,12 +151,14 @@ import Testing
             try writeFile(path, bytes)
 
             let queue = try DiskQueue(directory: base, options: Self.options)
-            #expect(queue.recovery.records == 2)
-            #expect(queue.recovery.truncatedBytes == bytes.count - third)
+            #expect(queue.recovery.records == 4)
+            #expect(queue.recovery.truncatedBytes == 0)
+            #expect(queue.recovery.damaged.map(\.sequences) == [3...3])
+            #expect(queue.recovery.damaged.map(\.bytes) == [47])
             #expect(queue.recovery.nextSequence == 6)
             #expect(try queue.append([payload(6)]) == 6..<7)
             queue.close()
-            #expect(try QueueReader.records(in: base).map(\.sequence) == [1, 2, 6])
+            #expect(try QueueReader.records(in: base).map(\.sequence) == [1, 2, 4, 5, 6])
         }
     }
 }

@@ -1,0 +1,27 @@
+import DiskQueue
+import Synchronization
+
+/// Whether the queue's size bound (`queue.maxBytes`) is refusing events, for `/readyz`: set
+/// when an append is refused with `.queueFull`, remembering the queue's live bytes then; over
+/// at the next accepted append, or as soon as the consumer has deleted segments (live bytes
+/// below what they were), since an event may fit again. Not ready meanwhile, because every
+/// delivery would be answered 503.
+final class QueueRefusal: Sendable {
+    private let refusedAt = Mutex<Int?>(nil)
+
+    func refused(liveBytes: Int) { refusedAt.withLock { $0 = liveBytes } }
+
+    func accepted() { refusedAt.withLock { $0 = nil } }
+
+    /// The `/readyz` problem while the bound refuses events; nil otherwise.
+    func problem(liveBytes: Int) -> String? {
+        refusedAt.withLock { at in
+            guard let refused = at else { return nil }
+            guard liveBytes >= refused else {
+                at = nil
+                return nil
+            }
+            return "queue full: \(liveBytes) bytes held, events are refused (503) until the worker delivers and frees space"
+        }
+    }
+}

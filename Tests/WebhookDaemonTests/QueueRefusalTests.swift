@@ -1,0 +1,24 @@
+import Testing
+@testable import WebhookDaemon
+
+/// `/readyz` is not ready while the size bound refuses events, and ready again as soon as the
+/// consumer freed space or an event was accepted.
+@Suite struct QueueRefusalTests {
+    @Test func notReadyFromARefusalUntilSpaceIsFreed() {
+        let refusal = QueueRefusal()
+        #expect(refusal.problem(liveBytes: 1000) == nil)
+        refusal.refused(liveBytes: 1000)
+        #expect(refusal.problem(liveBytes: 1000)?.hasPrefix("queue full") == true)
+        #expect(refusal.problem(liveBytes: 1200) != nil)
+        // A consumed segment deleted: an event may fit again.
+        #expect(refusal.problem(liveBytes: 900) == nil)
+        #expect(refusal.problem(liveBytes: 1000) == nil)
+    }
+
+    @Test func anAcceptedEventEndsTheRefusal() {
+        let refusal = QueueRefusal()
+        refusal.refused(liveBytes: 1000)
+        refusal.accepted()
+        #expect(refusal.problem(liveBytes: 1000) == nil)
+    }
+}

@@ -24,7 +24,8 @@ public enum FaultPoint: String, Sendable, CaseIterable {
 ///   anything else becomes `.failed`). ENOSPC or EDQUOT at `beforeWrite`, `createSegment` or
 ///   `prepareSpace` is a full disk: the batch fails with `.diskFull` and the queue keeps working.
 ///   Any other error at those points, and any error at `afterWriteBeforeSync` or
-///   `afterSyncBeforeAck` (a failed sync), fails the batch and puts the queue into its failed state.
+///   `afterSyncBeforeAck` (a failed sync), fails the batch and puts the queue into its failed
+///   state; a batch that failed at or after its write is cut off the segment first.
 /// - At `writeConsumerPosition`, `setConsumerPosition` throws and the old position stays in
 ///   force. With ENOSPC or EDQUOT it first deletes the consumed segments and tries once more.
 public struct FaultInjector: Sendable {

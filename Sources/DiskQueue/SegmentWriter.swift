@@ -263,27 +263,38 @@ final class SegmentWriter {
     }
 
     /// Creates `segment-<first>.log`, writes and fsyncs its header, then fsyncs the directory,
-    /// so the segment exists durably before any record goes into it. A full file system while
-    /// creating it or writing its header removes the partial file and throws `.diskFull`.
+    /// so the segment exists durably before any record goes into it.
+    ///
+    /// A shortage that passes (see `DiskQueueError.isTransient`: a full file system, no file
+    /// descriptor or memory to spare) while opening the file or writing its header removes
+    /// whatever was created and throws `.diskFull` or `.resourcesExhausted`: nothing of the
+    /// batch is on disk, the active segment stays the one before (sealed, still appendable), and
+    /// the next batch tries again. Any other error is thrown as it is and stops the queue.
     private func createSegment(firstSequence: UInt64) throws(DiskQueueError) -> ActiveSegment {
         let path = QueueDirectory.path(directory, SegmentName(firstSequence: firstSequence).fileName)
         let file: FileDescriptor
         do throws(DiskQueueError) {
             try options.faults?.fire(.createSegment)
             file = try FileDescriptor.open(path, flags: O_RDWR | O_CREAT | O_EXCL)
-            do throws(DiskQueueError) {
-                try file.write(SegmentHeader(firstSequence: firstSequence).encoded(), at: 0)
-            } catch {
-                file.close()
-                guard error.isOutOfSpace else { throw error }
-                // A leftover would block the name (O_EXCL) for the next try. No directory sync:
-                // if a crash brings the entry back, recovery drops or sets aside a last segment
-                // without a whole header, and the next segment created syncs the directory anyway.
-                try QueueDirectory.remove(path)
-                throw error
-            }
         } catch {
-            throw error.isOutOfSpace ? .diskFull(error.description) : error
+            guard error.isTransient else { throw error }
+            // EMFILE and ENFILE come before the file is created, but ENOMEM may come after it. A
+            // file at this name can only be ours (the lock keeps other writers out, and recovery
+            // leaves no segment named after the next sequence), so it goes.
+            if try QueueDirectory.exists(path) { try QueueDirectory.remove(path) }
+            throw error.refusal
+        }
+        do throws(DiskQueueError) {
+            try options.faults?.fire(.writeSegmentHeader)
+            try file.write(SegmentHeader(firstSequence: firstSequence).encoded(), at: 0)
+        } catch {
+            file.close()
+            guard error.isTransient else { throw error }
+            // A leftover would block the name (O_EXCL) for the next try. No directory sync:
+            // if a crash brings the entry back, recovery drops or sets aside a last segment
+            // without a whole header, and the next segment created syncs the directory anyway.
+            try QueueDirectory.remove(path)
+            throw error.refusal
         }
         try file.synchronize()
         try directoryFile.synchronize()

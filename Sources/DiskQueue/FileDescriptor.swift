@@ -136,6 +136,17 @@ final class FileDescriptor {
         }
     }
 
+    /// `fsync` of this descriptor, a directory opened with `openDirectory`, through `DirectorySync`
+    /// (the one place directory syncs go through): entries created, renamed or removed in it
+    /// survive a crash. Keeps using this descriptor, so it needs no new one. Not retried.
+    func synchronizeDirectory() throws(DiskQueueError) {
+        do throws(SystemCallError) {
+            try DirectorySync.synchronize(descriptor: raw, path: path)
+        } catch {
+            throw .system(error)
+        }
+    }
+
     /// `ftruncate` to `length` bytes.
     func truncate(to length: Int) throws(DiskQueueError) {
         while ftruncate(raw, off_t(length)) != 0 {

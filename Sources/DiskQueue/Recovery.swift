@@ -87,7 +87,7 @@ struct Recovery {
         let consumer = try ConsumerPositionFile.recover(directory: directory, earliestRecord: earliestRecord, nextSequence: report.nextSequence)
         report.consumerPosition = consumer.position
         report.consumerPositionReset = consumer.reset
-        try directoryFile.synchronize()
+        try directoryFile.synchronizeDirectory()
         return Outcome(report: report, active: active, liveSegments: liveSegments)
     }
 
@@ -170,7 +170,7 @@ struct Recovery {
             counter += 1
             candidate = "\(base).\(counter)"
         }
-        try directoryFile.synchronize()
+        try directoryFile.synchronizeDirectory()
         try file.truncate(to: offset)
         try file.synchronize()
         report.truncatedBytes += tail.count
@@ -180,7 +180,7 @@ struct Recovery {
     private mutating func quarantine(_ name: SegmentName) throws(DiskQueueError) {
         let target = try QueueDirectory.unusedName(name.fileName + ".bad", in: directory)
         try QueueDirectory.rename(QueueDirectory.path(directory, name.fileName), to: QueueDirectory.path(directory, target))
-        try directoryFile.synchronize()
+        try directoryFile.synchronizeDirectory()
         report.quarantinedFiles.append(target)
     }
 

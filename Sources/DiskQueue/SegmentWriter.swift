@@ -297,7 +297,7 @@ final class SegmentWriter {
             throw error.refusal
         }
         try file.synchronize()
-        try directoryFile.synchronize()
+        try directoryFile.synchronizeDirectory()
         live.add(SegmentHeader.size, to: firstSequence)
         return ActiveSegment(file: file, firstSequence: firstSequence, end: SegmentHeader.size)
     }

@@ -47,11 +47,8 @@ public struct TokenFile: TokenStore {
     }
 
     public func save(_ set: StoredTokenSet) throws(TokenStoreError) {
-        let directory = AtomicFile.directory(of: path)
-        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
-            throw .system(call: "mkdir", path: directory, errno: errno)
-        }
         do {
+            try DirectorySync.makeDirectory(at: DirectorySync.parent(of: path), mode: 0o700)
             try AtomicFile.replace(path, with: set.encoded(), mode: 0o600)
         } catch {
             throw .system(call: error.call, path: error.path ?? path, errno: error.errno)

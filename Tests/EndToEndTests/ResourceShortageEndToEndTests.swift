@@ -65,4 +65,51 @@ import Glibc
         let segments = try FileManager.default.contentsOfDirectory(atPath: dir.file("state/queue")).filter { $0.hasPrefix("segment-") }
         #expect(segments.count == 2, "\(segments)")
     }
+
+    /// The report's case with a real limit: `ulimit -n 64`, one kept-alive delivery connection and
+    /// 90 idle ones. Once the idle ones are gone, deliveries that need a new segment get 200 and
+    /// /healthz is ok, without a restart. Whether the rollover gets 503 meanwhile depends on how
+    /// many descriptors the server keeps in reserve, so only the recovery is required here (the
+    /// fail-point test above proves the 503).
+    @Test func realDescriptorLimitPassesOnceIdleConnectionsClose() throws {
+        let dir = try TemporaryDirectory("xero-webhookd-ulimit")
+        defer { dir.remove() }
+        let config = dir.file("config.json")
+        try writeFile(config, #"{"stateDirectory": "\#(dir.file("state"))", "listen": {"port": 0}, "queue": {"segmentBytes": 65536}}"#)
+        let daemon = try DaemonProcess(["serve", "--config", config], environment: ["PAN_SEC_XERO_WEBHOOK_KEY": CrashOracle.key],
+                                       launcher: "/bin/sh", launcherArguments: ["-c", #"ulimit -n 64 && exec "$0" "$@""#])
+        let client = try RawHTTPClient(port: daemon.port)
+        var acknowledged: [String] = []
+        let first = try post(client, prefix: "first")
+        #expect(first.status == 200)
+        acknowledged += first.ids
+
+        var idle: [RawHTTPClient] = []
+        for _ in 0..<90 { idle.append(try RawHTTPClient(port: daemon.port)) }
+        // The server takes connections until it runs out of descriptors (or keeps its reserve).
+        let limit = 64
+        _ = waitUntil(seconds: 5) { daemon.openDescriptorTargets().count >= limit - 4 }
+        let during = try post(client, prefix: "during")
+        #expect([200, 503].contains(during.status))
+        if during.status == 200 { acknowledged += during.ids }
+        #expect(try health(client).status == 200, "a shortage of descriptors is not a failed queue")
+
+        for connection in idle { connection.close() }
+        idle.removeAll()
+        #expect(waitUntil(seconds: 15) { daemon.openDescriptorTargets().count < limit / 2 })
+        // Enough deliveries to need at least one more segment.
+        for round in 0..<2 {
+            let after = try post(client, prefix: "after-\(round)")
+            #expect(after.status == 200)
+            if after.status == 200 { acknowledged += after.ids }
+        }
+        let healed = try health(client)
+        #expect(healed.status == 200)
+        #expect(healed.body.contains(#""queue":"ok""#))
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+        let dumped = try CrashOracle.dumpedIDs(config: config)
+        #expect(dumped.status == 0, "\(dumped.stderr)")
+        #expect(dumped.ids == acknowledged)
+    }
 }

@@ -129,7 +129,8 @@ final class FileDescriptor {
         }
     }
 
-    /// `fsync`: data and all metadata. Used for new files and directories. Not retried (see above).
+    /// `fsync`: data and all metadata. Used for new files (directories: `synchronizeDirectory`).
+    /// Not retried (see above).
     func synchronize() throws(DiskQueueError) {
         guard fsync(raw) == 0 else {
             throw .system(.last("fsync", path: path))

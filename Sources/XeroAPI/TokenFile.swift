@@ -7,7 +7,8 @@ import Glibc
 ///
 /// `save` writes a temporary file in the same directory, fsyncs it, renames it over the old
 /// file and fsyncs the directory, so after a crash the file holds either the old set or the
-/// new one, never a mix, and a returned `save` is never undone.
+/// new one, never a mix, and a returned `save` is never undone. A missing directory is created
+/// (mode 0700, with `DirectorySync`, so its own entry is durable too).
 public struct TokenFile: TokenStore {
     public static let defaultName = "xero-token.json"
 

@@ -50,6 +50,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["COpenSSL"], path: "Tests/TestSupport"),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
         .testTarget(name: "ByteJSONTests", dependencies: ["ByteJSON"]),
+        .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"]),
         .testTarget(name: "DiskQueueTests", dependencies: ["DiskQueue", "SystemSupport"]),
         .testTarget(name: "XeroWebhooksTests", dependencies: ["XeroWebhooks", "ByteJSON", "HTTPServer", "DiskQueue", "TestSupport"]),
         .testTarget(

@@ -81,6 +81,6 @@ final class ConsumerCursor: Sendable {
         guard deleted else { return }
         let directoryFile = try FileDescriptor.openDirectory(directory)
         defer { directoryFile.close() }
-        try directoryFile.synchronize()
+        try directoryFile.synchronizeDirectory()
     }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import SystemSupport
 
 /// The file `<directory>/consumer` holding the durable consumer position (the sequence of the
 /// next record to deliver), 20 bytes:
@@ -77,9 +78,11 @@ enum ConsumerPositionFile {
             _ = unlink(temporary)
             throw error
         }
-        let directoryFile = try FileDescriptor.openDirectory(directory)
-        defer { directoryFile.close() }
-        try directoryFile.synchronize()
+        do throws(SystemCallError) {
+            try DirectorySync.synchronize(directory: directory)
+        } catch {
+            throw .system(error)
+        }
     }
 
     /// Removes a `consumer.tmp` left by a crash before its rename. Returns whether there was one;

@@ -22,6 +22,6 @@ extension DiskQueue {
                                   to: QueueDirectory.path(directory, file.name + SetAsideFile.salvagedSuffix))
         let directoryFile = try FileDescriptor.openDirectory(directory)
         defer { directoryFile.close() }
-        try directoryFile.synchronize()
+        try directoryFile.synchronizeDirectory()
     }
 }

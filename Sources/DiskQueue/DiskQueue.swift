@@ -70,8 +70,8 @@ public final class DiskQueue: @unchecked Sendable {
     /// `completion` is called exactly once. For a batch that reaches the writer it runs on the
     /// writer thread, after the `fdatasync` covering these records returned 0, with the sequence
     /// numbers assigned to the payloads, in order. On any error nothing of this call is
-    /// acknowledged. `.diskFull` and `.queueFull` fail only this batch: nothing of it was left on
-    /// disk and later appends may succeed. Calls refused without I/O (`.recordTooLarge`, `.closed`, `.failed`) and
+    /// acknowledged. `.diskFull`, `.queueFull` and `.resourcesExhausted` fail only this batch:
+    /// nothing of it was left on disk and later appends may succeed. Calls refused without I/O (`.recordTooLarge`, `.closed`, `.failed`) and
     /// an empty `payloads` (empty range) complete at once on the calling thread.
     /// Completions must not block: the next batch waits for them.
     public func append(_ payloads: [[UInt8]], completion: @escaping @Sendable (Result<Range<UInt64>, DiskQueueError>) -> Void) {
@@ -106,7 +106,9 @@ public final class DiskQueue: @unchecked Sendable {
     }
 
     /// True once a write, sync, segment creation or the sealing of a full segment failed (other
-    /// than for a full disk, see `.diskFull`); every later append fails with `.failed`. Reopening the directory recovers a valid prefix.
+    /// than for a full disk or a shortage of descriptors or memory, see `.diskFull` and
+    /// `.resourcesExhausted`); every later append fails with `.failed`. Reopening the directory
+    /// recovers a valid prefix.
     public var isFailed: Bool { commits.isFailed }
 
     /// Durable work done since open.

@@ -3,7 +3,8 @@ import SystemSupport
 /// Every way the queue can refuse or fail an operation.
 ///
 /// Closed on purpose: callers map each case to one action (for HTTP: `recordTooLarge` is 413;
-/// `diskFull`, `queueFull`, `failed`, `closed` and `system` are 503 with `Retry-After`).
+/// `diskFull`, `queueFull`, `resourcesExhausted`, `failed`, `closed` and `system` are 503 with
+/// `Retry-After`).
 public enum DiskQueueError: Error, Equatable, CustomStringConvertible {
     /// Another process (or another `DiskQueue` in this one) holds the directory's lock file.
     case locked(path: String, holder: String?)
@@ -27,6 +28,11 @@ public enum DiskQueueError: Error, Equatable, CustomStringConvertible {
     /// The segment files still on disk plus the batch would pass `DiskQueueOptions.maxQueueBytes`.
     /// Nothing was written; appends succeed again once the consumer position moves past whole segments.
     case queueFull(limit: Int)
+    /// The process ran out of file descriptors or memory (EMFILE, ENFILE, ENOMEM) while the
+    /// writer opened a file it needed (the next segment). Like `diskFull`, a passing shortage:
+    /// none of the batch is acknowledged or left on disk, the queue keeps working, and a later
+    /// append succeeds once descriptors or memory are free again, without a restart.
+    case resourcesExhausted(SystemCallError)
     /// `setConsumerPosition` was given a sequence outside `allowed` (from the current consumer
     /// position up to the durable next sequence). Nothing changed.
     case invalidPosition(requested: UInt64, allowed: ClosedRange<UInt64>)
@@ -50,6 +56,8 @@ public enum DiskQueueError: Error, Equatable, CustomStringConvertible {
             return "invalid queue options: \(reason)"
         case let .diskFull(reason):
             return "disk full (\(reason)); the batch was not stored; free space on the queue's file system or lower minFreeBytes"
+        case let .resourcesExhausted(error):
+            return "\(error.description); the batch was not stored; it is accepted again once the process has file descriptors and memory to spare (check LimitNOFILE and the number of open connections)"
         case let .queueFull(limit):
             return "queue holds its limit of \(limit) bytes; nothing was written; let the consumer catch up or raise maxQueueBytes"
         case let .invalidPosition(requested, allowed):
@@ -58,10 +66,11 @@ public enum DiskQueueError: Error, Equatable, CustomStringConvertible {
     }
 
     /// Whether a batch failing with this error puts the queue into its failed state. Only the
-    /// refusals made before any byte of the batch is left on disk (`diskFull`, `queueFull`) do not.
+    /// refusals made before any byte of the batch is left on disk (`diskFull`, `queueFull`,
+    /// `resourcesExhausted`) do not.
     var stopsQueue: Bool {
         switch self {
-        case .diskFull, .queueFull: false
+        case .diskFull, .queueFull, .resourcesExhausted: false
         default: true
         }
     }
@@ -70,5 +79,26 @@ public enum DiskQueueError: Error, Equatable, CustomStringConvertible {
     var isOutOfSpace: Bool {
         guard case let .system(error) = self else { return false }
         return error.errno == ENOSPC || error.errno == EDQUOT
+    }
+
+    /// A system call failed for want of a file descriptor (EMFILE: this process's limit; ENFILE:
+    /// the system's) or kernel memory (ENOMEM): a shortage that passes, unlike an I/O error.
+    var isOutOfResources: Bool {
+        guard case let .system(error) = self else { return false }
+        return error.errno == EMFILE || error.errno == ENFILE || error.errno == ENOMEM
+    }
+
+    /// Whether a failed `open` or write that left nothing behind may be refused for this batch
+    /// only: the file system is full or the process is short of descriptors or memory. Never
+    /// said of a failed sync (rule 7: that stops the queue whatever the errno).
+    var isTransient: Bool { isOutOfSpace || isOutOfResources }
+
+    /// The error a batch is refused with after a transient failure (`isTransient`) that left
+    /// nothing on disk: `.diskFull` or `.resourcesExhausted`. Any other error as it is.
+    var refusal: DiskQueueError {
+        guard case let .system(error) = self else { return self }
+        if isOutOfSpace { return .diskFull(error.description) }
+        if isOutOfResources { return .resourcesExhausted(error) }
+        return self
     }
 }

@@ -7,8 +7,10 @@ public enum FaultPoint: String, Sendable, CaseIterable {
     case afterWriteBeforeSync
     /// After a batch's `fdatasync` returned 0, before any of its completions is called.
     case afterSyncBeforeAck
-    /// Before a new segment file is created.
+    /// Before a new segment file is created (an error here is the `open` failing: nothing created).
     case createSegment
+    /// After a new segment file is created, before its header is written.
+    case writeSegmentHeader
     /// Before zero bytes are written to prepare space ahead of the committed end
     /// (`DiskQueueOptions.preallocationBytes`).
     case prepareSpace
@@ -21,10 +23,14 @@ public enum FaultPoint: String, Sendable, CaseIterable {
 /// failed, with the same consequences:
 ///
 /// - Throw a `SystemCallError` to choose the errno (a `DiskQueueError` passes through as is;
-///   anything else becomes `.failed`). ENOSPC or EDQUOT at `beforeWrite`, `createSegment` or
-///   `prepareSpace` is a full disk: the batch fails with `.diskFull` and the queue keeps working.
+///   anything else becomes `.failed`). ENOSPC or EDQUOT at `beforeWrite`, `createSegment`,
+///   `writeSegmentHeader` or `prepareSpace` is a full disk: the batch fails with `.diskFull` and
+///   the queue keeps working. EMFILE, ENFILE or ENOMEM at `createSegment` or `writeSegmentHeader`
+///   is a shortage of descriptors or memory: the batch fails with `.resourcesExhausted`, the
+///   partly created segment is removed, and the queue keeps working.
 ///   Any other error at those points, and any error at `afterWriteBeforeSync` or
-///   `afterSyncBeforeAck` (a failed sync), fails the batch and puts the queue into its failed state.
+///   `afterSyncBeforeAck` (a failed sync), fails the batch and puts the queue into its failed
+///   state; a batch that failed at or after its write is cut off the segment first.
 /// - At `writeConsumerPosition`, `setConsumerPosition` throws and the old position stays in
 ///   force. With ENOSPC or EDQUOT it first deletes the consumed segments and tries once more.
 public struct FaultInjector: Sendable {

@@ -129,10 +129,22 @@ final class FileDescriptor {
         }
     }
 
-    /// `fsync`: data and all metadata. Used for new files and directories. Not retried (see above).
+    /// `fsync`: data and all metadata. Used for new files (directories: `synchronizeDirectory`).
+    /// Not retried (see above).
     func synchronize() throws(DiskQueueError) {
         guard fsync(raw) == 0 else {
             throw .system(.last("fsync", path: path))
+        }
+    }
+
+    /// `fsync` of this descriptor, a directory opened with `openDirectory`, through `DirectorySync`
+    /// (the one place directory syncs go through): entries created, renamed or removed in it
+    /// survive a crash. Keeps using this descriptor, so it needs no new one. Not retried.
+    func synchronizeDirectory() throws(DiskQueueError) {
+        do throws(SystemCallError) {
+            try DirectorySync.synchronize(descriptor: raw, path: path)
+        } catch {
+            throw .system(error)
         }
     }
 

@@ -9,36 +9,11 @@ enum QueueDirectory {
     }
 
     /// Creates `directory` and any missing parents (mode 0750), syncing each parent that gained an
-    /// entry so the new directory survives a crash.
+    /// entry so the new directory survives a crash (`DirectorySync.makeDirectory`).
     static func create(_ directory: String) throws(DiskQueueError) {
-        guard try !makeDirectory(directory) else { return }
-        let parent = parentPath(of: directory)
-        guard parent != directory, !directory.isEmpty else {
-            throw .system(SystemCallError(call: "mkdir", errno: ENOENT, path: directory))
-        }
-        try create(parent)
-        guard try !makeDirectory(directory) else { return }
-        throw .system(SystemCallError(call: "mkdir", errno: ENOENT, path: directory))
-    }
-
-    /// One `mkdir`. Returns true when the directory exists afterwards, false when its parent is missing.
-    private static func makeDirectory(_ directory: String) throws(DiskQueueError) -> Bool {
-        if mkdir(directory, 0o750) == 0 {
-            try syncParent(of: directory)
-            return true
-        }
-        let error = SystemCallError.last("mkdir", path: directory)
-        switch error.errno {
-        case EEXIST:
-            var info = stat()
-            guard stat(directory, &info) == 0 else { throw .system(.last("stat", path: directory)) }
-            guard (info.st_mode & S_IFMT) == S_IFDIR else {
-                throw .system(SystemCallError(call: "mkdir", errno: ENOTDIR, path: directory))
-            }
-            return true
-        case ENOENT:
-            return false
-        default:
+        do throws(SystemCallError) {
+            try DirectorySync.makeDirectory(at: directory, mode: 0o750)
+        } catch {
             throw .system(error)
         }
     }
@@ -98,19 +73,5 @@ enum QueueDirectory {
 
     static func remove(_ path: String) throws(DiskQueueError) {
         guard unlink(path) == 0 else { throw .system(.last("unlink", path: path)) }
-    }
-
-    private static func parentPath(of directory: String) -> String {
-        var trimmed = Substring(directory)
-        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
-        guard let slash = trimmed.lastIndex(of: "/") else { return "." }
-        let parent = trimmed[..<slash]
-        return parent.isEmpty ? "/" : String(parent)
-    }
-
-    private static func syncParent(of directory: String) throws(DiskQueueError) {
-        let parent = try FileDescriptor.openDirectory(parentPath(of: directory))
-        defer { parent.close() }
-        try parent.synchronize()
     }
 }

@@ -42,7 +42,8 @@ final class QueueWriter: @unchecked Sendable {
         } catch {
             // Never retried: after a failed write or sync the kernel may have dropped the dirty
             // pages, so a later success would not prove these records durable. Only a refusal
-            // that left none of the batch on disk (full disk, bounded queue) lets writing go on.
+            // that left none of the batch on disk (full disk, bounded queue, no descriptor or
+            // memory for the next segment) lets writing go on.
             if error.stopsQueue {
                 commits.fail(reason: error.description)
             } else {

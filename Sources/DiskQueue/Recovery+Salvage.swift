@@ -44,7 +44,7 @@ extension Recovery {
                 count(name.firstSequence, scan: scan)
             } else {
                 try QueueDirectory.remove(path)
-                try directoryFile.synchronize()
+                try directoryFile.synchronizeDirectory()
             }
         }
         let sequences = lastGood + 1 < resume.sequence ? (lastGood + 1)...(resume.sequence - 1) : nil
@@ -84,7 +84,7 @@ extension Recovery {
             counter += 1
             candidate = "\(base).\(counter)"
         }
-        try directoryFile.synchronize()
+        try directoryFile.synchronizeDirectory()
         return candidate
     }
 
@@ -97,6 +97,6 @@ extension Recovery {
         try file.write(bytes, at: 0)
         try file.synchronize()
         try QueueDirectory.rename(temporary, to: path)
-        try directoryFile.synchronize()
+        try directoryFile.synchronizeDirectory()
     }
 }

@@ -136,7 +136,7 @@ struct Recovery {
         report.consumerPosition = consumer.position
         report.consumerPositionReset = consumer.reset
         report.missingSequences = Self.missing(held: held, nextSequence: report.nextSequence, from: consumer.position)
-        try directoryFile.synchronize()
+        try directoryFile.synchronizeDirectory()
         return Outcome(report: report, active: active, liveSegments: liveSegments)
     }
 
@@ -264,7 +264,7 @@ struct Recovery {
     mutating func quarantine(_ name: SegmentName) throws(DiskQueueError) {
         let target = try QueueDirectory.unusedName(name.fileName + ".bad", in: directory)
         try QueueDirectory.rename(QueueDirectory.path(directory, name.fileName), to: QueueDirectory.path(directory, target))
-        try directoryFile.synchronize()
+        try directoryFile.synchronizeDirectory()
         report.quarantinedFiles.append(target)
     }
 

@@ -58,7 +58,8 @@ final class SegmentWriter {
     /// `fdatasync`. Returns each append's sequence range, in order. On error nothing is committed:
     /// the end offset and `nextSequence` stay where they were. After `.diskFull` or `.queueFull`
     /// none of the batch is left in the file and writing may go on; after any other error the
-    /// caller must stop writing.
+    /// caller must stop writing. A failed write or sync cuts the batch's bytes off before
+    /// throwing (`discardBatch`), so a refused batch does not come back at the next open.
     func commit(_ batch: [PendingAppend]) throws(DiskQueueError) -> Commit {
         buffer.removeAll(keepingCapacity: true)
         buffer.reserveCapacity(batch.reduce(0) { $0 + $1.encodedBytes })
@@ -83,11 +84,16 @@ final class SegmentWriter {
         }
         segment = try prepareSpace(in: segment, for: buffer.count, room: room)
         try write(buffer, to: segment)
-        try options.faults?.fire(.afterWriteBeforeSync)
-        let started = monotonicNanoseconds()
-        try segment.file.synchronizeData()
-        let syncNanoseconds = monotonicNanoseconds() &- started
-        try options.faults?.fire(.afterSyncBeforeAck)
+        let syncNanoseconds: UInt64
+        do throws(DiskQueueError) {
+            try options.faults?.fire(.afterWriteBeforeSync)
+            let started = monotonicNanoseconds()
+            try segment.file.synchronizeData()
+            syncNanoseconds = monotonicNanoseconds() &- started
+            try options.faults?.fire(.afterSyncBeforeAck)
+        } catch {
+            throw discardBatch(after: error)
+        }
         segment.end += buffer.count
         segment.preparedEnd = max(segment.preparedEnd, segment.end)
         active = segment
@@ -183,15 +189,40 @@ final class SegmentWriter {
     /// One `pwrite` of the batch at the committed end. When the file system is full (ENOSPC,
     /// EDQUOT; a short write ends in one of them) the segment is cut back to the committed end:
     /// those bytes were never synced or acknowledged, so the queue stays as the last sync left it
-    /// (less its prepared space, which is given back).
+    /// (less its prepared space, which is given back). Any other error cuts the same way
+    /// (`discardBatch`) and stops the queue.
     private func write(_ bytes: [UInt8], to segment: ActiveSegment) throws(DiskQueueError) {
         do throws(DiskQueueError) {
             try options.faults?.fire(.beforeWrite)
             try segment.file.write(bytes, at: segment.end)
         } catch {
-            guard error.isOutOfSpace else { throw error }
+            guard error.isOutOfSpace else { throw discardBatch(after: error) }
             try cutToCommittedEnd()
             throw .diskFull(error.description)
+        }
+    }
+
+    /// After the batch's write or `fdatasync` failed (or anything between the write and the
+    /// acknowledgement), cuts the segment back to the committed end (`ftruncate`) and `fsync`s
+    /// that, then returns the error to fail the batch with. The batch gets 503, so its records
+    /// must not come back when the queue is opened again: left in the file, whole records of it
+    /// would pass recovery's checks and be delivered, and if the disk lost some of its pages,
+    /// recovery would cut the file at the hole instead.
+    ///
+    /// The queue still stops (reliability rule 7), even when the cut and its sync succeed: after
+    /// a failed writeback Linux reports the error once and marks the pages clean, so a later
+    /// successful sync proves nothing about what the device holds, and an I/O error usually
+    /// means the device is failing. Reopening the queue checks every record from disk.
+    ///
+    /// When the cut or its sync fails too, the error says so: the refused records may be back
+    /// after a restart (at least once still holds; nothing acknowledged is lost).
+    private func discardBatch(after failure: DiskQueueError) -> DiskQueueError {
+        do throws(DiskQueueError) {
+            try cutToCommittedEnd()
+            try active?.file.synchronize()
+            return failure
+        } catch {
+            return .failed(reason: "\(failure.description); cutting the refused batch off failed too (\(error.description)), so it may be queued again at the next start")
         }
     }
 
@@ -232,30 +263,41 @@ final class SegmentWriter {
     }
 
     /// Creates `segment-<first>.log`, writes and fsyncs its header, then fsyncs the directory,
-    /// so the segment exists durably before any record goes into it. A full file system while
-    /// creating it or writing its header removes the partial file and throws `.diskFull`.
+    /// so the segment exists durably before any record goes into it.
+    ///
+    /// A shortage that passes (see `DiskQueueError.isTransient`: a full file system, no file
+    /// descriptor or memory to spare) while opening the file or writing its header removes
+    /// whatever was created and throws `.diskFull` or `.resourcesExhausted`: nothing of the
+    /// batch is on disk, the active segment stays the one before (sealed, still appendable), and
+    /// the next batch tries again. Any other error is thrown as it is and stops the queue.
     private func createSegment(firstSequence: UInt64) throws(DiskQueueError) -> ActiveSegment {
         let path = QueueDirectory.path(directory, SegmentName(firstSequence: firstSequence).fileName)
         let file: FileDescriptor
         do throws(DiskQueueError) {
             try options.faults?.fire(.createSegment)
             file = try FileDescriptor.open(path, flags: O_RDWR | O_CREAT | O_EXCL)
-            do throws(DiskQueueError) {
-                try file.write(SegmentHeader(firstSequence: firstSequence).encoded(), at: 0)
-            } catch {
-                file.close()
-                guard error.isOutOfSpace else { throw error }
-                // A leftover would block the name (O_EXCL) for the next try. No directory sync:
-                // if a crash brings the entry back, recovery drops or sets aside a last segment
-                // without a whole header, and the next segment created syncs the directory anyway.
-                try QueueDirectory.remove(path)
-                throw error
-            }
         } catch {
-            throw error.isOutOfSpace ? .diskFull(error.description) : error
+            guard error.isTransient else { throw error }
+            // EMFILE and ENFILE come before the file is created, but ENOMEM may come after it. A
+            // file at this name can only be ours (the lock keeps other writers out, and recovery
+            // leaves no segment named after the next sequence), so it goes.
+            if try QueueDirectory.exists(path) { try QueueDirectory.remove(path) }
+            throw error.refusal
+        }
+        do throws(DiskQueueError) {
+            try options.faults?.fire(.writeSegmentHeader)
+            try file.write(SegmentHeader(firstSequence: firstSequence).encoded(), at: 0)
+        } catch {
+            file.close()
+            guard error.isTransient else { throw error }
+            // A leftover would block the name (O_EXCL) for the next try. No directory sync:
+            // if a crash brings the entry back, recovery drops or sets aside a last segment
+            // without a whole header, and the next segment created syncs the directory anyway.
+            try QueueDirectory.remove(path)
+            throw error.refusal
         }
         try file.synchronize()
-        try directoryFile.synchronize()
+        try directoryFile.synchronizeDirectory()
         live.add(SegmentHeader.size, to: firstSequence)
         return ActiveSegment(file: file, firstSequence: firstSequence, end: SegmentHeader.size)
     }

@@ -5,8 +5,8 @@ import Glibc
 public enum AtomicFile {
     /// Writes `bytes` to a new temporary file beside `path` (created exclusively with `mode`,
     /// which a narrower umask does not change), fsyncs it, renames it over `path` and fsyncs the
-    /// directory. On an error before the rename the temporary file is removed and `path` is
-    /// untouched.
+    /// directory (`DirectorySync`). On an error before the rename the temporary file is removed
+    /// and `path` is untouched.
     public static func replace(_ path: String, with bytes: [UInt8], mode: mode_t) throws(SystemCallError) {
         let temporary = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
@@ -25,20 +25,6 @@ public enum AtomicFile {
             unlink(temporary)
             throw failure
         }
-        try syncDirectory(directory(of: path))
-    }
-
-    /// fsyncs a directory, so renames and new entries in it survive a crash.
-    public static func syncDirectory(_ directory: String) throws(SystemCallError) {
-        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw .last("open", path: directory) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw .last("fsync", path: directory) }
-    }
-
-    /// The directory part of `path` (`.` for a bare name).
-    public static func directory(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
+        try DirectorySync.synchronize(directory: DirectorySync.parent(of: path))
     }
 }

@@ -217,6 +217,8 @@ public final class Daemon: Sendable {
                 switch error {
                 case .diskFull, .queueFull:
                     logger.warning("queue refusing events; answering 503 until there is room", metadata: ["reason": "\(error)"])
+                case .resourcesExhausted:
+                    logger.warning("queue refusing events; answering 503 until descriptors or memory are free", metadata: ["reason": "\(error)"])
                 default:
                     logger.error("queue failed; answering 503 until restarted", metadata: ["reason": "\(error)"])
                 }

@@ -3,6 +3,7 @@ import ByteJSON
 import FakeXero
 import Foundation
 import Logging
+import SystemSupport
 import Worker
 import XeroAPI
 import XeroWebhooks
@@ -29,7 +30,7 @@ struct Demo: ParsableCommand {
         LoggingSystem.bootstrap { label in StderrLogHandler(label: label, level: .init(.warning), journal: false) }
         let logger = Logger(label: "xero-webhookd")
         let state = stateDirectory ?? FileManager.default.temporaryDirectory.path + "/xero-webhookd-demo-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        try DirectorySync.makeDirectory(at: state, mode: 0o750)
         let started = Date()
 
         // The simulated Xero: two organisations with invoices and contacts.

@@ -9,18 +9,21 @@ import Synchronization
 ///
 /// The value is a comma-separated list of `point=action[@hit]`: `point` is a `FaultPoint`
 /// (`beforeWrite`, `afterWriteBeforeSync`, `afterSyncBeforeAck`, `createSegment`,
-/// `writeConsumerPosition`), `action` is `crash` (SIGKILL to this process: a crash at exactly
-/// that point), `error` (the step fails with EIO) or `hang` (the step never returns), and `hit` is which occurrence of the point
-/// triggers it (default 1; later occurrences pass). Crash tests use it to prove that every
-/// acknowledged event survives a crash at each point. Unset in production.
+/// `writeSegmentHeader`, `prepareSpace`, `writeConsumerPosition`), `action` is `crash` (SIGKILL
+/// to this process: a crash at exactly that point), `error` (the step fails with EIO), `emfile`,
+/// `enfile`, `enomem` or `enospc` (the step fails with that errno) or `hang` (the step never
+/// returns), and `hit` is which occurrence of the point triggers it: `N` (default 1; later
+/// occurrences pass) or `N-M` (occurrences N to M, so a shortage can last a while). Crash tests
+/// use it to prove that every acknowledged event survives a crash at each point. Unset in
+/// production.
 public enum FailPoints {
     public static let environmentVariable = "XERO_WEBHOOKD_FAILPOINTS"
 
     struct Rule: Equatable {
-        enum Action: String { case crash, error, hang }
+        enum Action: String { case crash, error, emfile, enfile, enomem, enospc, hang }
         let point: FaultPoint
         let action: Action
-        let hit: Int
+        let hits: ClosedRange<Int>
     }
 
     static func parse(_ text: String) throws(ConfigError) -> [Rule] {
@@ -28,20 +31,21 @@ public enum FailPoints {
             let parts = item.split(separator: "=", maxSplits: 1)
             guard parts.count == 2, let point = FaultPoint(rawValue: String(parts[0]).trimmingSpaces) else {
                 let names = FaultPoint.allCases.map(\.rawValue).joined(separator: ", ")
-                throw ConfigError(environmentVariable, "\"\(item)\": expected point=crash|error[@hit] with point one of \(names)")
+                throw ConfigError(environmentVariable, "\"\(item)\": expected point=action[@hit] with point one of \(names)")
             }
             let actionParts = parts[1].split(separator: "@", maxSplits: 1)
             guard let action = Rule.Action(rawValue: String(actionParts[0]).trimmingSpaces) else {
-                throw ConfigError(environmentVariable, "\"\(item)\": action must be crash, error or hang")
+                throw ConfigError(environmentVariable, "\"\(item)\": action must be crash, error, emfile, enfile, enomem, enospc or hang")
             }
-            var hit = 1
+            var hits = 1...1
             if actionParts.count == 2 {
-                guard let n = Int(actionParts[1]), n >= 1 else {
-                    throw ConfigError(environmentVariable, "\"\(item)\": hit must be a whole number from 1")
+                let bounds = actionParts[1].split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).map { Int($0) }
+                guard let first = bounds.first ?? nil, let last = bounds.last ?? nil, first >= 1, last >= first else {
+                    throw ConfigError(environmentVariable, "\"\(item)\": hit must be a whole number from 1, or a range N-M of them")
                 }
-                hit = n
+                hits = first...last
             }
-            return Rule(point: point, action: action, hit: hit)
+            return Rule(point: point, action: action, hits: hits)
         }
     }
 
@@ -55,16 +59,22 @@ public enum FailPoints {
                 counts[point, default: 0] += 1
                 return counts[point]!
             }
-            for rule in rules where rule.point == point && rule.hit == count {
+            for rule in rules where rule.point == point && rule.hits.contains(count) {
+                let code: Int32
                 switch rule.action {
                 case .crash:
                     kill(getpid(), SIGKILL)
-                case .error:
-                    throw SystemCallError(call: "failpoint \(point.rawValue)", errno: EIO)
+                    continue
                 case .hang:
                     // A write or sync that never returns (a dead disk): the writer thread blocks.
                     while true { pause() }
+                case .error: code = EIO
+                case .emfile: code = EMFILE
+                case .enfile: code = ENFILE
+                case .enomem: code = ENOMEM
+                case .enospc: code = ENOSPC
                 }
+                throw SystemCallError(call: "failpoint \(point.rawValue)", errno: code)
             }
         }
     }

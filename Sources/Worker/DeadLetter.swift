@@ -89,11 +89,7 @@ public struct DeadLetterStore: Sendable {
 
     /// Stores `letter` durably.
     public func add(_ letter: DeadLetter) throws(DurableFile.Failure) {
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw DurableFile.Failure(description: "cannot create \(directory): \(error)")
-        }
+        try DurableFile.makeDirectory(directory)
         try DurableFile.write(letter.json(), to: directory + "/\(letter.id).json")
     }
 
@@ -109,11 +105,7 @@ public struct DeadLetterStore: Sendable {
 
     /// Marks letters for replay. Returns the ids that were found.
     public func replay(_ ids: [String]) throws(DurableFile.Failure) -> [String] {
-        do {
-            try FileManager.default.createDirectory(atPath: replayDirectory, withIntermediateDirectories: true)
-        } catch {
-            throw DurableFile.Failure(description: "cannot create \(replayDirectory): \(error)")
-        }
+        try DurableFile.makeDirectory(replayDirectory)
         var moved: [String] = []
         for id in ids where rename(directory + "/\(id).json", replayDirectory + "/\(id).json") == 0 {
             moved.append(id)

@@ -2,11 +2,13 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemSupport
 import XeroWebhooks
 
 /// The default sink: JSON Lines files under a directory, `records-YYYY-MM-DD-NNNN.jsonl`, a new
 /// file each UTC day and whenever the current one would pass `maxFileBytes`. A batch is written
-/// and fsynced before it is reported accepted (a new file's directory entry is fsynced too).
+/// and fsynced before it is reported accepted (the directory, created with its parents synced,
+/// is fsynced after a file is opened in it, so a new file's entry is durable too).
 ///
 /// Its state (the open file) is confined to `io`, a private serial queue that may block on fsync.
 public final class DirectorySink: Sink, @unchecked Sendable {
@@ -57,7 +59,7 @@ public final class DirectorySink: Sink, @unchecked Sendable {
     private func openNext(day: String) -> SinkError? {
         if fd >= 0 { close(fd); fd = -1 }
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try DirectorySync.makeDirectory(at: directory, mode: 0o755)
         } catch {
             return SinkError("cannot create \(directory): \(error)")
         }
@@ -80,13 +82,18 @@ public final class DirectorySink: Sink, @unchecked Sendable {
                 close(opened)
                 return error
             }
+            // The file may be new: its name must be durable before a batch in it is accepted.
+            do {
+                try DirectorySync.synchronize(directory: directory)
+            } catch {
+                close(opened)
+                return SinkError("\(error)")
+            }
             fd = opened
             fileDay = day
             fileBytes = size
             break
         }
-        let dirfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dirfd >= 0 { fsync(dirfd); close(dirfd) }
         return nil
     }
 

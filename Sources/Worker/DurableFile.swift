@@ -3,8 +3,9 @@ import SystemSupport
 import Glibc
 #endif
 
-/// The worker's files (dead letters, retry state) are replaced with `AtomicFile`; this gives
-/// its failures the worker's error type.
+/// The worker's files (dead letters, retry state) are replaced with `AtomicFile`, and its
+/// directories created and synced with `DirectorySync`; this gives their failures the worker's
+/// error type.
 public enum DurableFile {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
@@ -18,9 +19,19 @@ public enum DurableFile {
         }
     }
 
+    /// fsyncs `directory` after entries in it were renamed or removed.
     static func syncDirectory(_ directory: String) throws(Failure) {
         do {
-            try AtomicFile.syncDirectory(directory)
+            try DirectorySync.synchronize(directory: directory)
+        } catch {
+            throw Failure(description: error.description)
+        }
+    }
+
+    /// Creates `directory` (and missing parents, mode 0750) with each new entry synced.
+    static func makeDirectory(_ directory: String) throws(Failure) {
+        do {
+            try DirectorySync.makeDirectory(at: directory, mode: 0o750)
         } catch {
             throw Failure(description: error.description)
         }

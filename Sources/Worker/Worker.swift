@@ -83,7 +83,7 @@ public actor Worker {
         self.onEvent = onEvent
         deadLetters = DeadLetterStore(stateDirectory: stateDirectory)
         let workerDirectory = stateDirectory + "/worker"
-        try? FileManager.default.createDirectory(atPath: workerDirectory, withIntermediateDirectories: true)  // a failure shows at the first save
+        try? DurableFile.makeDirectory(workerDirectory)  // a failure shows at the first save
         retries = RetryStore(directory: workerDirectory)
         pauses = PauseStore(directory: workerDirectory)
         finishedStore = FinishedStore(directory: workerDirectory)

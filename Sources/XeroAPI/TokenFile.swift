@@ -7,7 +7,8 @@ import Glibc
 ///
 /// `save` writes a temporary file in the same directory, fsyncs it, renames it over the old
 /// file and fsyncs the directory, so after a crash the file holds either the old set or the
-/// new one, never a mix, and a returned `save` is never undone.
+/// new one, never a mix, and a returned `save` is never undone. A missing directory is created
+/// (mode 0700, with `DirectorySync`, so its own entry is durable too).
 public struct TokenFile: TokenStore {
     public static let defaultName = "xero-token.json"
 
@@ -47,11 +48,8 @@ public struct TokenFile: TokenStore {
     }
 
     public func save(_ set: StoredTokenSet) throws(TokenStoreError) {
-        let directory = AtomicFile.directory(of: path)
-        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
-            throw .system(call: "mkdir", path: directory, errno: errno)
-        }
         do {
+            try DirectorySync.makeDirectory(at: DirectorySync.parent(of: path), mode: 0o700)
             try AtomicFile.replace(path, with: set.encoded(), mode: 0o600)
         } catch {
             throw .system(call: error.call, path: error.path ?? path, errno: error.errno)

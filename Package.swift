@@ -55,9 +55,9 @@ let package = Package(
         .testTarget(name: "XeroWebhooksTests", dependencies: ["XeroWebhooks", "ByteJSON", "HTTPServer", "DiskQueue", "TestSupport"]),
         .testTarget(
             name: "WebhookDaemonTests",
-            dependencies: ["WebhookDaemon", "TestSupport", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["WebhookDaemon", "SystemSupport", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "DiskQueue", "ByteJSON", "XeroWebhooks", "HTTPServer", "TestSupport"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "SystemSupport", "DiskQueue", "ByteJSON", "XeroWebhooks", "HTTPServer", "TestSupport"]),
         .testTarget(name: "XeroAPITests", dependencies: ["XeroAPI", "FakeXero", "ByteJSON", "TestSupport", "WebhookDaemon", "xero-webhookd"]),
         .testTarget(name: "EndToEndTests", dependencies: ["xero-webhookd", "XeroWebhooks", "ByteJSON", "FakeXero", "TestSupport"]),
     ],

@@ -6,12 +6,13 @@ import Glibc
 /// with sigwait) and ignores SIGPIPE; a child would inherit both, so it could not be stopped
 /// with SIGTERM and would not die of a broken pipe. Here the child starts with an empty signal
 /// mask, default dispositions, and in a process group of its own (so a timeout can stop the
-/// helpers it started too).
+/// helpers it started too). Its environment is only what `ChildEnvironment` lets through, never
+/// this process's (which holds the daemon's secrets).
 public enum ChildProcess {
-    /// posix_spawn of `executable` with `arguments` (argv, the program name first) and this
-    /// process's environment. A nil descriptor means /dev/null. Returns the child's pid.
-    public static func spawn(_ executable: String, arguments: [String], stdin: Int32? = nil, stdout: Int32? = nil,
-                             stderr: Int32? = nil) -> Result<pid_t, SystemCallError> {
+    /// posix_spawn of `executable` with `arguments` (argv, the program name first) and exactly
+    /// `environment`. A nil descriptor means /dev/null. Returns the child's pid.
+    public static func spawn(_ executable: String, arguments: [String], environment: ChildEnvironment, stdin: Int32? = nil,
+                             stdout: Int32? = nil, stderr: Int32? = nil) -> Result<pid_t, SystemCallError> {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -37,8 +38,10 @@ public enum ChildProcess {
 
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for argument in argv { free(argument) } }
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.entries.map { strdup($0) } + [nil]
+        defer { for entry in envp { free(entry) } }
         var child: pid_t = 0
-        let result = posix_spawn(&child, executable, &actions, &attributes, argv, environ)
+        let result = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
         guard result == 0 else { return .failure(SystemCallError(call: "posix_spawn", errno: result, path: executable)) }
         return .success(child)
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HTTPServer
+import SystemSupport
 import XeroWebhooks
 
 struct CheckConfig: ParsableCommand {
@@ -51,6 +52,9 @@ struct CheckConfig: ParsableCommand {
                 "sink.directory: \(settings.worker.sinkDirectory ?? settings.stateDirectory + "/records")",
                 "sink.url: \(settings.worker.sinkURL ?? "none")",
                 "sink.command: \(settings.worker.sinkCommand.first.map { "\($0) (arguments not shown)" } ?? "none")",
+                "sink.passEnvironment: " + ChildEnvironment.describe(
+                    passing: settings.worker.sinkPassEnvironment,
+                    built: ChildEnvironment(from: environment, passing: settings.worker.sinkPassEnvironment)),
             ]
             lines += settings.xero.describe(secrets: xeroSecrets, stateDirectory: settings.stateDirectory)
             if let tls, let warning = SecretFile.exposure(tls.privateKeyFile) { lines.append("warning: \(warning)") }

@@ -184,7 +184,7 @@ struct ConfigObject {
         }
     }
 
-    private func keyPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+    func keyPath(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
     private func value(_ key: String) -> JSONValue? {
         guard let v = members.first(where: { $0.key == key })?.value else { return nil }

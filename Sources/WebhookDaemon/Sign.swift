@@ -36,16 +36,22 @@ struct Sign: ParsableCommand {
 }
 
 /// The key for `sign` and `selftest`: `--key-file` (first key in it), else the environment.
+/// Read with the daemon's rules (`WebhookKeys`), so a key `serve` would refuse (too short,
+/// whitespace inside) is refused here too, with the same error naming its source.
 enum KeyArgument {
-    static func resolve(keyFile: String?) throws(ConfigError) -> String {
-        var environment = ProcessInfo.processInfo.environment
+    static func resolve(keyFile: String?, environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws(ConfigError) -> String {
+        var environment = environment
         if keyFile != nil { environment[WebhookKeys.environmentVariable] = nil }
         environment["CREDENTIALS_DIRECTORY"] = nil
+        if keyFile == nil && environment[WebhookKeys.environmentVariable] == nil {
+            throw ConfigError("--key-file", "no key: pass --key-file or set \(WebhookKeys.environmentVariable)")
+        }
         do {
             return try WebhookKeys.load(keyFile: keyFile, environment: environment).keys[0]
         } catch {
-            guard keyFile == nil else { throw ConfigError("--key-file", error.reason) }
-            throw ConfigError("--key-file", "no key: pass --key-file or set \(WebhookKeys.environmentVariable)")
+            // The loader names the config key; here the file came from the option.
+            throw keyFile == nil ? error : ConfigError("--key-file", error.reason)
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import Worker
 
 /// Builds the configured sink. The HTTP sink's signing secret comes from
@@ -16,7 +17,8 @@ enum SinkFactory {
                             timeout: .milliseconds(settings.sinkTimeoutMilliseconds))
         case .command:
             return CommandSink(command: settings.sinkCommand, timeout: .milliseconds(settings.sinkTimeoutMilliseconds),
-                               concurrency: settings.sinkConcurrency)
+                               concurrency: settings.sinkConcurrency,
+                               environment: ChildEnvironment(from: environment, passing: settings.sinkPassEnvironment))
         }
     }
 

@@ -10,10 +10,14 @@ import Foundation
 ///
 /// Surrounding whitespace is trimmed; empty entries, and in files blank lines and lines starting
 /// with `#`, are skipped. A key with whitespace inside is a configuration error: splitting on
-/// it would turn one key into several, and make words of a comment valid keys.
+/// it would turn one key into several, and make words of a comment valid keys. So is a key
+/// shorter than `minimumBytes`: Xero's keys are 88 characters, so a short one is a placeholder,
+/// a test value or a cut-off paste, and anyone could guess it and sign deliveries.
 public struct WebhookKeys: Sendable, Equatable {
     public static let environmentVariable = "PAN_SEC_XERO_WEBHOOK_KEY"
     public static let credentialName = "webhook-key"
+    /// The fewest UTF-8 bytes a configured key may have.
+    public static let minimumBytes = 16
 
     public let keys: [String]
     /// Human-readable origin, safe to print (never the key itself).
@@ -37,7 +41,7 @@ public struct WebhookKeys: Sendable, Equatable {
             let path = directory + "/" + credentialName
             if let bytes = try? FileBytes.read(path) {  // absent credential: fall through to the key file
                 let origin = "credential \(credentialName)"
-                let keys = try parse(String(decoding: bytes, as: UTF8.self), separator: "\n", origin: origin)
+                let keys = try parse(String(decoding: bytes, as: UTF8.self), separator: "\n", origin: origin, file: path)
                 guard !keys.isEmpty else { throw ConfigError(origin, "\(path) is empty") }
                 return WebhookKeys(keys: keys, source: "systemd credential \(credentialName)")
             }
@@ -52,7 +56,7 @@ public struct WebhookKeys: Sendable, Equatable {
         } catch {
             throw ConfigError("webhook.keyFile", "cannot read \(keyFile): \(error)")
         }
-        let keys = try parse(String(decoding: bytes, as: UTF8.self), separator: "\n", origin: "webhook.keyFile")
+        let keys = try parse(String(decoding: bytes, as: UTF8.self), separator: "\n", origin: "webhook.keyFile", file: keyFile)
         guard !keys.isEmpty else { throw ConfigError("webhook.keyFile", "\(keyFile) holds no key") }
         return WebhookKeys(keys: keys, source: "file \(keyFile)", warnings: SecretFile.exposure(keyFile).map { [$0] } ?? [])
     }
@@ -63,18 +67,22 @@ public struct WebhookKeys: Sendable, Equatable {
     }
 
     /// The keys in `text`, one per `separator`-delimited entry (see the type's rules). Errors
-    /// name `origin` and the entry's position, never the key.
-    static func parse(_ text: String, separator: Character, origin: String) throws(ConfigError) -> [String] {
+    /// name `origin`, the entry's position and `file` (the path read, if any), never the key.
+    static func parse(_ text: String, separator: Character, origin: String, file: String? = nil) throws(ConfigError) -> [String] {
         var keys: [String] = []
         // Split on unicode scalars: "\r\n" is one Character and would not split on "\n".
         let entries = text.unicodeScalars.split(separator: separator.unicodeScalars.first!, omittingEmptySubsequences: false)
         for (index, entry) in entries.enumerated() {
             let trimmed = String(String.UnicodeScalarView(entry)).trimmingCharacters(in: .whitespacesAndNewlines)
             if trimmed.isEmpty || (separator == "\n" && trimmed.hasPrefix("#")) { continue }
+            let place = (separator == "\n" ? "line \(index + 1)" : "entry \(index + 1)") + (file.map { " of \($0)" } ?? "")
             guard !trimmed.unicodeScalars.contains(where: { $0.properties.isWhitespace }) else {
-                let place = separator == "\n" ? "line \(index + 1)" : "entry \(index + 1)"
                 throw ConfigError(origin, "\(place) has whitespace inside the key; a webhook key is one word "
                     + "(several keys: one per line in a file, comma-separated in \(environmentVariable))")
+            }
+            guard trimmed.utf8.count >= minimumBytes else {
+                throw ConfigError(origin, "\(place) is shorter than \(minimumBytes) bytes; use the webhook key Xero shows "
+                    + "for the app (88 characters), not a placeholder or part of it")
             }
             keys.append(trimmed)
         }

@@ -22,6 +22,8 @@ public struct WorkerSettings: Sendable, Equatable {
     public var sinkSecretFile: String?
     /// Command sink: program and arguments (no shell).
     public var sinkCommand: [String] = []
+    /// Command sink: variables the command gets on top of the base set (`ChildEnvironment`).
+    public var sinkPassEnvironment: [String] = []
     public var sinkTimeoutMilliseconds = 30_000
     public var sinkConcurrency = 4
 
@@ -73,6 +75,7 @@ enum WorkerSettingsLoader {
         }
         settings.sinkSecretFile = try o.string("secretFile") ?? settings.sinkSecretFile
         if let command = try o.stringArray("command") { settings.sinkCommand = command }
+        if let names = try o.variableNames("passEnvironment") { settings.sinkPassEnvironment = names }
         if let timeout = try o.integer("timeoutMilliseconds") {
             guard (100...3_600_000).contains(timeout) else {
                 throw ConfigError("sink.timeoutMilliseconds", "\(timeout) is out of range (100-3600000)")
@@ -83,7 +86,8 @@ enum WorkerSettingsLoader {
             guard (1...256).contains(concurrency) else { throw ConfigError("sink.concurrency", "\(concurrency) is out of range (1-256)") }
             settings.sinkConcurrency = concurrency
         }
-        try o.rejectUnknown(["type", "directory", "maxFileBytes", "url", "secretFile", "command", "timeoutMilliseconds", "concurrency"])
+        try o.rejectUnknown(["type", "directory", "maxFileBytes", "url", "secretFile", "command", "passEnvironment", "timeoutMilliseconds",
+                             "concurrency"])
         switch settings.sink {
         case .http where settings.sinkURL == nil:
             throw ConfigError("sink.url", "is required when sink.type is http")

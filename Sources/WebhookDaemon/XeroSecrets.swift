@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import XeroAPI
 
 /// The Xero secrets and where each came from. Looked up in this order (DESIGN.md: the
@@ -38,6 +39,12 @@ public struct XeroSecrets: Sendable {
     /// `exp` makes it irrelevant (a warning, not a failure).
     public var expiresInNote: String?
 
+    /// The whole environment of the token command: the base variables and the names in
+    /// `xero.auth.passEnvironment`, taken from the daemon's environment (`ChildEnvironment`:
+    /// none of the secrets above unless named there). Built here, where the Xero side reads
+    /// the daemon's environment.
+    public var commandEnvironment = ChildEnvironment(from: [:])
+
     /// `PAN_SEC_XERO_EXPIRES_IN` as whole seconds (surrounding whitespace and newlines trimmed,
     /// as for the token), nil when unset, or why it cannot be read.
     static func readExpiresIn(_ environment: [String: String]) -> Result<Int?, ConfigError> {
@@ -59,6 +66,7 @@ public struct XeroSecrets: Sendable {
     /// cannot work without one.
     public static func load(_ settings: XeroSettings, environment: [String: String]) throws(ConfigError) -> XeroSecrets {
         var secrets = XeroSecrets()
+        secrets.commandEnvironment = ChildEnvironment(from: environment, passing: settings.auth.passEnvironment)
         let credentials = environment["CREDENTIALS_DIRECTORY"].flatMap { $0.isEmpty ? nil : $0 }
         (secrets.clientId, secrets.clientIdSource) = try secret(
             variable: clientIdVariable, credential: "xero-client-id", file: settings.auth.clientIdFile,

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import XeroAPI
 
 /// Building the Xero client from the settings and secrets.
@@ -23,7 +24,8 @@ extension XeroSettings {
             return ClientCredentialsProvider(client: client, scope: nil, identity: identity,
                                              label: secrets.clientIdSource ?? "client credentials", now: now)
         case .command:
-            return CommandTokenProvider(command: auth.command ?? [], timeout: .milliseconds(requestTimeoutMilliseconds), now: now)
+            return CommandTokenProvider(command: auth.command ?? [], timeout: .milliseconds(requestTimeoutMilliseconds),
+                                        environment: secrets.commandEnvironment, now: now)
         }
     }
 
@@ -79,6 +81,7 @@ extension XeroSettings {
         } else {
             lines.append("xero.auth.command: none")
         }
+        lines.append("xero.auth.passEnvironment: " + ChildEnvironment.describe(passing: auth.passEnvironment, built: secrets.commandEnvironment))
         lines += [
             "xero.auth.scopes: \(auth.scopes)",
             "xero.auth.redirectURI: \(auth.redirectURI)",

@@ -25,6 +25,8 @@ public struct XeroSettings: Sendable, Equatable {
         public var clientSecretFile: String?
         /// Program and arguments, run without a shell.
         public var command: [String]?
+        /// Variables the command gets on top of the base set (`ChildEnvironment`).
+        public var passEnvironment: [String] = []
         /// Scopes asked for by `authorize`. The default is the granular set; when Xero refuses it
         /// (`invalid_scope`: an app created before 2 March 2026 with broad scopes), `authorize`
         /// asks again with `broadScopes`.

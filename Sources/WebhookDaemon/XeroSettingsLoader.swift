@@ -39,6 +39,7 @@ enum XeroSettingsLoader {
             }
             auth.command = command
         }
+        if let names = try o.variableNames("passEnvironment") { auth.passEnvironment = names }
         if let scopes = try o.string("scopes") {
             guard !scopes.trimmingCharacters(in: .whitespaces).isEmpty else {
                 throw ConfigError("xero.auth.scopes", "must not be empty")
@@ -52,7 +53,8 @@ enum XeroSettingsLoader {
             }
             auth.redirectURI = redirect
         }
-        try o.rejectUnknown(["mode", "accessTokenFile", "clientIdFile", "clientSecretFile", "command", "scopes", "redirectURI"])
+        try o.rejectUnknown(["mode", "accessTokenFile", "clientIdFile", "clientSecretFile", "command", "passEnvironment", "scopes",
+                             "redirectURI"])
     }
 
     private static func applyLimits(_ o: ConfigObject, to limits: inout RateLimits) throws(ConfigError) {

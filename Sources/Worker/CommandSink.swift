@@ -8,16 +8,22 @@ import Glibc
 /// Runs a command once per record with the record's JSON on stdin. Exit status 0 accepts the
 /// record; any other status, or running longer than `timeout` (then SIGTERM to its process
 /// group, and SIGKILL a second later), is a failure the worker retries. At most `concurrency` commands run at once. No shell is involved.
+/// The command gets `environment` only (see `ChildEnvironment`: not the daemon's secrets).
 public final class CommandSink: Sink, @unchecked Sendable {
     // @unchecked: immutable apart from `slots`, which is a semaphore.
     private let command: [String]
     private let timeout: Duration
+    private let environment: ChildEnvironment
     private let slots: DispatchSemaphore
 
-    public init(command: [String], timeout: Duration = .seconds(30), concurrency: Int = 4) {
+    /// - Parameter environment: the command's whole environment; by default the base variables
+    ///   of this process's (`ChildEnvironment`), none of its secrets.
+    public init(command: [String], timeout: Duration = .seconds(30), concurrency: Int = 4,
+                environment: ChildEnvironment = ChildEnvironment(from: ProcessInfo.processInfo.environment)) {
         precondition(!command.isEmpty, "the command sink needs a command")
         self.command = command
         self.timeout = timeout
+        self.environment = environment
         slots = DispatchSemaphore(value: max(1, concurrency))
     }
 
@@ -55,7 +61,7 @@ public final class CommandSink: Sink, @unchecked Sendable {
         }
         let ours = ends[0]
         // A clean signal state and a process group of its own (see ChildProcess).
-        let spawned = ChildProcess.spawn(command[0], arguments: command, stdin: ends[1])
+        let spawned = ChildProcess.spawn(command[0], arguments: command, environment: environment, stdin: ends[1])
         close(ends[1])  // the child has its own copy
         guard case let .success(pid) = spawned, pid > 0 else {
             close(ours)

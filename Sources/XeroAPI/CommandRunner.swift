@@ -40,14 +40,16 @@ public enum CommandRunner {
 
     static let maxOutput = 1 << 20
 
-    /// Runs `argv` (argv[0] is a path, or a name looked up on PATH) with this process's
-    /// environment and returns its standard output when it exits with status 0.
-    public static func run(_ argv: [String], timeout: Duration, spawnGate: @escaping SpawnGate = { try $0() })
-        async -> Result<[UInt8], Failure> {
+    /// Runs `argv` (argv[0] is a path, or a name looked up on PATH) with exactly `environment`
+    /// (by default the base variables of this process's, none of its secrets: see
+    /// `ChildEnvironment`) and returns its standard output when it exits with status 0.
+    public static func run(_ argv: [String], timeout: Duration,
+                           environment: ChildEnvironment = ChildEnvironment(from: ProcessInfo.processInfo.environment),
+                           spawnGate: @escaping SpawnGate = { try $0() }) async -> Result<[UInt8], Failure> {
         guard let name = argv.first, let executable = resolve(name) else { return .failure(.notFound) }
         return await withCheckedContinuation { continuation in
             CommandRun(timeout: timeout) { continuation.resume(returning: $0) }
-                .start(executable: executable, argv: argv, spawnGate: spawnGate)
+                .start(executable: executable, argv: argv, environment: environment, spawnGate: spawnGate)
         }
     }
 
@@ -87,7 +89,7 @@ private final class CommandRun: @unchecked Sendable {
         self.finish = finish
     }
 
-    func start(executable: String, argv: [String], spawnGate: CommandRunner.SpawnGate) {
+    func start(executable: String, argv: [String], environment: ChildEnvironment, spawnGate: CommandRunner.SpawnGate) {
         // pipe2 is not visible from Glibc: pipe, then FD_CLOEXEC at once (as for accept).
         var out: [Int32] = [-1, -1]
         var err: [Int32] = [-1, -1]
@@ -99,7 +101,7 @@ private final class CommandRun: @unchecked Sendable {
         for fd in out + err { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         var spawnError: Int32 = 0
         do {
-            try spawnGate { spawnError = self.spawn(executable, argv, stdout: out[1], stderr: err[1]) }
+            try spawnGate { spawnError = self.spawn(executable, argv, environment: environment, stdout: out[1], stderr: err[1]) }
         } catch {
             spawnError = EPERM
         }
@@ -135,8 +137,8 @@ private final class CommandRun: @unchecked Sendable {
 
     /// Starts the command with stdin from /dev/null and the pipes as stdout and stderr (a clean
     /// signal state, a new process group: see `ChildProcess`). Returns 0 or an errno.
-    private func spawn(_ executable: String, _ argv: [String], stdout: Int32, stderr: Int32) -> Int32 {
-        switch ChildProcess.spawn(executable, arguments: argv, stdout: stdout, stderr: stderr) {
+    private func spawn(_ executable: String, _ argv: [String], environment: ChildEnvironment, stdout: Int32, stderr: Int32) -> Int32 {
+        switch ChildProcess.spawn(executable, arguments: argv, environment: environment, stdout: stdout, stderr: stderr) {
         case let .success(child):
             pid = child
             return 0

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 
 /// The `command` mode: runs a configured command (no shell) whose standard output is a JSON
 /// token response (`access_token`, `expires_in`, optional `scope`). The command runs again when
@@ -6,10 +7,11 @@ import Foundation
 ///
 /// `expires_in` counts from when the command finished. A failing command (non-zero exit,
 /// timeout, unreadable output) makes fetches retryable, with the first line of its standard
-/// error in the reason.
+/// error in the reason. The command's environment is `environment` only (`ChildEnvironment`).
 public actor CommandTokenProvider: TokenProvider {
     private let command: [String]
     private let timeout: Duration
+    private let environment: ChildEnvironment
     private let now: @Sendable () -> Date
     private let margin: Duration
     private let spawnGate: CommandRunner.SpawnGate
@@ -19,13 +21,19 @@ public actor CommandTokenProvider: TokenProvider {
     private var renewal: Task<TokenAvailability, Never>?
     private var renewals = 0
 
-    /// - Parameter spawnGate: wraps the moment the child is spawned (tests serialise spawns
-    ///   with it); the default just spawns.
-    public init(command: [String], timeout: Duration, margin: Duration = .seconds(60),
+    /// - Parameters:
+    ///   - environment: the command's whole environment; by default the base variables of this
+    ///     process's, none of its secrets.
+    ///   - spawnGate: wraps the moment the child is spawned (tests serialise spawns with it);
+    ///     the default just spawns.
+    public init(command: [String], timeout: Duration,
+                environment: ChildEnvironment = ChildEnvironment(from: ProcessInfo.processInfo.environment),
+                margin: Duration = .seconds(60),
                 now: @escaping @Sendable () -> Date = Date.init,
                 spawnGate: @escaping CommandRunner.SpawnGate = { try $0() }) {
         self.command = command
         self.timeout = timeout
+        self.environment = environment
         self.now = now
         self.margin = margin
         self.spawnGate = spawnGate
@@ -70,7 +78,7 @@ public actor CommandTokenProvider: TokenProvider {
     private func performRenewal() async -> TokenAvailability {
         defer { renewal = nil }
         let name = command.first ?? ""
-        switch await CommandRunner.run(command, timeout: timeout, spawnGate: spawnGate) {
+        switch await CommandRunner.run(command, timeout: timeout, environment: environment, spawnGate: spawnGate) {
         case let .failure(error):
             lastFailure = "the token command \(name) \(error)"
             return .unavailable(lastFailure!, retryAfter: nil)

@@ -10,7 +10,7 @@ import Glibc
 /// remembers which ids were acknowledged with 200: after any crash, every one of them must be
 /// in the queue.
 final class CrashOracle: @unchecked Sendable {
-    static let key = "oracle-key"
+    static let key = "oracle-key-0123456789"
     private let lock = NSLock()
     private var acknowledged: [String] = []
     private var nextID = 0

@@ -48,7 +48,7 @@ final class SmallFileSystem {
 
 @Suite(.serialized, .enabled(if: SmallFileSystem.available, "needs root to mount a small tmpfs"))
 struct DiskFullTests {
-    let key = "disk-full-key"
+    let key = "disk-full-key-0123456789"
 
     private func start(_ fs: SmallFileSystem, queue: String) throws -> (DaemonProcess, String) {
         let config = fs.path + "/../config.json"

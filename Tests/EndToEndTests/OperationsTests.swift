@@ -21,10 +21,10 @@ import Glibc
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try writeFile(dir.file("config.json"), #"{"stateDirectory": "\#(dir.file("state"))", "listen": {"port": 0}}"#)
-        let daemon = try DaemonProcess(["serve", "--config", dir.file("config.json")], environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "mk"])
+        let daemon = try DaemonProcess(["serve", "--config", dir.file("config.json")], environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "metrics-key-0123456789"])
         let client = try RawHTTPClient(port: daemon.port)
-        #expect(try post(client, key: "mk", body: Self.delivery) == 200)
-        #expect(try post(client, key: "mk", body: Self.delivery) == 200)
+        #expect(try post(client, key: "metrics-key-0123456789", body: Self.delivery) == 200)
+        #expect(try post(client, key: "metrics-key-0123456789", body: Self.delivery) == 200)
         #expect(try post(client, key: "wrong", body: Self.delivery) == 401)
         let ready = try client.exchange(Array("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
         #expect(ready.status == 200)
@@ -59,29 +59,29 @@ import Glibc
         let config = dir.file("config.json")
         let good = #"{"stateDirectory": "\#(dir.file("state"))", "listen": {"port": 0}, "webhook": {"keyFile": "\#(dir.file("keys"))"}, "log": {"level": "info"}}"#
         try writeFile(config, good)
-        try writeFile(dir.file("keys"), "old-key\n")
+        try writeFile(dir.file("keys"), "old-key-0123456789\n")
         let daemon = try DaemonProcess(["serve", "--config", config], environment: [:])
         let client = try RawHTTPClient(port: daemon.port)
-        #expect(try post(client, key: "old-key", body: Self.delivery) == 200)
-        #expect(try post(client, key: "new-key", body: Self.delivery) == 401)
+        #expect(try post(client, key: "old-key-0123456789", body: Self.delivery) == 200)
+        #expect(try post(client, key: "new-key-0123456789", body: Self.delivery) == 401)
 
         // Rotation: the new key first, the old one still accepted during the changeover.
-        try writeFile(dir.file("keys"), "new-key\nold-key\n")
+        try writeFile(dir.file("keys"), "new-key-0123456789\nold-key-0123456789\n")
         try writeFile(config, good.replacingOccurrences(of: #""level": "info""#, with: #""level": "debug""#))
         daemon.signal(SIGHUP)
         #expect(waitUntil(seconds: 10) { daemon.stderr.contains("configuration reloaded") })
-        #expect(try post(client, key: "new-key", body: Self.delivery) == 200)
-        #expect(try post(client, key: "old-key", body: Self.delivery) == 200)
+        #expect(try post(client, key: "new-key-0123456789", body: Self.delivery) == 200)
+        #expect(try post(client, key: "old-key-0123456789", body: Self.delivery) == 200)
         #expect(waitUntil(seconds: 10) { daemon.stderr.contains("debug events queued") }, "log level reloaded to debug")
 
         // A broken config is refused and the running one (with both keys) stays.
         try writeFile(config, #"{"listen": {"port": 99999}}"#)
         daemon.signal(SIGHUP)
         #expect(waitUntil(seconds: 10) { daemon.stderr.contains("reload rejected") })
-        #expect(try post(client, key: "new-key", body: Self.delivery) == 200)
+        #expect(try post(client, key: "new-key-0123456789", body: Self.delivery) == 200)
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit() == 0)
-        #expect(!daemon.stderr.contains("new-key") && !daemon.stderr.contains("old-key"), "keys are never logged")
+        #expect(!daemon.stderr.contains("new-key-0123456789") && !daemon.stderr.contains("old-key-0123456789"), "keys are never logged")
     }
 }
 
@@ -91,7 +91,7 @@ import Glibc
         defer { dir.remove() }
         try writeFile(dir.file("config.json"), #"{"stateDirectory": "\#(dir.file("state"))", "listen": {"port": 0}, "log": {"format": "json"}}"#)
         let daemon = try DaemonProcess(["serve", "--config", dir.file("config.json")],
-                                       environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "k", "JOURNAL_STREAM": "8:1234"])
+                                       environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "journal-test-key-0123", "JOURNAL_STREAM": "8:1234"])
         let client = try RawHTTPClient(port: daemon.port)
         _ = try client.exchange(RawHTTPClient.post("/webhooks/xero", body: Array("{}".utf8)))  // unsigned: rejected, logged at notice
         daemon.signal(SIGTERM)

@@ -186,7 +186,7 @@ import Glibc
         defer { dir.remove() }
         let path = dir.file("bad.json")
         try writeFile(path, #"{"listen": {"port": 70000}}"#)
-        let result = try Binary.run(["serve", "--config", path], environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "k"])
+        let result = try Binary.run(["serve", "--config", path], environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "bad-config-key-0123"])
         #expect(result.status == 78)
         #expect(result.stderr.contains("config: listen.port: 70000 is not a port"))
         let noKey = try Binary.run(["serve"], environment: [:])

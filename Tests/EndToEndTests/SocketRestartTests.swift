@@ -30,7 +30,7 @@ import Glibc
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
         let script = #"LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" serve --config "$1""#
         let arguments = ["/bin/sh", "-c", script, Binary.path, config]
-        let environment = ["PAN_SEC_XERO_WEBHOOK_KEY=restart-key", "PATH=/usr/bin:/bin"]
+        let environment = ["PAN_SEC_XERO_WEBHOOK_KEY=restart-key-0123456789", "PATH=/usr/bin:/bin"]
         var argv = arguments.map { strdup($0) } + [nil]
         var envp = environment.map { strdup($0) } + [nil]
         defer { (argv + envp).forEach { free($0) } }
@@ -68,7 +68,7 @@ import Glibc
         // Clients keep opening connections and posting while the daemon is replaced.
         let body = Array(#"{"events":[{"resourceId":"r","eventCategory":"INVOICE","tenantId":"t"}],"entropy":"R"}"#.utf8)
         let request = RawHTTPClient.post("/webhooks/xero", body: body,
-                                         headers: [("x-xero-signature", WebhookSignature(keys: ["restart-key"]).signature(for: body))], close: true)
+                                         headers: [("x-xero-signature", WebhookSignature(keys: ["restart-key-0123456789"]).signature(for: body))], close: true)
         let tally = Mutex<(ok: Int, refused: Int, other: [String])>((0, 0, []))
         let stop = Atomic<Bool>(false)
         let clients = (0..<4).map { _ in

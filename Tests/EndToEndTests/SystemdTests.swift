@@ -52,7 +52,7 @@ final class NotifySocket {
         defer { dir.remove() }
         let notify = try NotifySocket()
         let daemon = try DaemonProcess(["serve", "--config", try config(dir)], environment: [
-            "PAN_SEC_XERO_WEBHOOK_KEY": "k", "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000",
+            "PAN_SEC_XERO_WEBHOOK_KEY": "systemd-test-key-0123", "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000",
         ])
         let ready = try #require(notify.receive())
         #expect(ready.hasPrefix("READY=1"))
@@ -78,14 +78,14 @@ final class NotifySocket {
         defer { dir.remove() }
         let notify = try NotifySocket()
         let daemon = try DaemonProcess(["serve", "--config", try config(dir)], environment: [
-            "PAN_SEC_XERO_WEBHOOK_KEY": "k", "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000",
+            "PAN_SEC_XERO_WEBHOOK_KEY": "systemd-test-key-0123", "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000",
             "XERO_WEBHOOKD_FAILPOINTS": "afterWriteBeforeSync=error@1",
         ])
         #expect(notify.receive()?.hasPrefix("READY=1") == true)
         #expect(notify.receive() == "WATCHDOG=1")
         let client = try RawHTTPClient(port: daemon.port)
         let body = Array(#"{"events":[{"resourceId":"x","eventCategory":"INVOICE","tenantId":"t"}],"entropy":"W"}"#.utf8)
-        let signature = WebhookSignature(keys: ["k"]).signature(for: body)
+        let signature = WebhookSignature(keys: ["systemd-test-key-0123"]).signature(for: body)
         #expect(try client.exchange(RawHTTPClient.post("/webhooks/xero", body: body, headers: [("x-xero-signature", signature)])).status == 503)
         // Pings sent before the failure may still be buffered; after them there is silence. A
         // daemon that kept pinging every 100 ms would never leave a second without one.
@@ -104,7 +104,7 @@ final class NotifySocket {
         defer { dir.remove() }
         let notify = try NotifySocket()
         let daemon = try DaemonProcess(["serve", "--config", try config(dir)], environment: [
-            "PAN_SEC_XERO_WEBHOOK_KEY": "k", "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000",
+            "PAN_SEC_XERO_WEBHOOK_KEY": "systemd-test-key-0123", "NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000",
             "XERO_WEBHOOKD_FAILPOINTS": "beforeWrite=hang@1",
         ])
         defer { daemon.signal(SIGKILL) }  // its writer never returns, so it cannot stop cleanly
@@ -116,7 +116,7 @@ final class NotifySocket {
             guard let client = try? RawHTTPClient(port: port, timeout: 60) else { return }
             let body = Array(#"{"events":[{"resourceId":"x","eventCategory":"INVOICE","tenantId":"t"}],"entropy":"H"}"#.utf8)
             _ = try? client.exchange(RawHTTPClient.post("/webhooks/xero", body: body,
-                                                        headers: [("x-xero-signature", WebhookSignature(keys: ["k"]).signature(for: body))]))
+                                                        headers: [("x-xero-signature", WebhookSignature(keys: ["systemd-test-key-0123"]).signature(for: body))]))
         }
         poster.start()
         // Pings go on while the writer may still just be slow, then stop (10 s without progress).
@@ -144,7 +144,7 @@ final class NotifySocket {
             bind(probe, $0, length) == 0 && getsockname(probe, $0, &length) == 0 } }
         let port = UInt16(bigEndian: address.sin_port)
         close(probe)
-        let daemon = try DaemonProcess(["serve", "--config", try config(dir)], environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "k"],
+        let daemon = try DaemonProcess(["serve", "--config", try config(dir)], environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "systemd-test-key-0123"],
                                        launcher: "/usr/bin/systemd-socket-activate",
                                        launcherArguments: ["-l", "127.0.0.1:\(port)", "-E", "PAN_SEC_XERO_WEBHOOK_KEY"],
                                        waitForListening: false)

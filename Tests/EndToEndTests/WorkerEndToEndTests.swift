@@ -11,7 +11,7 @@ import Glibc
 /// The whole path with the real binary: signed deliveries in, records fetched from a fake Xero
 /// (the only fake: it obeys Xero's rules) and written by the directory sink.
 @Suite(.serialized) struct WorkerEndToEndTests {
-    static let key = "worker-e2e-key"
+    static let key = "worker-e2e-key-0123456789"
 
     final class Setup: @unchecked Sendable {
         let dir: TemporaryDirectory

@@ -36,7 +36,7 @@ struct XeroAnswerFixture: Sendable, CustomStringConvertible {
 /// park, pause, dead letter). Every record written is one JSON line whose `resource` is the
 /// fixture's record value.
 @Suite struct XeroAnswerFidelityTests {
-    static let key = "fidelity-key"
+    static let key = "fidelity-key-0123456789"
 
     /// One daemon against one fake, with one organisation.
     final class Run: @unchecked Sendable {

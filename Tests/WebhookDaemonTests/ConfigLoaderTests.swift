@@ -99,19 +99,19 @@ import Testing
     @Test func webhookKeysSplitOnCommasOrLinesOnlyAndSkipComments() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let env = try WebhookKeys.load(keyFile: nil, environment: ["PAN_SEC_XERO_WEBHOOK_KEY": " key-one , key-two ,"])
-        #expect(env.keys == ["key-one", "key-two"])
+        let env = try WebhookKeys.load(keyFile: nil, environment: ["PAN_SEC_XERO_WEBHOOK_KEY": " key-one-0123456789 , key-two-0123456789 ,"])
+        #expect(env.keys == ["key-one-0123456789", "key-two-0123456789"])
         do {
             _ = try WebhookKeys.load(keyFile: nil, environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "your webhook key"])
             Issue.record("a key with spaces inside was accepted")
         } catch {
             #expect(error.key == "PAN_SEC_XERO_WEBHOOK_KEY" && error.reason.contains("entry 1") && !error.description.contains("your"))
         }
-        try writeFile(dir.file("key"), "# xero webhook key (rotated 2026-11)\r\n\r\n  LR+QgKlbRciIPYpi65tT  \r\n#old: previous\nSecondKey==\n")
-        #expect(try WebhookKeys.load(keyFile: dir.file("key"), environment: [:]).keys == ["LR+QgKlbRciIPYpi65tT", "SecondKey=="])
-        try writeFile(dir.file("webhook-key"), "# rotated\nCredKey\n")
-        #expect(try WebhookKeys.load(keyFile: nil, environment: ["CREDENTIALS_DIRECTORY": dir.path]).keys == ["CredKey"])
-        try writeFile(dir.file("bad"), "GoodKey\nthe new key\n")
+        try writeFile(dir.file("key"), "# xero webhook key (rotated 2026-11)\r\n\r\n  LR+QgKlbRciIPYpi65tT  \r\n#old: previous\nSecondKey-0123456789==\n")
+        #expect(try WebhookKeys.load(keyFile: dir.file("key"), environment: [:]).keys == ["LR+QgKlbRciIPYpi65tT", "SecondKey-0123456789=="])
+        try writeFile(dir.file("webhook-key"), "# rotated\nCredKey-0123456789\n")
+        #expect(try WebhookKeys.load(keyFile: nil, environment: ["CREDENTIALS_DIRECTORY": dir.path]).keys == ["CredKey-0123456789"])
+        try writeFile(dir.file("bad"), "GoodKey-0123456789\nthe new key\n")
         do {
             _ = try WebhookKeys.load(keyFile: dir.file("bad"), environment: [:])
             Issue.record("a key line with spaces inside was accepted")
@@ -124,16 +124,16 @@ import Testing
     @Test func webhookKeysFromEnvironmentCredentialOrFile() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        try writeFile(dir.file("key"), "current\nprevious\n")
-        try writeFile(dir.file("webhook-key"), "cred\n")
+        try writeFile(dir.file("key"), "current-0123456789\nprevious-0123456789\n")
+        try writeFile(dir.file("webhook-key"), "cred-0123456789ab\n")
 
-        let fromEnv = try WebhookKeys.load(keyFile: dir.file("key"), environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "a, b", "CREDENTIALS_DIRECTORY": dir.path])
-        #expect(fromEnv.keys == ["a", "b"])
+        let fromEnv = try WebhookKeys.load(keyFile: dir.file("key"), environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "key-a-0123456789, key-b-0123456789", "CREDENTIALS_DIRECTORY": dir.path])
+        #expect(fromEnv.keys == ["key-a-0123456789", "key-b-0123456789"])
         let fromCredential = try WebhookKeys.load(keyFile: dir.file("key"), environment: ["CREDENTIALS_DIRECTORY": dir.path])
-        #expect(fromCredential.keys == ["cred"])
+        #expect(fromCredential.keys == ["cred-0123456789ab"])
         chmod(dir.file("key"), 0o644)
         let fromFile = try WebhookKeys.load(keyFile: dir.file("key"), environment: [:])
-        #expect(fromFile.keys == ["current", "previous"])
+        #expect(fromFile.keys == ["current-0123456789", "previous-0123456789"])
         #expect(fromFile.warnings.count == 1, "a key file every user can read is warned about")
         chmod(dir.file("key"), 0o600)
         #expect(try WebhookKeys.load(keyFile: dir.file("key"), environment: [:]).warnings.isEmpty)

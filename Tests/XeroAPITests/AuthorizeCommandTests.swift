@@ -122,7 +122,7 @@ import XeroAPI
 
     @Test func checkConfigMasksXeroSecrets() throws {
         let result = try Binary.run(["check-config"], environment: [
-            "PAN_SEC_XERO_WEBHOOK_KEY": "k", "PAN_SEC_XERO_CLIENT_ID": "ID-SHOULD-NOT-SHOW",
+            "PAN_SEC_XERO_WEBHOOK_KEY": "authorize-key-0123456789", "PAN_SEC_XERO_CLIENT_ID": "ID-SHOULD-NOT-SHOW",
             "PAN_SEC_XERO_CLIENT_SECRET": "SECRET-SHOULD-NOT-SHOW", "PAN_SEC_XERO_ACCESS_TOKEN": "TOKEN-SHOULD-NOT-SHOW",
         ])
         #expect(result.status == 0)

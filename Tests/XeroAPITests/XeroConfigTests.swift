@@ -57,7 +57,7 @@ import XeroAPI
         (#"{"xero": {"auth": {"redirectURI": "localhost:5080"}}}"#,
          #"config: xero.auth.redirectURI: "localhost:5080" is not an http URL with a host and port"#),
         (#"{"xero": {"auth": {"clientSecret": "x"}}}"#,
-         "config: xero.auth.clientSecret: unknown key (known here: accessTokenFile, clientIdFile, clientSecretFile, command, mode, redirectURI, scopes)"),
+         "config: xero.auth.clientSecret: unknown key (known here: accessTokenFile, clientIdFile, clientSecretFile, command, mode, passEnvironment, redirectURI, scopes)"),
         (#"{"xero": {"requestTimeoutMilliseconds": 10}}"#, "config: xero.requestTimeoutMilliseconds: 10 is out of range (1000-600000)"),
         (#"{"xero": []}"#, "config: xero: must be a JSON object"),
         (#"{"xero": {"limit": {}}}"#,

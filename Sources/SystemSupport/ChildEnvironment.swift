@@ -1,0 +1,43 @@
+/// The environment a command the daemon runs (the token command, the command sink) starts
+/// with: a short allowlist of ordinary variables plus the names the operator passes on purpose,
+/// never the daemon's whole environment.
+///
+/// The daemon's environment holds its secrets (`PAN_SEC_XERO_WEBHOOK_KEY`, the Xero client
+/// secret and access token, `XERO_WEBHOOKD_SINK_SECRET`), `CREDENTIALS_DIRECTORY` (where
+/// systemd put the credential files), and `NOTIFY_SOCKET` / `LISTEN_FDS` (with which a child
+/// could speak for the service). A denylist would miss the next secret someone adds under a
+/// new name; an allowlist fails safe: a command that needs more gets it by name in the config,
+/// where `check-config` shows it. The base keeps what ordinary programs expect to find: the
+/// search path, home directory, locale, time zone, temporary directory and user name.
+public struct ChildEnvironment: Sendable, Equatable {
+    /// Variables every child gets when the daemon has them.
+    public static let baseNames: [String] = ["PATH", "HOME", "LANG", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL"]
+    /// Locale categories (`LC_ALL`, `LC_CTYPE`, …) are passed too.
+    public static let basePrefix = "LC_"
+
+    /// The child's variables by name.
+    public let variables: [String: String]
+
+    /// The base variables of `environment`, plus each of `passing` that `environment` has. A
+    /// name in `passing` is passed whatever it is, a secret's too: naming it is the operator's
+    /// decision (a token command may need the client secret). Names not set are left out.
+    public init(from environment: [String: String], passing names: [String] = []) {
+        let wanted = Set(Self.baseNames).union(names)
+        variables = environment.filter { name, _ in wanted.contains(name) || name.hasPrefix(Self.basePrefix) }
+    }
+
+    /// `NAME=value` strings sorted by name, as `posix_spawn` takes them.
+    public var entries: [String] {
+        variables.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+    }
+
+    /// True for a name a shell would accept: a letter or `_`, then letters, digits and `_`.
+    public static func isVariableName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, first == UInt8(ascii: "_") || isLetter(first) else { return false }
+        return name.utf8.allSatisfy { $0 == UInt8(ascii: "_") || isLetter($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+    }
+
+    private static func isLetter(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+    }
+}

@@ -39,6 +39,7 @@ final class ChaosRig: @unchecked Sendable {
     let out: String
     let config: String
     let configWithoutWorker: String
+    let baseURL: String
     private(set) var daemon: DaemonProcess?
     private var client: RawHTTPClient?
     /// Restarts the supervisor made (exits and watchdog kills), since the rig started.
@@ -63,7 +64,7 @@ final class ChaosRig: @unchecked Sendable {
         fileSystem = SmallFileSystem.available ? try SmallFileSystem(megabytes: 24) : nil
         stateDirectory = (fileSystem?.path ?? dir.path) + "/state"
         out = stateDirectory + "/records"
-        let baseURL = try fake.start()
+        baseURL = try fake.start()
         for tenant in tenants { fake.addTenant(tenant, name: "Org \(tenant)") }
         let token = fake.issueAccessToken(tenants: tenants, lifetime: 86_400)
         try writeFile(dir.file("token.json"), #"{"access_token":"\#(token)","expires_in":86400}"#)
@@ -76,7 +77,7 @@ final class ChaosRig: @unchecked Sendable {
              "xero": {"apiBaseURL": "\#(baseURL)", "identityBaseURL": "\#(baseURL)", "requestTimeoutMilliseconds": 1000,
                       "auth": {"mode": "accessToken", "accessTokenFile": "\#(dir.file("token.json"))"}},
              "worker": {"enabled": \#(enabled), "backoffBaseMilliseconds": 20, "backoffCapMilliseconds": 300,
-                        "maxAttempts": 100000, "maxAgeSeconds": 86400},
+                        "maxAttempts": 1000, "maxAgeSeconds": 86400},
              "sink": {"type": "directory", "directory": "\#(out)", "maxFileBytes": 4096}}
             """#)
         }
@@ -147,7 +148,7 @@ final class ChaosRig: @unchecked Sendable {
         let id = String(format: "c4a05000-0000-4000-8000-%012d", n)
         let tenant = tenants[n % tenants.count]
         fake.addRecord(tenant: tenant, collection: "Invoices", id: id)
-        let json = #"{"resourceUrl":"https://api.xero.com/api.xro/2.0/Invoices/\#(id)","resourceId":"\#(id)","eventDateUtc":"2026-12-03T01:15:39.902","eventType":"UPDATE","eventCategory":"INVOICE","tenantId":"\#(tenant)","tenantType":"ORGANISATION"}"#
+        let json = #"{"resourceUrl":"\#(baseURL)/api.xro/2.0/Invoices/\#(id)","resourceId":"\#(id)","eventDateUtc":"2026-12-03T01:15:39.902","eventType":"UPDATE","eventCategory":"INVOICE","tenantId":"\#(tenant)","tenantType":"ORGANISATION"}"#
         return (id, tenant, json)
     }
 

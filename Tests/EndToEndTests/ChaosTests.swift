@@ -26,11 +26,18 @@ import Glibc
         case sinkFails = "sink fails"
     }
 
+    /// All faults in order, or those named (case names, comma-separated) in `XERO_WEBHOOKD_CHAOS_FAULTS`.
+    static var faults: [Fault] {
+        guard let names = ProcessInfo.processInfo.environment["XERO_WEBHOOKD_CHAOS_FAULTS"] else { return Fault.allCases }
+        let wanted = Set(names.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        return Fault.allCases.filter { wanted.contains("\($0)") }
+    }
+
     @Test func everyAcknowledgedEventSurvivesEachFaultInTurn() throws {
         let rig = try ChaosRig()
         print("chaos seed=\(rig.seed) (repeat with XERO_WEBHOOKD_CHAOS_SEED=\(rig.seed))")
         try rig.start()
-        for fault in Fault.allCases {
+        for fault in Self.faults {
             let damagedBefore = rig.damaged
             let restartsBefore = rig.supervisorRestarts
             let detail = try inject(fault, into: rig)
@@ -41,6 +48,11 @@ import Glibc
             print("chaos fault=\"\(fault.rawValue)\" \(detail) lost=\(lost.count)\(lost.isEmpty ? "" : " \(lost)")"
                   + " supervisorRestarts=\(rig.supervisorRestarts - restartsBefore)"
                   + " recovered=\(problem == nil ? String(format: "%.2fs", seconds) : "NO (\(problem!))")")
+            // A failed fdatasync may leave the queue refusing until a restart (rule 7: never retry
+            // a sync and then acknowledge); every other fault must pass without one.
+            if fault != .syncFails && rig.supervisorRestarts > restartsBefore {
+                Issue.record("after \(fault.rawValue): the daemon needed the supervisor to restart it; seed \(rig.seed)")
+            }
             guard problem == nil else {
                 Issue.record("after \(fault.rawValue): \(problem!); seed \(rig.seed); daemon log tail:\n\(rig.stderr.suffix(3000))")
                 return
@@ -116,12 +128,13 @@ import Glibc
             let pid = rig.daemon!.pid
             let limits = try descriptorLimits(pid)
             let open = (try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")).count
-            guard try Binary.runTool("/usr/bin/prlimit", ["--pid", "\(pid)", "--nofile=\(open + 2):\(open + 2)"]) == 0 else {
+            // Only the soft limit: raising a hard limit again needs a privilege a container may lack.
+            guard try Binary.runTool("/usr/bin/prlimit", ["--pid", "\(pid)", "--nofile=\(open + 2):"]) == 0 else {
                 return "skipped (prlimit refused)"
             }
             var statuses: [Int: Int] = [:]
             for _ in 0..<150 { statuses[rig.post(count: 3) ?? 0, default: 0] += 1 }
-            #expect(try Binary.runTool("/usr/bin/prlimit", ["--pid", "\(pid)", "--nofile=\(limits.soft):\(limits.hard)"]) == 0)
+            #expect(try Binary.runTool("/usr/bin/prlimit", ["--pid", "\(pid)", "--nofile=\(limits.soft):"]) == 0)
             return "limit=\(open + 2) answers=\(statuses.sorted { $0.key < $1.key })"
 
         case .syncFails:
@@ -161,13 +174,18 @@ import Glibc
         case .sinkFails:
             // The sink's directory is replaced by a file: the next record file cannot be created.
             let moved = rig.out + ".moved"
+            rig.post(count: 2)
+            #expect(waitUntil(seconds: 30) { FileManager.default.fileExists(atPath: rig.out) })
+            let failures = { rig.stderr.components(separatedBy: "reason=\"sink: ").count - 1 }
+            let before = failures()
             try FileManager.default.moveItem(atPath: rig.out, toPath: moved)
             try writeFile(rig.out, "not a directory")
             for _ in 0..<15 { rig.post(count: 2) }
-            let failed = waitUntil(seconds: 30) { rig.stderr.contains("sink") && rig.stderr.contains("not a directory") || rig.stderr.contains("ENOTDIR") }
+            #expect(waitUntil(seconds: 30) { failures() > before }, "the sink never failed")
             try FileManager.default.removeItem(atPath: rig.out)
             try FileManager.default.moveItem(atPath: moved, toPath: rig.out)
-            return "sink failure seen in log=\(failed)"
+            let after = failures()
+            return "sink failures logged=\(after - before)"
         }
     }
 
@@ -203,7 +221,7 @@ import Glibc
         return nil
     }
 
-    private func descriptorLimits(_ pid: Int32) throws -> (soft: String, hard: String) {
+    private func descriptorLimits(_ pid: Int32) throws -> (soft: String, hard: String) {  // as /proc shows them
         let text = try String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)
         let line = try #require(text.split(separator: "\n").first { $0.hasPrefix("Max open files") })
         let fields = line.dropFirst("Max open files".count).split(separator: " ")

@@ -11,6 +11,9 @@ public enum FaultPoint: String, Sendable, CaseIterable {
     case createSegment
     /// After a new segment file is created, before its header is written.
     case writeSegmentHeader
+    /// Before a segment file that a shortage left half-created is removed (after a refused
+    /// `createSegment` or `writeSegmentHeader`, or at the next creation when that failed too).
+    case removeSegmentLeftover
     /// Before zero bytes are written to prepare space ahead of the committed end
     /// (`DiskQueueOptions.preallocationBytes`).
     case prepareSpace

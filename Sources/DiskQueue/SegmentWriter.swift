@@ -37,6 +37,9 @@ final class SegmentWriter {
     private let options: DiskQueueOptions
     private let live: LiveBytes
     private var active: ActiveSegment?
+    /// A segment file that a refused creation could not remove (the shortage hit the cleanup
+    /// as well): the next creation removes it first, so the shortage stays transient.
+    private var leftover: String?
     /// Sequence the next encoded record gets.
     private(set) var nextSequence: UInt64
     /// Reused for every batch so the hot path does not allocate once it has grown.
@@ -272,6 +275,10 @@ final class SegmentWriter {
     /// the next batch tries again. Any other error is thrown as it is and stops the queue.
     private func createSegment(firstSequence: UInt64) throws(DiskQueueError) -> ActiveSegment {
         let path = QueueDirectory.path(directory, SegmentName(firstSequence: firstSequence).fileName)
+        if let leftover {
+            try removeLeftover(leftover, after: nil)
+            self.leftover = nil
+        }
         let file: FileDescriptor
         do throws(DiskQueueError) {
             try options.faults?.fire(.createSegment)
@@ -281,7 +288,7 @@ final class SegmentWriter {
             // EMFILE and ENFILE come before the file is created, but ENOMEM may come after it. A
             // file at this name can only be ours (the lock keeps other writers out, and recovery
             // leaves no segment named after the next sequence), so it goes.
-            if try QueueDirectory.exists(path) { try QueueDirectory.remove(path) }
+            try removeLeftover(path, after: error)
             throw error.refusal
         }
         do throws(DiskQueueError) {
@@ -293,13 +300,30 @@ final class SegmentWriter {
             // A leftover would block the name (O_EXCL) for the next try. No directory sync:
             // if a crash brings the entry back, recovery drops or sets aside a last segment
             // without a whole header, and the next segment created syncs the directory anyway.
-            try QueueDirectory.remove(path)
+            try removeLeftover(path, after: error)
             throw error.refusal
         }
         try file.synchronize()
         try directoryFile.synchronizeDirectory()
         live.add(SegmentHeader.size, to: firstSequence)
         return ActiveSegment(file: file, firstSequence: firstSequence, end: SegmentHeader.size)
+    }
+}
+
+extension SegmentWriter {
+    /// Removes a half-created segment at `path` if it is there. When the shortage that refused
+    /// the creation (`cause`, nil when retrying an earlier leftover) hits this cleanup too, the
+    /// path is remembered for the next creation and the batch is refused as transient; any other
+    /// failure is fatal.
+    fileprivate func removeLeftover(_ path: String, after cause: DiskQueueError?) throws(DiskQueueError) {
+        do throws(DiskQueueError) {
+            try options.faults?.fire(.removeSegmentLeftover)
+            if try QueueDirectory.exists(path) { try QueueDirectory.remove(path) }
+        } catch {
+            guard error.isTransient else { throw error }
+            leftover = path
+            throw (cause ?? error).refusal
+        }
     }
 }
 

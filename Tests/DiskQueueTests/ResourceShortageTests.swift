@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SystemSupport
 import Testing
 @testable import DiskQueue
@@ -55,6 +56,34 @@ import Testing
             #expect(reopened.recovery.quarantinedFiles == [])
             #expect(reopened.recovery.nextSequence == UInt64(acknowledged.count + 1))
             reopened.close()
+        }
+    }
+
+    /// The shortage hits the cleanup of the half-created segment too: still only a refusal, and
+    /// the leftover file goes at the next creation instead of blocking the name for good.
+    @Test func shortageThatAlsoHitsTheCleanupStaysTransient() throws {
+        try withTemporaryDirectory { base in
+            let armed = Mutex<Set<FaultPoint>>([])
+            let faults = FaultInjector { point in
+                if armed.withLock({ $0.contains(point) }) { throw SystemCallError(call: "open", errno: ENOMEM) }
+            }
+            let queue = try DiskQueue(directory: base, options: .init(segmentBytes: Self.segmentBytes, faults: faults))
+            for index in 1...2 { _ = try queue.append([payload(index)]) }
+            armed.withLock { $0 = [.writeSegmentHeader, .removeSegmentLeftover] }
+            for index in 3...4 {
+                guard case .resourcesExhausted = thrownError({ _ = try queue.append([payload(index)]) }) else {
+                    Issue.record("expected .resourcesExhausted")
+                    return
+                }
+                #expect(!queue.isFailed)
+            }
+            // The half-created segment is still there: its removal failed.
+            #expect(try segmentFiles(in: base).count == 2)
+            armed.withLock { $0 = [] }
+            #expect(try queue.append([payload(5)]) == 3..<4)
+            #expect(try queue.append([payload(6)]) == 4..<5)
+            queue.close()
+            #expect(try QueueReader.records(in: base).map(\.sequence) == [1, 2, 3, 4])
         }
     }
 

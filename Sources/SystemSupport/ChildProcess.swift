@@ -6,7 +6,7 @@ import Glibc
 /// with sigwait) and ignores SIGPIPE; a child would inherit both, so it could not be stopped
 /// with SIGTERM and would not die of a broken pipe. Here the child starts with an empty signal
 /// mask, default dispositions, and in a process group of its own (so a timeout can stop the
-/// helpers it started too). Its environment is only what `ChildEnvironment` lets through, never
+/// helpers it started too). It gets descriptors 0-2 only. Its environment is only what `ChildEnvironment` lets through, never
 /// this process's (which holds the daemon's secrets).
 public enum ChildProcess {
     /// posix_spawn of `executable` with `arguments` (argv, the program name first) and exactly
@@ -23,6 +23,10 @@ public enum ChildProcess {
                 posix_spawn_file_actions_addopen(&actions, target, "/dev/null", mode, 0)
             }
         }
+        // Nothing else of the daemon's reaches the child: not its connections to Xero (which carry
+        // the access token), not a socket systemd passed, not a pipe another thread has just made
+        // and not yet marked close-on-exec. After the dup2s, so 0-2 are already in place.
+        closeFrom(3, in: &actions)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -44,6 +48,25 @@ public enum ChildProcess {
         let result = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
         guard result == 0 else { return .failure(SystemCallError(call: "posix_spawn", errno: result, path: executable)) }
         return .success(child)
+    }
+
+    /// `posix_spawn_file_actions_addclosefrom_np` (glibc 2.34 and later), looked up at run time:
+    /// Swift's Glibc module does not declare it.
+    private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    private static let addCloseFrom: AddCloseFrom? = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np")
+        .map { unsafeBitCast($0, to: AddCloseFrom.self) }
+
+    /// Adds actions that close every descriptor from `first` up in the child: one close-from
+    /// action where glibc has it, else a close for each descriptor open now (from /proc/self/fd).
+    private static func closeFrom(_ first: Int32, in actions: inout posix_spawn_file_actions_t) {
+        if let addCloseFrom, addCloseFrom(&actions, first) == 0 { return }
+        guard let directory = opendir("/proc/self/fd") else { return }
+        defer { closedir(directory) }
+        let own = dirfd(directory)
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if let fd = Int32(name), fd >= first, fd != own { posix_spawn_file_actions_addclose(&actions, fd) }
+        }
     }
 
     /// How a child ended, from a `waitpid` status.

@@ -6,13 +6,27 @@ import Glibc
 enum FileBytes {
     struct ReadError: Error, CustomStringConvertible {
         let errno: Int32
-        var description: String { String(cString: strerror(errno)) }
+        var reason: String?
+        init(errno: Int32, reason: String? = nil) {
+            self.errno = errno
+            self.reason = reason
+        }
+        var description: String { reason ?? String(cString: strerror(errno)) }
     }
 
+    /// The most a config or key file may hold.
+    static let limit = 1 << 20
+
+    /// The whole of the regular file at `path`. Anything else (a FIFO that would block start-up
+    /// and reloads, `/dev/zero` that never ends) and files over `limit` bytes are refused.
     static func read(_ path: String) throws(ReadError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw ReadError(errno: errno) }
         defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw ReadError(errno: errno) }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw ReadError(errno: EINVAL, reason: "not a regular file") }
+        guard Int(info.st_size) <= limit else { throw ReadError(errno: EFBIG, reason: "larger than \(limit) bytes") }
         var result: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
@@ -23,6 +37,7 @@ enum FileBytes {
             }
             if n == 0 { return result }
             result.append(contentsOf: chunk[0..<n])
+            guard result.count <= limit else { throw ReadError(errno: EFBIG, reason: "larger than \(limit) bytes") }
         }
     }
 }

@@ -8,7 +8,7 @@ import Foundation
 /// 2. `$CREDENTIALS_DIRECTORY/webhook-key` (systemd `LoadCredential=`): one key per line;
 /// 3. the config's `webhook.keyFile`: one key per line.
 ///
-/// Surrounding whitespace is trimmed; empty entries, and in files blank lines and lines starting
+/// Files must be UTF-8; a leading byte order mark is dropped. Surrounding whitespace is trimmed; empty entries, and in files blank lines and lines starting
 /// with `#`, are skipped. A key with whitespace inside is a configuration error: splitting on
 /// it would turn one key into several, and make words of a comment valid keys. So is a key
 /// shorter than `minimumBytes`: Xero's keys are 88 characters, so a short one is a placeholder,
@@ -41,7 +41,7 @@ public struct WebhookKeys: Sendable, Equatable {
             let path = directory + "/" + credentialName
             if let bytes = try? FileBytes.read(path) {  // absent credential: fall through to the key file
                 let origin = "credential \(credentialName)"
-                let keys = try parse(String(decoding: bytes, as: UTF8.self), separator: "\n", origin: origin, file: path)
+                let keys = try parse(text(bytes, origin: origin, file: path), separator: "\n", origin: origin, file: path)
                 guard !keys.isEmpty else { throw ConfigError(origin, "\(path) is empty") }
                 return WebhookKeys(keys: keys, source: "systemd credential \(credentialName)")
             }
@@ -56,7 +56,7 @@ public struct WebhookKeys: Sendable, Equatable {
         } catch {
             throw ConfigError("webhook.keyFile", "cannot read \(keyFile): \(error)")
         }
-        let keys = try parse(String(decoding: bytes, as: UTF8.self), separator: "\n", origin: "webhook.keyFile", file: keyFile)
+        let keys = try parse(text(bytes, origin: "webhook.keyFile", file: keyFile), separator: "\n", origin: "webhook.keyFile", file: keyFile)
         guard !keys.isEmpty else { throw ConfigError("webhook.keyFile", "\(keyFile) holds no key") }
         return WebhookKeys(keys: keys, source: "file \(keyFile)", warnings: SecretFile.exposure(keyFile).map { [$0] } ?? [])
     }
@@ -64,6 +64,16 @@ public struct WebhookKeys: Sendable, Equatable {
     /// A description safe for logs and `check-config`: count and origin, no key material.
     public var masked: String {
         "\(keys.count) key\(keys.count == 1 ? "" : "s") from \(source)"
+    }
+
+    /// A key file's text: UTF-8 (anything else would be replaced, and the key would not be the
+    /// bytes in the file), without a leading byte order mark (an editor's, not the key's).
+    static func text(_ bytes: [UInt8], origin: String, file: String) throws(ConfigError) -> String {
+        guard var text = String(validating: bytes, as: UTF8.self) else {
+            throw ConfigError(origin, "\(file) is not UTF-8 text")
+        }
+        if text.unicodeScalars.first == "\u{FEFF}" { text.unicodeScalars.removeFirst() }
+        return text
     }
 
     /// The keys in `text`, one per `separator`-delimited entry (see the type's rules). Errors
@@ -79,6 +89,11 @@ public struct WebhookKeys: Sendable, Equatable {
             guard !trimmed.unicodeScalars.contains(where: { $0.properties.isWhitespace }) else {
                 throw ConfigError(origin, "\(place) has whitespace inside the key; a webhook key is one word "
                     + "(several keys: one per line in a file, comma-separated in \(environmentVariable))")
+            }
+            // Control and format characters (NUL, a zero-width space, a BOM) are invisible in an
+            // editor: the key would look right and never verify.
+            guard !trimmed.unicodeScalars.contains(where: { [.control, .format].contains($0.properties.generalCategory) }) else {
+                throw ConfigError(origin, "\(place) has a control or invisible character inside the key")
             }
             guard trimmed.utf8.count >= minimumBytes else {
                 throw ConfigError(origin, "\(place) is shorter than \(minimumBytes) bytes; use the webhook key Xero shows "

@@ -12,8 +12,13 @@
 public struct ChildEnvironment: Sendable, Equatable {
     /// Variables every child gets when the daemon has them.
     public static let baseNames: [String] = ["PATH", "HOME", "LANG", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL"]
-    /// Locale categories (`LC_ALL`, `LC_CTYPE`, …) are passed too.
+    /// Locale categories (`LC_ALL`, `LC_CTYPE`, …) are passed too: the POSIX and glibc ones by
+    /// name, not any `LC_` name (`LC_SECRET` is not a locale).
     public static let basePrefix = "LC_"
+    public static let localeNames: Set<String> = [
+        "LC_ALL", "LC_CTYPE", "LC_COLLATE", "LC_MESSAGES", "LC_MONETARY", "LC_NUMERIC", "LC_TIME",
+        "LC_ADDRESS", "LC_IDENTIFICATION", "LC_MEASUREMENT", "LC_NAME", "LC_PAPER", "LC_TELEPHONE",
+    ]
 
     /// The child's variables by name.
     public let variables: [String: String]
@@ -22,8 +27,8 @@ public struct ChildEnvironment: Sendable, Equatable {
     /// name in `passing` is passed whatever it is, a secret's too: naming it is the operator's
     /// decision (a token command may need the client secret). Names not set are left out.
     public init(from environment: [String: String], passing names: [String] = []) {
-        let wanted = Set(Self.baseNames).union(names)
-        variables = environment.filter { name, _ in wanted.contains(name) || name.hasPrefix(Self.basePrefix) }
+        let wanted = Set(Self.baseNames).union(Self.localeNames).union(names)
+        variables = environment.filter { name, _ in wanted.contains(name) }
     }
 
     /// `NAME=value` strings sorted by name, as `posix_spawn` takes them.

@@ -15,7 +15,7 @@ import Testing
         "PAN_SEC_XERO_TENANT_URL": "https://example.invalid/tenants", "XERO_WEBHOOKD_SINK_SECRET": "sink-secret-value",
         "XERO_WEBHOOKD_FAILPOINTS": "beforeWrite=crash@1", "CREDENTIALS_DIRECTORY": "/run/credentials/xero-webhookd.service",
         "NOTIFY_SOCKET": "/run/systemd/notify", "LISTEN_FDS": "1", "LISTEN_PID": "42", "STATE_DIRECTORY": "/var/lib/xero-webhookd",
-        "DATABASE_URL": "postgres://db/records", "SHLVL": "1",
+        "DATABASE_URL": "postgres://db/records", "SHLVL": "1", "LC_SECRET": "lc-secret-value",
     ]
     static let base = ["PATH", "HOME", "LANG", "LC_ALL", "LC_TIME", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL"]
 
@@ -24,7 +24,7 @@ import Testing
         #expect(Set(child.variables.keys) == Set(Self.base))
         for name in Self.base { #expect(child.variables[name] == Self.daemon[name]) }
         let secrets = Self.daemon.filter { $0.key.hasPrefix("PAN_SEC_") || $0.key.hasPrefix("XERO_WEBHOOKD_") }.values
-        for value in secrets + ["/run/credentials/xero-webhookd.service", "/run/systemd/notify"] {
+        for value in secrets + ["/run/credentials/xero-webhookd.service", "/run/systemd/notify", "lc-secret-value"] {
             #expect(!child.entries.contains { $0.contains(value) }, "\(value) reached the child")
         }
     }

@@ -13,8 +13,9 @@ import Testing
     }
 
     // Every point on the append path; `writeConsumerPosition` belongs to setConsumerPosition
-    // (ConsumerPositionTests).
-    @Test(arguments: FaultPoint.allCases.filter { $0 != .writeConsumerPosition })
+    // (ConsumerPositionTests), and `removeSegmentLeftover` fires only after a shortage
+    // (ResourceShortageTests).
+    @Test(arguments: FaultPoint.allCases.filter { $0 != .writeConsumerPosition && $0 != .removeSegmentLeftover })
     func injectedFailureStopsAcknowledgingAndReopenRecovers(point: FaultPoint) throws {
         try withTemporaryDirectory { base in
             let faults = FaultSwitch()

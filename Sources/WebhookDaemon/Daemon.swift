@@ -298,6 +298,8 @@ public final class Daemon: Sendable {
                 logger.notice("worker resumed", metadata: ["scope": "\(scope)"])
             case let .stateIgnored(file, reason):
                 logger.warning("worker state ignored; the events it named will be delivered again", metadata: ["file": "\(file)", "reason": "\(reason)"])
+            case let .shortage(reason):
+                logger.warning("worker waiting: out of file descriptors or memory; trying again", metadata: ["reason": "\(reason)"])
             case let .failed(reason):
                 logger.error("worker stopped: queue or state files failed; restart the daemon", metadata: ["reason": "\(reason)"])
             }
@@ -324,6 +326,10 @@ public final class Daemon: Sendable {
                 logger.notice("request timed out", metadata: ["phase": "\(phase)", "peer": "\(peer.map(\.description) ?? "-")"])
             case let .connectionLimitReached(peer):
                 logger.warning("connection refused: limit reached", metadata: ["peer": "\(peer.map(\.description) ?? "-")"])
+            case let .descriptorReserveReached(peer, limit):
+                logger.warning("connection refused: descriptors kept for the queue and the worker", metadata: [
+                    "peer": "\(peer.map(\.description) ?? "-")", "limit": "\(limit)",
+                ])
             case let .acceptFailed(error):
                 logger.error("accept failed; pausing", metadata: ["error": "\(error)"])
             case let .draining(connections):

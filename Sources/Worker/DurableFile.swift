@@ -9,13 +9,24 @@ import Glibc
 public enum DurableFile {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
+        /// The failed call's errno, when a system call failed.
+        public var errno: Int32?
+
+        init(_ error: SystemCallError) {
+            description = error.description
+            errno = error.errno
+        }
+
+        init(description: String) {
+            self.description = description
+        }
     }
 
     static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o640) throws(Failure) {
         do {
             try AtomicFile.replace(path, with: bytes, mode: mode)
         } catch {
-            throw Failure(description: error.description)
+            throw Failure(error)
         }
     }
 
@@ -24,7 +35,7 @@ public enum DurableFile {
         do {
             try DirectorySync.synchronize(directory: directory)
         } catch {
-            throw Failure(description: error.description)
+            throw Failure(error)
         }
     }
 
@@ -33,7 +44,7 @@ public enum DurableFile {
         do {
             try DirectorySync.makeDirectory(at: directory, mode: 0o750)
         } catch {
-            throw Failure(description: error.description)
+            throw Failure(error)
         }
     }
 }

@@ -1,4 +1,5 @@
 import DiskQueue
+import SystemSupport
 import Foundation
 import Synchronization
 import XeroWebhooks
@@ -158,9 +159,15 @@ public actor Worker {
     }
 
     private func run() async {
+        var short = false
         while !Task.isCancelled && status.failed == nil {
             do {
                 try await pass()
+                short = false
+            } catch where Self.isShortage(error) {
+                // Nothing is lost: what was not recorded is read or delivered again.
+                if !short { onEvent(.shortage(reason: "\(error)")) }
+                short = true
             } catch {
                 status.failed = "\(error)"
                 publish()
@@ -363,9 +370,29 @@ public actor Worker {
                     try await hold(resource.items, reason: reason, now: current)
                 }
             }
+        } catch where Self.isShortage(error) {
+            // Out of descriptors or memory: what was not recorded stays among the items and is
+            // launched again (delivered again if it was delivered: at least once).
+            for resource in work { resourcesInFlight.remove(resource.key) }
+            for (key, _, _) in refused { resourcesInFlight.remove(key) }
+            onEvent(.shortage(reason: "\(error)"))
         } catch {
             status.failed = "\(error)"
             onEvent(.failed(reason: "\(error)"))
+        }
+    }
+
+    /// Whether `error` is a shortage of file descriptors or kernel memory, which passes: the
+    /// worker waits it out instead of stopping.
+    static func isShortage(_ error: any Error) -> Bool {
+        let codes: Set<Int32> = [EMFILE, ENFILE, ENOMEM]
+        switch error {
+        case let error as DiskQueueError:
+            if case let .system(cause) = error { return codes.contains(cause.errno) }
+            return false
+        case let error as SystemCallError: return codes.contains(error.errno)
+        case let error as DurableFile.Failure: return error.errno.map(codes.contains) ?? false
+        default: return false
         }
     }
 

@@ -119,6 +119,8 @@ final class ChaosRig: @unchecked Sendable {
     func supervise() throws {
         guard let daemon else { return }
         if !daemon.process.isRunning {
+            print("chaos supervisor: the daemon exited (\(daemon.process.terminationReason == .uncaughtSignal ? "signal" : "status") "
+                  + "\(daemon.process.terminationStatus)); its last lines:\n\(daemon.stderr.split(separator: "\n").suffix(8).joined(separator: "\n"))")
             supervisorRestarts += 1
             try start()
             return

@@ -35,6 +35,12 @@ public struct HTTPLimits: Sendable, Equatable {
     /// Most connections the server holds open at once; the parser does not use it.
     public var maxConnections = 1024
 
+    /// Descriptors the server leaves free for the rest of the process (the queue's next segment,
+    /// the worker's connections and files, the runtime's own `/proc` reads): a connection whose
+    /// descriptor number is within this many of the soft `RLIMIT_NOFILE` is closed at once, so
+    /// clients run out of connections before the queue runs out of descriptors (server only).
+    public var descriptorReserve = 64
+
     /// Deadline for the request line and headers, from their first byte (server only).
     public var headTimeout: Duration = .seconds(10)
 

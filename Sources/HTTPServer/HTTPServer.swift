@@ -154,6 +154,11 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     private func acceptAll(_ listener: Int32) {
+        // Read each time: the limit can be changed from outside (prlimit) while the server runs.
+        var descriptorLimit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &descriptorLimit)
+        let soft = descriptorLimit.rlim_cur == rlim_t.max ? Int.max : Int(clamping: descriptorLimit.rlim_cur)
+        let highestAdmitted = soft - 1 - limits.descriptorReserve
         while true {
             var storage = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -174,6 +179,12 @@ public final class HTTPServer: @unchecked Sendable {
                 }
             }
             let peer = SocketAddress(&storage)
+            // Descriptors are numbered lowest first, so the number says how many are taken.
+            guard Int(fd) <= highestAdmitted else {
+                Glibc.close(fd)
+                onEvent(.descriptorReserveReached(peer: peer, limit: soft))
+                continue
+            }
             // accept4 is not visible from Glibc's module map; set the flags right after accept.
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)

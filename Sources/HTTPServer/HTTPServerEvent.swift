@@ -7,6 +7,9 @@ public enum HTTPServerEvent: Sendable, Equatable {
     case timedOut(phase: String, peer: SocketAddress?)
     /// A connection was refused because `maxConnections` were already open.
     case connectionLimitReached(peer: SocketAddress?)
+    /// A connection was closed at once because its descriptor was within `descriptorReserve` of the
+    /// soft descriptor limit (`limit`).
+    case descriptorReserveReached(peer: SocketAddress?, limit: Int)
     /// `accept` failed in a way that makes the server back off briefly (EMFILE, ENFILE, ENOMEM…).
     case acceptFailed(SystemCallError)
     /// A TLS handshake or record failed (plain HTTP on the TLS port, an old protocol version,

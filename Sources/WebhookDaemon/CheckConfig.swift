@@ -33,6 +33,7 @@ struct CheckConfig: ParsableCommand {
                 "limits.maxRequestLineBytes: \(l.maxRequestLineBytes)",
                 "limits.maxHeaderCount: \(l.maxHeaderCount)",
                 "limits.maxConnections: \(l.maxConnections)",
+                "limits.descriptorReserve: \(l.descriptorReserve)",
                 "limits.headTimeoutMilliseconds: \(l.headTimeout.nanoseconds / 1_000_000)",
                 "limits.bodyIdleTimeoutMilliseconds: \(l.bodyIdleTimeout.nanoseconds / 1_000_000)",
                 "limits.keepAliveTimeoutMilliseconds: \(l.keepAliveTimeout.nanoseconds / 1_000_000)",

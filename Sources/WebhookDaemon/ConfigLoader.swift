@@ -150,11 +150,12 @@ public enum ConfigLoader {
         if let v = try bounded("maxRequestLineBytes", 256...(1 << 20)) { limits.maxRequestLineBytes = v }
         if let v = try bounded("maxHeaderCount", 8...10_000) { limits.maxHeaderCount = v }
         if let v = try bounded("maxConnections", 1...1_000_000) { limits.maxConnections = v }
+        if let v = try bounded("descriptorReserve", 16...100_000) { limits.descriptorReserve = v }
         if let v = try bounded("headTimeoutMilliseconds", 10...600_000) { limits.headTimeout = .milliseconds(v) }
         if let v = try bounded("bodyIdleTimeoutMilliseconds", 10...600_000) { limits.bodyIdleTimeout = .milliseconds(v) }
         if let v = try bounded("keepAliveTimeoutMilliseconds", 10...3_600_000) { limits.keepAliveTimeout = .milliseconds(v) }
         if let v = try bounded("requestTimeoutMilliseconds", 10...3_600_000) { limits.requestTimeout = .milliseconds(v) }
-        try o.rejectUnknown(["maxBodyBytes", "maxHeaderBytes", "maxRequestLineBytes", "maxHeaderCount", "maxConnections",
+        try o.rejectUnknown(["maxBodyBytes", "maxHeaderBytes", "maxRequestLineBytes", "maxHeaderCount", "maxConnections", "descriptorReserve",
                              "headTimeoutMilliseconds", "bodyIdleTimeoutMilliseconds", "keepAliveTimeoutMilliseconds",
                              "requestTimeoutMilliseconds"])
     }

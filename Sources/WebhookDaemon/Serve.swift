@@ -7,6 +7,7 @@ import Dispatch
 import Foundation
 import HTTPServer
 import Logging
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -62,6 +63,20 @@ struct Serve: ParsableCommand {
         // Writes to a vanished peer must fail with EPIPE, not kill the process.
         signal(SIGPIPE, SIG_IGN)
         logger.info("starting", metadata: ["pid": "\(getpid())", "keys": "\(keys.masked)"])
+        let descriptors = DescriptorLimit.raiseSoftToHard()
+        logger.info("descriptor limit", metadata: [
+            "soft": "\(descriptors.after.soft.map(String.init) ?? "unlimited")",
+            "hard": "\(descriptors.after.hard.map(String.init) ?? "unlimited")",
+            "softAtStart": "\(descriptors.before.soft.map(String.init) ?? "unlimited")",
+            "reserve": "\(settings.limits.descriptorReserve)",
+        ])
+        let needed = UInt64(settings.limits.maxConnections + settings.limits.descriptorReserve + 32)
+        if let soft = descriptors.after.soft, soft < needed {
+            logger.warning("descriptor limit below what limits.maxConnections needs; connections beyond it are refused", metadata: [
+                "soft": "\(soft)", "maxConnections": "\(settings.limits.maxConnections)",
+                "hint": "raise LimitNOFILE= in the unit or lower limits.maxConnections",
+            ])
+        }
         for warning in keys.warnings { logger.warning("secret file exposed", metadata: ["problem": "\(warning)"]) }
         if let tls {
             logger.info("tls on", metadata: Self.certificateMetadata(tls))

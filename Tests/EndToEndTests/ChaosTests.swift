@@ -34,10 +34,24 @@ import Glibc
     }
 
     @Test func everyAcknowledgedEventSurvivesEachFaultInTurn() throws {
+        try run(Self.faults)
+    }
+
+    /// Running out of descriptors twice in a row, with the worker busy: connections are refused
+    /// before the queue or the worker starve, and neither stops (the worker once stopped for good on
+    /// an EMFILE from reading the queue directory, and only a restart brought it back).
+    @Test func aDescriptorShortageStopsNeitherTheQueueNorTheWorker() throws {
+        try run([.descriptorsExhausted, .descriptorsExhausted])
+    }
+
+    /// `limits.descriptorReserve` as the rig's daemon has it (the default).
+    static let descriptorReserve = 64
+
+    private func run(_ faults: [Fault]) throws {
         let rig = try ChaosRig()
         print("chaos seed=\(rig.seed) (repeat with XERO_WEBHOOKD_CHAOS_SEED=\(rig.seed))")
         try rig.start()
-        for fault in Self.faults {
+        for fault in faults {
             let damagedBefore = rig.damaged
             let restartsBefore = rig.supervisorRestarts
             let detail = try inject(fault, into: rig)
@@ -123,21 +137,37 @@ import Glibc
             return "accepted=\(accepted) refused=\(refused) while full"
 
         case .descriptorsExhausted:
-            // The daemon's own descriptor limit is lowered to what it has open now, so the queue's
-            // next segment, the sink's next file and the worker's next connection cannot be
-            // opened; deliveries go on until a rollover needs a new segment; then it is put back.
+            // What a machine short of descriptors looks like: the daemon's soft limit is lowered to
+            // leave room for eight more connections above its reserve, and 40 idle clients connect,
+            // as many as the limit would let in without a reserve and more. The server must refuse
+            // them before the queue starves: deliveries on the open connection keep getting 200
+            // across segment rollovers, and the worker keeps opening its files and connections.
+            // The delivery connection is open before the shortage, as Xero's would be.
+            #expect(rig.post(count: 1) == 200)
             let pid = rig.daemon!.pid
             let limits = try descriptorLimits(pid)
-            let open = (try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")).count
-            // Only the soft limit: raising a hard limit again needs a privilege a container may lack.
-            guard try Binary.runTool("/usr/bin/prlimit", ["--pid", "\(pid)", "--nofile=\(open):"]) == 0 else {
+            let numbers = Set((try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")).compactMap { Int($0) })
+            let lowestFree = (0...).first { !numbers.contains($0) }!
+            let limit = lowestFree + Self.descriptorReserve + 8
+            guard try Binary.runTool("/usr/bin/prlimit", ["--pid", "\(pid)", "--nofile=\(limit):"]) == 0 else {
                 return "skipped (prlimit refused)"
             }
+            var idle: [RawHTTPClient] = []
+            for _ in 0..<40 { if let client = try? RawHTTPClient(port: rig.port, timeout: 5) { idle.append(client) } }
+            let refused = { idle.filter(\.closedByPeerNow).count }
+            #expect(waitUntil(seconds: 10) { refused() >= 24 }, "idle connections refused: \(refused()) of \(idle.count)")
+            var segments = [newestSegment(rig)]
             var statuses: [Int: Int] = [:]
-            for _ in 0..<300 where statuses[503, default: 0] < 3 { statuses[rig.post(count: 3) ?? 0, default: 0] += 1 }
-            #expect(statuses[503, default: 0] > 0, "the queue never ran short of descriptors: \(statuses)")
+            for _ in 0..<300 where segments.count < 3 {
+                statuses[rig.post(count: 3) ?? 0, default: 0] += 1
+                if let newest = newestSegment(rig), newest != segments.last { segments.append(newest) }
+            }
+            #expect(statuses.keys.sorted() == [200], "deliveries while descriptors were short: \(statuses)")
+            #expect(segments.count >= 3, "fewer than two segment rollovers while descriptors were short: \(segments)")
+            let closedByServer = refused()
+            for client in idle { client.close() }
             #expect(try Binary.runTool("/usr/bin/prlimit", ["--pid", "\(pid)", "--nofile=\(limits.soft):"]) == 0)
-            return "limit=\(open) answers=\(statuses.sorted { $0.key < $1.key })"
+            return "limit=\(limit) idle refused=\(closedByServer)/\(idle.count) answers=\(statuses.sorted { $0.key < $1.key })"
 
         case .syncFails:
             // The daemon starts with the disk failing one fdatasync; the supervisor's next start is clean.
@@ -221,6 +251,12 @@ import Glibc
         guard let ready = rig.get("/readyz") else { return "/readyz did not answer" }
         if ready != 200 { return "/readyz \(ready)" }
         return nil
+    }
+
+    /// The name of the queue's newest segment file.
+    private func newestSegment(_ rig: ChaosRig) -> String? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: rig.stateDirectory + "/queue")) ?? []
+        return names.filter { $0.hasPrefix("segment-") && $0.hasSuffix(".log") }.max()
     }
 
     private func descriptorLimits(_ pid: Int32) throws -> (soft: String, hard: String) {  // as /proc shows them

@@ -191,7 +191,10 @@ private func acceptBackoffScenario() -> ScenarioFailure {
         let clients = try (0..<6).map { _ in try RawHTTPClient(port: port, timeout: 5) }
 
         let emfile = Counter()
-        let server = HTTPServer(groups: 1, onEvent: { event in
+        // No reserve: this scenario is about accept failing, not about refusing before it would.
+        var limits = HTTPLimits()
+        limits.descriptorReserve = 0
+        let server = HTTPServer(limits: limits, groups: 1, onEvent: { event in
             if case let .acceptFailed(error) = event, error.errno == EMFILE { emfile.increment() }
         }, handler: { _, responder in responder.send(HTTPResponse(status: 200)) })
         defer { server.shutdown(grace: .zero) }

@@ -167,6 +167,14 @@ public final class RawHTTPClient {
         return response
     }
 
+    /// True when the server has already closed the connection and nothing is left to read; does
+    /// not wait (plain TCP only).
+    public var closedByPeerNow: Bool {
+        guard buffer.isEmpty else { return false }
+        var byte: UInt8 = 0
+        return recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) == 0
+    }
+
     /// True when the server has closed the connection (after any buffered responses).
     public func isClosedByPeer() throws -> Bool {
         guard buffer.isEmpty else { return false }

@@ -50,8 +50,10 @@ final class HTTPConnection: @unchecked Sendable {
     private var phase: Phase = .keepAlive
     private var headStarted: UInt64?
 
-    /// Buffered pipelined input above which reading pauses until the current answer is out.
-    private var pipelineBufferLimit: Int { server.limits.maxHeaderBytes + server.limits.maxBodyBytes }
+    /// Bytes this connection has taken from the server's input budget, and the body of the
+    /// request whose answer is owed (it counts until the answer is out).
+    private var budgetTaken = 0
+    private var owedBody = 0
     /// Output TLS made on its own (answers to KeyUpdates and the like) and not yet sent, above
     /// which reading pauses: a peer that sends but never reads must not make the server buffer
     /// without bound. Answers are not counted (their own deadlines and limits apply).
@@ -92,7 +94,9 @@ final class HTTPConnection: @unchecked Sendable {
             // A handshake gets as long as a request head: a trickled ClientHello is a slowloris too.
             setDeadline(.handshake, after: server.limits.headTimeout)
         } else {
-            setDeadline(.keepAlive, after: server.limits.keepAliveTimeout)
+            // Until its first byte a new connection gets as long as a request head would: a silent
+            // connection must not hold its slot for the whole keep-alive timeout.
+            setDeadline(.keepAlive, after: min(server.limits.headTimeout, server.limits.keepAliveTimeout))
         }
         source.resume()
     }
@@ -118,19 +122,19 @@ final class HTTPConnection: @unchecked Sendable {
                 scheduleReadTurn()
                 return
             }
+            guard let room = readRoom(scratch.count) else { return }
+            if room == 0 {
+                suspendReading()  // resumed once the answer owed is out
+                break
+            }
             reads += 1
-            let n = read(fd, scratch.baseAddress, scratch.count)
+            let n = read(fd, scratch.baseAddress, room)
             if n > 0 {
                 let bytes = UnsafeRawBufferPointer(rebasing: scratch[0..<n])
                 if tls != nil {
                     guard receiveTLS(bytes) else { return }
                 } else {
                     parser.append(bytes)
-                }
-                // While an answer is owed, pipelined bytes wait in the parser; stop reading only
-                // when a client piles up more than a request's worth (no per-request epoll changes).
-                if (awaitingResponse || responseInFlight) && parser.bufferedBytes > pipelineBufferLimit {
-                    suspendReading()
                 }
                 // Input that arrives while an answer is owed or still being written waits for
                 // `responseWritten`: a request must not be handled after an answer that closes.
@@ -154,6 +158,39 @@ final class HTTPConnection: @unchecked Sendable {
                 close()
             }
         }
+    }
+
+    /// How many bytes the next read may take, within this connection's allowance and what it can
+    /// get from the server's input budget: 0 = stop reading until the answer owed is out; nil =
+    /// the request being read needs more than the budget has, and the connection is answering
+    /// 503 and closing.
+    ///
+    /// While an answer is owed, pipelined input is read only up to the allowance: a client
+    /// sending requests faster than it reads answers waits in its own socket buffers, not in
+    /// this process.
+    private func readRoom(_ wanted: Int) -> Int? {
+        let allowance = server.limits.connectionInputAllowance
+        let held = parser.heldBytes + owedBody
+        if awaitingResponse || responseInFlight {
+            return max(0, min(wanted, allowance - held))
+        }
+        let free = allowance + budgetTaken - held
+        if free < wanted {
+            budgetTaken += server.inputBudget.take(upTo: wanted - max(free, 0))
+        }
+        let room = min(wanted, allowance + budgetTaken - held)
+        guard room <= 0 else { return room }
+        server.report(.rejected(status: 503, reason: "request input over the memory budget (limits.requestMemoryBytes)", peer: peer))
+        sendFinal(HTTPResponse(status: 503, headers: [("Retry-After", "1")], close: true))
+        return nil
+    }
+
+    /// Gives back budget this connection no longer needs (after requests were consumed or answered).
+    private func settleBudget() {
+        let needed = closed ? 0 : max(0, parser.heldBytes + owedBody - server.limits.connectionInputAllowance)
+        guard budgetTaken > needed else { return }
+        server.inputBudget.give(budgetTaken - needed)
+        budgetTaken = needed
     }
 
     /// Continues reading in a later block on the queue, once however often it is asked for.
@@ -257,6 +294,8 @@ final class HTTPConnection: @unchecked Sendable {
                 headStarted = nil
                 phase = .handler
                 deadline = .max
+                owedBody = request.body.count
+                settleBudget()
                 server.handler(request, HTTPResponder(connection: self, generation: generation))
                 return
             }
@@ -293,6 +332,8 @@ final class HTTPConnection: @unchecked Sendable {
     func respond(_ response: HTTPResponse, generation: UInt64) {
         guard !closed, awaitingResponse, generation == self.generation else { return }
         awaitingResponse = false
+        owedBody = 0
+        settleBudget()
         let closing = response.close || !requestKeepAlive || draining || peerClosed
         // HTTP/1.0 clients assume a close unless told otherwise (RFC 9112 §9.3).
         enqueueOutput(response.serialized(date: server.date.now(), closing: closing,
@@ -462,6 +503,9 @@ final class HTTPConnection: @unchecked Sendable {
         guard !closed else { return }
         closed = true
         deadline = .max
+        parser = RequestParser(limits: server.limits)  // its buffers go now, not when the last source is cancelled
+        owedBody = 0
+        settleBudget()
         if let source = readSource {
             source.cancel()
             if readSuspended { readSuspended = false; source.resume() }

@@ -35,6 +35,16 @@ public struct HTTPLimits: Sendable, Equatable {
     /// Most connections the server holds open at once; the parser does not use it.
     public var maxConnections = 1024
 
+    /// Request input all connections together may hold beyond `connectionInputAllowance` each:
+    /// bytes buffered, bodies being read and bodies whose answer is still owed. A request that
+    /// needs more while it is spent gets 503 (with `Retry-After`) and the connection closes; a
+    /// request that fits in the allowance never waits for it (server only).
+    public var requestMemoryBytes = 32 << 20
+
+    /// Request input one connection may hold without drawing on `requestMemoryBytes`; pipelined
+    /// requests are read only up to this while an answer is owed (server only).
+    public var connectionInputAllowance = 16 << 10
+
     /// Descriptors the server leaves free for the rest of the process (the queue's next segment,
     /// the worker's connections and files, the runtime's own `/proc` reads): a connection whose
     /// descriptor number is within this many of the soft `RLIMIT_NOFILE` is closed at once, so

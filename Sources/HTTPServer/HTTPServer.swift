@@ -18,6 +18,8 @@ public final class HTTPServer: @unchecked Sendable {
     public let tls: TLSContext?
     let handler: HTTPHandler
     private let onEvent: @Sendable (HTTPServerEvent) -> Void
+    /// What all connections together may hold of request input beyond their own allowance.
+    let inputBudget: InputBudget
     let date = HTTPDate()
     private let groups: [ConnectionGroup]
     private let acceptQueue = DispatchQueue(label: "xero-webhookd.http.accept")
@@ -46,6 +48,7 @@ public final class HTTPServer: @unchecked Sendable {
         self.tls = tls
         self.handler = handler
         self.onEvent = onEvent
+        inputBudget = InputBudget(bytes: limits.requestMemoryBytes)
         let shortest = min(limits.headTimeout, limits.bodyIdleTimeout, limits.keepAliveTimeout).nanoseconds
         let tick = min(max(shortest / 4, 5_000_000), 250_000_000)
         let count = groups ?? max(2, ProcessInfo.processInfo.activeProcessorCount)
@@ -71,6 +74,9 @@ public final class HTTPServer: @unchecked Sendable {
         startAccepting(fd)
         return address
     }
+
+    /// Bytes of request input connections hold beyond their own allowances (for tests and metrics).
+    public var requestMemoryInUse: Int { inputBudget.inUse }
 
     /// Connections currently open.
     public var connectionCount: Int {

@@ -141,6 +141,10 @@ public struct RequestParser: Sendable {
     /// request being built.
     public var bufferedBytes: Int { buffer.count - readIndex }
 
+    /// Bytes of request input the parser holds: buffered and not consumed, plus the body of the
+    /// request being read.
+    public var heldBytes: Int { buffer.count - readIndex + body.count }
+
     private mutating func fail(_ error: HTTPParseError) {
         state = .failed(error)
         buffer = []

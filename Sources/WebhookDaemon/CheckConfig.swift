@@ -34,6 +34,8 @@ struct CheckConfig: ParsableCommand {
                 "limits.maxHeaderCount: \(l.maxHeaderCount)",
                 "limits.maxConnections: \(l.maxConnections)",
                 "limits.descriptorReserve: \(l.descriptorReserve)",
+                "limits.requestMemoryBytes: \(l.requestMemoryBytes)",
+                "limits.connectionInputAllowance: \(l.connectionInputAllowance)",
                 "limits.headTimeoutMilliseconds: \(l.headTimeout.nanoseconds / 1_000_000)",
                 "limits.bodyIdleTimeoutMilliseconds: \(l.bodyIdleTimeout.nanoseconds / 1_000_000)",
                 "limits.keepAliveTimeoutMilliseconds: \(l.keepAliveTimeout.nanoseconds / 1_000_000)",

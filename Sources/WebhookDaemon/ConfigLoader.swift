@@ -151,11 +151,19 @@ public enum ConfigLoader {
         if let v = try bounded("maxHeaderCount", 8...10_000) { limits.maxHeaderCount = v }
         if let v = try bounded("maxConnections", 1...1_000_000) { limits.maxConnections = v }
         if let v = try bounded("descriptorReserve", 16...100_000) { limits.descriptorReserve = v }
+        if let v = try bounded("requestMemoryBytes", (1 << 20)...(1 << 34)) { limits.requestMemoryBytes = v }
+        if let v = try bounded("connectionInputAllowance", 4096...(1 << 20)) { limits.connectionInputAllowance = v }
+        // A body of maxBodyBytes must be able to arrive at all.
+        guard limits.requestMemoryBytes + limits.connectionInputAllowance >= limits.maxBodyBytes + limits.maxHeaderBytes else {
+            throw ConfigError("limits.requestMemoryBytes", "\(limits.requestMemoryBytes) is too small for one request of "
+                              + "limits.maxBodyBytes + limits.maxHeaderBytes (\(limits.maxBodyBytes + limits.maxHeaderBytes)); raise it or lower those")
+        }
         if let v = try bounded("headTimeoutMilliseconds", 10...600_000) { limits.headTimeout = .milliseconds(v) }
         if let v = try bounded("bodyIdleTimeoutMilliseconds", 10...600_000) { limits.bodyIdleTimeout = .milliseconds(v) }
         if let v = try bounded("keepAliveTimeoutMilliseconds", 10...3_600_000) { limits.keepAliveTimeout = .milliseconds(v) }
         if let v = try bounded("requestTimeoutMilliseconds", 10...3_600_000) { limits.requestTimeout = .milliseconds(v) }
         try o.rejectUnknown(["maxBodyBytes", "maxHeaderBytes", "maxRequestLineBytes", "maxHeaderCount", "maxConnections", "descriptorReserve",
+                             "requestMemoryBytes", "connectionInputAllowance",
                              "headTimeoutMilliseconds", "bodyIdleTimeoutMilliseconds", "keepAliveTimeoutMilliseconds",
                              "requestTimeoutMilliseconds"])
     }

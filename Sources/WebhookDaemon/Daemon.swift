@@ -306,13 +306,29 @@ public final class Daemon: Sendable {
         }
     }
 
-    static func serverEventLogger(_ logger: Logger, metrics: Metrics) -> @Sendable (HTTPServerEvent) -> Void {
+    static func serverEventLogger(_ logger: Logger, metrics: Metrics, throttle: LogThrottle = LogThrottle()) -> @Sendable (HTTPServerEvent) -> Void {
         { event in
             switch event {
             case let .rejected(status, _, _): metrics.response(status)
             case let .timedOut(phase, _) where phase == "head" || phase == "body": metrics.response(408)
             case .tlsFailed: metrics.tlsFailure()
             default: break
+            }
+            // Lines clients cause, one kind per case, are throttled; draining is the daemon's own.
+            let kind: String
+            switch event {
+            case let .rejected(status, _, _): kind = "rejected \(status)"
+            case let .timedOut(phase, _): kind = "timed out \(phase)"
+            case .connectionLimitReached: kind = "connection limit"
+            case .descriptorReserveReached: kind = "descriptor reserve"
+            case .acceptFailed: kind = "accept failed"
+            case .tlsFailed: kind = "tls failed"
+            case .draining: kind = ""
+            }
+            var logger = logger
+            if !kind.isEmpty {
+                guard let suppressed = throttle.admit(kind, now: DispatchTime.now().uptimeNanoseconds) else { return }
+                if suppressed > 0 { logger[metadataKey: "suppressed"] = "\(suppressed)" }
             }
             switch event {
             case let .rejected(status, reason, peer):

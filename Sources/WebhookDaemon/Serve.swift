@@ -62,6 +62,10 @@ struct Serve: ParsableCommand {
 
         // Writes to a vanished peer must fail with EPIPE, not kill the process.
         signal(SIGPIPE, SIG_IGN)
+        // Request bodies over 128 KiB get their own mappings, given back to the kernel when freed:
+        // glibc otherwise raises this threshold as big blocks are freed and keeps them in its
+        // arenas, so a burst of large bodies left the process at twice the request memory budget.
+        MallocTuning.mapBlocksOfAtLeast(128 * 1024)
         logger.info("starting", metadata: ["pid": "\(getpid())", "keys": "\(keys.masked)"])
         let descriptors = DescriptorLimit.raiseSoftToHard()
         logger.info("descriptor limit", metadata: [

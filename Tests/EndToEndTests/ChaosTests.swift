@@ -68,7 +68,10 @@ import Glibc
                 Issue.record("after \(fault.rawValue): the daemon needed the supervisor to restart it; seed \(rig.seed)")
             }
             guard problem == nil else {
-                Issue.record("after \(fault.rawValue): \(problem!); seed \(rig.seed); daemon log tail:\n\(rig.stderr.suffix(3000))")
+                // The whole log outlives the rig's directory, for the one who reads the failure.
+                let log = "/tmp/xero-webhookd-chaos-\(rig.seed)-\(getpid()).log"
+                try? rig.stderr.write(toFile: log, atomically: true, encoding: .utf8)
+                Issue.record("after \(fault.rawValue): \(problem!); seed \(rig.seed); whole daemon log in \(log); its tail:\n\(rig.stderr.suffix(3000))")
                 return
             }
         }

@@ -19,7 +19,7 @@ public final class Daemon: Sendable {
     private let worker: Worker?
     let metrics = Metrics()
     /// Whether the size bound refuses events right now (for `/readyz`).
-    private let refusal = QueueRefusal()
+    private let refusal: QueueRefusal
     /// Returns memory freed after bursts of connections to the system.
     private let freeMemory = FreeMemory()
     /// Native TLS, when `listen.tls` is configured (reloaded on SIGHUP).
@@ -38,6 +38,7 @@ public final class Daemon: Sendable {
         self.logger = logger
         self.xeroMetrics = xeroMetrics
         self.tls = tls
+        refusal = QueueRefusal(maxBytes: config.queueMaxBytes)
         queue = try DiskQueue(directory: config.queueDirectory, options: Daemon.queueOptions(config, faults: faults))
         Daemon.logRecovery(queue.recovery, directory: config.queueDirectory, logger: logger)
         receiver = WebhookReceiver(
@@ -299,7 +300,7 @@ public final class Daemon: Sendable {
             case let .stateIgnored(file, reason):
                 logger.warning("worker state ignored; the events it named will be delivered again", metadata: ["file": "\(file)", "reason": "\(reason)"])
             case let .shortage(reason):
-                logger.warning("worker waiting: out of file descriptors or memory; trying again", metadata: ["reason": "\(reason)"])
+                logger.warning("worker waiting: out of file descriptors, memory or disk space; trying again", metadata: ["reason": "\(reason)"])
             case let .failed(reason):
                 logger.error("worker stopped: queue or state files failed; restart the daemon", metadata: ["reason": "\(reason)"])
             }

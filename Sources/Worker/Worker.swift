@@ -382,10 +382,11 @@ public actor Worker {
         }
     }
 
-    /// Whether `error` is a shortage of file descriptors or kernel memory, which passes: the
-    /// worker waits it out instead of stopping.
+    /// Whether `error` is a shortage of file descriptors, kernel memory or disk space, which
+    /// passes: the worker waits it out instead of stopping. Its state files are replaced
+    /// atomically, so a write that failed for want of space left the old one in place.
     static func isShortage(_ error: any Error) -> Bool {
-        let codes: Set<Int32> = [EMFILE, ENFILE, ENOMEM]
+        let codes: Set<Int32> = [EMFILE, ENFILE, ENOMEM, ENOSPC, EDQUOT]
         switch error {
         case let error as DiskQueueError:
             if case let .system(cause) = error { return codes.contains(cause.errno) }

@@ -37,9 +37,9 @@ public enum WorkerEvent: Sendable, Equatable {
     /// A state file (or part of it) was not used: damaged, or written for another queue. At worst
     /// the events it named are delivered again.
     case stateIgnored(file: String, reason: String)
-    /// The worker could not read the queue or write its files for want of file descriptors or
-    /// memory (EMFILE, ENFILE, ENOMEM). It keeps what it holds and tries again; reported once
-    /// per shortage.
+    /// The worker could not read the queue or write its files for want of file descriptors,
+    /// memory or disk space (EMFILE, ENFILE, ENOMEM, ENOSPC, EDQUOT). It keeps what it holds and
+    /// tries again; reported once per shortage.
     case shortage(reason: String)
     /// The queue or the worker's own files failed; the worker stops acknowledging until restart.
     case failed(reason: String)

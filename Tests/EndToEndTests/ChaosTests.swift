@@ -44,6 +44,30 @@ import Glibc
         try run([.descriptorsExhausted, .descriptorsExhausted])
     }
 
+    /// The disk fills while the worker has fetches in flight: the sink cannot write and neither
+    /// can the worker's own state. The worker must wait and go on once space returns (it once
+    /// stopped for good on the ENOSPC of its state file, and only a restart brought it back, while
+    /// `/healthz` said ok).
+    @Test(.enabled(if: SmallFileSystem.available, "needs root to mount a small tmpfs"))
+    func aFullDiskMakesTheWorkerWaitNotStop() throws {
+        let rig = try ChaosRig()
+        try rig.start()
+        let fileSystem = try #require(rig.fileSystem)
+        let calls = { rig.fake.stats.callsByTenant.values.flatMap(\.values).reduce(0, +) }
+        rig.fake.setResponseDelay(.milliseconds(500))
+        for _ in 0..<6 { #expect(rig.post(count: 2) == 200) }
+        #expect(waitUntil(seconds: 10) { calls() > 0 })  // a fetch is on its way
+        try fileSystem.fill(leaving: 0)
+        #expect(waitUntil(seconds: 30) { rig.stderr.contains("worker waiting") || rig.stderr.contains("worker stopped") },
+                "the worker never ran into the full disk")
+        rig.fake.setResponseDelay(.zero)
+        try fileSystem.release()
+        let problem = try waitForRecovery(rig)
+        #expect(problem == nil, "\(problem ?? "")")
+        #expect(!rig.stderr.contains("worker stopped"), "\(rig.stderr.suffix(2000))")
+        #expect(rig.supervisorRestarts == 0)
+    }
+
     /// `limits.descriptorReserve` as the rig's daemon has it (the default).
     static let descriptorReserve = 64
 

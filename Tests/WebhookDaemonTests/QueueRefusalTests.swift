@@ -21,4 +21,13 @@ import Testing
         refusal.accepted()
         #expect(refusal.problem(liveBytes: 1000) == nil)
     }
+
+    /// After a restart with the queue at its bound nothing has been refused yet, but every
+    /// delivery would be: not ready from the start (it once said ready while answering 503).
+    @Test func aQueueAtItsBoundIsNotReadyBeforeAnyRefusal() {
+        let refusal = QueueRefusal(maxBytes: 1 << 20)
+        #expect(refusal.problem(liveBytes: (1 << 20) - 100)?.hasPrefix("queue full") == true)
+        #expect(refusal.problem(liveBytes: (1 << 20) - 64 * 1024) == nil)
+        #expect(QueueRefusal().problem(liveBytes: 1 << 30) == nil)  // no bound
+    }
 }

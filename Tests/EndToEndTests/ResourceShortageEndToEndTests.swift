@@ -119,4 +119,30 @@ import Glibc
         #expect(dumped.status == 0, "\(dumped.stderr)")
         #expect(dumped.ids == acknowledged)
     }
+
+    /// Started with a low soft descriptor limit under a higher hard one (a shell's `ulimit -S -n`,
+    /// or the 1024 most systems give), the daemon raises its soft limit to the hard one and logs
+    /// both, so connections are not refused for a limit it could lift itself.
+    @Test func raisesItsSoftDescriptorLimitToTheHardOneAndLogsBoth() throws {
+        var hard = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &hard)
+        guard hard.rlim_max > 300 else { return }  // nothing to raise to
+        let dir = try TemporaryDirectory("xero-webhookd-nofile")
+        defer { dir.remove() }
+        let config = dir.file("config.json")
+        try writeFile(config, #"{"stateDirectory": "\#(dir.file("state"))", "listen": {"port": 0}}"#)
+        let daemon = try DaemonProcess(["serve", "--config", config], environment: ["PAN_SEC_XERO_WEBHOOK_KEY": CrashOracle.key],
+                                       launcher: "/bin/sh", launcherArguments: ["-c", #"ulimit -S -n 256 && exec "$0" "$@""#])
+        let limits = try String(contentsOfFile: "/proc/\(daemon.pid)/limits", encoding: .utf8)
+        let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
+        let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        let hardText = hard.rlim_max == rlim_t.max ? "unlimited" : "\(hard.rlim_max)"
+        #expect(fields[3] == Substring(hardText), "soft limit after start: \(line)")
+        let log = daemon.stderr
+        #expect(log.contains("descriptor limit"))
+        #expect(log.contains("softAtStart=256"))
+        #expect(log.contains("soft=\(hardText)") && log.contains("hard=\(hardText)"))
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+    }
 }

@@ -121,4 +121,43 @@ import Glibc
         #expect(waitUntil(seconds: 20) { silentAgain.closedByPeerNow })
         #expect(!used.closedByPeerNow)
     }
+
+    /// Every way a body can end short gives its budget back: the peer resets, the body stalls
+    /// (408), a chunked body grows past maxBodyBytes (413), a head is malformed after a body was
+    /// half read on another connection, and the server shuts down with a body in progress.
+    @Test func theBudgetComesBackHoweverABodyEnds() throws {
+        var limits = HTTPLimits()
+        limits.maxBodyBytes = 900_000
+        limits.requestMemoryBytes = 4 << 20
+        limits.bodyIdleTimeout = .milliseconds(300)
+        let live = try LiveServer(limits: limits)
+        defer { live.stop() }
+        let half = [UInt8](repeating: 0x61, count: 500_000)
+        let announced = bytes("POST /b HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 900000\r\n\r\n")
+        let held = { live.server.requestMemoryInUse }
+
+        let reset = try live.connect()
+        try reset.sendRaw(announced + half)
+        #expect(waitUntil { held() > 400_000 })
+        resetConnection(reset)
+        #expect(waitUntil { held() == 0 }, "after a reset: \(held())")
+
+        let stalled = try live.connect()
+        try stalled.sendRaw(announced + half)
+        #expect(try stalled.readResponse().status == 408)
+        #expect(waitUntil { held() == 0 }, "after a 408: \(held())")
+
+        let chunked = try live.connect()
+        var body = bytes("POST /c HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in 0..<10 { body += bytes("186a0\r\n") + [UInt8](repeating: 0x63, count: 100_000) + bytes("\r\n") }
+        try? chunked.sendRaw(body)
+        #expect(try chunked.readResponse().status == 413)
+        #expect(waitUntil { held() == 0 }, "after a 413: \(held())")
+
+        let inProgress = try live.connect()
+        try inProgress.sendRaw(announced + half)
+        #expect(waitUntil { held() > 400_000 })
+        live.server.shutdown(grace: .zero)
+        #expect(waitUntil { held() == 0 }, "after shutdown: \(held())")
+    }
 }

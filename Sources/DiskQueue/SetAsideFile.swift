@@ -69,30 +69,72 @@ public struct SetAsideFile: Sendable, Equatable {
         return files
     }
 
+    /// What `payloads(in:)` found in a set-aside file.
+    public struct Found: Sendable, Equatable {
+        /// Payloads `accept` took, in file order.
+        public var payloads: [[UInt8]] = []
+        /// How many of them are in a record whose checksum fails (queued again all the same:
+        /// they still decode, but a byte of them may be wrong).
+        public var checksumFailures = 0
+        /// Stretches of bytes in which nothing decoded (skipped).
+        public var undecodableStretches = 0
+    }
+
     /// The payloads found in a set-aside file's `bytes` that `accept` takes (it checks they
-    /// decode as what the queue holds). Records are walked by their length fields, the
-    /// checksum is not required (it failed: that is why they were set aside); where a length
-    /// leads to nothing accepted, the rest of the bytes (up to the last non-zero one) is tried
-    /// as one payload, since a damaged length or sequence field leaves the payload whole.
-    public func payloads(in bytes: [UInt8], maxRecordBytes: Int, accept: ([UInt8]) -> Bool) -> [[UInt8]] {
-        var found: [[UInt8]] = []
+    /// decode as what the queue holds). Records are walked by their length fields; the
+    /// checksum is not required (it failed: that is why they were set aside), only counted.
+    /// Where a length leads to nothing accepted, the search goes on byte by byte for the next
+    /// record that is accepted, as the recovery's resynchronisation does, so one damaged length
+    /// field does not hide the records after it. Only offsets whose payload would start with `{`
+    /// (every queued event does) are tried. The damaged record's own payload, from after its
+    /// header up to the next record found (or the last non-zero byte), is tried too: a damaged
+    /// length or sequence field leaves the payload whole.
+    public func payloads(in bytes: [UInt8], maxRecordBytes: Int, accept: ([UInt8]) -> Bool) -> Found {
+        var found = Found()
         var offset = startsWithHeader ? min(SegmentHeader.size, bytes.count) : 0
         let end = (bytes.lastIndex { $0 != 0 } ?? -1) + 1
-        while end - offset > RecordCodec.headerSize {
-            let length = bytes.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self))) }
+        // Where the stretch being skipped began (the header of a record that was not accepted).
+        var skippedFrom: Int?
+        func recordAt(_ offset: Int) -> (payload: [UInt8], next: Int, checksumOK: Bool)? {
             let start = offset + RecordCodec.headerSize
-            if length > 0, length <= maxRecordBytes, start + length <= bytes.count {
-                let payload = Array(bytes[start..<(start + length)])
-                if accept(payload) {
-                    found.append(payload)
-                    offset = start + length
-                    continue
+            guard start < end, bytes[start] == UInt8(ascii: "{") else { return nil }
+            let length = bytes.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self))) }
+            guard length > 0, length <= maxRecordBytes, start + length <= bytes.count else { return nil }
+            let payload = Array(bytes[start..<(start + length)])
+            guard accept(payload) else { return nil }
+            let checksumOK = bytes.withUnsafeBytes {
+                if case .record = RecordCodec.decode($0, at: offset, maxRecordBytes: maxRecordBytes) { true } else { false }
+            }
+            return (payload, start + length, checksumOK)
+        }
+        func closeStretch(at next: Int) {
+            guard let from = skippedFrom else { return }
+            skippedFrom = nil
+            let start = from + RecordCodec.headerSize
+            let stop = bytes[..<next].lastIndex { $0 != 0 }.map { $0 + 1 } ?? next
+            if start < stop, stop - start <= maxRecordBytes, bytes[start] == UInt8(ascii: "{") {
+                let rest = Array(bytes[start..<stop])
+                if accept(rest) {
+                    found.payloads.append(rest)
+                    found.checksumFailures += 1
+                    return
                 }
             }
-            let rest = Array(bytes[start..<end])
-            if rest.count <= maxRecordBytes, accept(rest) { found.append(rest) }
-            break
+            found.undecodableStretches += 1
         }
+        while end - offset > RecordCodec.headerSize {
+            if let record = recordAt(offset) {
+                closeStretch(at: offset)
+                found.payloads.append(record.payload)
+                if !record.checksumOK { found.checksumFailures += 1 }
+                offset = record.next
+                continue
+            }
+            if skippedFrom == nil { skippedFrom = offset }
+            offset += 1
+        }
+        if skippedFrom == nil && offset < end { skippedFrom = offset }
+        closeStretch(at: end)
         return found
     }
 }

@@ -19,11 +19,18 @@ public enum QueueSalvage {
         public var sequences: Range<UInt64>?
         /// Files in which nothing decoded.
         public var empty = 0
+        /// Events queued again whose record's checksum failed: they decode, but one of their
+        /// bytes may be wrong.
+        public var checksumFailures = 0
+        /// Stretches of bytes in which nothing decoded (left in the files, not queued).
+        public var undecodable = 0
 
         public var description: String {
             guard files > 0 else { return "salvage: nothing set aside to salvage" }
             let where_ = sequences.map { " (sequences \($0.lowerBound)-\($0.upperBound - 1))" } ?? ""
-            return "salvage: \(files) set-aside files read, \(events) events queued again\(where_), \(empty) files held nothing that decodes"
+            return "salvage: \(files) set-aside files read, \(events) events queued again\(where_), "
+                + "\(checksumFailures) of them from records whose checksum failed (check them downstream), "
+                + "\(undecodable) stretches held nothing that decodes, \(empty) files held nothing that decodes"
         }
     }
 
@@ -32,9 +39,12 @@ public enum QueueSalvage {
         for file in try SetAsideFile.list(in: directory) where !file.salvaged {
             summary.files += 1
             let bytes = try queue.read(file)
-            let payloads = file.payloads(in: bytes, maxRecordBytes: maxRecordBytes) { payload in
+            let found = file.payloads(in: bytes, maxRecordBytes: maxRecordBytes) { payload in
                 (try? QueuedItem.decode(QueueRecord(sequence: 0, payload: payload))) != nil  // not an event: left out
             }
+            let payloads = found.payloads
+            summary.checksumFailures += found.checksumFailures
+            summary.undecodable += found.undecodableStretches
             if payloads.isEmpty {
                 summary.empty += 1
             } else {

@@ -200,4 +200,19 @@ import Testing
         #expect(Recovery.missing(held: [1...5, 7...9], nextSequence: 10, from: 6) == [6...6])
         #expect(Recovery.missing(held: [], nextSequence: 4, from: 4) == [])
     }
+
+    /// A stretch of garbage between two damaged records is skipped and counted, not queued.
+    @Test func garbageBetweenRecordsIsCountedNotQueued() throws {
+        let file = SetAsideFile(name: "segment-00000000000000000001.log.damaged-100", kind: .damaged, bytes: 0, salvaged: false)
+        let good = Array(#"{"receivedAt":"2026-12-04T00:00:00.000Z","event":{}}"#.utf8)
+        func frame(_ payload: [UInt8]) -> [UInt8] {
+            let length = UInt32(payload.count)
+            return [UInt8(length & 0xff), UInt8(length >> 8 & 0xff), 0, 0] + [UInt8](repeating: 0xee, count: 12) + payload
+        }
+        let bytes = frame(good) + Array("not a record at all, {not json} either".utf8) + frame(good)
+        let found = file.payloads(in: bytes, maxRecordBytes: 1 << 20) { $0.first == UInt8(ascii: "{") && $0.last == UInt8(ascii: "}") && $0.count == good.count }
+        #expect(found.payloads == [good, good])
+        #expect(found.checksumFailures == 2)
+        #expect(found.undecodableStretches == 1)
+    }
 }

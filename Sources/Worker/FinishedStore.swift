@@ -71,6 +71,9 @@ struct FinishedStore {
 
     /// The file's new content when `current` differs from what was saved (the lowest
     /// `maxRanges` ranges).
+    /// After a write of what `takeChanges` returned failed: the next call returns the ranges again.
+    mutating func writeFailed() { saved = nil }
+
     mutating func takeChanges(_ current: FinishedRanges) -> [UInt8]? {
         let runs = Array(current.runs.prefix(Self.maxRanges))
         guard runs != saved else { return nil }

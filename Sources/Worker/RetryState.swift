@@ -52,6 +52,9 @@ struct RetryStore {
     }
 
     /// The file's new content if anything changed since the last call (then clean again).
+    /// After a write of what `takeChanges` returned failed: the next call returns the state again.
+    mutating func writeFailed() { dirty = true }
+
     mutating func takeChanges() -> [UInt8]? {
         guard dirty else { return nil }
         dirty = false

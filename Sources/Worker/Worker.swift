@@ -418,20 +418,38 @@ public actor Worker {
     /// the retry and pause files are written too.
     private func advancePosition(writeFinishedNow: Bool = false) async throws {
         var next = queue.skippingMissing(position)
-        while let after = finished.takeRun(startingAt: next) { next = queue.skippingMissing(after) }
+        // The runs the position passes, given back if a write below fails (a full disk): taken
+        // for good, they once left the position short for ever, and the files not written were
+        // not written again either.
+        var taken: [FinishedRanges.Run] = []
+        while let run = finished.runs.first, run.first == next, let after = finished.takeRun(startingAt: next) {
+            taken.append(run)
+            next = queue.skippingMissing(after)
+        }
         let clock = ContinuousClock()
         let finishedDue = writeFinishedNow || finishedWritten.map { clock.now - $0 >= .seconds(1) } ?? true
         let finishedChanges = finishedDue ? finishedStore.takeChanges(finished) : nil
-        if finishedChanges != nil { finishedWritten = clock.now }
-        for (changes, path) in [(retries.takeChanges(), retries.path), (pauses.takeChanges(), pauses.path),
-                                (finishedChanges, finishedStore.path)] {
-            if let changes { try await onDisk { try DurableFile.write(changes, to: path) } }
+        let retryChanges = retries.takeChanges(), pauseChanges = pauses.takeChanges()
+        var written = 0
+        do {
+            for (changes, path) in [(retryChanges, retries.path), (pauseChanges, pauses.path), (finishedChanges, finishedStore.path)] {
+                if let changes { try await onDisk { try DurableFile.write(changes, to: path) } }
+                written += 1
+            }
+            if next > position {
+                let queue = self.queue
+                let target = next
+                try await onDisk { try queue.setConsumerPosition(target) }
+            }
+        } catch {
+            if written < 1 { retries.writeFailed() }
+            if written < 2 { pauses.writeFailed() }
+            if written < 3 { finishedStore.writeFailed() }
+            for run in taken { finished.insert(run) }
+            throw error
         }
-        guard next > position else { return }
-        let queue = self.queue
-        let target = next
-        try await onDisk { try queue.setConsumerPosition(target) }
-        position = target
+        if finishedChanges != nil { finishedWritten = clock.now }
+        position = next
     }
 
     func onDisk<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {

@@ -1,5 +1,6 @@
 import DiskQueue
 import Foundation
+import Synchronization
 import TestSupport
 import Testing
 @testable import Worker
@@ -166,5 +167,35 @@ import XeroWebhooks
         let paused = recorder.events.filter { if case .paused = $0 { true } else { false } }.count
         let resumed = recorder.events.filter { if case .resumed = $0 { true } else { false } }.count
         #expect(paused <= 1 && resumed == 0, "paused \(paused) times, resumed \(resumed) times in 5 minutes; fetched \(setup.fetcher.calls.count) times")
+    }
+
+    /// A state file that cannot be written (a full disk; here an immutable directory) after an
+    /// event finished: once writing works again the position must move past it. The finished
+    /// runs were taken before the write and lost with it, so the position stayed short for good
+    /// and `queue status` said `pending` for ever.
+    @Test func aFailedStateWriteDoesNotLoseFinishedEvents() async throws {
+        let setup = try Setup()
+        defer { setup.close() }
+        setup.fetcher.script(ResourceKey(tenantID: "b", category: "INVOICE", resourceID: "r2"), [.retry("500 from Xero", after: nil)])
+        try enqueue(setup.queue, [event(tenant: "a", resource: "r1"), event(tenant: "b", resource: "r2"), event(tenant: "c", resource: "r3")])
+        let retried = Mutex(false)
+        let worker = setup.worker(events: { if case .retrying = $0 { retried.withLock { $0 = true } } })
+        try await worker.pass()
+        // The lanes finish on their own: r1 and r3 delivered, r2 waiting for its retry.
+        for _ in 0..<2_000 where !(setup.sink.records.count == 2 && retried.withLock { $0 }) {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(setup.sink.records.count == 2)
+        let workerDirectory = setup.dir.file("state/worker")
+        guard try Binary.runTool("/usr/bin/chattr", ["+i", workerDirectory]) == 0 else {
+            print("skipped: chattr +i is not possible here (needs root and a file system with the immutable flag)")
+            return
+        }
+        await #expect(throws: (any Error).self) { try await worker.pass() }
+        #expect(try Binary.runTool("/usr/bin/chattr", ["-i", workerDirectory]) == 0)
+        #expect(setup.queue.consumerPosition == 1, "the position moved although the state was not written")
+        setup.clock.advance(.seconds(3600))  // r2's retry is due
+        #expect(try await drive(worker, until: { setup.queue.consumerPosition == 4 }), "position \(setup.queue.consumerPosition)")
+        await worker.stop()
     }
 }

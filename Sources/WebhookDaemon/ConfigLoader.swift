@@ -25,6 +25,7 @@ public enum ConfigLoader {
         }
         let top = try ConfigObject(root, path: "")
         try apply(top, to: &config, environment: environment)
+        if config.stateDirectorySource == "stateDirectory in the config file" { config.stateDirectorySource = "stateDirectory in \(path)" }
         return config
     }
 
@@ -58,6 +59,7 @@ public enum ConfigLoader {
         if let dir = try top.string("stateDirectory") {
             guard !dir.isEmpty else { throw ConfigError("stateDirectory", "must not be empty") }
             config.stateDirectory = dir
+            config.stateDirectorySource = "stateDirectory in the config file"
         }
         if let limits = try top.object("limits") {
             try applyLimits(limits, to: &config.limits)

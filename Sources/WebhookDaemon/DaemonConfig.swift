@@ -22,6 +22,10 @@ public struct DaemonConfig: Sendable, Equatable {
     /// Where the queue lives. Default: `$STATE_DIRECTORY` (set by systemd's `StateDirectory=`),
     /// else `state` under the working directory.
     public var stateDirectory: String
+    /// Where `stateDirectory` came from, for messages: the config file, `$STATE_DIRECTORY`, or
+    /// `defaultStateDirectorySource`.
+    public var stateDirectorySource: String
+    static let defaultStateDirectorySource = "the default (state under the working directory)"
     public var limits = HTTPLimits()
     /// Segment file size of the disk queue.
     public var queueSegmentBytes = 64 << 20
@@ -40,7 +44,13 @@ public struct DaemonConfig: Sendable, Equatable {
     public var worker = WorkerSettings()
 
     public init(environment: [String: String] = [:]) {
-        stateDirectory = environment["STATE_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) } ?? "state"
+        if let fromSystemd = environment["STATE_DIRECTORY"].flatMap({ $0.split(separator: ":").first.map(String.init) }) {
+            stateDirectory = fromSystemd
+            stateDirectorySource = "$STATE_DIRECTORY"
+        } else {
+            stateDirectory = "state"
+            stateDirectorySource = Self.defaultStateDirectorySource
+        }
     }
 
     /// Path of the queue directory inside the state directory.

@@ -13,17 +13,10 @@ struct DeadCommand: ParsableCommand {
     )
 
     struct Options: ParsableArguments {
-        @Option(help: "Config file naming the state directory.")
-        var config: String?
+        @OptionGroup var state: StateOptions
 
         func store() throws -> DeadLetterStore {
-            do {
-                let settings = try ConfigLoader.load(path: config, environment: ProcessInfo.processInfo.environment)
-                return DeadLetterStore(stateDirectory: settings.stateDirectory)
-            } catch {
-                printError(error.description)
-                throw configErrorExit
-            }
+            DeadLetterStore(stateDirectory: try state.settings(for: "dead").stateDirectory)
         }
     }
 

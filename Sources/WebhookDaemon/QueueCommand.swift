@@ -16,17 +16,10 @@ struct QueueCommand: ParsableCommand {
             abstract: "Pending events, the oldest one's age, backlog per tenant and dead letters; works while the daemon runs."
         )
 
-        @Option(help: "Config file naming the state directory.")
-        var config: String?
+        @OptionGroup var state: StateOptions
 
         func run() throws {
-            let settings: DaemonConfig
-            do {
-                settings = try ConfigLoader.load(path: config, environment: ProcessInfo.processInfo.environment)
-            } catch {
-                printError(error.description)
-                throw configErrorExit
-            }
+            let settings = try state.settings(for: "queue status")
             let status: QueueStatus
             do {
                 status = try QueueStatus.read(stateDirectory: settings.stateDirectory)
@@ -72,17 +65,10 @@ struct QueueCommand: ParsableCommand {
             abstract: "Print every record in the queue as one JSON line: sequence, received time, the event JSON as received."
         )
 
-        @Option(help: "Config file naming the state directory.")
-        var config: String?
+        @OptionGroup var state: StateOptions
 
         func run() throws {
-            let settings: DaemonConfig
-            do {
-                settings = try ConfigLoader.load(path: config, environment: ProcessInfo.processInfo.environment)
-            } catch {
-                printError(error.description)
-                throw configErrorExit
-            }
+            let settings = try state.settings(for: "queue dump")
             let records: [QueueRecord]
             do {
                 records = try QueueReader.records(in: settings.queueDirectory)
@@ -110,17 +96,10 @@ extension QueueCommand {
             abstract: "Queue again the events that still decode in what recovery set aside (damaged records, torn tails); stop the daemon first."
         )
 
-        @Option(help: "Config file naming the state directory.")
-        var config: String?
+        @OptionGroup var state: StateOptions
 
         func run() throws {
-            let settings: DaemonConfig
-            do {
-                settings = try ConfigLoader.load(path: config, environment: ProcessInfo.processInfo.environment)
-            } catch {
-                printError(error.description)
-                throw configErrorExit
-            }
+            let settings = try state.settings(for: "queue salvage")
             let queue: DiskQueue
             do {
                 // Takes the directory lock: refused while a daemon has the queue open.

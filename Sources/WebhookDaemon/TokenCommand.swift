@@ -18,15 +18,13 @@ struct TokenStatusCommand: ParsableCommand {
         abstract: "Show the credential mode, token expiry, scopes and connected tenants (never a secret)."
     )
 
-    @Option(help: "Config file (JSON).")
-    var config: String?
+    @OptionGroup var state: StateOptions
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
-        let settings: DaemonConfig
+        let settings = try state.settings(for: "token status", needsQueue: false, environment: environment)
         let secrets: XeroSecrets
         do {
-            settings = try ConfigLoader.load(path: config, environment: environment)
             secrets = try XeroSecrets.load(settings.xero, environment: environment)
         } catch {
             printError(error.description)

@@ -19,13 +19,14 @@ public enum Binary {
 
     /// Runs the binary to completion and returns its exit status, stdout and stderr.
     /// Standard streams are temporary files, not pipes: no reader threads, nothing left open.
-    public static func run(_ arguments: [String], environment: [String: String] = [:], stdin: [UInt8]? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
-        try runProgram(path, arguments, environment: environment, stdin: stdin)
+    public static func run(_ arguments: [String], environment: [String: String] = [:], stdin: [UInt8]? = nil,
+                           workingDirectory: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+        try runProgram(path, arguments, environment: environment, stdin: stdin, workingDirectory: workingDirectory)
     }
 
     /// Runs `program` (an absolute path, e.g. `/usr/bin/curl`) like `run` runs the daemon's binary.
     public static func runProgram(_ program: String, _ arguments: [String], environment: [String: String] = [:],
-                                  stdin: [UInt8]? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+                                  stdin: [UInt8]? = nil, workingDirectory: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
         guard FileManager.default.isExecutableFile(atPath: program) else {
             throw RawHTTPClient.ClientError(description: "\(program) is needed by this test and is not installed")
         }
@@ -39,6 +40,7 @@ public enum Binary {
         process.executableURL = URL(fileURLWithPath: program)
         process.arguments = arguments
         process.environment = environment
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         process.standardInput = input
         process.standardOutput = output.handle
         process.standardError = errors.handle

@@ -1,0 +1,51 @@
+import Foundation
+import TestSupport
+import Testing
+import XeroWebhooks
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The admin commands run the way an operator runs them against the installed service: from
+/// another working directory, with the unit's config (which names no state directory, as the
+/// service gets it from `$STATE_DIRECTORY`). They used to read `./state` silently and print
+/// `pending: 0 … dead letters: 0` with exit 0.
+@Suite struct AdminStateDirectoryTests {
+    @Test func adminCommandsFindTheServiceStateOrSayWhyNot() throws {
+        let dir = try TemporaryDirectory("xero-webhookd-admin")
+        defer { dir.remove() }
+        let state = dir.file("state")
+        let config = dir.file("config.json")
+        try writeFile(config, #"{"listen": {"port": 0}, "worker": {"enabled": false}}"#)
+        // The daemon as the unit runs it: its state directory from $STATE_DIRECTORY.
+        let daemon = try DaemonProcess(["serve", "--config", config],
+                                       environment: ["PAN_SEC_XERO_WEBHOOK_KEY": CrashOracle.key, "STATE_DIRECTORY": state])
+        let client = try RawHTTPClient(port: daemon.port)
+        let body = Array(#"{"events":[\#(CrashOracle.event("admin-1"))],"firstEventSequence":1,"lastEventSequence":1,"entropy":"ADMIN"}"#.utf8)
+        let signature = WebhookSignature(keys: [CrashOracle.key]).signature(for: body)
+        #expect(try client.exchange(RawHTTPClient.post("/webhooks/xero", body: body, headers: [("x-xero-signature", signature)])).status == 200)
+
+        // From /, with the same config and nothing else: there is no ./state there.
+        if !FileManager.default.fileExists(atPath: "/var/lib/xero-webhookd") {
+            for command in [["queue", "status"], ["queue", "dump"], ["dead", "list"]] {
+                let lost = try Binary.run(command + ["--config", config], workingDirectory: "/")
+                #expect(lost.status == 1, "\(command): \(lost.stdout)")
+                #expect(lost.stdout.isEmpty)
+                #expect(lost.stderr.split(separator: "\n").count == 1, "\(lost.stderr)")
+                #expect(lost.stderr.contains("no queue in /state/queue"), "\(lost.stderr)")
+                #expect(lost.stderr.contains("--state-directory"))
+            }
+        }
+        // Told where: --state-directory, or $STATE_DIRECTORY as under the unit.
+        for (arguments, environment) in [(["--state-directory", state], [String: String]()), ([], ["STATE_DIRECTORY": state])] {
+            let status = try Binary.run(["queue", "status", "--config", config] + arguments, environment: environment, workingDirectory: "/")
+            #expect(status.status == 0, "\(status.stderr)")
+            #expect(status.stdout.contains("pending: 1"), "\(status.stdout)")
+            let dead = try Binary.run(["dead", "list", "--config", config] + arguments, environment: environment, workingDirectory: "/")
+            #expect(dead.status == 0, "\(dead.stderr)")
+            #expect(dead.stdout.hasSuffix("0 dead letters\n"))
+        }
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+    }
+}

@@ -289,6 +289,8 @@ public final class Daemon: Sendable {
                 logger.warning("event dead-lettered", metadata: ["id": "\(id)", "reason": "\(reason)"])
             case let .replayed(id):
                 logger.info("dead letter replayed", metadata: ["id": "\(id)"])
+            case let .replayFailed(id, reason):
+                logger.error("dead letter replay failed; run dead replay as the service's user, or fix the owner of dead/replay", metadata: ["id": "\(id)", "reason": "\(reason)"])
             case let .waiting(key, after, reason):
                 logger.info("delivery waits", metadata: [
                     "tenant": "\(key.tenantID)", "resource": "\(key.resourceID)", "after": "\(after)", "reason": "\(reason)",

@@ -1,4 +1,5 @@
 import ByteJSON
+import SystemSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -103,11 +104,21 @@ public struct DeadLetterStore: Sendable {
         return DeadLetter.decode(Array(data))
     }
 
-    /// Marks letters for replay. Returns the ids that were found.
+    /// Marks letters for replay. Returns the ids that were found. Run as another user than the
+    /// store's owner (root, typically), the `replay/` directory it creates is given to the owner,
+    /// so the daemon can take the files out again; any other user is refused. A rename that
+    /// fails for another reason than a missing letter stops the replay with its error.
     public func replay(_ ids: [String]) throws(DurableFile.Failure) -> [String] {
+        try checkOwner()
         try DurableFile.makeDirectory(replayDirectory)
+        try giveToOwner(replayDirectory)
         var moved: [String] = []
-        for id in ids where rename(directory + "/\(id).json", replayDirectory + "/\(id).json") == 0 {
+        for id in ids {
+            guard rename(directory + "/\(id).json", replayDirectory + "/\(id).json") == 0 else {
+                let error = SystemCallError.last("rename", path: directory + "/\(id).json")
+                if error.errno == ENOENT { continue }
+                throw DurableFile.Failure(error)
+            }
             moved.append(id)
         }
         try DurableFile.syncDirectory(directory)
@@ -115,27 +126,74 @@ public struct DeadLetterStore: Sendable {
         return moved
     }
 
-    /// Deletes letters. Returns the ids that were found.
+    /// Deletes letters. Returns the ids that were found; an unlink that fails for another reason
+    /// than a missing letter stops with its error.
     public func purge(_ ids: [String]) throws(DurableFile.Failure) -> [String] {
         var removed: [String] = []
-        for id in ids where unlink(directory + "/\(id).json") == 0 { removed.append(id) }
+        for id in ids {
+            guard unlink(directory + "/\(id).json") == 0 else {
+                let error = SystemCallError.last("unlink", path: directory + "/\(id).json")
+                if error.errno == ENOENT { continue }
+                throw DurableFile.Failure(error)
+            }
+            removed.append(id)
+        }
         if !removed.isEmpty { try DurableFile.syncDirectory(directory) }
         return removed
     }
 
-    /// Letters waiting in `replay/`.
+    /// The store's owner must run replays, or root (who hands what it creates to the owner).
+    private func checkOwner() throws(DurableFile.Failure) {
+        var info = stat()
+        guard stat(directory, &info) == 0 else { return }  // no store yet: nothing to replay
+        let me = geteuid()
+        guard me == 0 || me == info.st_uid else {
+            throw DurableFile.Failure(description: "\(directory) belongs to uid \(info.st_uid), this is uid \(me): run this command as that user (or as root)")
+        }
+    }
+
+    /// Hands `path` to the owner of the store's directory when root created it.
+    private func giveToOwner(_ path: String) throws(DurableFile.Failure) {
+        var owner = stat(), current = stat()
+        guard geteuid() == 0, stat(directory, &owner) == 0, stat(path, &current) == 0,
+              current.st_uid != owner.st_uid || current.st_gid != owner.st_gid else { return }
+        guard chown(path, owner.st_uid, owner.st_gid) == 0 else { throw DurableFile.Failure(SystemCallError.last("chown", path: path)) }
+        _ = chmod(path, 0o750)
+    }
+
+    /// Letters waiting in `replay/`: asked for (`<id>.json`), or taken by a worker that stopped
+    /// before it removed them (`<id>.taken`; queued again: at least once).
     public func pendingReplays() -> [DeadLetter] {
-        Self.letters(in: replayDirectory)
+        Self.letters(in: replayDirectory, suffixes: [".json", ".taken"])
     }
 
-    func finishReplay(_ letter: DeadLetter) {
-        // Removing twice is harmless; if this is lost, the event is replayed once more (at least once).
-        unlink(replayDirectory + "/\(letter.id).json")
+    /// Takes a letter out of the replay requests before it is queued, so it is queued once even
+    /// if it cannot be removed afterwards. False when it is gone; throws when it cannot be
+    /// renamed (then it must not be queued: it would be queued again at every pass).
+    func takeReplay(_ letter: DeadLetter) throws(DurableFile.Failure) -> Bool {
+        let request = replayDirectory + "/\(letter.id).json", taken = replayDirectory + "/\(letter.id).taken"
+        if access(taken, F_OK) == 0 { return true }  // taken before a restart
+        guard rename(request, taken) == 0 else {
+            let error = SystemCallError.last("rename", path: request)
+            if error.errno == ENOENT { return false }
+            throw DurableFile.Failure(error)
+        }
+        return true
     }
 
-    private static func letters(in directory: String) -> [DeadLetter] {
+    /// Removes a letter once queued again.
+    func finishReplay(_ letter: DeadLetter) throws(DurableFile.Failure) {
+        let taken = replayDirectory + "/\(letter.id).taken"
+        guard unlink(taken) == 0 else {
+            let error = SystemCallError.last("unlink", path: taken)
+            if error.errno == ENOENT { return }
+            throw DurableFile.Failure(error)
+        }
+    }
+
+    private static func letters(in directory: String, suffixes: [String] = [".json"]) -> [DeadLetter] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return names.filter { $0.hasSuffix(".json") }
+        return names.filter { name in suffixes.contains { name.hasSuffix($0) } }
             .compactMap { FileManager.default.contents(atPath: directory + "/" + $0).flatMap { DeadLetter.decode(Array($0)) } }
             .sorted { $0.sequence < $1.sequence }
     }

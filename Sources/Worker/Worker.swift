@@ -35,6 +35,9 @@ public actor Worker {
     /// When finished.json was last written: it is rewritten at most once a second (a file
     /// behind the queue only means some finished events are delivered again after a crash).
     private var finishedWritten: ContinuousClock.Instant?
+    /// Replay requests that could not be taken or removed (an admin's file the daemon may not
+    /// touch): left alone until the next start, so they are neither lost nor queued again and again.
+    private var replayRefused: Set<String> = []
     private let disk = DispatchQueue(label: "xero-webhookd.worker.disk")
 
     private var readCursor: UInt64
@@ -235,12 +238,25 @@ public actor Worker {
     private func replayDeadLetters() async throws {
         let store = deadLetters
         let letters = await onDisk { store.pendingReplays() }
-        for letter in letters {
+        for letter in letters where !replayRefused.contains(letter.id) {
+            do {
+                guard try await onDisk({ try store.takeReplay(letter) }) else { continue }
+            } catch {
+                // Not queued: it would be queued again at every pass. Once per letter and run.
+                replayRefused.insert(letter.id)
+                onEvent(.replayFailed(id: letter.id, reason: "\(error)"))
+                continue
+            }
             // The letter keeps the event compacted; the id it had goes with it.
             let record = QueuedEvent(receivedAt: letter.receivedAt, eventSequence: nil, event: letter.event, eventID: letter.eventID).encoded()
             let queue = self.queue
             _ = try await onDisk { try queue.append([record]) }
-            await onDisk { store.finishReplay(letter) }
+            do {
+                try await onDisk { try store.finishReplay(letter) }
+            } catch {
+                replayRefused.insert(letter.id)  // queued once; the file stays for the operator
+                onEvent(.replayFailed(id: letter.id, reason: "\(error)"))
+            }
             onEvent(.replayed(id: letter.id))
         }
     }

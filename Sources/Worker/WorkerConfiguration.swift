@@ -30,6 +30,9 @@ public enum WorkerEvent: Sendable, Equatable {
     case waiting(key: ResourceKey, after: Duration, reason: String)
     case deadLettered(id: String, reason: String)
     case replayed(id: String)
+    /// A replay request could not be taken or removed (its file or `dead/replay/` belongs to
+    /// another user); left in place and not tried again until the next start.
+    case replayFailed(id: String, reason: String)
     /// Resources needing this credential, or of this tenant, are held back.
     case paused(PauseScope, reason: String)
     /// The pause ended (a fetch needing it worked, or the tenant is connected again).

@@ -253,6 +253,41 @@ import Glibc
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit() == 0)
     }
+
+    /// The daemon runs as one user (nobody here, a dynamic user under the unit) and an operator
+    /// replays a dead letter as root. `dead/replay/` was created root-owned 0755, the daemon could
+    /// not remove the replay file and queued the same event about ten times a second. Now the
+    /// directory is handed to the store's owner and the event is queued and delivered once.
+    @Test(.enabled(if: getuid() == 0, "needs root to run the daemon as another user"))
+    func replayAsRootOfADaemonRunningAsAnotherUserQueuesTheEventOnce() throws {
+        let setup = try Setup(tenants: ["t-bad"])
+        let bad = "30000000-0000-0000-0000-000000000002"
+        setup.fake.addRecord(tenant: "t-bad", collection: "Invoices", id: bad)
+        setup.fake.fail(id: bad, status: 500, times: 3)
+        let nobody: UInt32 = 65534
+        #expect(try Binary.runTool("/bin/chown", ["-R", "\(nobody):\(nobody)", setup.dir.path]) == 0)
+        let daemon = try DaemonProcess(["serve", "--config", setup.config], environment: setup.environment,
+                                       launcher: "/usr/bin/setpriv", launcherArguments: ["--reuid=\(nobody)", "--regid=\(nobody)", "--clear-groups"])
+        let client = try RawHTTPClient(port: daemon.port)
+        #expect(try setup.post(client, [setup.event(tenant: "t-bad", category: "INVOICE", id: bad)]) == 200)
+        #expect(waitUntil(seconds: 30) {
+            ((try? Binary.run(["dead", "list", "--config", setup.config]).stdout) ?? "").contains("1 dead letter")
+        })
+        let replay = try Binary.run(["dead", "replay", "--all", "--config", setup.config])
+        #expect(replay.status == 0, "\(replay.stderr)")
+        var info = stat()
+        #expect(stat(setup.dir.file("state/dead/replay"), &info) == 0)
+        #expect(info.st_uid == nobody, "dead/replay belongs to uid \(info.st_uid)")
+        #expect(waitUntil(seconds: 30) { setup.deliveredResources().contains("t-bad/\(bad)") })
+        #expect(waitUntil(seconds: 10) { daemon.stderr.contains("dead letter replayed") })
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+        let log = daemon.stderr
+        #expect(log.components(separatedBy: "dead letter replayed").count == 2, "replayed more than once")
+        #expect(!log.contains("replay failed"))
+        #expect(try Binary.run(["dead", "list", "--config", setup.config]).stdout.contains("0 dead letters"))
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: setup.dir.file("state/dead/replay"))) ?? ["?"]).isEmpty)
+    }
 }
 
 @Suite struct DemoTests {

@@ -54,7 +54,7 @@ struct Serve: ParsableCommand {
             throw configErrorExit
         }
 
-        let journal = environment["JOURNAL_STREAM"] != nil
+        let journal = JournalStream.matches(environment)
         let level = StderrLogHandler.Level(Logger.Level(rawValue: settings.logLevel.rawValue) ?? .info)
         let json = settings.logJSON
         LoggingSystem.bootstrap { label in StderrLogHandler(label: label, level: level, journal: journal, json: json) }

@@ -86,12 +86,33 @@ import Glibc
 }
 
 @Suite struct LogFormatTests {
+    /// Under journald a config error is logged at error priority (`<3>`), so `journalctl -p err`
+    /// shows why the service did not start; `JOURNAL_STREAM` inherited by a process whose stderr
+    /// goes elsewhere (a redirect, a file) gets plain lines.
+    @Test func configErrorsCarryErrorPriorityOnlyWhenStderrIsTheJournal() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try writeFile(dir.file("config.json"), #"{"listen": {"port": 70000}}"#)
+        let underJournal = try DaemonProcess(["serve", "--config", dir.file("config.json")],
+                                             environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "journal-test-key-0123"],
+                                             waitForListening: false, journal: true)
+        #expect(underJournal.waitForExit() == 78)
+        #expect(underJournal.stderr.hasPrefix("<3>config: listen.port: 70000"), "\(underJournal.stderr)")
+
+        try writeFile(dir.file("good.json"), #"{"stateDirectory": "\#(dir.file("state"))", "listen": {"port": 0}}"#)
+        let inherited = try DaemonProcess(["serve", "--config", dir.file("good.json")],
+                                          environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "journal-test-key-0123", "JOURNAL_STREAM": "8:1234"])
+        inherited.signal(SIGTERM)
+        #expect(inherited.waitForExit() == 0)
+        #expect(!inherited.stderr.contains("<6>") && inherited.stderr.contains(" info starting"), "\(inherited.stderr)")
+    }
+
     @Test func jsonLinesAndJournalPriorities() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try writeFile(dir.file("config.json"), #"{"stateDirectory": "\#(dir.file("state"))", "listen": {"port": 0}, "log": {"format": "json"}}"#)
         let daemon = try DaemonProcess(["serve", "--config", dir.file("config.json")],
-                                       environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "journal-test-key-0123", "JOURNAL_STREAM": "8:1234"])
+                                       environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "journal-test-key-0123"], journal: true)
         let client = try RawHTTPClient(port: daemon.port)
         _ = try client.exchange(RawHTTPClient.post("/webhooks/xero", body: Array("{}".utf8)))  // unsigned: rejected, logged at notice
         daemon.signal(SIGTERM)

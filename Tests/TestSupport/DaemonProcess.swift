@@ -92,10 +92,18 @@ public final class DaemonProcess {
 
     /// Starts `xero-webhookd <arguments>` (or `launcher` with the binary's path and the
     /// arguments after `launcherArguments`) and waits for the "listening" log line unless told not to.
+    /// `journal`: stderr is presented as the journal, as systemd does: `JOURNAL_STREAM` set to
+    /// the device and inode of the file stderr goes to.
     public init(_ arguments: [String], environment: [String: String], launcher: String? = nil,
-                launcherArguments: [String] = [], waitForListening: Bool = true) throws {
+                launcherArguments: [String] = [], waitForListening: Bool = true, journal: Bool = false) throws {
         logDirectory = try TemporaryDirectory("xero-webhookd-log")
         log = try StreamFile(logDirectory.file("stderr"))
+        var environment = environment
+        if journal {
+            var info = stat()
+            stat(logDirectory.file("stderr"), &info)
+            environment["JOURNAL_STREAM"] = "\(info.st_dev):\(info.st_ino)"
+        }
         if let launcher {
             process.executableURL = URL(fileURLWithPath: launcher)
             process.arguments = launcherArguments + [Binary.path] + arguments

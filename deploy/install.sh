@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 swift build -c release --product xero-webhookd
 install -m 0755 "$(swift build -c release --show-bin-path)/xero-webhookd" /usr/local/bin/xero-webhookd
 install -m 0644 deploy/xero-webhookd.service deploy/xero-webhookd.socket /etc/systemd/system/
+install -D -m 0644 README.md /usr/local/share/doc/xero-webhookd/README.md  # the unit's Documentation=
 install -d -m 0755 /etc/xero-webhookd
 install -d -m 0700 /etc/xero-webhookd/credentials
 [ -e /etc/xero-webhookd/config.json ] || install -m 0644 deploy/config.json /etc/xero-webhookd/config.json

@@ -41,6 +41,8 @@ final class Metrics: Sendable {
         func sample(_ name: String, _ value: CustomStringConvertible) {
             out += "\(name) \(value)\n"
         }
+        family("xero_webhookd_build_info", "gauge", "Always 1; the version label says which release is running.")
+        sample("xero_webhookd_build_info", "version=\"\(XeroWebhookdCommand.version)\"", 1)
         family("xero_webhookd_http_responses_total", "counter", "HTTP answers sent, by status.")
         for status in c.responses.keys.sorted() { sample("xero_webhookd_http_responses_total", "status=\"\(status)\"", c.responses[status]!) }
         family("xero_webhookd_signature_failures_total", "counter", "Webhook requests with a missing or wrong x-xero-signature.")

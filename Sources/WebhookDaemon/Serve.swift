@@ -18,8 +18,12 @@ struct Serve: ParsableCommand {
     @Option(help: "Config file (JSON). Without it the embedded defaults apply.")
     var config: String?
 
-    @Option(help: "Listen on HOST:PORT instead of the configured address; port 0 picks a free port.")
+    @Option(help: ArgumentHelp("Listen on this address instead of the configured one; port 0 picks a free port.", valueName: "host:port"))
     var listen: String?
+
+    @Option(help: ArgumentHelp("Log level instead of the config's log.level (also after a reload): trace, debug, info, notice, warning, error, critical.",
+                               valueName: "level"))
+    var logLevel: DaemonConfig.LogLevel?
 
     func run() throws {
         // SIGTERM, SIGINT and SIGHUP stay blocked in every thread (threads started from here on
@@ -42,6 +46,7 @@ struct Serve: ParsableCommand {
             if let listen {
                 (loaded.listenHost, loaded.listenPort) = try ListenAddress.parse(listen, defaultHost: loaded.listenHost)
             }
+            if let logLevel { loaded.logLevel = logLevel }
             settings = loaded
             keys = try WebhookKeys.load(keyFile: loaded.webhookKeyFile, environment: environment)
             tls = try loaded.tls?.makeContext()
@@ -142,7 +147,7 @@ struct Serve: ParsableCommand {
                 guard sigwait(&held, &number) == 0 else { continue }
                 if number == SIGHUP {
                     control.async {
-                        Self.reload(configPath: configPath, running: settings, daemon: daemon, client: client, level: level, logger: logger)
+                        Self.reload(configPath: configPath, logLevel: logLevel, running: settings, daemon: daemon, client: client, level: level, logger: logger)
                     }
                     continue
                 }
@@ -166,11 +171,12 @@ struct Serve: ParsableCommand {
 
     /// SIGHUP: re-reads the config and secrets. Webhook keys, the log level and Xero token files
     /// take effect at once; an invalid config is rejected and the running one stays.
-    static func reload(configPath: String?, running: DaemonConfig, daemon: Daemon, client: XeroClient?,
+    static func reload(configPath: String?, logLevel: DaemonConfig.LogLevel?, running: DaemonConfig, daemon: Daemon, client: XeroClient?,
                        level: StderrLogHandler.Level, logger: Logger) {
         let environment = ProcessInfo.processInfo.environment
         do {
-            let reloaded = try ConfigLoader.load(path: configPath, environment: environment)
+            var reloaded = try ConfigLoader.load(path: configPath, environment: environment)
+            if let logLevel { reloaded.logLevel = logLevel }
             let keys = try WebhookKeys.load(keyFile: reloaded.webhookKeyFile, environment: environment)
             // The certificate is swapped first: if it fails, nothing has changed.
             if daemon.tls == nil, let files = reloaded.tls {
@@ -212,3 +218,5 @@ struct Serve: ParsableCommand {
         ]
     }
 }
+
+extension DaemonConfig.LogLevel: ExpressibleByArgument {}

@@ -13,8 +13,12 @@ public struct XeroWebhookdCommand: ParsableCommand {
         Set it as the Delivery URL of your Xero app (behind HTTPS on port 443). The webhook key \
         comes from PAN_SEC_XERO_WEBHOOK_KEY, the systemd credential "webhook-key", or webhook.keyFile.
         """,
+        version: XeroWebhookdCommand.version,
         subcommands: [Serve.self, Demo.self, CheckConfig.self, Sign.self, Selftest.self, QueueCommand.self, DeadCommand.self, Authorize.self, TokenCommand.self]
     )
+
+    /// The release this source is; `--version` prints it and `/metrics` has it in `xero_webhookd_build_info`.
+    public static let version = "0.13.0"
 
     public init() {}
 }

@@ -107,6 +107,30 @@ import Glibc
         #expect(!inherited.stderr.contains("<6>") && inherited.stderr.contains(" info starting"), "\(inherited.stderr)")
     }
 
+    /// What operators expect of a daemon: `--version`, the version in `/metrics`, and a log level
+    /// chosen on the command line over the config's.
+    @Test func versionBuildInfoAndLogLevelFromTheCommandLine() throws {
+        let version = try Binary.run(["--version"])
+        #expect(version.status == 0)
+        #expect(version.stdout.range(of: #"^\d+\.\d+\.\d+\n$"#, options: .regularExpression) != nil, "\(version.stdout)")
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try writeFile(dir.file("config.json"), #"{"stateDirectory": "\#(dir.file("state"))", "listen": {"port": 0}, "log": {"level": "info"}}"#)
+        let daemon = try DaemonProcess(["serve", "--config", dir.file("config.json"), "--log-level", "warning"],
+                                       environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "version-test-key-0123"], waitForListening: false)
+        // At warning the info line announcing the listener is not written: find the port in /proc.
+        #expect(waitUntil(seconds: 30) { !daemon.openDescriptorTargets().filter { $0.hasPrefix("socket:") }.isEmpty })
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+        #expect(!daemon.stderr.contains(" info "), "\(daemon.stderr)")
+        let metricsDaemon = try DaemonProcess(["serve", "--config", dir.file("config.json")], environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "version-test-key-0123"])
+        let client = try RawHTTPClient(port: metricsDaemon.port)
+        let metrics = String(decoding: try client.exchange(Array("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".utf8)).body, as: UTF8.self)
+        #expect(metrics.contains("xero_webhookd_build_info{version=\"\(version.stdout.dropLast())\"} 1"))
+        metricsDaemon.signal(SIGTERM)
+        #expect(metricsDaemon.waitForExit() == 0)
+    }
+
     @Test func jsonLinesAndJournalPriorities() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

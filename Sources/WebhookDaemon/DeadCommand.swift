@@ -24,8 +24,20 @@ struct DeadCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "One line per dead letter: id, attempts, last error.")
         @OptionGroup var options: Options
 
+        @Flag(help: "One JSON object per line (numbers as JSON numbers, times in ms since the epoch) instead of text.")
+        var json = false
+
         func run() throws {
             let letters = try options.store().list()
+            if json {
+                func q(_ text: String) -> String { String(decoding: JSONText.quoted(text), as: UTF8.self) }
+                var out = ""
+                for letter in letters {
+                    out += #"{"id":\#(q(letter.id)),"sequence":\#(letter.sequence),"eventId":\#(q(letter.eventID)),"attempts":\#(letter.attempts),"firstAttemptMs":\#(letter.firstAttempt),"deadAtMs":\#(letter.deadAt),"lastError":\#(q(letter.lastError))}"# + "\n"
+                }
+                writeOut(Array(out.utf8))
+                return
+            }
             var out = ""
             for letter in letters {
                 out += "\(letter.id)\tattempts=\(letter.attempts)\t\(letter.lastError)\n"

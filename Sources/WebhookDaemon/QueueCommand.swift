@@ -1,4 +1,5 @@
 import ArgumentParser
+import ByteJSON
 import DiskQueue
 import Foundation
 import Worker
@@ -18,6 +19,9 @@ struct QueueCommand: ParsableCommand {
 
         @OptionGroup var state: StateOptions
 
+        @Flag(help: "One JSON object instead of lines (numbers as JSON numbers, times in ms since the epoch).")
+        var json = false
+
         func run() throws {
             let settings = try state.settings(for: "queue status")
             let status: QueueStatus
@@ -26,6 +30,10 @@ struct QueueCommand: ParsableCommand {
             } catch {
                 printError("queue status: \(error)")
                 throw ExitCode.failure
+            }
+            if json {
+                writeOut(Self.json(status) + [UInt8(ascii: "\n")])
+                return
             }
             var lines = ["pending: \(status.pending)", "consumer position: \(status.consumerPosition)"]
             if let received = status.oldestPendingReceivedAt {
@@ -45,6 +53,20 @@ struct QueueCommand: ParsableCommand {
             }
             lines += Self.setAsideLines(status.setAside)
             writeOut(Array((lines.joined(separator: "\n") + "\n").utf8))
+        }
+
+        /// `queue status --json`: the same facts as the lines, for scripts and monitoring.
+        static func json(_ status: QueueStatus) -> [UInt8] {
+            func q(_ text: String) -> String { String(decoding: JSONText.quoted(text), as: UTF8.self) }
+            let tenants = status.backlogByTenant.keys.sorted().map { "\(q($0)):\(status.backlogByTenant[$0]!)" }.joined(separator: ",")
+            let pauses = status.pauses.map {
+                #"{"scope":\#(q("\($0.scope)")),"reason":\#(q($0.reason)),"sinceMs":\#($0.since),"recheckAtMs":\#($0.recheckAt)}"#
+            }.joined(separator: ",")
+            let setAside = status.setAside.map {
+                #"{"file":\#(q($0.name)),"kind":\#(q($0.kind.rawValue)),"bytes":\#($0.bytes),"salvaged":\#($0.salvaged)}"#
+            }.joined(separator: ",")
+            let oldest = status.oldestPendingReceivedAt.map(q) ?? "null"
+            return Array(#"{"pending":\#(status.pending),"consumerPosition":\#(status.consumerPosition),"oldestPendingReceivedAt":\#(oldest),"backlogByTenant":{\#(tenants)},"deadLetters":\#(status.deadLetters),"replaysWaiting":\#(status.replaysWaiting),"pauses":[\#(pauses)],"setAside":[\#(setAside)]}"#.utf8)
         }
 
         /// `set aside: N files, B bytes (K not salvaged)` and one line per file; nothing when none.

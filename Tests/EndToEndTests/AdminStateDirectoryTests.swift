@@ -1,3 +1,4 @@
+import ByteJSON
 import Foundation
 import TestSupport
 import Testing
@@ -45,6 +46,15 @@ import Glibc
             #expect(dead.status == 0, "\(dead.stderr)")
             #expect(dead.stdout.hasSuffix("0 dead letters\n"))
         }
+        // For scripts: one JSON object, numbers as numbers.
+        let json = try Binary.run(["queue", "status", "--json", "--config", config, "--state-directory", state])
+        #expect(json.status == 0, "\(json.stderr)")
+        let status = try JSONParser.parse(Array(json.stdout.utf8))
+        #expect(status["pending"]?.kind == .number("1"), "\(json.stdout)")
+        #expect(status["deadLetters"]?.kind == .number("0"))
+        #expect(status["backlogByTenant"]?.isObject == true)
+        let dead = try Binary.run(["dead", "list", "--json", "--config", config, "--state-directory", state])
+        #expect(dead.status == 0 && dead.stdout.isEmpty, "\(dead.stdout)\(dead.stderr)")
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit() == 0)
     }

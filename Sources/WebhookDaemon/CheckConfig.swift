@@ -27,7 +27,7 @@ struct CheckConfig: ParsableCommand {
                 "listen.tls: \(tls.map(Self.describe) ?? "off (plain HTTP; put a TLS proxy in front)")",
                 "webhook.path: \(settings.webhookPath)",
                 "webhook.keys: \(keys.masked)",
-                "stateDirectory: \(settings.stateDirectory)",
+                "stateDirectory: \(settings.stateDirectory) (from \(settings.stateDirectorySource))",
                 "limits.maxBodyBytes: \(l.maxBodyBytes)",
                 "limits.maxHeaderBytes: \(l.maxHeaderBytes)",
                 "limits.maxRequestLineBytes: \(l.maxRequestLineBytes)",

@@ -58,4 +58,19 @@ import Glibc
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit() == 0)
     }
+
+    /// check-config says where the state directory came from: the unit's config leaves it to
+    /// `$STATE_DIRECTORY`, a copied example once overrode that with a relative path.
+    @Test func checkConfigSaysWhereTheStateDirectoryCameFrom() throws {
+        let dir = try TemporaryDirectory("xero-webhookd-admin")
+        defer { dir.remove() }
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("config.example.json").path
+        let environment = ["PAN_SEC_XERO_WEBHOOK_KEY": CrashOracle.key]
+        let underUnit = try Binary.run(["check-config", "--config", example], environment: environment.merging(["STATE_DIRECTORY": dir.path]) { $1 })
+        #expect(underUnit.stdout.contains("stateDirectory: \(dir.path) (from $STATE_DIRECTORY)"), "\(underUnit.stdout)\(underUnit.stderr)")
+        try writeFile(dir.file("config.json"), #"{"stateDirectory": "/srv/xero"}"#)
+        let named = try Binary.run(["check-config", "--config", dir.file("config.json")], environment: environment.merging(["STATE_DIRECTORY": dir.path]) { $1 })
+        #expect(named.stdout.contains("stateDirectory: /srv/xero (from stateDirectory in \(dir.file("config.json")))"), "\(named.stdout)")
+    }
 }

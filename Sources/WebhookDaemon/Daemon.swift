@@ -57,6 +57,7 @@ public final class Daemon: Sendable {
         let worker = self.worker
         let metrics = self.metrics
         let refusal = self.refusal
+        let directorySink = sink as? DirectorySink
         let stateDirectory = config.stateDirectory
         let router = Router(webhookPath: config.webhookPath, receiver: receiver, queue: queue, metrics: metrics, readiness: {
             Daemon.problems(queue: queue, worker: worker, now: Int64(Date().timeIntervalSince1970 * 1000), refusal: refusal)
@@ -65,7 +66,7 @@ public final class Daemon: Sendable {
         }, exposition: {
             let xero = await xeroMetrics?()
             return metrics.render(queue: queue, stateDirectory: stateDirectory, worker: worker?.statusSnapshot, xero: xero,
-                                  tls: tls?.certificate)
+                                  tls: tls?.certificate, sink: directorySink)
         })
         server = HTTPServer(limits: config.limits, tls: tls, onEvent: Daemon.serverEventLogger(logger, metrics: metrics)) { request, responder in
             router.route(request, responder)

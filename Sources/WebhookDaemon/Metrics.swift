@@ -29,7 +29,7 @@ final class Metrics: Sendable {
     /// The exposition text. Reads the queue's counters and, on this call only, the record at the
     /// consumer position (for the oldest pending age) and the dead-letter directory.
     func render(queue: DiskQueue, stateDirectory: String, worker: WorkerStatus?, xero: XeroClientMetrics?,
-                tls: TLSContext.Certificate? = nil) -> String {
+                tls: TLSContext.Certificate? = nil, sink: DirectorySink? = nil) -> String {
         let c = counters.withLock { $0 }
         var out = ""
         func family(_ name: String, _ type: String, _ help: String) {
@@ -85,6 +85,12 @@ final class Metrics: Sendable {
                   bounds: DiskQueueStats.batchRecordsBounds, counts: stats.batchHistogram,
                   sum: stats.records, count: stats.syncs)
 
+        if let usage = sink?.diskUsage {
+            family("xero_webhookd_sink_directory_bytes", "gauge", "Bytes in the directory sink's record files (they share a disk with the queue: alert before it fills).")
+            sample("xero_webhookd_sink_directory_bytes", usage.bytes)
+            family("xero_webhookd_sink_files_removed_total", "counter", "Record files deleted by sink.retentionDays or sink.maxTotalBytes.")
+            sample("xero_webhookd_sink_files_removed_total", usage.filesRemoved)
+        }
         family("xero_webhookd_dead_letters", "gauge", "Events in the dead-letter store.")
         sample("xero_webhookd_dead_letters", DeadLetterStore(stateDirectory: stateDirectory).list().count)
         family("xero_webhookd_sink_deliveries_total", "counter", "Worker outcomes per resource: delivered, not_found, retried, dead_lettered.")

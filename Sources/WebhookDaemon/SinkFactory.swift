@@ -10,7 +10,8 @@ enum SinkFactory {
     static func make(_ settings: WorkerSettings, stateDirectory: String, environment: [String: String]) throws(ConfigError) -> any Sink {
         switch settings.sink {
         case .directory:
-            return DirectorySink(directory: settings.sinkDirectory ?? stateDirectory + "/records", maxFileBytes: settings.sinkMaxFileBytes)
+            return DirectorySink(directory: settings.sinkDirectory ?? stateDirectory + "/records", maxFileBytes: settings.sinkMaxFileBytes,
+                                 retention: .init(days: settings.sinkRetentionDays, maxTotalBytes: settings.sinkMaxTotalBytes))
         case .http:
             guard let text = settings.sinkURL, let url = URL(string: text) else { throw ConfigError("sink.url", "is required when sink.type is http") }
             return HTTPSink(url: url, secret: try secret(settings, environment: environment),

@@ -15,6 +15,9 @@ public struct WorkerSettings: Sendable, Equatable {
     /// Directory sink: where the JSON Lines files go; default `<stateDirectory>/records`.
     public var sinkDirectory: String?
     public var sinkMaxFileBytes = 64 << 20
+    /// Directory sink: delete record files older than this many days / past this total size.
+    public var sinkRetentionDays: Int?
+    public var sinkMaxTotalBytes: Int?
     /// HTTP sink: where records are POSTed.
     public var sinkURL: String?
     /// HTTP sink: file with the signing secret (else `XERO_WEBHOOKD_SINK_SECRET` or the
@@ -67,6 +70,16 @@ enum WorkerSettingsLoader {
             guard size >= 4096 else { throw ConfigError("sink.maxFileBytes", "\(size) is below the minimum (4096)") }
             settings.sinkMaxFileBytes = size
         }
+        if let days = try o.integer("retentionDays") {
+            guard (1...36_500).contains(days) else { throw ConfigError("sink.retentionDays", "\(days) is out of range (1-36500)") }
+            settings.sinkRetentionDays = days
+        }
+        if let bytes = try o.integer("maxTotalBytes") {
+            guard bytes >= 2 * settings.sinkMaxFileBytes else {
+                throw ConfigError("sink.maxTotalBytes", "\(bytes) is below two files of sink.maxFileBytes (\(2 * settings.sinkMaxFileBytes))")
+            }
+            settings.sinkMaxTotalBytes = bytes
+        }
         if let url = try o.string("url") {
             guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
                 throw ConfigError("sink.url", "\"\(url)\" is not an http(s) URL")
@@ -86,7 +99,7 @@ enum WorkerSettingsLoader {
             guard (1...256).contains(concurrency) else { throw ConfigError("sink.concurrency", "\(concurrency) is out of range (1-256)") }
             settings.sinkConcurrency = concurrency
         }
-        try o.rejectUnknown(["type", "directory", "maxFileBytes", "url", "secretFile", "command", "passEnvironment", "timeoutMilliseconds",
+        try o.rejectUnknown(["type", "directory", "maxFileBytes", "retentionDays", "maxTotalBytes", "url", "secretFile", "command", "passEnvironment", "timeoutMilliseconds",
                              "concurrency"])
         switch settings.sink {
         case .http where settings.sinkURL == nil:

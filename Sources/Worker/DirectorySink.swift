@@ -2,6 +2,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 import SystemSupport
 import XeroWebhooks
 
@@ -10,20 +11,46 @@ import XeroWebhooks
 /// and fsynced before it is reported accepted (the directory, created with its parents synced,
 /// is fsynced after a file is opened in it, so a new file's entry is durable too).
 ///
+/// Every file but the newest is complete. In the newest, each line that ends in LF is a whole
+/// record; a last line without one is a write in progress (cut off at the next start if a crash
+/// left it). Read LF-terminated lines only, and a file once a later one exists.
+///
+/// Retention (off unless configured): when a new file is started, files of days more than
+/// `retention.days` before today, then the oldest files while all of them pass
+/// `retention.maxTotalBytes`, are deleted; never the file being written.
+///
 /// Its state (the open file) is confined to `io`, a private serial queue that may block on fsync.
 public final class DirectorySink: Sink, @unchecked Sendable {
+    public struct Retention: Sendable, Equatable {
+        /// Keep files of today and this many days before (UTC); nil: no limit by age.
+        public var days: Int?
+        /// Bound on all record files together; nil: no limit by size.
+        public var maxTotalBytes: Int?
+        public init(days: Int? = nil, maxTotalBytes: Int? = nil) {
+            self.days = days
+            self.maxTotalBytes = maxTotalBytes
+        }
+    }
+
     private let directory: String
     private let maxFileBytes: Int
+    private let retention: Retention
+    /// Bytes in the record files and files deleted by retention, for `/metrics` (read from any thread).
+    private let usage = Mutex<(bytes: Int, removed: Int)>((0, 0))
     private let io = DispatchQueue(label: "xero-webhookd.sink.directory")
     private var fd: Int32 = -1
     private var fileDay = ""
     private var fileBytes = 0
     private var index = 0
 
-    public init(directory: String, maxFileBytes: Int = 64 << 20) {
+    public init(directory: String, maxFileBytes: Int = 64 << 20, retention: Retention = Retention()) {
         self.directory = directory
         self.maxFileBytes = maxFileBytes
+        self.retention = retention
     }
+
+    /// Bytes the record files hold (as of the last batch) and files retention has deleted.
+    public var diskUsage: (bytes: Int, filesRemoved: Int) { usage.withLock { ($0.bytes, $0.removed) } }
 
     deinit { if fd >= 0 { close(fd) } }
 
@@ -53,6 +80,7 @@ public final class DirectorySink: Sink, @unchecked Sendable {
         }
         guard fdatasync(fd) == 0 else { return .failure(fail("fdatasync", cutBackTo: fileBytes)) }
         fileBytes += bytes.count
+        usage.withLock { $0.bytes += bytes.count }
         return .success(())
     }
 
@@ -94,7 +122,55 @@ public final class DirectorySink: Sink, @unchecked Sendable {
             fileBytes = size
             break
         }
+        applyRetention(today: day, current: directory + "/records-\(day)-" + String(format: "%04d", index) + ".jsonl")
         return nil
+    }
+
+    /// Deletes what retention allows (never `current`) and recounts the bytes the files hold.
+    private func applyRetention(today: String, current: String) {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+            .filter { $0.hasPrefix("records-") && $0.hasSuffix(".jsonl") }.sorted()
+        var files: [(path: String, day: String, bytes: Int)] = names.map { name in
+            var info = stat()
+            let path = directory + "/" + name
+            return (path, String(name.dropFirst("records-".count).prefix(10)), stat(path, &info) == 0 ? Int(info.st_size) : 0)
+        }
+        var removed = 0
+        func remove(_ index: Int) -> Bool {
+            guard files[index].path != current, unlink(files[index].path) == 0 else { return false }
+            files.remove(at: index)
+            removed += 1
+            return true
+        }
+        if let days = retention.days, let cutoff = Self.day(today, minus: days) {
+            var index = 0
+            while index < files.count {
+                if files[index].day < cutoff, remove(index) { continue }
+                index += 1
+            }
+        }
+        if let limit = retention.maxTotalBytes {
+            var index = 0
+            while files.reduce(0, { $0 + $1.bytes }) > limit, index < files.count {
+                if !remove(index) { index += 1 }
+            }
+        }
+        if removed > 0 { try? DirectorySync.synchronize(directory: directory) }
+        let total = files.reduce(0) { $0 + $1.bytes }
+        usage.withLock { $0 = (total, $0.removed + removed) }
+    }
+
+    /// `YYYY-MM-DD` `days` days before `day` (UTC).
+    static func day(_ day: String, minus days: Int) -> String? {
+        var parts = day.split(separator: "-").compactMap { Int($0) }
+        guard parts.count == 3 else { return nil }
+        var components = DateComponents()
+        (components.year, components.month, components.day) = (parts[0], parts[1], parts[2])
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        guard let date = calendar.date(from: components), let earlier = calendar.date(byAdding: .day, value: -days, to: date) else { return nil }
+        parts = [calendar.component(.year, from: earlier), calendar.component(.month, from: earlier), calendar.component(.day, from: earlier)]
+        return String(format: "%04d-%02d-%02d", parts[0], parts[1], parts[2])
     }
 
     /// A file whose last line has no LF was cut by a crash mid-write: that batch was never

@@ -16,6 +16,35 @@ import XeroWebhooks
         return DeliveryRecord(items: [item], resource: body.map { Array($0.utf8) }, fetchedAt: "2026-11-29T01:00:02.000Z")
     }
 
+    /// Retention by size: the oldest files go while all of them pass maxTotalBytes, never the one
+    /// being written; the bytes held and the files removed are counted for /metrics. By age: files
+    /// of days older than retentionDays go (old days are made by name, as an earlier run left them).
+    @Test func directorySinkRetentionDeletesOldFilesButNeverTheCurrentOne() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let out = dir.file("out")
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try writeFile(out + "/records-2020-01-01-0001.jsonl", "{}\n")
+        try writeFile(out + "/records-2020-01-02-0001.jsonl", "{}\n")
+        let sink = DirectorySink(directory: out, maxFileBytes: 1200, retention: .init(days: 30, maxTotalBytes: 2600))
+        for n in 0..<12 {
+            let results = await sink.deliver([try record("r\(n)")])
+            #expect(results.allSatisfy { if case .success = $0 { true } else { false } })
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+        #expect(!files.contains { $0.hasPrefix("records-2020-") }, "files of old days are gone: \(files)")
+        let sizes = try files.map { try FileManager.default.attributesOfItem(atPath: out + "/" + $0)[.size] as! Int }
+        // The bound holds as of the last new file; the current file grows past it until the next.
+        #expect(sizes.dropLast().reduce(0, +) <= 2600, "\(files) \(sizes)")
+        #expect(files.count >= 2)
+        let newest = try String(contentsOfFile: out + "/" + files.last!, encoding: .utf8)
+        #expect(newest.contains("\"r11\""), "the file being written is kept")
+        let usage = sink.diskUsage
+        #expect(usage.filesRemoved >= 3, "two old-day files and at least one by size: \(usage)")
+        #expect(usage.bytes == sizes.reduce(0, +))
+        #expect(DirectorySink.day("2026-03-01", minus: 1) == "2026-02-28")
+    }
+
     @Test func directorySinkWritesJSONLinesAndRotatesBySize() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

@@ -47,6 +47,7 @@ struct CheckConfig: ParsableCommand {
                 "log.level: \(settings.logLevel.rawValue)",
                 "log.format: \(settings.logJSON ? "json" : "text")",
                 "worker.enabled: \(settings.worker.enabled)",
+                "worker.mode: \(settings.worker.mode.rawValue)",
                 "worker.maxAttempts: \(settings.worker.maxAttempts)",
                 "worker.maxAgeSeconds: \(settings.worker.maxAgeSeconds)",
                 "worker.backoffBaseMilliseconds: \(settings.worker.backoffBaseMilliseconds)",

@@ -110,13 +110,14 @@ struct Serve: ParsableCommand {
                                    metadata: ["reason": "\(problem.description); the token's own exp is its expiry"])
                 }
             }
-            if settings.worker.enabled && client == nil {
-                logger.notice("worker off: no Xero credentials configured (xero.auth.mode is none); events stay queued")
+            if settings.worker.enabled && settings.worker.mode == .fetch && client == nil {
+                logger.notice("worker off: no Xero credentials configured (xero.auth.mode is none); events stay queued (worker.mode events delivers the events themselves)")
             }
+            let fetcher: (any ResourceFetcher)? = settings.worker.mode == .events ? EventsOnlyFetcher() : client.map(XeroFetcher.init)
             var xeroMetrics: (@Sendable () async -> XeroClientMetrics)?
             if let client { xeroMetrics = { await client.metrics() } }
             daemon = try Daemon(config: settings, keys: keys, logger: logger, tls: tls, faults: faults,
-                                fetcher: client.map(XeroFetcher.init), sink: sink, xeroMetrics: xeroMetrics)
+                                fetcher: fetcher, sink: sink, xeroMetrics: xeroMetrics)
             address = try daemon.start(environment: environment)
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])

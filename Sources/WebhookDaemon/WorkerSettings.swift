@@ -6,6 +6,10 @@ public struct WorkerSettings: Sendable, Equatable {
 
     /// Run the worker inside `serve`. It also needs Xero credentials (`xero.auth.mode`).
     public var enabled = true
+    /// `fetch`: the current record of each changed resource from Xero (needs `xero.auth`);
+    /// `events`: the events themselves, nothing fetched (needs no Xero credentials).
+    public enum Mode: String, Sendable, CaseIterable { case fetch, events }
+    public var mode = Mode.fetch
     public var maxAttempts = 10
     public var maxAgeSeconds = 86_400
     public var backoffBaseMilliseconds = 5_000
@@ -44,6 +48,10 @@ public struct WorkerSettings: Sendable, Equatable {
 enum WorkerSettingsLoader {
     static func applyWorker(_ o: ConfigObject, to settings: inout WorkerSettings) throws(ConfigError) {
         if let enabled = try o.bool("enabled") { settings.enabled = enabled }
+        if let mode = try o.string("mode") {
+            guard let parsed = WorkerSettings.Mode(rawValue: mode) else { throw ConfigError("worker.mode", "\"\(mode)\" is not one of fetch, events") }
+            settings.mode = parsed
+        }
         func bounded(_ key: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
             guard let value = try o.integer(key) else { return nil }
             guard range.contains(value) else {
@@ -55,7 +63,7 @@ enum WorkerSettingsLoader {
         if let v = try bounded("maxAgeSeconds", 60...(90 * 86_400)) { settings.maxAgeSeconds = v }
         if let v = try bounded("backoffBaseMilliseconds", 1...3_600_000) { settings.backoffBaseMilliseconds = v }
         if let v = try bounded("backoffCapMilliseconds", 1...86_400_000) { settings.backoffCapMilliseconds = v }
-        try o.rejectUnknown(["enabled", "maxAttempts", "maxAgeSeconds", "backoffBaseMilliseconds", "backoffCapMilliseconds"])
+        try o.rejectUnknown(["enabled", "mode", "maxAttempts", "maxAgeSeconds", "backoffBaseMilliseconds", "backoffCapMilliseconds"])
     }
 
     static func applySink(_ o: ConfigObject, to settings: inout WorkerSettings) throws(ConfigError) {

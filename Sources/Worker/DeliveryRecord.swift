@@ -15,12 +15,26 @@ public struct DeliveryRecord: Sendable, Equatable {
     /// nil when not found.
     public let resource: [UInt8]?
     public let fetchedAt: String
+    /// The worker's `events` mode: nothing was fetched; the record carries the events instead
+    /// of `fetchedAt`, `notFound` and `resource`.
+    public let eventsOnly: Bool
 
     public init(items: [QueuedItem], resource: [UInt8]?, fetchedAt: String) {
         self.items = items
         self.key = items[0].key
         self.resource = resource
         self.fetchedAt = fetchedAt
+        eventsOnly = false
+    }
+
+    /// A record of `items` as received, for the worker's `events` mode:
+    /// `{…the same fields up to receivedAt…,"events":[{…each event as Xero sent it…}]}`.
+    public init(eventsOf items: [QueuedItem]) {
+        self.items = items
+        key = items[0].key
+        resource = nil
+        fetchedAt = ""
+        eventsOnly = true
     }
 
     /// The record as one line of JSON (no trailing newline).
@@ -36,6 +50,15 @@ public struct DeliveryRecord: Sendable, Equatable {
         out += Array(#","resourceId":"#.utf8) + JSONText.quoted(newest.key.resourceID)
         out += Array(#","eventDateUtc":"#.utf8) + JSONText.quoted(newest.eventDateUTC)
         out += Array(#","receivedAt":"#.utf8) + JSONText.quoted(newest.receivedAt)
+        if eventsOnly {
+            out += Array(#","events":["#.utf8)
+            for (index, item) in items.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                JSONText.appendCompacted(item.event, to: &out)
+            }
+            out += Array("]}".utf8)
+            return out
+        }
         out += Array(#","fetchedAt":"#.utf8) + JSONText.quoted(fetchedAt)
         if let resource {
             out += Array(#","notFound":false,"resource":"#.utf8)

@@ -320,6 +320,7 @@ public actor Worker {
             switch results[resource.key] ?? .retry("no answer for this resource", after: nil) {
             case let .found(bytes): records.append(DeliveryRecord(items: resource.items, resource: bytes, fetchedAt: fetchedAt))
             case .notFound: records.append(DeliveryRecord(items: resource.items, resource: nil, fetchedAt: fetchedAt))
+            case .eventsOnly: records.append(DeliveryRecord(eventsOf: resource.items))
             case let .retry(reason, after): outcomes[resource.key] = .retry(reason, after: after)
             case let .wait(reason, after): outcomes[resource.key] = .wait(reason, after: after)
             case let .permanent(reason): outcomes[resource.key] = .dead(reason)

@@ -44,6 +44,19 @@ public enum FetchResult: Sendable, Equatable {
     /// Xero refused the tenant (403: disconnected from the app): its resources pause until
     /// `ResourceFetcher.connectedTenants()` lists it again. Counts no attempt.
     case disconnected(String)
+    /// Nothing was fetched, on purpose (`EventsOnlyFetcher`): the record carries the events.
+    case eventsOnly
+}
+
+/// The worker's `events` mode: nothing is fetched from Xero; each resource's events (coalesced,
+/// deduplicated, in order) go to the sink as they were received, for users who want the signed
+/// event stream only, or have no Xero credentials. Acknowledged, retried and dead-lettered the
+/// same way as fetched records.
+public struct EventsOnlyFetcher: ResourceFetcher {
+    public init() {}
+    public func fetch(_ requests: [FetchRequest]) async -> [ResourceKey: FetchResult] {
+        Dictionary(requests.map { ($0.key, FetchResult.eventsOnly) }, uniquingKeysWith: { first, _ in first })
+    }
 }
 
 /// Fetches current records (the daemon adapts the Xero API client to this).

@@ -27,6 +27,7 @@ struct CheckConfig: ParsableCommand {
                 "listen.tls: \(tls.map(Self.describe) ?? "off (plain HTTP; put a TLS proxy in front)")",
                 "webhook.path: \(settings.webhookPath)",
                 "webhook.keys: \(keys.masked)",
+                "admin.listen: \(settings.adminPort.map { "\(settings.adminHost ?? "127.0.0.1"):\($0)" } ?? "off (/metrics, /healthz, /readyz on the webhook listener)")",
                 "stateDirectory: \(settings.stateDirectory) (from \(settings.stateDirectorySource))",
                 "limits.maxBodyBytes: \(l.maxBodyBytes)",
                 "limits.maxHeaderBytes: \(l.maxHeaderBytes)",

@@ -118,7 +118,17 @@ public enum ConfigLoader {
         }
         if let worker = try top.object("worker") { try WorkerSettingsLoader.applyWorker(worker, to: &config.worker) }
         if let sink = try top.object("sink") { try WorkerSettingsLoader.applySink(sink, to: &config.worker) }
-        try top.rejectUnknown(["listen", "webhook", "stateDirectory", "limits", "queue", "shutdown", "log", "xero", "worker", "sink"])
+        if let admin = try top.object("admin") {
+            if let listen = try admin.string("listen") {
+                do {
+                    (config.adminHost, config.adminPort) = try ListenAddress.parse(listen, defaultHost: "127.0.0.1")
+                } catch {
+                    throw ConfigError("admin.listen", "\"\(listen)\" is not <host:port> with a numeric host (\(error))")
+                }
+            }
+            try admin.rejectUnknown(["listen"])
+        }
+        try top.rejectUnknown(["listen", "admin", "webhook", "stateDirectory", "limits", "queue", "shutdown", "log", "xero", "worker", "sink"])
     }
 
     /// `listen.tls`: both paths are required. `${CREDENTIALS_DIRECTORY}` in a path is replaced by

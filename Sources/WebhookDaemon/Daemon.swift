@@ -15,6 +15,8 @@ public final class Daemon: Sendable {
     private let logger: Logger
     private let queue: DiskQueue
     private let server: HTTPServer
+    /// `admin.listen`: `/metrics`, `/healthz` and `/readyz` apart from the webhook listener.
+    private let adminServer: HTTPServer?
     private let receiver: WebhookReceiver
     private let worker: Worker?
     let metrics = Metrics()
@@ -59,7 +61,7 @@ public final class Daemon: Sendable {
         let refusal = self.refusal
         let directorySink = sink as? DirectorySink
         let stateDirectory = config.stateDirectory
-        let router = Router(webhookPath: config.webhookPath, receiver: receiver, queue: queue, metrics: metrics, readiness: {
+        var router = Router(webhookPath: config.webhookPath, receiver: receiver, queue: queue, metrics: metrics, readiness: {
             Daemon.problems(queue: queue, worker: worker, now: Int64(Date().timeIntervalSince1970 * 1000), refusal: refusal)
         }, pauses: {
             Daemon.pauses(worker: worker)
@@ -68,8 +70,22 @@ public final class Daemon: Sendable {
             return metrics.render(queue: queue, stateDirectory: stateDirectory, worker: worker?.statusSnapshot, xero: xero,
                                   tls: tls?.certificate, sink: directorySink)
         })
+        if config.adminPort != nil {
+            // The admin endpoints on their own listener (plain HTTP, typically loopback); the
+            // webhook listener, often public, serves the webhook path only.
+            var admin = router
+            admin.servesWebhook = false
+            router.servesAdmin = false
+            let adminRouter = admin
+            adminServer = HTTPServer(limits: config.limits, groups: 1, onEvent: Daemon.serverEventLogger(logger, metrics: metrics)) { request, responder in
+                adminRouter.route(request, responder)
+            }
+        } else {
+            adminServer = nil
+        }
+        let webhookRouter = router
         server = HTTPServer(limits: config.limits, tls: tls, onEvent: Daemon.serverEventLogger(logger, metrics: metrics)) { request, responder in
-            router.route(request, responder)
+            webhookRouter.route(request, responder)
         }
     }
 
@@ -131,6 +147,12 @@ public final class Daemon: Sendable {
         }
         logger.info("listening", metadata: ["address": "\(address)", "webhookPath": "\(config.webhookPath)",
                                             "scheme": "\(tls == nil ? "http" : "https")"])
+        if let adminServer, let host = config.adminHost, let port = config.adminPort {
+            let admin = try adminServer.start(host: host, port: port)
+            logger.info("admin endpoints listening", metadata: ["adminAddress": "\(admin)", "paths": "/metrics /healthz /readyz"])
+        } else if !["127.0.0.1", "::1"].contains(config.listenHost) {
+            logger.notice("/metrics, /healthz and /readyz are served on the webhook listener; set admin.listen to keep them off it")
+        }
         if let worker {
             Task { await worker.start() }
             logger.info("worker started", metadata: ["sink": "\(config.worker.sink.rawValue)"])
@@ -155,6 +177,7 @@ public final class Daemon: Sendable {
     /// Stops accepting, lets requests in progress finish within the grace period, then closes
     /// the queue (every acknowledged event is already durable).
     public func stop() {
+        adminServer?.shutdown(grace: .zero)
         server.shutdown(grace: .milliseconds(config.shutdownGraceMilliseconds))
         if let worker {
             // Deliveries in flight finish; anything not acknowledged stays queued for next time.

@@ -14,6 +14,10 @@ public struct DaemonConfig: Sendable, Equatable {
     /// Native TLS: PEM files for the certificate chain and private key. nil: plain HTTP (behind
     /// a TLS proxy).
     public var tls: TLSFiles?
+    /// `admin.listen`: where `/metrics`, `/healthz` and `/readyz` are served instead of on the
+    /// webhook listener (which then serves the webhook path only). nil: on the webhook listener.
+    public var adminHost: String?
+    public var adminPort: UInt16?
     /// Path of the Delivery URL endpoint.
     public var webhookPath = "/webhooks/xero"
     /// File holding the webhook key(s), one per line, current key first. Used only when neither

@@ -1,5 +1,6 @@
 import DiskQueue
 import HTTPServer
+import Dispatch
 import Foundation
 import Synchronization
 import Worker
@@ -19,6 +20,19 @@ final class Metrics: Sendable {
     }
 
     private let counters = Mutex(Counters())
+    /// The dead-letter count and when it was taken: a scrape counts the store's entries at most
+    /// every 30 s (names only, no file is read), so frequent scrapes cost nothing.
+    private let deadLetterCount = Mutex<(taken: UInt64, count: Int)?>(nil)
+
+    func deadLetters(in stateDirectory: String, now: UInt64 = DispatchTime.now().uptimeNanoseconds) -> Int {
+        deadLetterCount.withLock { cached in
+            if let cached, now &- cached.taken < 30_000_000_000 { return cached.count }
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: stateDirectory + "/dead")) ?? []
+            let count = names.filter { $0.hasSuffix(".json") }.count
+            cached = (now, count)
+            return count
+        }
+    }
 
     func response(_ status: Int) { counters.withLock { $0.responses[status, default: 0] += 1 } }
     func signatureFailure() { counters.withLock { $0.signatureFailures += 1 } }
@@ -92,7 +106,7 @@ final class Metrics: Sendable {
             sample("xero_webhookd_sink_files_removed_total", usage.filesRemoved)
         }
         family("xero_webhookd_dead_letters", "gauge", "Events in the dead-letter store.")
-        sample("xero_webhookd_dead_letters", DeadLetterStore(stateDirectory: stateDirectory).list().count)
+        sample("xero_webhookd_dead_letters", deadLetters(in: stateDirectory))
         family("xero_webhookd_sink_deliveries_total", "counter", "Worker outcomes per resource: delivered, not_found, retried, dead_lettered.")
         for outcome in ["delivered", "not_found", "retried", "dead_lettered"] {
             sample("xero_webhookd_sink_deliveries_total", "outcome=\"\(outcome)\"", c.deliveries[outcome, default: 0])

@@ -16,9 +16,17 @@ struct Router: Sendable {
     let pauses: @Sendable () -> [String]
     /// The Prometheus text for `/metrics`.
     let exposition: @Sendable () async -> String
+    /// What this listener serves: the webhook path, the admin endpoints (`/metrics`,
+    /// `/healthz`, `/readyz`), or both (no `admin.listen`). Anything else is 404.
+    var servesWebhook = true
+    var servesAdmin = true
 
     func route(_ request: HTTPRequest, _ responder: HTTPResponder) {
         let path = request.head.path
+        guard path == webhookPath ? servesWebhook : servesAdmin else {
+            CountingResponder(responder: responder, metrics: metrics).send(HTTPResponse(status: 404))
+            return
+        }
         if path == webhookPath {
             receiver.handle(request, responder)  // counted through the receiver's outcomes
             return

@@ -307,7 +307,7 @@ public final class Daemon: Sendable {
             case let .retrying(key, attempt, after, reason):
                 logger.notice("delivery will be retried", metadata: [
                     "tenant": "\(key.tenantID)", "resource": "\(key.resourceID)", "attempt": "\(attempt)",
-                    "after": "\(after)", "reason": "\(reason)",
+                    "afterMs": "\(after.components.seconds * 1000 + after.components.attoseconds / 1_000_000_000_000_000)", "reason": "\(reason)",
                 ])
             case let .deadLettered(id, reason):
                 logger.warning("event dead-lettered", metadata: ["id": "\(id)", "reason": "\(reason)"])
@@ -317,7 +317,7 @@ public final class Daemon: Sendable {
                 logger.error("dead letter replay failed; run dead replay as the service's user, or fix the owner of dead/replay", metadata: ["id": "\(id)", "reason": "\(reason)"])
             case let .waiting(key, after, reason):
                 logger.info("delivery waits", metadata: [
-                    "tenant": "\(key.tenantID)", "resource": "\(key.resourceID)", "after": "\(after)", "reason": "\(reason)",
+                    "tenant": "\(key.tenantID)", "resource": "\(key.resourceID)", "afterMs": "\(after.components.seconds * 1000 + after.components.attoseconds / 1_000_000_000_000_000)", "reason": "\(reason)",
                 ])
             case let .paused(scope, reason):
                 logger.warning("worker paused", metadata: ["scope": "\(scope)", "reason": "\(reason)"])

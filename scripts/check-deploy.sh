@@ -12,7 +12,9 @@
 #   3. deploy/nginx.conf in front of the plain-HTTP daemon (deploy/config.json);
 #   4. deploy/Caddyfile in front of the same daemon (SKIP if Caddy cannot be installed);
 #   5. the systemd units and drop-ins with systemd-analyze verify, and their exposure with
-#      systemd-analyze security --offline=yes.
+#      systemd-analyze security --offline=yes;
+#   6. deploy/prometheus-alerts.yml with promtool, deploy/grafana-dashboard.json, and that every
+#      metric they name is one the daemon exports.
 #
 # Runs as root on Debian 12 (installs nginx-light and caddy with apt if missing). Everything it
 # starts is stopped and its work directory removed when it exits (KEEP_WORK=1 keeps the directory).
@@ -386,6 +388,21 @@ if base=$(exposure "$units/plain/xero-webhookd.service") && [ -n "$base" ]; then
 else
   result SKIP "systemd-analyze security --offline=yes does not work here"
 fi
+
+# ---------------------------------------------------------------------------------------------
+# 6. Monitoring: deploy/prometheus-alerts.yml passes promtool, deploy/grafana-dashboard.json is
+# JSON, and every metric either names is one the daemon exports (a family in Metrics.swift).
+if ! command -v promtool >/dev/null; then install_package prometheus prometheus.service || true; fi
+if command -v promtool >/dev/null; then
+  check "promtool check rules deploy/prometheus-alerts.yml" promtool check rules deploy/prometheus-alerts.yml
+else
+  result SKIP "promtool is not installed and could not be (Debian's prometheus package)"
+fi
+check "deploy/grafana-dashboard.json is JSON with panels" python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["panels"]' deploy/grafana-dashboard.json
+exported=$(grep -o 'family("xero_webhookd_[a-z_]*"' Sources/WebhookDaemon/Metrics.swift | sed 's/family("//; s/"//' | sort -u)
+used=$(grep -oh 'xero_webhookd_[a-z_]*' deploy/prometheus-alerts.yml deploy/grafana-dashboard.json | sed -E 's/_(bucket|sum|count)$//' | sort -u)
+unknown=$(comm -13 <(echo "$exported") <(echo "$used") | tr '\n' ' ')
+check "every metric in the alert rules and the dashboard is exported${unknown:+ (not: $unknown)}" test -z "$unknown"
 
 # ---------------------------------------------------------------------------------------------
 printf '\n%d passed, %d failed, %d skipped in %ds\n' "$passed" "$failed" "$skipped" "$((SECONDS - started))"

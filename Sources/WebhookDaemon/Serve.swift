@@ -148,7 +148,18 @@ struct Serve: ParsableCommand {
                 guard sigwait(&held, &number) == 0 else { continue }
                 if number == SIGHUP {
                     control.async {
-                        Self.reload(configPath: configPath, logLevel: logLevel, running: settings, daemon: daemon, client: client, level: level, logger: logger)
+                        // RELOADING=1 with the monotonic time, then READY=1 once done: what
+                        // Type=notify-reload (systemd 253 and later) waits for. A rejected config
+                        // adds ERRNO= and says why in STATUS=.
+                        var now = timespec()
+                        clock_gettime(CLOCK_MONOTONIC, &now)
+                        notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000)\nSTATUS=Reloading the configuration")
+                        if let problem = Self.reload(configPath: configPath, logLevel: logLevel, running: settings, daemon: daemon, client: client,
+                                                     level: level, logger: logger) {
+                            notifier.notify("READY=1\nERRNO=\(EINVAL)\nSTATUS=Reload rejected, the running configuration stays: \(problem)")
+                        } else {
+                            notifier.notify("READY=1\nSTATUS=Receiving on \(address); configuration reloaded")
+                        }
                     }
                     continue
                 }
@@ -172,8 +183,10 @@ struct Serve: ParsableCommand {
 
     /// SIGHUP: re-reads the config and secrets. Webhook keys, the log level and Xero token files
     /// take effect at once; an invalid config is rejected and the running one stays.
+    /// Returns why the new config was rejected, or nil when it took effect.
+    @discardableResult
     static func reload(configPath: String?, logLevel: DaemonConfig.LogLevel?, running: DaemonConfig, daemon: Daemon, client: XeroClient?,
-                       level: StderrLogHandler.Level, logger: Logger) {
+                       level: StderrLogHandler.Level, logger: Logger) -> String? {
         let environment = ProcessInfo.processInfo.environment
         do {
             var reloaded = try ConfigLoader.load(path: configPath, environment: environment)
@@ -207,7 +220,9 @@ struct Serve: ParsableCommand {
             }
         } catch {
             logger.error("reload rejected; the running configuration stays", metadata: ["error": "\(error)"])
+            return "\(error)"
         }
+        return nil
     }
 
     static func certificateMetadata(_ tls: TLSContext) -> Logger.Metadata {

@@ -73,6 +73,40 @@ final class NotifySocket {
         #expect(daemon.waitForExit() == 0)
     }
 
+    /// A reload as Type=notify-reload needs it: RELOADING=1 with MONOTONIC_USEC, then READY=1; a
+    /// rejected config (here a key file that became too short) adds ERRNO= and says why, so the
+    /// service manager can fail `systemctl reload` instead of reporting success.
+    @Test func reloadIsAnnouncedAndARejectedConfigIsReported() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let notify = try NotifySocket()
+        let path = dir.file("config.json")
+        try writeFile(path, #"{"stateDirectory": "\#(dir.file("state"))", "listen": {"port": 0}, "log": {"level": "info"}}"#)
+        let daemon = try DaemonProcess(["serve", "--config", path], environment: [
+            "PAN_SEC_XERO_WEBHOOK_KEY": "systemd-test-key-0123", "NOTIFY_SOCKET": notify.path,
+        ])
+        #expect(try #require(notify.receive()).hasPrefix("READY=1"))
+
+        daemon.signal(SIGHUP)
+        let reloading = try #require(notify.receive())
+        #expect(reloading.hasPrefix("RELOADING=1\nMONOTONIC_USEC="), "\(reloading)")
+        let usec = reloading.split(separator: "\n").first { $0.hasPrefix("MONOTONIC_USEC=") }.flatMap { UInt64($0.dropFirst("MONOTONIC_USEC=".count)) }
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        #expect(usec.map { $0 <= UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000 } == true, "a CLOCK_MONOTONIC time in µs")
+        let done = try #require(notify.receive())
+        #expect(done.hasPrefix("READY=1") && !done.contains("ERRNO="), "\(done)")
+
+        try writeFile(path, #"{"stateDirectory": "\#(dir.file("state"))", "listen": {"port": 0}, "log": {"level": "loud"}}"#)
+        daemon.signal(SIGHUP)
+        #expect(try #require(notify.receive()).hasPrefix("RELOADING=1"))
+        let rejected = try #require(notify.receive())
+        #expect(rejected.hasPrefix("READY=1\nERRNO=22\nSTATUS=Reload rejected"), "\(rejected)")
+        #expect(rejected.contains("log.level"))
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+    }
+
     @Test func watchdogStopsWhenTheQueueHasFailed() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

@@ -14,7 +14,8 @@
 #   5. the systemd units and drop-ins with systemd-analyze verify, and their exposure with
 #      systemd-analyze security --offline=yes;
 #   6. deploy/prometheus-alerts.yml with promtool, deploy/grafana-dashboard.json, and that every
-#      metric they name is one the daemon exports.
+#      metric they name is one the daemon exports;
+#   7. the units under a real systemd 252 (scripts/check-systemd.sh, systemd-nspawn --boot).
 #
 # Runs as root on Debian 12 (installs nginx-light and caddy with apt if missing). Everything it
 # starts is stopped and its work directory removed when it exits (KEEP_WORK=1 keeps the directory).
@@ -403,6 +404,18 @@ exported=$(grep -o 'family("xero_webhookd_[a-z_]*"' Sources/WebhookDaemon/Metric
 used=$(grep -oh 'xero_webhookd_[a-z_]*' deploy/prometheus-alerts.yml deploy/grafana-dashboard.json | sed -E 's/_(bucket|sum|count)$//' | sort -u)
 unknown=$(comm -13 <(echo "$exported") <(echo "$used") | tr '\n' ' ')
 check "every metric in the alert rules and the dashboard is exported${unknown:+ (not: $unknown)}" test -z "$unknown"
+
+# ---------------------------------------------------------------------------------------------
+# 7. The units under a real systemd (scripts/check-systemd.sh: a Debian 12 tree booted with
+# systemd-nspawn); its lines are shown indented, and it counts as one check here.
+if bash scripts/check-systemd.sh >"$work/systemd.out" 2>&1; then
+  result PASS "units under a real systemd: $(tail -1 "$work/systemd.out")"
+elif grep -q '^SKIP' "$work/systemd.out" && ! grep -q '^FAIL' "$work/systemd.out"; then
+  result SKIP "units under a real systemd: $(grep -m1 '^SKIP' "$work/systemd.out" | cut -c7-)"
+else
+  result FAIL "units under a real systemd: $(tail -1 "$work/systemd.out")"
+fi
+grep -E '^(PASS|FAIL|SKIP) ' "$work/systemd.out" | sed 's/^/      /'
 
 # ---------------------------------------------------------------------------------------------
 printf '\n%d passed, %d failed, %d skipped in %ds\n' "$passed" "$failed" "$skipped" "$((SECONDS - started))"

@@ -56,8 +56,11 @@ public struct StderrLogHandler: LogHandler {
         if json {
             var fields = [("time", Self.timestamp()), ("level", "\(event.level)"), ("message", "\(event.message)")]
             for key in merged.keys.sorted() { fields.append((key, "\(merged[key]!)")) }
-            line += "{" + fields.map { String(decoding: JSONText.quoted($0.0) + [UInt8(ascii: ":")] + JSONText.quoted($0.1), as: UTF8.self) }
-                .joined(separator: ",") + "}"
+            line += "{" + fields.enumerated().map { index, field in
+                // Metadata that is a number (counts, sizes, ms, ports) is a JSON number.
+                let value = index >= 3 && Self.isPlainNumber(field.1) ? Array(field.1.utf8) : JSONText.quoted(field.1)
+                return String(decoding: JSONText.quoted(field.0) + [UInt8(ascii: ":")] + value, as: UTF8.self)
+            }.joined(separator: ",") + "}"
         } else {
             if !journal { line += Self.timestamp() + " " }
             line += "\(event.level) \(event.message)"
@@ -87,6 +90,16 @@ public struct StderrLogHandler: LogHandler {
         case .error: 3
         case .critical: 2
         }
+    }
+
+    /// A decimal integer in canonical form (no sign but `-`, no leading zero, at most 15 digits so
+    /// every JSON reader holds it exactly): written as a JSON number in `log.format=json`. Ids
+    /// never look like this (Xero's are GUIDs), and "007" stays a string.
+    static func isPlainNumber(_ text: String) -> Bool {
+        var digits = Substring(text)
+        if digits.first == "-" { digits = digits.dropFirst() }
+        guard (1...15).contains(digits.count), digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return false }
+        return digits == "0" || digits.first != "0"
     }
 
     private static func quoted(_ value: String) -> String {

@@ -149,7 +149,9 @@ import Glibc
             let object = try JSONParser.parse(Array(line.dropFirst(3).utf8))
             #expect(object["time"]?.stringValue != nil && object["message"]?.stringValue != nil)
         }
-        #expect(lines.contains { $0.hasPrefix("<5>") && $0.contains(#""message":"request rejected""#) && $0.contains(#""status":"401""#) })
+        // Numbers are JSON numbers: the status, the pid.
+        #expect(lines.contains { $0.hasPrefix("<5>") && $0.contains(#""message":"request rejected""#) && $0.contains(#""status":401"#) })
+        #expect(lines.contains { $0.contains(#""message":"starting""#) && $0.range(of: #""pid":[0-9]+[,}]"#, options: .regularExpression) != nil })
         #expect(lines.contains { $0.hasPrefix("<6>") && $0.contains(#""message":"listening""#) })
     }
 }

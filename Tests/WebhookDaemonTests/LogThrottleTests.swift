@@ -23,4 +23,12 @@ import Testing
             #expect(throttle.admit("tls failed", now: UInt64(n) * 11 * second) == 0)
         }
     }
+
+    /// What `log.format=json` writes as a number: canonical decimal integers only.
+    @Test func onlyCanonicalIntegersBecomeJSONNumbers() {
+        for number in ["0", "7", "401", "-3", "123456789012345"] { #expect(StderrLogHandler.isPlainNumber(number), "\(number)") }
+        for text in ["", "-", "007", "1.5", "1e3", "+1", "1234567890123456", "4a7c", " 1", "١٢"] {
+            #expect(!StderrLogHandler.isPlainNumber(text), "\(text)")
+        }
+    }
 }

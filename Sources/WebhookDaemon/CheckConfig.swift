@@ -1,4 +1,5 @@
 import ArgumentParser
+import ByteJSON
 import Foundation
 import HTTPServer
 import SystemSupport
@@ -61,6 +62,14 @@ struct CheckConfig: ParsableCommand {
                     passing: settings.worker.sinkPassEnvironment,
                     built: ChildEnvironment(from: environment, passing: settings.worker.sinkPassEnvironment)),
             ]
+            // Where each value came from: the file, or the embedded default.
+            let set = Self.keyPaths(inFile: config)
+            lines = lines.map { line in
+                guard let colon = line.range(of: ": ") else { return line }
+                let key = String(line[..<colon.lowerBound])
+                guard !["stateDirectory", "webhook.keys", "sink.passEnvironment"].contains(key) else { return line }
+                return line + (set.contains(key) ? "  [config file]" : "  [default]")
+            }
             lines += settings.xero.describe(secrets: xeroSecrets, stateDirectory: settings.stateDirectory)
             if let tls, let warning = SecretFile.exposure(tls.privateKeyFile) { lines.append("warning: \(warning)") }
             lines.append("config OK")
@@ -75,5 +84,22 @@ struct CheckConfig: ParsableCommand {
         let certificate = tls.certificate
         let expires = UTCTimestamp.format(millisecondsSinceEpoch: certificate.notAfter * 1000)
         return "\(tls.certificateChainFile) (\(certificate.subject), expires \(expires)), key \(tls.privateKeyFile)"
+    }
+
+    /// Every key path the config file sets (objects and values, not null, not `//` comments).
+    static func keyPaths(inFile path: String?) -> Set<String> {
+        guard let path, let bytes = try? FileBytes.read(path), let root = try? JSONParser.parse(bytes) else { return [] }
+        var paths = Set<String>()
+        func walk(_ value: JSONValue, _ prefix: String) {
+            guard case let .object(members) = value.kind else { return }
+            for (key, member) in members where !key.hasPrefix("//") {
+                if case .null = member.kind { continue }
+                let keyPath = prefix.isEmpty ? key : prefix + "." + key
+                paths.insert(keyPath)
+                walk(member, keyPath)
+            }
+        }
+        walk(root, "")
+        return paths
     }
 }

@@ -72,5 +72,8 @@ import Glibc
         try writeFile(dir.file("config.json"), #"{"stateDirectory": "/srv/xero"}"#)
         let named = try Binary.run(["check-config", "--config", dir.file("config.json")], environment: environment.merging(["STATE_DIRECTORY": dir.path]) { $1 })
         #expect(named.stdout.contains("stateDirectory: /srv/xero (from stateDirectory in \(dir.file("config.json")))"), "\(named.stdout)")
+        // Every other value says whether the file set it or the default applies.
+        #expect(named.stdout.contains("listen.port: 8080  [default]"), "\(named.stdout)")
+        #expect(underUnit.stdout.contains("listen.port: 8080  [config file]"), "\(underUnit.stdout)")
     }
 }

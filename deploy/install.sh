@@ -2,7 +2,8 @@
 # Builds xero-webhookd and installs it as a systemd service:
 #   /usr/local/bin/xero-webhookd, /etc/systemd/system/xero-webhookd.{service,socket},
 #   /etc/xero-webhookd/config.json (kept if present), /etc/xero-webhookd/credentials/ (0700),
-#   shell completions (bash, zsh, fish) and the README the unit's Documentation= names.
+#   shell completions (bash, zsh, fish), the man page xero-webhookd(1) and the README the unit's
+#   Documentation= names.
 # The build runs as the user who called sudo (so .build/ stays theirs); only installing is root's.
 # Then put the webhook key in /etc/xero-webhookd/credentials/webhook-key and run
 #   systemctl enable --now xero-webhookd.service
@@ -17,11 +18,12 @@ bash_completion=/usr/share/bash-completion/completions/xero-webhookd
 zsh_completion=/usr/local/share/zsh/site-functions/_xero-webhookd
 fish_completion=/usr/share/fish/vendor_completions.d/xero-webhookd.fish
 doc=/usr/local/share/doc/xero-webhookd
+manual=/usr/local/share/man/man1/xero-webhookd.1
 
 if [ "${1:-}" = "--uninstall" ]; then
   systemctl disable --now xero-webhookd.socket xero-webhookd.service 2>/dev/null || true
   rm -f /usr/local/bin/xero-webhookd /etc/systemd/system/xero-webhookd.service /etc/systemd/system/xero-webhookd.socket \
-        "$bash_completion" "$zsh_completion" "$fish_completion"
+        "$bash_completion" "$zsh_completion" "$fish_completion" "$manual"
   rm -rf "$doc"
   systemctl daemon-reload 2>/dev/null || true
   echo "Uninstalled. Kept: /etc/xero-webhookd (config, credentials) and /var/lib/xero-webhookd (queue, records, dead letters)."
@@ -34,7 +36,10 @@ if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then as_builder=(sudo -u
 "${as_builder[@]}" swift build -c release --product xero-webhookd
 bin=$("${as_builder[@]}" swift build -c release --show-bin-path)/xero-webhookd
 
+# The man page, from the commands' own help (swift-argument-parser's generate-manual plugin).
+"${as_builder[@]}" swift package --allow-writing-to-package-directory generate-manual >/dev/null
 install -m 0755 "$bin" /usr/local/bin/xero-webhookd
+install -D -m 0644 .build/plugins/GenerateManual/outputs/xero-webhookd/xero-webhookd.1 "$manual"
 install -m 0644 deploy/xero-webhookd.service deploy/xero-webhookd.socket /etc/systemd/system/
 install -D -m 0644 README.md "$doc/README.md"  # the unit's Documentation=
 install -d -m 0755 "$(dirname "$bash_completion")" "$(dirname "$zsh_completion")" "$(dirname "$fish_completion")"

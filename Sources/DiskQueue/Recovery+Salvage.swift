@@ -64,7 +64,7 @@ extension Recovery {
     }
 
     /// Writes `bytes` to the file `base` in the queue directory (or `base.N` if a different file
-    /// has that name), syncs it and the directory, and returns the name. A file already there with
+    /// has that name) through a temporary name, syncs it and the directory, and returns the name. A file already there with
     /// exactly these bytes (an interrupted run's copy) is reused.
     func keepCopy(_ bytes: [UInt8], named base: String) throws(DiskQueueError) -> String {
         var candidate = base
@@ -72,10 +72,15 @@ extension Recovery {
         while true {
             let path = QueueDirectory.path(directory, candidate)
             guard try QueueDirectory.exists(path) else {
-                let copy = try FileDescriptor.open(path, flags: O_WRONLY | O_CREAT | O_EXCL)
+                // Written under a temporary name, synced, then renamed: a crash in the middle of
+                // the copy leaves no partial file under a set-aside name (one starting with "."
+                // is none), and the bytes are still in the segment, which is cut only afterwards.
+                let temporary = QueueDirectory.path(directory, ".partial-" + candidate)
+                let copy = try FileDescriptor.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC)
                 defer { copy.close() }
                 try copy.write(bytes, at: 0)
                 try copy.synchronize()
+                try QueueDirectory.rename(temporary, to: path)
                 break
             }
             let existing = try FileDescriptor.open(path, flags: O_RDONLY)

@@ -215,4 +215,29 @@ import Testing
         #expect(found.checksumFailures == 2)
         #expect(found.undecodableStretches == 1)
     }
+
+    /// A crash while the damaged bytes were being copied aside leaves at most a partial file under
+    /// a temporary name (never under the set-aside name, where it once looked like a complete
+    /// copy): the next recovery writes the whole copy, renames it into place, and neither the
+    /// listing nor `queue salvage` sees the partial one.
+    @Test func aCopyCutShortByACrashNeverCarriesTheSetAsideName() throws {
+        try withTemporaryDirectory { base in
+            let directory = base + "/queue"
+            _ = try makeQueue(directory, preallocation: 0)
+            let segment = SegmentName(firstSequence: 6).fileName
+            var bytes = try fileBytes(directory + "/" + segment)
+            let start = SegmentHeader.size + 2 * Self.record
+            bytes[start + 20] ^= 0x10
+            try writeFile(directory + "/" + segment, bytes)
+            let name = segment + ".damaged-\(start)"
+            try writeFile(directory + "/.partial-" + name, Array(bytes[start..<(start + 7)]))  // what a crash left
+
+            let queue = try DiskQueue(directory: directory, options: .init(segmentBytes: Self.segmentBytes, preallocationBytes: 0))
+            defer { queue.close() }
+            #expect(queue.recovery.damaged.map(\.file) == [name])
+            #expect(try fileBytes(directory + "/" + name) == Array(bytes[start..<(start + Self.record)]))
+            #expect(!FileManager.default.fileExists(atPath: directory + "/.partial-" + name))
+            #expect(try SetAsideFile.list(in: directory).map(\.name) == [name])
+        }
+    }
 }

@@ -136,6 +136,7 @@ final class HTTPConnection: @unchecked Sendable {
                 } else {
                     parser.append(bytes)
                 }
+                guard chargeBudget() else { return }
                 // Input that arrives while an answer is owed or still being written waits for
                 // `responseWritten`: a request must not be handled after an answer that closes.
                 if !awaitingResponse && !responseInFlight { processInput() }
@@ -160,10 +161,10 @@ final class HTTPConnection: @unchecked Sendable {
         }
     }
 
-    /// How many bytes the next read may take, within this connection's allowance and what it can
-    /// get from the server's input budget: 0 = stop reading until the answer owed is out; nil =
-    /// the request being read needs more than the budget has, and the connection is answering
-    /// 503 and closing.
+    /// How many bytes the next read may take, within this connection's allowance and what the
+    /// server's input budget has left: 0 = stop reading until the answer owed is out; nil = the
+    /// request being read needs more than the budget has, and the connection is answering 503
+    /// and closing.
     ///
     /// While an answer is owed, pipelined input is read only up to the allowance: a client
     /// sending requests faster than it reads answers waits in its own socket buffers, not in
@@ -174,15 +175,28 @@ final class HTTPConnection: @unchecked Sendable {
         if awaitingResponse || responseInFlight {
             return max(0, min(wanted, allowance - held))
         }
-        let free = allowance + budgetTaken - held
-        if free < wanted {
-            budgetTaken += server.inputBudget.take(upTo: wanted - max(free, 0))
-        }
-        let room = min(wanted, allowance + budgetTaken - held)
+        let room = min(wanted, allowance + budgetTaken + server.inputBudget.available - held)
         guard room <= 0 else { return room }
+        refuseOverBudget()
+        return nil
+    }
+
+    /// After a read: takes from the server's budget exactly what this connection now holds beyond
+    /// its allowance (taken after the read, not before, so the budget in use is what connections
+    /// really hold). False when another connection took it meanwhile: this one answers 503.
+    private func chargeBudget() -> Bool {
+        let over = parser.heldBytes + owedBody - server.limits.connectionInputAllowance - budgetTaken
+        guard over > 0 else { return true }
+        let granted = server.inputBudget.take(upTo: over)
+        budgetTaken += granted
+        guard granted < over else { return true }
+        refuseOverBudget()
+        return false
+    }
+
+    private func refuseOverBudget() {
         server.report(.rejected(status: 503, reason: "request input over the memory budget (limits.requestMemoryBytes)", peer: peer))
         sendFinal(HTTPResponse(status: 503, headers: [("Retry-After", "1")], close: true))
-        return nil
     }
 
     /// Gives back budget this connection no longer needs (after requests were consumed or answered).

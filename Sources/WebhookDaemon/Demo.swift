@@ -69,10 +69,12 @@ struct Demo: ParsableCommand {
                                 fetcher: client.map(XeroFetcher.init), sink: sink)
         let address = try daemon.start()
         defer { daemon.stop() }
-        let url = URL(string: "http://\(address)\(config.webhookPath)")!
+        guard let url = DeliveryTarget("http://\(address)\(config.webhookPath)") else {
+            printError("demo: http://\(address)\(config.webhookPath) is not a URL")
+            throw ExitCode.failure
+        }
         let signer = WebhookSignature(keys: [key])
-        let poster = SelftestClient()
-        defer { poster.invalidate() }
+        let poster = DeliveryClient()
 
         // Xero's intent-to-receive first, then the deliveries, several events each.
         let itr = Selftest.intentToReceiveBody()

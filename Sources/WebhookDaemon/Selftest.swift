@@ -1,9 +1,4 @@
 import ArgumentParser
-import Dispatch
-import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import XeroWebhooks
 
 struct Selftest: ParsableCommand {
@@ -12,18 +7,22 @@ struct Selftest: ParsableCommand {
         discussion: """
         Sends correctly signed, wrongly signed (one character changed, as Xero does) and unsigned \
         payloads with no events, and checks what Xero checks: 200 or 401, an empty body, no \
-        Set-Cookie, and an answer within 5 seconds. Works against a public https URL too.
+        Set-Cookie, and an answer within 5 seconds. Works against a public https URL too: the \
+        certificate is checked against the system's CAs, or against --cacert for a private CA.
         """
     )
 
-    @Argument(help: "The Delivery URL, e.g. https://hooks.example.com/webhooks/xero")
+    @Argument(help: ArgumentHelp("The Delivery URL, e.g. https://hooks.example.com/webhooks/xero.", valueName: "url"))
     var url: String
 
-    @Option(help: "File holding the webhook key (first line). Default: PAN_SEC_XERO_WEBHOOK_KEY.")
+    @Option(help: ArgumentHelp("File holding the webhook key (first key line). Default: PAN_SEC_XERO_WEBHOOK_KEY.", valueName: "path"))
     var keyFile: String?
 
+    @Option(name: .customLong("cacert"), help: ArgumentHelp("PEM file of CA certificates to verify an https endpoint with, instead of the system's.", valueName: "path"))
+    var caFile: String?
+
     func run() throws {
-        guard let target = URL(string: url), let scheme = target.scheme, ["http", "https"].contains(scheme), target.host != nil else {
+        guard let target = DeliveryTarget(url) else {
             printError("selftest: \(url) is not an http(s) URL")
             throw ExitCode.validationFailure
         }
@@ -35,14 +34,13 @@ struct Selftest: ParsableCommand {
             throw configErrorExit
         }
         let signer = WebhookSignature(keys: [key])
-        let client = SelftestClient()
-        defer { client.invalidate() }
+        let client = DeliveryClient(caFile: caFile)
         var failures = 0
         func check(_ ok: Bool, _ text: String) {
             writeOut(Array(((ok ? "PASS  " : "FAIL  ") + text + "\n").utf8))
             if !ok { failures += 1 }
         }
-        if scheme != "https" {
+        if !target.https {
             writeOut(Array("note  Xero delivers only to https on port 443; this checks the endpoint behind it\n".utf8))
         }
         let cases: [(name: String, signature: (([UInt8]) -> String?), expected: Int)] = [
@@ -81,69 +79,4 @@ struct Selftest: ParsableCommand {
         let first = signature.first == "A" ? "B" : "A"
         return first + signature.dropFirst()
     }
-}
-
-/// One POST at a time, redirects not followed, cookies not stored.
-final class SelftestClient: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
-    struct Answer {
-        var status: Int
-        var bodyLength: Int
-        var setsCookie: Bool
-        var seconds: Double
-    }
-
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
-    }
-
-    private lazy var session: URLSession = {
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.httpShouldSetCookies = false
-        configuration.httpCookieAcceptPolicy = .never
-        configuration.timeoutIntervalForRequest = 10
-        return URLSession(configuration: configuration, delegate: self, delegateQueue: nil)
-    }()
-
-    func post(_ url: URL, body: [UInt8], signature: String?) -> Result<Answer, Failure> {
-        var request = URLRequest(url: url)
-        request.httpMethod = "POST"
-        request.httpBody = Data(body)
-        request.setValue("application/json; charset=utf-8", forHTTPHeaderField: "Content-Type")
-        if let signature { request.setValue(signature, forHTTPHeaderField: "x-xero-signature") }
-        let done = DispatchSemaphore(value: 0)
-        let outcome = LockedBox<Result<Answer, Failure>>(.failure(Failure(description: "no response")))
-        let started = DispatchTime.now().uptimeNanoseconds
-        let task = session.dataTask(with: request) { data, response, error in
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-            if let http = response as? HTTPURLResponse {
-                let cookie = http.allHeaderFields.keys.contains { "\($0)".lowercased() == "set-cookie" }
-                outcome.set(.success(Answer(status: http.statusCode, bodyLength: data?.count ?? 0, setsCookie: cookie, seconds: seconds)))
-            } else {
-                outcome.set(.failure(Failure(description: error.map { "\($0.localizedDescription)" } ?? "no HTTP response")))
-            }
-            done.signal()
-        }
-        task.resume()
-        done.wait()
-        return outcome.get()
-    }
-
-    /// Ends the session; it holds its delegate (this client) strongly until then.
-    func invalidate() {
-        session.finishTasksAndInvalidate()
-    }
-
-    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
-                    newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void) {
-        completionHandler(nil)  // Xero does not follow redirects either; report the 3xx as it is.
-    }
-}
-
-/// A value handed from a callback thread to a waiting one.
-final class LockedBox<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func set(_ newValue: Value) { lock.lock(); value = newValue; lock.unlock() }
-    func get() -> Value { lock.lock(); defer { lock.unlock() }; return value }
 }

@@ -33,6 +33,9 @@ struct Send: ParsableCommand {
     @Option(help: ArgumentHelp("File holding the webhook key (first key line). Default: PAN_SEC_XERO_WEBHOOK_KEY.", valueName: "path"))
     var keyFile: String?
 
+    @Option(name: .customLong("cacert"), help: ArgumentHelp("PEM file of CA certificates to verify an https endpoint with, instead of the system's.", valueName: "path"))
+    var caFile: String?
+
     /// Where each category's resources live at Xero.
     static let collections = ["INVOICE": "api.xro/2.0/Invoices", "CONTACT": "api.xro/2.0/Contacts",
                               "CREDITNOTE": "api.xro/2.0/CreditNotes", "SUBSCRIPTION": "appstore/2.0/Subscriptions"]
@@ -44,7 +47,7 @@ struct Send: ParsableCommand {
     }
 
     func run() throws {
-        guard let target = URL(string: url), let scheme = target.scheme, ["http", "https"].contains(scheme), target.host != nil else {
+        guard let target = DeliveryTarget(url) else {
             printError("send: \(url) is not an http(s) URL")
             throw ExitCode.validationFailure
         }
@@ -56,8 +59,7 @@ struct Send: ParsableCommand {
             throw configErrorExit
         }
         let signer = WebhookSignature(keys: [key])
-        let client = SelftestClient()
-        defer { client.invalidate() }
+        let client = DeliveryClient(caFile: caFile)
         let tenantID = tenant ?? UUID().uuidString.lowercased()
         var failures = 0
         for number in 1...count {

@@ -120,6 +120,43 @@ import Glibc
         #expect(!keyLines.contains { daemon.stderr.contains($0) })
     }
 
+    /// `selftest` and `send` against the daemon's own https listener with a private CA: passes
+    /// with `--cacert` (by name and by IP address, both in the certificate), fails naming the
+    /// reason without it, with another CA, or with a CA file that is not there.
+    @Test func selftestAndSendVerifyTheCertificateAgainstTheGivenCA() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let pki = try TestCertificates.make(in: dir.path, name: "private", key: .ecdsa)
+        let other = try TestCertificates.make(in: dir.path, name: "other", key: .ecdsa)
+        let environment = ["PAN_SEC_XERO_WEBHOOK_KEY": Self.key]
+        let daemon = try DaemonProcess(["serve", "--config", try Self.deployConfig(dir, pki)], environment: environment)
+        let url = "https://localhost:\(daemon.port)/webhooks/xero"
+        for target in [url, "https://127.0.0.1:\(daemon.port)/webhooks/xero"] {
+            let good = try Binary.run(["selftest", target, "--cacert", pki.caFile], environment: environment)
+            #expect(good.status == 0 && good.stdout.contains("selftest passed"), "\(target): \(good.stdout)\(good.stderr)")
+            #expect(good.stdout.contains("PASS  wrongly signed (one character changed): status 401, want 401"))
+            #expect(!good.stdout.contains("only to https"))
+        }
+        let system = try Binary.run(["selftest", url], environment: environment)
+        #expect(system.status == 1)
+        #expect(system.stdout.contains("FAIL  correctly signed: no answer (TLS handshake with localhost: certificate verify failed: unable to get local issuer certificate)"), "\(system.stdout)")
+        let wrong = try Binary.run(["selftest", url, "--cacert", other.caFile], environment: environment)
+        #expect(wrong.status == 1 && wrong.stdout.contains("certificate verify failed"), "\(wrong.stdout)")
+        let missing = try Binary.run(["selftest", url, "--cacert", dir.file("no-such-ca.pem")], environment: environment)
+        #expect(missing.status == 1 && missing.stdout.contains("cannot load CA certificates from \(dir.file("no-such-ca.pem"))"), "\(missing.stdout)")
+        // Plain HTTP to the TLS port gets no HTTP answer; the check says so instead of hanging.
+        let plain = try Binary.run(["selftest", "http://127.0.0.1:\(daemon.port)/webhooks/xero"], environment: environment)
+        #expect(plain.status == 1 && plain.stdout.contains("FAIL  correctly signed: "), "\(plain.stdout)")
+
+        let sent = try Binary.run(["send", url, "--cacert", pki.caFile, "--count", "2", "--tenant", "tls-tenant"], environment: environment)
+        #expect(sent.status == 0, "\(sent.stdout)\(sent.stderr)")
+        #expect(sent.stdout.contains("sent 2/2: 200 in "))
+        let refused = try Binary.run(["send", url, "--cacert", other.caFile], environment: environment)
+        #expect(refused.status == 1 && refused.stdout.contains("certificate verify failed"), "\(refused.stdout)")
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+    }
+
     @Test func unusableCertificateSettingsStopStartupNamingTheKey() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

@@ -1,0 +1,96 @@
+import Testing
+@testable import WebhookDaemon
+
+/// The answer reader of `selftest` and `send`: what real servers send back (framed by length,
+/// by chunks, by closing; interim 100s first), read byte by byte as it may arrive.
+@Suite struct HTTPAnswerTests {
+    static func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+    /// Every prefix but the whole is incomplete; the whole gives `expected`.
+    func expectOnlyWhole(_ text: String, _ expected: HTTPAnswer.Parse, sourceLocation: SourceLocation = #_sourceLocation) {
+        let all = Self.bytes(text)
+        for cut in 0..<all.count {
+            #expect(HTTPAnswer.parse(Array(all[0..<cut]), atEnd: false) == .needMore, "prefix of \(cut) bytes", sourceLocation: sourceLocation)
+        }
+        #expect(HTTPAnswer.parse(all, atEnd: false) == expected, sourceLocation: sourceLocation)
+    }
+
+    @Test func emptyAnswerWithContentLength() {
+        expectOnlyWhole("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        .complete(HTTPAnswer(status: 200, headers: [.init(name: "Content-Length", value: "0"), .init(name: "Connection", value: "close")], bodyLength: 0)))
+    }
+
+    @Test func bodyWithContentLengthAndACookie() {
+        expectOnlyWhole("HTTP/1.1 401 Unauthorized\r\nset-cookie: a=b\r\ncontent-length: 5\r\n\r\nhello",
+                        .complete(HTTPAnswer(status: 401, headers: [.init(name: "set-cookie", value: "a=b"), .init(name: "content-length", value: "5")], bodyLength: 5)))
+    }
+
+    @Test func chunkedBodyWithExtensionAndTrailer() {
+        let text = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Trailer: 1\r\n\r\n"
+        expectOnlyWhole(text, .complete(HTTPAnswer(status: 200, headers: [.init(name: "Transfer-Encoding", value: "chunked")], bodyLength: 31)))
+    }
+
+    @Test func interimContinueIsSkipped() {
+        expectOnlyWhole("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                        .complete(HTTPAnswer(status: 200, headers: [.init(name: "Content-Length", value: "0")], bodyLength: 0)))
+    }
+
+    @Test func bodyWithoutLengthEndsWithTheConnection() {
+        let text = Self.bytes("HTTP/1.0 502 Bad Gateway\r\nServer: proxy\r\n\r\n<html>bad gateway</html>")
+        #expect(HTTPAnswer.parse(text, atEnd: false) == .needMore)
+        #expect(HTTPAnswer.parse(text, atEnd: true) == .complete(HTTPAnswer(status: 502, headers: [.init(name: "Server", value: "proxy")], bodyLength: 24)))
+    }
+
+    @Test func noContentHasNoBody() {
+        #expect(HTTPAnswer.parse(Self.bytes("HTTP/1.1 204 No Content\r\n\r\n"), atEnd: false)
+            == .complete(HTTPAnswer(status: 204, headers: [], bodyLength: 0)))
+    }
+
+    @Test func whatIsNotAnHTTPAnswerIsNamed() {
+        func reason(_ text: String) -> String? {
+            if case let .invalid(reason) = HTTPAnswer.parse(Self.bytes(text), atEnd: true) { return reason }
+            return nil
+        }
+        #expect(reason("SSH-2.0-OpenSSH_9.2\r\n\r\n")?.contains("status line") == true)
+        #expect(reason("HTTP/1.1 20 OK\r\n\r\n")?.contains("status line") == true)
+        #expect(reason("HTTP/1.1 200 OK\r\nno colon here\r\n\r\n")?.contains("header line") == true)
+        #expect(reason("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")?.contains("Content-Length") == true)
+        #expect(reason("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n")?.contains("Content-Length") == true)
+        #expect(reason("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")?.contains("chunk size") == true)
+        #expect(reason("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n")?.contains("CRLF") == true)
+        #expect(reason("HTTP/1.1 200 OK\r\n" + String(repeating: "X-Big: aaaaaaaaaaaaaaaaaaaa\r\n", count: 3_000))?.contains("head over") == true)
+    }
+}
+
+@Suite struct DeliveryTargetTests {
+    @Test func httpsWithDefaultPort() throws {
+        let target = try #require(DeliveryTarget("https://hooks.example.com/webhooks/xero?x=1%202"))
+        #expect(target == DeliveryTarget(https: true, host: "hooks.example.com", port: 443, authority: "hooks.example.com", target: "/webhooks/xero?x=1%202"))
+    }
+
+    @Test func ipv6LiteralWithPort() throws {
+        let target = try #require(DeliveryTarget("http://[::1]:8080"))
+        #expect(target.host == "::1")
+        #expect(target.port == 8080)
+        #expect(target.authority == "[::1]:8080")
+        #expect(target.target == "/")
+        #expect(!target.https)
+    }
+
+    @Test func notAnHTTPURL() {
+        for text in ["ftp://example.com/", "/webhooks/xero", "http://", "https://user:pass@example.com/", "http://example.com:0/", "example.com"] {
+            #expect(DeliveryTarget(text) == nil, "\(text)")
+        }
+    }
+}
+
+extension DeliveryTarget {
+    init(https: Bool, host: String, port: UInt16, authority: String, target: String) {
+        self = DeliveryTarget("http://placeholder")!
+        self.https = https
+        self.host = host
+        self.port = port
+        self.authority = authority
+        self.target = target
+    }
+}

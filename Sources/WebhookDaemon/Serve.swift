@@ -142,11 +142,14 @@ struct Serve: ParsableCommand {
             watchdog.resume()
             sources.append(watchdog)
         }
+        var reloads = 0
         withExtendedLifetime(sources) {
             while true {
                 var number: Int32 = 0
                 guard sigwait(&held, &number) == 0 else { continue }
                 if number == SIGHUP {
+                    reloads += 1
+                    let reload = reloads
                     control.async {
                         // RELOADING=1 with the monotonic time, then READY=1 once done: what
                         // Type=notify-reload (systemd 253 and later) waits for. A rejected config
@@ -154,11 +157,18 @@ struct Serve: ParsableCommand {
                         var now = timespec()
                         clock_gettime(CLOCK_MONOTONIC, &now)
                         notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000)\nSTATUS=Reloading the configuration")
-                        if let problem = Self.reload(configPath: configPath, logLevel: logLevel, running: settings, daemon: daemon, client: client,
-                                                     level: level, logger: logger) {
+                        let problem = Self.reload(configPath: configPath, logLevel: logLevel, running: settings, daemon: daemon, client: client,
+                                                  level: level, logger: logger)
+                        if let problem {
                             notifier.notify("READY=1\nERRNO=\(EINVAL)\nSTATUS=Reload rejected, the running configuration stays: \(problem)")
                         } else {
                             notifier.notify("READY=1\nSTATUS=Receiving on \(address); configuration reloaded")
+                        }
+                        // The verdict `xero-webhookd reload` (the unit's ExecReload) waits for.
+                        do {
+                            try ReloadResult(pid: getpid(), number: reload, error: problem).write(stateDirectory: settings.stateDirectory)
+                        } catch {
+                            logger.warning("cannot write the reload result", metadata: ["error": "\(error)"])
                         }
                     }
                     continue

@@ -14,7 +14,7 @@ public struct XeroWebhookdCommand: ParsableCommand {
         comes from PAN_SEC_XERO_WEBHOOK_KEY, the systemd credential "webhook-key", or webhook.keyFile.
         """,
         version: XeroWebhookdCommand.version,
-        subcommands: [Serve.self, Demo.self, CheckConfig.self, Sign.self, Selftest.self, Send.self, QueueCommand.self, DeadCommand.self, Authorize.self, TokenCommand.self]
+        subcommands: [Serve.self, Reload.self, Demo.self, CheckConfig.self, Sign.self, Selftest.self, Send.self, QueueCommand.self, DeadCommand.self, Authorize.self, TokenCommand.self]
     )
 
     /// The release this source is; `--version` prints it and `/metrics` has it in `xero_webhookd_build_info`.

@@ -83,6 +83,59 @@ import Glibc
         #expect(daemon.waitForExit() == 0)
         #expect(!daemon.stderr.contains("new-key-0123456789") && !daemon.stderr.contains("old-key-0123456789"), "keys are never logged")
     }
+
+    /// `reload --pid`, the unit's ExecReload, run from / as systemd runs it: 0 when the daemon
+    /// took the new configuration, 1 with the daemon's reason when it rejected it (so
+    /// `systemctl reload` fails), a config that does not load reported before any signal, and a
+    /// pid that is not there named.
+    @Test func reloadCommandReportsTheDaemonsVerdict() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let config = dir.file("config.json")
+        let good = #"{"stateDirectory": "\#(dir.file("state"))", "listen": {"port": 0}, "webhook": {"keyFile": "\#(dir.file("keys"))"}}"#
+        try writeFile(config, good)
+        try writeFile(dir.file("keys"), "old-key-0123456789\n")
+        let daemon = try DaemonProcess(["serve", "--config", config], environment: [:])
+        let client = try RawHTTPClient(port: daemon.port)
+        func reload(_ extra: [String] = []) throws -> (status: Int32, stdout: String, stderr: String) {
+            try Binary.run(["reload", "--config", config, "--pid", "\(daemon.pid)"] + extra, workingDirectory: "/")
+        }
+
+        try writeFile(dir.file("keys"), "new-key-0123456789\n")
+        let first = try reload()
+        #expect(first.status == 0 && first.stdout == "reload: configuration reloaded\n", "\(first)")
+        #expect(try post(client, key: "new-key-0123456789", body: Self.delivery) == 200, "the verdict came after the new key took effect")
+
+        // The config loads but the daemon cannot use it (the key file is gone): its reason, exit 1.
+        try FileManager.default.removeItem(atPath: dir.file("keys"))
+        let rejected = try reload()
+        #expect(rejected.status == 1, "\(rejected)")
+        #expect(rejected.stderr.hasPrefix("reload: rejected, the running configuration stays: "), "\(rejected.stderr)")
+        #expect(rejected.stderr.contains(dir.file("keys")))
+        #expect(try post(client, key: "new-key-0123456789", body: Self.delivery) == 200, "the running keys stay")
+
+        // A second rejection is told apart from the first (each reload has its own number).
+        let again = try reload()
+        #expect(again.status == 1 && again.stderr.contains("rejected"), "\(again)")
+        try writeFile(dir.file("keys"), "new-key-0123456789\n")
+        #expect(try reload().status == 0)
+
+        // A config that does not load: the daemon's reason when the command is told only where
+        // the state is (as the unit runs it, through $STATE_DIRECTORY); with --config, the
+        // command's own check says it at once and the daemon is not asked.
+        try writeFile(config, #"{"stateDirectory": "\#(dir.file("state"))", "listen": {"port": 99999}}"#)
+        let judged = try Binary.run(["reload", "--pid", "\(daemon.pid)"], environment: ["STATE_DIRECTORY": dir.file("state")], workingDirectory: "/")
+        #expect(judged.status == 1 && judged.stderr.contains("rejected") && judged.stderr.contains("listen.port"), "\(judged)")
+        let broken = try reload()
+        #expect(broken.status == 78 && broken.stderr.contains("listen.port"), "\(broken)")
+        try writeFile(config, good)
+
+        let nobody = try Binary.run(["reload", "--config", config, "--pid", "999999999"], workingDirectory: "/")
+        #expect(nobody.status == 1 && nobody.stderr.contains("cannot signal process 999999999"), "\(nobody)")
+        #expect(daemon.stderr.components(separatedBy: "reload rejected").count - 1 == 3)
+        daemon.signal(SIGTERM)
+        #expect(daemon.waitForExit() == 0)
+    }
 }
 
 @Suite struct LogFormatTests {

@@ -364,7 +364,12 @@ unit_tree() {  # unit_tree DIR [service drop-ins...] -- [socket drop-ins...]
     mkdir -p "$target"; cp "$f" "$target/$(basename "$f" .socket.conf | sed 's/\.conf$//').conf"
   done
 }
-verify_quiet() { local out; out=$(systemd-analyze verify "$@" 2>&1) && [ -z "$out" ] || { echo "$out"; return 1; }; }
+# verify runs `man xero-webhookd(1)` for the unit's Documentation=: the page install.sh installs,
+# generated the same way, is put on MANPATH.
+swift package --allow-writing-to-package-directory generate-manual >/dev/null 2>&1 || true
+mkdir -p "$work/man/man1"
+cp .build/plugins/GenerateManual/outputs/xero-webhookd/xero-webhookd.1 "$work/man/man1/" 2>/dev/null || true
+verify_quiet() { local out; out=$(MANPATH=$work/man systemd-analyze verify "$@" 2>&1) && [ -z "$out" ] || { echo "$out"; return 1; }; }
 units=$work/units
 unit_tree "$units/plain"
 unit_tree "$units/tls" deploy/tls/native-tls.conf deploy/tls/bind-443-capability.conf -- deploy/tls/listen-443.socket.conf

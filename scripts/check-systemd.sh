@@ -86,8 +86,8 @@ prop() { inside systemctl show -p "$1" --value xero-webhookd.service; }
 # journal_has PATTERN [journalctl options]: journald writes asynchronously, so look for a few seconds.
 journal_has() {
   local pattern=$1; shift
-  for _ in $(seq 1 20); do
-    inside journalctl -u xero-webhookd -o cat "$@" | grep -q "$pattern" && return 0
+  for _ in $(seq 1 40); do
+    inside journalctl -b -u xero-webhookd -o cat "$@" | grep -q "$pattern" && return 0
     sleep 0.25
   done
   return 1
@@ -114,7 +114,7 @@ if reload_errors=$(inside systemctl reload xero-webhookd.service 2>&1); then
 else
   result PASS "a bad config on reload: systemctl reload fails: $(echo "$reload_errors" | head -1)"
 fi
-journal_has 'reload: ' && result PASS "  ... ExecReload's line in the journal: $(inside journalctl -u xero-webhookd -o cat | grep 'reload: ' | tail -1)" \
+journal_has 'reload: ' && result PASS "  ... ExecReload's line in the journal: $(inside journalctl -b -u xero-webhookd -o cat | grep 'reload: ' | tail -1)" \
   || result FAIL "  ... no line from ExecReload in the journal"
 case "$(prop StatusText)" in
   "Reload rejected, the running configuration stays: config: log.level"*) result PASS "a bad config on reload: rejected, said in the status text" ;;
@@ -149,7 +149,7 @@ inside systemctl start xero-webhookd.service
 PAN_SEC_XERO_WEBHOOK_KEY=$key timeout 15 "$bin" send http://127.0.0.1:8080/webhooks/xero >/dev/null 2>&1 || true  # its write hangs
 for _ in $(seq 1 40); do [ "$(prop NRestarts)" != 0 ] && break; sleep 0.5; done
 journal_has "Watchdog timeout\|result 'watchdog'" && result PASS "the watchdog kills a daemon whose queue writer hangs" \
-  || result FAIL "no watchdog timeout for a hung writer"
+  || result FAIL "no watchdog timeout for a hung writer (journal: $(inside journalctl -b -u xero-webhookd -o cat | tail -4 | tr '\n' '|'))"
 expect "  ... and systemd starts it again" "1" "$(prop NRestarts)"
 rm -f "$root/etc/systemd/system/xero-webhookd.service.d/hang.conf"
 inside systemctl daemon-reload

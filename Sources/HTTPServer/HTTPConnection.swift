@@ -4,7 +4,9 @@ import Glibc
 #endif
 
 /// One accepted TCP connection: reads bytes into a `RequestParser`, hands complete requests to
-/// the handler one at a time, writes responses in order and enforces the timeouts.
+/// the handler one at a time, writes responses in order and enforces the timeouts. Which stage
+/// it is in, and the deadline, are `ConnectionStateMachine`'s; this class does the I/O its
+/// actions ask for.
 ///
 /// All mutable state is confined to `group.queue` (a serial queue), hence `@unchecked Sendable`.
 /// The descriptor is owned here and closed only in the cancel handler of the last of its
@@ -18,7 +20,7 @@ final class HTTPConnection: @unchecked Sendable {
     private let server: HTTPServer
     /// Present on a TLS listener: socket bytes are ciphertext, the parser sees plaintext.
     private let tls: TLSSession?
-    private var handshaking: Bool
+    private var machine: ConnectionStateMachine
     private var parser: RequestParser
     private var readSource: DispatchSourceRead?
     private var writeSource: DispatchSourceWrite?
@@ -28,27 +30,14 @@ final class HTTPConnection: @unchecked Sendable {
     private var readPausedForOutput = false
     private var writeSuspended = true
     private var openSources = 0
+    /// Torn down (sources cancelled, budget returned); the machine is `.closed` from then on.
     private var closed = false
-    private var peerClosed = false
-    private var draining = false
-
-    /// Bumped for every request handed out; a late or repeated answer for an older one is ignored.
-    private var generation: UInt64 = 0
-    private var awaitingResponse = false
-    private var requestKeepAlive = true
-    private var requestIsHEAD = false
-    private var requestIsHTTP10 = false
 
     private var output: [UInt8] = []
     private var outputOffset = 0
-    /// After the pending output is flushed: false = keep reading, true = close.
-    private var closeAfterFlush = false
-    private var responseInFlight = false
 
-    /// Monotonic nanoseconds at which `deadlinePassed` fires, and what it guards.
-    private(set) var deadline: UInt64 = .max
-    private var phase: Phase = .keepAlive
-    private var headStarted: UInt64?
+    /// Monotonic nanoseconds at which `deadlinePassed` is due.
+    var deadline: UInt64 { machine.deadline }
 
     /// Bytes this connection has taken from the server's input budget, and the body of the
     /// request whose answer is owed (it counts until the answer is out).
@@ -63,13 +52,10 @@ final class HTTPConnection: @unchecked Sendable {
     private static let readsPerTurn = 16
     private static let turnNanoseconds: UInt64 = 5_000_000
     private var turnScheduled = false
-    /// When the connection, idle since its last answer (or its handshake), closes: kept so that
-    /// TLS records carrying no request (a peer's KeyUpdate) do not extend it.
-    private var idleDeadline: UInt64 = .max
 
     /// Bytes of a request already received: in the parser, or (TLS) in a record not yet complete.
     private var hasPartialInput: Bool {
-        parser.hasPartialRequest || (!handshaking && tls?.hasBufferedInput == true)
+        parser.hasPartialRequest || (!machine.isHandshaking && tls?.hasBufferedInput == true)
     }
 
     init(fd: Int32, peer: SocketAddress?, group: ConnectionGroup, server: HTTPServer, tls: TLSSession? = nil) {
@@ -78,7 +64,8 @@ final class HTTPConnection: @unchecked Sendable {
         self.group = group
         self.server = server
         self.tls = tls
-        self.handshaking = tls != nil
+        self.machine = ConnectionStateMachine(tls: tls != nil, now: DispatchTime.now().uptimeNanoseconds,
+                                              timeouts: .init(server.limits))
         self.parser = RequestParser(limits: server.limits)
     }
 
@@ -90,14 +77,6 @@ final class HTTPConnection: @unchecked Sendable {
         source.setCancelHandler { [self] in self.sourceCancelled() }
         openSources += 1
         readSource = source
-        if handshaking {
-            // A handshake gets as long as a request head: a trickled ClientHello is a slowloris too.
-            setDeadline(.handshake, after: server.limits.headTimeout)
-        } else {
-            // Until its first byte a new connection gets as long as a request head would: a silent
-            // connection must not hold its slot for the whole keep-alive timeout.
-            setDeadline(.keepAlive, after: min(server.limits.headTimeout, server.limits.keepAliveTimeout))
-        }
         source.resume()
     }
 
@@ -111,7 +90,7 @@ final class HTTPConnection: @unchecked Sendable {
         // that came with the RST, and the RST itself, must be read in this call: a single read
         // left such a connection open until its head or body deadline.
         var reads = 0
-        while !closed && !readSuspended && !peerClosed {
+        while !closed && !readSuspended && !machine.peerClosed {
             // Deadlines (this connection's and its neighbours') are checked as the work goes on,
             // and a peer that never stops sending does not keep this queue to itself: after 1 MiB
             // or 5 ms (TLS records can be costly per byte), the rest waits for a later block.
@@ -139,9 +118,9 @@ final class HTTPConnection: @unchecked Sendable {
                 guard chargeBudget() else { return }
                 // Input that arrives while an answer is owed or still being written waits for
                 // `responseWritten`: a request must not be handled after an answer that closes.
-                if !awaitingResponse && !responseInFlight { processInput() }
+                if !machine.answerPending { processInput() }
             } else if n == 0 {
-                peerClosed = true
+                _ = machine.peerFinished()  // carried out below, after the loop
             } else {
                 let error = Glibc.errno
                 if error == EINTR { continue }
@@ -150,10 +129,10 @@ final class HTTPConnection: @unchecked Sendable {
                 return
             }
         }
-        if peerClosed && !closed {
+        if machine.peerClosed && !closed {
             // A half-finished request can never complete now (RFC 9112 §6.3: incomplete, not
             // processed); an answer still owed goes out and then the connection closes.
-            if awaitingResponse || responseInFlight {
+            if machine.answerPending {
                 suspendReading()
             } else {
                 close()
@@ -172,7 +151,7 @@ final class HTTPConnection: @unchecked Sendable {
     private func readRoom(_ wanted: Int) -> Int? {
         let allowance = server.limits.connectionInputAllowance
         let held = parser.heldBytes + owedBody
-        if awaitingResponse || responseInFlight {
+        if machine.answerPending {
             return max(0, min(wanted, allowance - held))
         }
         let room = min(wanted, allowance + budgetTaken + server.inputBudget.available - held)
@@ -231,26 +210,24 @@ final class HTTPConnection: @unchecked Sendable {
         case .needMore:
             break
         case .closed:
-            peerClosed = true
+            _ = machine.peerFinished()  // carried out by `readable` after its loop
         case let .failed(reason):
             server.report(.tlsFailed(reason: reason, peer: peer))
             sendPendingOnceAndClose()  // the alert, if the socket takes it at once
             return false
         }
-        if handshaking && tls.handshakeComplete {
-            handshaking = false
-            // During a drain the first request still gets only the moment `drain` allows.
-            setDeadline(.keepAlive, after: draining ? min(server.limits.headTimeout, .seconds(1)) : server.limits.keepAliveTimeout)
+        if machine.isHandshaking && tls.handshakeComplete {
+            machine.handshakeCompleted(now: DispatchTime.now().uptimeNanoseconds)
         }
         // While an answer is being written the write source sends these bytes after it.
-        if !responseInFlight && outputOffset < output.count { flush() }
+        if !machine.isWriting && outputOffset < output.count { flush() }
         return !closed
     }
 
     /// Closes a connection with no request in progress; over TLS with close_notify first, sent
     /// if the socket takes it at once (a client would otherwise see an unexpected EOF).
     private func closeIdle() {
-        if let tls, !handshaking, !responseInFlight {
+        if let tls, !machine.isHandshaking, !machine.isWriting {
             tls.shutdown()
             takeTLSOutput()
             sendPendingOnceAndClose()
@@ -283,7 +260,7 @@ final class HTTPConnection: @unchecked Sendable {
 
     /// Runs the parser over buffered input until it needs more bytes or hands out a request.
     private func processInput() {
-        while !closed && !awaitingResponse {
+        while !closed && !machine.isAwaitingAnswer {
             let event: RequestParser.Event?
             do {
                 event = try parser.next()
@@ -295,48 +272,51 @@ final class HTTPConnection: @unchecked Sendable {
             guard let event else { break }
             switch event {
             case let .head(head):
-                if head.expectsContinue && !peerClosed {
-                    enqueueOutput(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
-                    flush()
-                }
+                if head.expectsContinue, let action = machine.continueWanted() { perform(action) }
             case let .request(request):
-                generation += 1
-                awaitingResponse = true
-                requestKeepAlive = request.head.keepAlive
-                requestIsHEAD = request.head.method == "HEAD"
-                requestIsHTTP10 = request.head.version == .http1_0
-                headStarted = nil
-                phase = .handler
-                deadline = .max
+                let action = machine.requestReceived(keepAlive: request.head.keepAlive, isHEAD: request.head.method == "HEAD",
+                                                     isHTTP10: request.head.version == .http1_0)
                 owedBody = request.body.count
                 settleBudget()
+                guard case let .handOut(generation) = action else { return }
                 server.handler(request, HTTPResponder(connection: self, generation: generation))
                 return
             }
         }
-        guard !closed, !awaitingResponse else { return }
-        let now = DispatchTime.now().uptimeNanoseconds
-        if parser.isReadingBody {
-            // The idle gap between reads, and the whole request's deadline, whichever is first.
-            if headStarted == nil { headStarted = now }
-            phase = .body
-            deadline = min(now &+ server.limits.bodyIdleTimeout.nanoseconds,
-                           headStarted! &+ server.limits.requestTimeout.nanoseconds)
-        } else if hasPartialInput {
-            if headStarted == nil { headStarted = now }
-            phase = .head
-            deadline = headStarted! &+ server.limits.headTimeout.nanoseconds
-        } else if phase == .head {
-            // What looked like the start of a request was a TLS record with none in it: idle
-            // again, until the moment it was idle until.
-            headStarted = nil
-            phase = .keepAlive
-            deadline = idleDeadline
+        guard !closed, !machine.isAwaitingAnswer else { return }
+        if let action = machine.waitingForInput(now: DispatchTime.now().uptimeNanoseconds, partial: hasPartialInput,
+                                                readingBody: parser.isReadingBody) {
+            perform(action)
         }
-        if !hasPartialInput && !parser.isReadingBody && draining && generation > 0 {
-            // A connection that has not sent its first request keeps the moment `drain` gave it
-            // (over TLS the read that ends the handshake carries no request yet).
+    }
+
+    /// Carries out what the state machine asked for.
+    private func perform(_ action: ConnectionStateMachine.Action) {
+        switch action {
+        case .handOut:
+            break  // only `processInput` hands out, with the request it has
+        case .write:
+            break  // only `respond` writes, with the answer it has
+        case .sendContinue:
+            enqueueOutput(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+            flush()
+        case .pauseReading:
+            suspendReading()
+        case .resume:
+            let readingWasPaused = readSuspended
+            resumeReading()
+            processInput()  // a pipelined request may already be buffered
+            // Reading may have paused in the middle of a final EPOLLHUP event, which does not
+            // come again: finish reading now.
+            if readingWasPaused && !closed && !machine.isAwaitingAnswer { readable() }
+        case .closeIdle:
             closeIdle()
+        case .close:
+            close()
+        case let .reject(status):
+            sendFinal(HTTPResponse(status: status, close: true))
+        case let .reportTimeout(phase):
+            server.report(.timedOut(phase: phase.rawValue, peer: peer))
         }
     }
 
@@ -344,31 +324,27 @@ final class HTTPConnection: @unchecked Sendable {
 
     /// Called on the queue through `HTTPResponder.send`.
     func respond(_ response: HTTPResponse, generation: UInt64) {
-        guard !closed, awaitingResponse, generation == self.generation else { return }
-        awaitingResponse = false
+        guard !closed, case let .write(closing, keepAliveHeader, omitBody)? = machine.answer(generation: generation, close: response.close) else {
+            return
+        }
         owedBody = 0
         settleBudget()
-        let closing = response.close || !requestKeepAlive || draining || peerClosed
         // HTTP/1.0 clients assume a close unless told otherwise (RFC 9112 §9.3).
         enqueueOutput(response.serialized(date: server.date.now(), closing: closing,
-                                          keepAliveHeader: !closing && requestIsHTTP10, omitBody: requestIsHEAD))
+                                          keepAliveHeader: keepAliveHeader, omitBody: omitBody))
         if closing, let tls {
             tls.shutdown()  // close_notify after the answer: the client sees a clean end
             takeTLSOutput()
         }
         guard !closed else { return }
-        closeAfterFlush = closing
-        responseInFlight = true
         flush()
     }
 
-    /// Answers outside the normal request flow (framing errors, timeouts) and closes.
+    /// Answers outside the normal request flow (framing errors, timeouts, the memory budget)
+    /// and closes.
     private func sendFinal(_ response: HTTPResponse) {
-        generation += 1
-        awaitingResponse = true
-        requestKeepAlive = false
-        requestIsHEAD = false
-        suspendReading()
+        let (generation, pause) = machine.refuse()
+        perform(pause)
         respond(response, generation: generation)
     }
 
@@ -414,9 +390,9 @@ final class HTTPConnection: @unchecked Sendable {
             source.suspend()
             writeSuspended = true
         }
-        if responseInFlight {
+        if machine.isWriting {
             responseWritten()
-        } else if readPausedForOutput && !awaitingResponse {
+        } else if readPausedForOutput && !machine.isAwaitingAnswer {
             readPausedForOutput = false
             resumeReading()
             // In a later block: this flush may run inside `readable` (through `receiveTLS`).
@@ -439,66 +415,30 @@ final class HTTPConnection: @unchecked Sendable {
             writeSuspended = false
             writeSource!.resume()
         }
-        if responseInFlight && (progressed || phase != .write) {
-            setDeadline(.write, after: server.limits.bodyIdleTimeout)
-        }
+        machine.writeBlocked(now: DispatchTime.now().uptimeNanoseconds, progressed: progressed)
     }
 
     private func responseWritten() {
-        responseInFlight = false
         readPausedForOutput = false
-        if closeAfterFlush || peerClosed {
-            close()
-            return
-        }
-        setDeadline(.keepAlive, after: server.limits.keepAliveTimeout)
-        let readingWasPaused = readSuspended
-        resumeReading()
-        processInput()  // a pipelined request may already be buffered
-        // Reading may have paused in the middle of a final EPOLLHUP event, which does not come
-        // again: finish reading now.
-        if readingWasPaused && !closed && !awaitingResponse { readable() }
+        if let action = machine.answerWritten(now: DispatchTime.now().uptimeNanoseconds) { perform(action) }
     }
 
     // MARK: Deadlines and shutdown
 
-    private func setDeadline(_ phase: Phase, after duration: Duration) {
-        self.phase = phase
-        deadline = DispatchTime.now().uptimeNanoseconds &+ duration.nanoseconds
-        if phase == .keepAlive { idleDeadline = deadline }
-    }
-
     func deadlinePassed() {
         guard !closed else { return }
-        switch phase {
-        case .keepAlive:
-            closeIdle()
-        case .handler:
-            close()
-        case .write, .handshake:
-            server.report(.timedOut(phase: phase.rawValue, peer: peer))
-            close()
-        case .head, .body:
-            server.report(.timedOut(phase: phase.rawValue, peer: peer))
-            deadline = .max
-            sendFinal(HTTPResponse(status: 408, close: true))
-        }
+        for action in machine.deadlinePassed() { perform(action) }
     }
 
     /// Finish the request in progress, if any, then close. A connection accepted just before the
     /// drain that has not sent anything yet gets a moment (at most a second) for its request, so
     /// a restart does not drop requests the client already has on the way.
     func drain() {
-        draining = true
+        machine.beginDraining()
         // Bytes that arrived before the drain count: read them now rather than at the next event.
-        if !readSuspended && !awaitingResponse && !responseInFlight { readable() }
+        if !readSuspended && !machine.answerPending { readable() }
         guard !closed else { return }
-        guard !awaitingResponse && !responseInFlight && !hasPartialInput else { return }
-        if generation == 0 {
-            setDeadline(handshaking ? .handshake : .keepAlive, after: min(server.limits.headTimeout, .seconds(1)))
-        } else {
-            closeIdle()
-        }
+        if let action = machine.drain(now: DispatchTime.now().uptimeNanoseconds, partial: hasPartialInput) { perform(action) }
     }
 
     private func suspendReading() {
@@ -516,7 +456,7 @@ final class HTTPConnection: @unchecked Sendable {
     func close() {
         guard !closed else { return }
         closed = true
-        deadline = .max
+        machine.closed()
         parser = RequestParser(limits: server.limits)  // its buffers go now, not when the last source is cancelled
         owedBody = 0
         settleBudget()

@@ -85,9 +85,9 @@ struct ConnectionStateMachine: Equatable {
     private var idleDeadline: UInt64 = .max
     let timeouts: Timeouts
 
-    init(tls: Bool, now: UInt64, timeouts: Timeouts) {
+    init(handshake: Bool, now: UInt64, timeouts: Timeouts) {
         self.timeouts = timeouts
-        if tls {
+        if handshake {
             // A handshake gets as long as a request head: a trickled ClientHello is a slowloris too.
             stage = .handshaking
             deadline = now &+ timeouts.head

@@ -18,8 +18,8 @@ final class HTTPConnection: @unchecked Sendable {
     let peer: SocketAddress?
     let group: ConnectionGroup
     private let server: HTTPServer
-    /// Present on a TLS listener: socket bytes are ciphertext, the parser sees plaintext.
-    private let tls: TLSSession?
+    /// Plain TCP or TLS: socket bytes go through it to the parser, answers through it to the socket.
+    private let transport: any ConnectionTransport
     private var machine: ConnectionStateMachine
     private var parser: RequestParser
     private var readSource: DispatchSourceRead?
@@ -43,11 +43,11 @@ final class HTTPConnection: @unchecked Sendable {
     /// request whose answer is owed (it counts until the answer is out).
     private var budgetTaken = 0
     private var owedBody = 0
-    /// Output TLS made on its own (answers to KeyUpdates and the like) and not yet sent, above
-    /// which reading pauses: a peer that sends but never reads must not make the server buffer
-    /// without bound. Answers are not counted (their own deadlines and limits apply).
-    private static let tlsControlBacklogLimit = 64 * 1024
-    private var tlsControlBacklog = 0
+    /// Output the transport made on its own (TLS answers to KeyUpdates and the like) and not yet
+    /// sent, above which reading pauses: a peer that sends but never reads must not make the
+    /// server buffer without bound. Answers are not counted (their own deadlines and limits apply).
+    private static let controlBacklogLimit = 64 * 1024
+    private var controlBacklog = 0
     /// Socket reads (of up to 64 KiB) per turn on the queue, and how long a turn may take.
     private static let readsPerTurn = 16
     private static let turnNanoseconds: UInt64 = 5_000_000
@@ -55,16 +55,16 @@ final class HTTPConnection: @unchecked Sendable {
 
     /// Bytes of a request already received: in the parser, or (TLS) in a record not yet complete.
     private var hasPartialInput: Bool {
-        parser.hasPartialRequest || (!machine.isHandshaking && tls?.hasBufferedInput == true)
+        parser.hasPartialRequest || (!machine.isHandshaking && transport.hasBufferedInput)
     }
 
-    init(fd: Int32, peer: SocketAddress?, group: ConnectionGroup, server: HTTPServer, tls: TLSSession? = nil) {
+    init(fd: Int32, peer: SocketAddress?, group: ConnectionGroup, server: HTTPServer, transport: any ConnectionTransport) {
         self.fd = fd
         self.peer = peer
         self.group = group
         self.server = server
-        self.tls = tls
-        self.machine = ConnectionStateMachine(tls: tls != nil, now: DispatchTime.now().uptimeNanoseconds,
+        self.transport = transport
+        self.machine = ConnectionStateMachine(handshake: !transport.isEstablished, now: DispatchTime.now().uptimeNanoseconds,
                                               timeouts: .init(server.limits))
         self.parser = RequestParser(limits: server.limits)
     }
@@ -109,12 +109,7 @@ final class HTTPConnection: @unchecked Sendable {
             reads += 1
             let n = read(fd, scratch.baseAddress, room)
             if n > 0 {
-                let bytes = UnsafeRawBufferPointer(rebasing: scratch[0..<n])
-                if tls != nil {
-                    guard receiveTLS(bytes) else { return }
-                } else {
-                    parser.append(bytes)
-                }
+                guard receive(UnsafeRawBufferPointer(rebasing: scratch[0..<n])) else { return }
                 guard chargeBudget() else { return }
                 // Input that arrives while an answer is owed or still being written waits for
                 // `responseWritten`: a request must not be handled after an answer that closes.
@@ -196,18 +191,22 @@ final class HTTPConnection: @unchecked Sendable {
         }
     }
 
-    /// Decrypts `ciphertext` into the parser and sends what TLS has to say (handshake messages,
-    /// session tickets). False when the session failed and the connection is closing.
-    private func receiveTLS(_ ciphertext: UnsafeRawBufferPointer) -> Bool {
-        guard let tls else { return true }
-        let result = tls.receive(ciphertext, scratch: group.plaintextScratch) { parser.append($0) }
-        tlsControlBacklog += takeTLSOutput()
-        if tlsControlBacklog > Self.tlsControlBacklogLimit {
-            readPausedForOutput = true
-            suspendReading()
+    /// Passes socket bytes through the transport into the parser and sends what the transport
+    /// has to say (TLS handshake messages, session tickets). False when the transport failed
+    /// and the connection is closing.
+    private func receive(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        compactOutput()
+        let before = output.count
+        let result = transport.receive(bytes, output: &output) { parser.append($0) }
+        if output.count > before {
+            controlBacklog += output.count - before
+            if controlBacklog > Self.controlBacklogLimit {
+                readPausedForOutput = true
+                suspendReading()
+            }
         }
         switch result {
-        case .needMore:
+        case .more:
             break
         case .closed:
             _ = machine.peerFinished()  // carried out by `readable` after its loop
@@ -216,7 +215,7 @@ final class HTTPConnection: @unchecked Sendable {
             sendPendingOnceAndClose()  // the alert, if the socket takes it at once
             return false
         }
-        if machine.isHandshaking && tls.handshakeComplete {
+        if machine.isHandshaking && transport.isEstablished {
             machine.handshakeCompleted(now: DispatchTime.now().uptimeNanoseconds)
         }
         // While an answer is being written the write source sends these bytes after it.
@@ -227,9 +226,9 @@ final class HTTPConnection: @unchecked Sendable {
     /// Closes a connection with no request in progress; over TLS with close_notify first, sent
     /// if the socket takes it at once (a client would otherwise see an unexpected EOF).
     private func closeIdle() {
-        if let tls, !machine.isHandshaking, !machine.isWriting {
-            tls.shutdown()
-            takeTLSOutput()
+        if !machine.isHandshaking, !machine.isWriting {
+            compactOutput()
+            transport.finish(output: &output)
             sendPendingOnceAndClose()
         } else {
             close()
@@ -244,18 +243,12 @@ final class HTTPConnection: @unchecked Sendable {
         close()
     }
 
-    /// Moves pending TLS output (records, handshake messages, alerts) onto the output buffer and
-    /// returns how many bytes that was.
-    @discardableResult
-    private func takeTLSOutput() -> Int {
-        guard let tls else { return 0 }
+    /// Starts the output buffer afresh once everything in it was sent.
+    private func compactOutput() {
         if outputOffset == output.count {
             output.removeAll(keepingCapacity: true)
             outputOffset = 0
         }
-        let before = output.count
-        tls.takeOutput(into: &output)
-        return output.count - before
     }
 
     /// Runs the parser over buffered input until it needs more bytes or hands out a request.
@@ -328,13 +321,18 @@ final class HTTPConnection: @unchecked Sendable {
             return
         }
         owedBody = 0
+        if closing {
+            // Nothing after this answer is read: what is buffered goes, and its budget comes
+            // back now, not when the answer is out (a refused client that does not read would
+            // otherwise hold it for the write timeout).
+            parser = RequestParser(limits: server.limits)
+        }
         settleBudget()
         // HTTP/1.0 clients assume a close unless told otherwise (RFC 9112 §9.3).
         enqueueOutput(response.serialized(date: server.date.now(), closing: closing,
                                           keepAliveHeader: keepAliveHeader, omitBody: omitBody))
-        if closing, let tls {
-            tls.shutdown()  // close_notify after the answer: the client sees a clean end
-            takeTLSOutput()
+        if closing {
+            transport.finish(output: &output)  // TLS close_notify after the answer: the client sees a clean end
         }
         guard !closed else { return }
         flush()
@@ -349,18 +347,8 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     private func enqueueOutput(_ bytes: [UInt8]) {
-        if let tls {
-            // Sealing only fails on a session that is not (or no longer) established.
-            guard tls.seal(bytes) else { close(); return }
-            takeTLSOutput()
-            return
-        }
-        if outputOffset == output.count {
-            output = bytes
-            outputOffset = 0
-        } else {
-            output.append(contentsOf: bytes)
-        }
+        compactOutput()
+        guard transport.send(bytes, output: &output) else { close(); return }
     }
 
     private func flush() {
@@ -385,7 +373,7 @@ final class HTTPConnection: @unchecked Sendable {
         }
         output.removeAll(keepingCapacity: true)
         outputOffset = 0
-        tlsControlBacklog = 0
+        controlBacklog = 0
         if let source = writeSource, !writeSuspended {
             source.suspend()
             writeSuspended = true

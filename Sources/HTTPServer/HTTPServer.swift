@@ -206,19 +206,21 @@ public final class HTTPServer: @unchecked Sendable {
                 Glibc.close(fd)
                 continue
             }
-            var session: TLSSession?
+            let group = groups[nextGroup]
+            let transport: any ConnectionTransport
             if let tls {
-                session = tls.makeSession()
-                guard session != nil else {
+                guard let session = tls.makeSession() else {
                     onEvent(.tlsFailed(reason: "cannot allocate a TLS session", peer: peer))
                     Glibc.close(fd)
                     connectionClosed()
                     continue
                 }
+                transport = TLSTransport(session: session, plaintext: group.plaintextScratch)
+            } else {
+                transport = PlainTransport.shared
             }
-            let group = groups[nextGroup]
             nextGroup = (nextGroup + 1) % groups.count
-            let connection = HTTPConnection(fd: fd, peer: peer, group: group, server: self, tls: session)
+            let connection = HTTPConnection(fd: fd, peer: peer, group: group, server: self, transport: transport)
             group.queue.async { group.add(connection) }
         }
     }

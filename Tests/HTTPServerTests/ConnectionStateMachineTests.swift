@@ -8,7 +8,7 @@ import Testing
     static let second: UInt64 = 1_000_000_000
     static let timeouts = Machine.Timeouts(head: 10 * second, keepAlive: 30 * second, bodyIdle: 5 * second, request: 60 * second)
 
-    static func plain(at now: UInt64 = 1_000) -> Machine { Machine(tls: false, now: now, timeouts: timeouts) }
+    static func plain(at now: UInt64 = 1_000) -> Machine { Machine(handshake: false, now: now, timeouts: timeouts) }
 
     /// A plain connection that has a request with its handler (generation 1).
     static func withRequest(keepAlive: Bool = true, isHEAD: Bool = false, isHTTP10: Bool = false) -> Machine {
@@ -28,11 +28,11 @@ import Testing
 
     @Test func aShortKeepAliveTimeoutBoundsTheFirstWaitToo() {
         let timeouts = Machine.Timeouts(head: 10 * Self.second, keepAlive: 2 * Self.second, bodyIdle: Self.second, request: Self.second)
-        #expect(Machine(tls: false, now: 0, timeouts: timeouts).deadline == 2 * Self.second)
+        #expect(Machine(handshake: false, now: 0, timeouts: timeouts).deadline == 2 * Self.second)
     }
 
     @Test func aTLSConnectionHandshakesWithinTheHeadTimeoutThenWaitsTheKeepAliveTimeout() {
-        var machine = Machine(tls: true, now: 0, timeouts: Self.timeouts)
+        var machine = Machine(handshake: true, now: 0, timeouts: Self.timeouts)
         #expect(machine.stage == .handshaking)
         #expect(machine.deadline == 10 * Self.second)
         #expect(machine.phase == .handshake)
@@ -45,7 +45,7 @@ import Testing
     }
 
     @Test func aHandshakeThatTakesTooLongIsReportedAndClosed() {
-        var machine = Machine(tls: true, now: 0, timeouts: Self.timeouts)
+        var machine = Machine(handshake: true, now: 0, timeouts: Self.timeouts)
         #expect(machine.deadlinePassed() == [.reportTimeout(.handshake), .close])
     }
 
@@ -200,7 +200,7 @@ import Testing
     }
 
     @Test func drainDuringAHandshakeKeepsTheHandshakeStageWithAShorterDeadline() {
-        var machine = Machine(tls: true, now: 0, timeouts: Self.timeouts)
+        var machine = Machine(handshake: true, now: 0, timeouts: Self.timeouts)
         #expect(machine.drain(now: 2 * Self.second, partial: false) == nil)
         #expect(machine.stage == .handshaking)
         #expect(machine.deadline == 3 * Self.second)

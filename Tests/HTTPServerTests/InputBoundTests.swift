@@ -89,6 +89,10 @@ import Glibc
         #expect(refused.header("Retry-After") == "1")
         #expect(refused.header("Connection") == "close")
         #expect(live.rejectedStatuses == [503])
+        // The refused body's budget came back before its 503 went out (it once came back only
+        // when the connection closed, after the answer: a first body completing right then got
+        // a 503 of its own).
+        #expect(live.server.requestMemoryInUse == 800_000 - limits.connectionInputAllowance)
 
         let small = try live.connect()
         #expect(try small.exchange(RawHTTPClient.post("/small", body: bytes("hello"))).status == 200)

@@ -17,7 +17,7 @@ final class HTTPConnection: @unchecked Sendable {
     let fd: Int32
     let peer: SocketAddress?
     let group: ConnectionGroup
-    private let server: HTTPServer
+    private let context: ConnectionContext
     /// Plain TCP or TLS: socket bytes go through it to the parser, answers through it to the socket.
     private let transport: any ConnectionTransport
     private var machine: ConnectionStateMachine
@@ -58,15 +58,15 @@ final class HTTPConnection: @unchecked Sendable {
         parser.hasPartialRequest || (!machine.isHandshaking && transport.hasBufferedInput)
     }
 
-    init(fd: Int32, peer: SocketAddress?, group: ConnectionGroup, server: HTTPServer, transport: any ConnectionTransport) {
+    init(fd: Int32, peer: SocketAddress?, group: ConnectionGroup, context: ConnectionContext, transport: any ConnectionTransport) {
         self.fd = fd
         self.peer = peer
         self.group = group
-        self.server = server
+        self.context = context
         self.transport = transport
         self.machine = ConnectionStateMachine(handshake: !transport.isEstablished, now: DispatchTime.now().uptimeNanoseconds,
-                                              timeouts: .init(server.limits))
-        self.parser = RequestParser(limits: server.limits)
+                                              timeouts: .init(context.limits))
+        self.parser = RequestParser(limits: context.limits)
     }
 
     func start() {
@@ -144,12 +144,12 @@ final class HTTPConnection: @unchecked Sendable {
     /// sending requests faster than it reads answers waits in its own socket buffers, not in
     /// this process.
     private func readRoom(_ wanted: Int) -> Int? {
-        let allowance = server.limits.connectionInputAllowance
+        let allowance = context.limits.connectionInputAllowance
         let held = parser.heldBytes + owedBody
         if machine.answerPending {
             return max(0, min(wanted, allowance - held))
         }
-        let room = min(wanted, allowance + budgetTaken + server.inputBudget.available - held)
+        let room = min(wanted, allowance + budgetTaken + context.inputBudget.available - held)
         guard room <= 0 else { return room }
         refuseOverBudget()
         return nil
@@ -159,9 +159,9 @@ final class HTTPConnection: @unchecked Sendable {
     /// its allowance (taken after the read, not before, so the budget in use is what connections
     /// really hold). False when another connection took it meanwhile: this one answers 503.
     private func chargeBudget() -> Bool {
-        let over = parser.heldBytes + owedBody - server.limits.connectionInputAllowance - budgetTaken
+        let over = parser.heldBytes + owedBody - context.limits.connectionInputAllowance - budgetTaken
         guard over > 0 else { return true }
-        let granted = server.inputBudget.take(upTo: over)
+        let granted = context.inputBudget.take(upTo: over)
         budgetTaken += granted
         guard granted < over else { return true }
         refuseOverBudget()
@@ -169,15 +169,15 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     private func refuseOverBudget() {
-        server.report(.rejected(status: 503, reason: "request input over the memory budget (limits.requestMemoryBytes)", peer: peer))
+        context.report(.rejected(status: 503, reason: "request input over the memory budget (limits.requestMemoryBytes)", peer: peer))
         sendFinal(HTTPResponse(status: 503, headers: [("Retry-After", "1")], close: true))
     }
 
     /// Gives back budget this connection no longer needs (after requests were consumed or answered).
     private func settleBudget() {
-        let needed = closed ? 0 : max(0, parser.heldBytes + owedBody - server.limits.connectionInputAllowance)
+        let needed = closed ? 0 : max(0, parser.heldBytes + owedBody - context.limits.connectionInputAllowance)
         guard budgetTaken > needed else { return }
-        server.inputBudget.give(budgetTaken - needed)
+        context.inputBudget.give(budgetTaken - needed)
         budgetTaken = needed
     }
 
@@ -211,7 +211,7 @@ final class HTTPConnection: @unchecked Sendable {
         case .closed:
             _ = machine.peerFinished()  // carried out by `readable` after its loop
         case let .failed(reason):
-            server.report(.tlsFailed(reason: reason, peer: peer))
+            context.report(.tlsFailed(reason: reason, peer: peer))
             sendPendingOnceAndClose()  // the alert, if the socket takes it at once
             return false
         }
@@ -258,7 +258,7 @@ final class HTTPConnection: @unchecked Sendable {
             do {
                 event = try parser.next()
             } catch {
-                server.report(.rejected(status: error.status, reason: error.description, peer: peer))
+                context.report(.rejected(status: error.status, reason: error.description, peer: peer))
                 sendFinal(HTTPResponse(status: error.status, close: true))
                 return
             }
@@ -272,7 +272,7 @@ final class HTTPConnection: @unchecked Sendable {
                 owedBody = request.body.count
                 settleBudget()
                 guard case let .handOut(generation) = action else { return }
-                server.handler(request, HTTPResponder(connection: self, generation: generation))
+                context.handler(request, HTTPResponder(connection: self, generation: generation))
                 return
             }
         }
@@ -309,7 +309,7 @@ final class HTTPConnection: @unchecked Sendable {
         case let .reject(status):
             sendFinal(HTTPResponse(status: status, close: true))
         case let .reportTimeout(phase):
-            server.report(.timedOut(phase: phase.rawValue, peer: peer))
+            context.report(.timedOut(phase: phase.rawValue, peer: peer))
         }
     }
 
@@ -325,11 +325,11 @@ final class HTTPConnection: @unchecked Sendable {
             // Nothing after this answer is read: what is buffered goes, and its budget comes
             // back now, not when the answer is out (a refused client that does not read would
             // otherwise hold it for the write timeout).
-            parser = RequestParser(limits: server.limits)
+            parser = RequestParser(limits: context.limits)
         }
         settleBudget()
         // HTTP/1.0 clients assume a close unless told otherwise (RFC 9112 §9.3).
-        enqueueOutput(response.serialized(date: server.date.now(), closing: closing,
+        enqueueOutput(response.serialized(date: context.date.now(), closing: closing,
                                           keepAliveHeader: keepAliveHeader, omitBody: omitBody))
         if closing {
             transport.finish(output: &output)  // TLS close_notify after the answer: the client sees a clean end
@@ -445,7 +445,7 @@ final class HTTPConnection: @unchecked Sendable {
         guard !closed else { return }
         closed = true
         machine.closed()
-        parser = RequestParser(limits: server.limits)  // its buffers go now, not when the last source is cancelled
+        parser = RequestParser(limits: context.limits)  // its buffers go now, not when the last source is cancelled
         owedBody = 0
         settleBudget()
         if let source = readSource {
@@ -465,7 +465,7 @@ final class HTTPConnection: @unchecked Sendable {
         Glibc.close(fd)
         readSource = nil
         writeSource = nil
-        server.connectionClosed()
+        context.ledger.release()
     }
 }
 

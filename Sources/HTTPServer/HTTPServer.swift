@@ -30,9 +30,9 @@ public final class HTTPServer: @unchecked Sendable {
     private let listenerClosed = DispatchGroup()
     private var nextGroup = 0
 
-    private let lock = NSCondition()
-    private var openConnections = 0
-    private var stopping = false
+    private let ledger = ConnectionLedger()
+    /// What every connection gets from this server.
+    let context: ConnectionContext
 
     /// - Parameters:
     ///   - limits: size limits and timeouts for every connection.
@@ -49,6 +49,8 @@ public final class HTTPServer: @unchecked Sendable {
         self.handler = handler
         self.onEvent = onEvent
         inputBudget = InputBudget(bytes: limits.requestMemoryBytes)
+        context = ConnectionContext(limits: limits, handler: handler, inputBudget: inputBudget, date: date,
+                                    report: onEvent, ledger: ledger)
         let shortest = min(limits.headTimeout, limits.bodyIdleTimeout, limits.keepAliveTimeout).nanoseconds
         let tick = min(max(shortest / 4, 5_000_000), 250_000_000)
         let count = groups ?? max(2, ProcessInfo.processInfo.activeProcessorCount)
@@ -79,11 +81,7 @@ public final class HTTPServer: @unchecked Sendable {
     public var requestMemoryInUse: Int { inputBudget.inUse }
 
     /// Connections currently open.
-    public var connectionCount: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return openConnections
-    }
+    public var connectionCount: Int { ledger.count }
 
     /// Stops accepting, lets requests in progress finish (their handlers still answer), closes
     /// idle connections, and returns once every connection is closed or `grace` has passed (then
@@ -96,9 +94,7 @@ public final class HTTPServer: @unchecked Sendable {
                 acceptSource = nil
             }
         }
-        lock.lock()
-        stopping = true
-        lock.unlock()
+        ledger.stop()
         // The cancel handler closes the listening socket asynchronously; until it has, the
         // kernel still completes handshakes that nobody will accept.
         listenerClosed.wait()
@@ -114,15 +110,9 @@ public final class HTTPServer: @unchecked Sendable {
         // Within the grace period: a queue that is stuck must not stop the shutdown.
         _ = told.wait(timeout: .now() + .nanoseconds(Int(clamping: grace.nanoseconds)))
         onEvent(.draining(connections: connectionCount))
-        lock.lock()
-        while openConnections > 0 && lock.wait(until: deadline) {}
-        let remaining = openConnections
-        lock.unlock()
-        guard remaining > 0 else { return }
+        guard ledger.waitUntilEmpty(before: deadline) > 0 else { return }
         for group in groups { group.queue.async { group.closeAll() } }
-        lock.lock()
-        while openConnections > 0 && lock.wait(until: Date().addingTimeInterval(5)) {}
-        lock.unlock()
+        _ = ledger.waitUntilEmpty(before: Date().addingTimeInterval(5))
     }
 
     /// True when every connection queue runs a trivial block within `timeout`: the server is not
@@ -136,14 +126,6 @@ public final class HTTPServer: @unchecked Sendable {
         return group.wait(timeout: .now() + .nanoseconds(Int(timeout.nanoseconds))) == .success
     }
 
-    func report(_ event: HTTPServerEvent) { onEvent(event) }
-
-    func connectionClosed() {
-        lock.lock()
-        openConnections -= 1
-        lock.broadcast()
-        lock.unlock()
-    }
 
     // MARK: Accepting
 
@@ -197,11 +179,7 @@ public final class HTTPServer: @unchecked Sendable {
             var one: Int32 = 1
             _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
 
-            lock.lock()
-            let admit = openConnections < limits.maxConnections && !stopping
-            if admit { openConnections += 1 }
-            lock.unlock()
-            guard admit else {
+            guard ledger.admit(maximum: limits.maxConnections) else {
                 onEvent(.connectionLimitReached(peer: peer))
                 Glibc.close(fd)
                 continue
@@ -212,7 +190,7 @@ public final class HTTPServer: @unchecked Sendable {
                 guard let session = tls.makeSession() else {
                     onEvent(.tlsFailed(reason: "cannot allocate a TLS session", peer: peer))
                     Glibc.close(fd)
-                    connectionClosed()
+                    ledger.release()
                     continue
                 }
                 transport = TLSTransport(session: session, plaintext: group.plaintextScratch)
@@ -220,7 +198,7 @@ public final class HTTPServer: @unchecked Sendable {
                 transport = PlainTransport.shared
             }
             nextGroup = (nextGroup + 1) % groups.count
-            let connection = HTTPConnection(fd: fd, peer: peer, group: group, server: self, transport: transport)
+            let connection = HTTPConnection(fd: fd, peer: peer, group: group, context: context, transport: transport)
             group.queue.async { group.add(connection) }
         }
     }

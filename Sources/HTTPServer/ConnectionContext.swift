@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Everything a connection needs from the server that accepted it, and nothing more: the
 /// limits, the handler, the shared input budget and date, where events go, and how to say it
@@ -18,6 +19,8 @@ final class ConnectionLedger: @unchecked Sendable {
     private let lock = NSCondition()
     private var open = 0
     private var stopping = false
+    /// Answers written by the thread that completed them (`HTTPResponder.sendNow`), for tests.
+    let directAnswers = Atomic<Int>(0)
 
     /// Counts one more connection if fewer than `maximum` are open and the server is not stopping.
     func admit(maximum: Int) -> Bool {
@@ -56,4 +59,28 @@ final class ConnectionLedger: @unchecked Sendable {
         while open > 0 && lock.wait(until: deadline) {}
         return open
     }
+}
+
+/// A recursive pthread mutex: a connection's entry points on its queue take it (some nest), and
+/// another thread only tries it.
+final class RecursiveLock: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+
+    init() {
+        mutex = .allocate(capacity: 1)
+        var attributes = pthread_mutexattr_t()
+        pthread_mutexattr_init(&attributes)
+        pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_RECURSIVE))
+        pthread_mutex_init(mutex, &attributes)
+        pthread_mutexattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    func lock() { pthread_mutex_lock(mutex) }
+    func unlock() { pthread_mutex_unlock(mutex) }
+    func tryLock() -> Bool { pthread_mutex_trylock(mutex) == 0 }
 }

@@ -62,7 +62,7 @@ final class ConnectionGroup: @unchecked Sendable {
             return state.pending
         }
         for (connection, response, generation) in batch {
-            connection.respond(response, generation: generation)
+            connection.deliver(response, generation: generation)
         }
     }
 
@@ -93,8 +93,8 @@ final class ConnectionGroup: @unchecked Sendable {
     private func expireDeadlines() {
         let now = DispatchTime.now().uptimeNanoseconds
         nextCheck = now &+ tickNanoseconds
-        for connection in Array(connections.values) where connection.deadline <= now {
-            connection.deadlinePassed()
+        for connection in Array(connections.values) {
+            connection.expireIfDue(now: now)
         }
     }
 }

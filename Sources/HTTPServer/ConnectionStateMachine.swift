@@ -210,6 +210,12 @@ struct ConnectionStateMachine: Equatable {
         return .write(close: closing, keepAliveHeader: !closing && owed.isHTTP10, omitBody: owed.isHEAD)
     }
 
+    /// Whether `answer(generation:close:)` would be taken and leave the connection open.
+    func answerKeepsOpen(generation: UInt64, close: Bool) -> Bool {
+        guard case let .handler(owed) = stage, owed.generation == generation else { return false }
+        return !(close || !owed.keepAlive || draining || peerClosed)
+    }
+
     /// The socket stopped taking the answer. The write deadline starts, and moves only when
     /// bytes went out (`progressed`): output TLS makes on its own leaves it alone, so a peer
     /// cannot keep a connection open by making the server write to it.

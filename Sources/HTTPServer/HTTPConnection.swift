@@ -8,9 +8,10 @@ import Glibc
 /// it is in, and the deadline, are `ConnectionStateMachine`'s; this class does the I/O its
 /// actions ask for.
 ///
-/// All mutable state is confined to `group.queue` (a serial queue), hence `@unchecked Sendable`.
-/// The descriptor is owned here and closed only in the cancel handler of the last of its
-/// dispatch sources.
+/// All mutable state is touched on `group.queue` (a serial queue) with `lock` held, and by
+/// `answerDirectly` on another thread only while it holds `lock` too, hence `@unchecked
+/// Sendable`. The descriptor is owned here and closed only in the cancel handler of the last of
+/// its dispatch sources.
 final class HTTPConnection: @unchecked Sendable {
     enum Phase: String { case handshake = "tls handshake", keepAlive = "keep-alive", head, body, handler, write }
 
@@ -18,6 +19,9 @@ final class HTTPConnection: @unchecked Sendable {
     let peer: SocketAddress?
     let group: ConnectionGroup
     private let context: ConnectionContext
+    /// Held by every entry point on the queue (recursively: a read checks its neighbours'
+    /// deadlines, its own among them) and by `answerDirectly`, which only tries it.
+    private let lock = RecursiveLock()
     /// Plain TCP or TLS: socket bytes go through it to the parser, answers through it to the socket.
     private let transport: any ConnectionTransport
     private var machine: ConnectionStateMachine
@@ -36,8 +40,6 @@ final class HTTPConnection: @unchecked Sendable {
     private var output: [UInt8] = []
     private var outputOffset = 0
 
-    /// Monotonic nanoseconds at which `deadlinePassed` is due.
-    var deadline: UInt64 { machine.deadline }
 
     /// Bytes this connection has taken from the server's input budget, and the body of the
     /// request whose answer is owed (it counts until the answer is out).
@@ -70,11 +72,21 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     func start() {
+        lock.lock()
+        defer { lock.unlock() }
         let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: group.queue)
         // While a continued turn is queued, source events are left to it: each would otherwise
         // start a second chain of turns for this connection (the source is re-armed while data waits).
-        source.setEventHandler { [unowned self] in if !self.turnScheduled { self.readable() } }
-        source.setCancelHandler { [self] in self.sourceCancelled() }
+        source.setEventHandler { [unowned self] in
+            lock.lock()
+            defer { lock.unlock() }
+            if !turnScheduled { readable() }
+        }
+        source.setCancelHandler { [self] in
+            lock.lock()
+            defer { lock.unlock() }
+            sourceCancelled()
+        }
         openSources += 1
         readSource = source
         source.resume()
@@ -186,6 +198,8 @@ final class HTTPConnection: @unchecked Sendable {
         guard !turnScheduled else { return }
         turnScheduled = true
         group.queue.async { [self] in
+            lock.lock()
+            defer { lock.unlock() }
             turnScheduled = false
             readable()
         }
@@ -315,8 +329,56 @@ final class HTTPConnection: @unchecked Sendable {
 
     // MARK: Answering
 
-    /// Called on the queue through `HTTPResponder.send`.
-    func respond(_ response: HTTPResponse, generation: UInt64) {
+    /// On the queue: the answer `HTTPResponder.send` handed over.
+    func deliver(_ response: HTTPResponse, generation: UInt64) {
+        lock.lock()
+        defer { lock.unlock() }
+        respond(response, generation: generation)
+    }
+
+    /// From another thread (a queue writer's completion): writes the answer there and then when
+    /// the connection is waiting for just that and nothing else is in progress: no input
+    /// buffered, no output pending, reading not paused, and the connection stays open after it.
+    /// What the socket does not take at once is finished on the queue. False when the
+    /// connection is busy on its queue or the answer needs the queue (closing, pipelined input):
+    /// the caller then hands it over there.
+    func answerDirectly(_ response: HTTPResponse, generation: UInt64) -> Bool {
+        guard lock.tryLock() else { return false }
+        defer { lock.unlock() }
+        guard !closed, transport.isEstablished, outputOffset == output.count, !readSuspended, !readPausedForOutput,
+              !turnScheduled, parser.heldBytes == 0, !hasPartialInput,
+              machine.answerKeepsOpen(generation: generation, close: response.close),
+              case let .write(_, keepAliveHeader, omitBody)? = machine.answer(generation: generation, close: response.close) else {
+            return false
+        }
+        owedBody = 0
+        settleBudget()
+        compactOutput()
+        context.ledger.directAnswers.add(1, ordering: .relaxed)
+        let serialized = response.serialized(date: context.date.now(), closing: false, keepAliveHeader: keepAliveHeader, omitBody: omitBody)
+        // An established transport always takes an answer (TLS seals it).
+        _ = transport.send(serialized, output: &output)
+        let n = output.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+        if n == output.count {
+            output.removeAll(keepingCapacity: true)
+            outputOffset = 0
+            // The connection waits for its next request; with nothing buffered and reading on,
+            // there is nothing to resume.
+            _ = machine.answerWritten(now: DispatchTime.now().uptimeNanoseconds)
+        } else {
+            // The rest (or an error) is the queue's: closing and waiting for the socket happen there.
+            if n > 0 { outputOffset = n }
+            group.queue.async { [self] in
+                lock.lock()
+                defer { lock.unlock() }
+                flush()
+            }
+        }
+        return true
+    }
+
+    /// Called on the queue, with `lock` held.
+    private func respond(_ response: HTTPResponse, generation: UInt64) {
         guard !closed, case let .write(closing, keepAliveHeader, omitBody)? = machine.answer(generation: generation, close: response.close) else {
             return
         }
@@ -413,8 +475,11 @@ final class HTTPConnection: @unchecked Sendable {
 
     // MARK: Deadlines and shutdown
 
-    func deadlinePassed() {
-        guard !closed else { return }
+    /// On the queue: runs the deadline if it is due.
+    func expireIfDue(now: UInt64) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !closed, machine.deadline <= now else { return }
         for action in machine.deadlinePassed() { perform(action) }
     }
 
@@ -422,6 +487,8 @@ final class HTTPConnection: @unchecked Sendable {
     /// drain that has not sent anything yet gets a moment (at most a second) for its request, so
     /// a restart does not drop requests the client already has on the way.
     func drain() {
+        lock.lock()
+        defer { lock.unlock() }
         machine.beginDraining()
         // Bytes that arrived before the drain count: read them now rather than at the next event.
         if !readSuspended && !machine.answerPending { readable() }
@@ -442,6 +509,8 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     func close() {
+        lock.lock()
+        defer { lock.unlock() }
         guard !closed else { return }
         closed = true
         machine.closed()

@@ -11,6 +11,16 @@ public struct HTTPResponder: Sendable {
     public func send(_ response: HTTPResponse) {
         connection.group.deliver(response, to: connection, generation: generation)
     }
+
+    /// As `send`, for a thread that is not the server's (a completion of the work the answer
+    /// waited for): when the connection is waiting for just this answer and the socket takes it,
+    /// the answer is written on the calling thread, saving the hand-over to the connection's
+    /// queue; otherwise it goes the way `send` goes.
+    public func sendNow(_ response: HTTPResponse) {
+        if !connection.answerDirectly(response, generation: generation) {
+            connection.group.deliver(response, to: connection, generation: generation)
+        }
+    }
 }
 
 /// Handles a complete request. Runs on the connection's serial queue: do slow work elsewhere

@@ -83,6 +83,9 @@ public final class HTTPServer: @unchecked Sendable {
     /// Connections currently open.
     public var connectionCount: Int { ledger.count }
 
+    /// Answers written by the thread that completed them instead of the connection's queue.
+    var directAnswerCount: Int { ledger.directAnswers.load(ordering: .relaxed) }
+
     /// Stops accepting, lets requests in progress finish (their handlers still answer), closes
     /// idle connections, and returns once every connection is closed or `grace` has passed (then
     /// the rest are closed). Safe to call more than once.

@@ -106,7 +106,8 @@ public final class WebhookReceiver: Sendable {
             switch result {
             case let .success(sequences):
                 onOutcome(.accepted(events: count, sequences: sequences), peer)
-                responder.send(HTTPResponse(status: 200))
+                // On the queue's writer thread: written from here when the socket takes it.
+                responder.sendNow(HTTPResponse(status: 200))
             case let .failure(error):
                 onOutcome(.persistFailed(error), peer)
                 responder.send(HTTPResponse(status: 503, headers: [("Retry-After", "60")]))

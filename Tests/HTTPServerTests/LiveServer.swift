@@ -15,6 +15,8 @@ import Glibc
 /// - `/hold`: not answered until the test calls `answerHeld()`;
 /// - `/big`: answered at once with `LiveServer.bigBody` (16 MiB, more than socket buffers hold,
 ///   so the server must wait for the client to read);
+/// - `/now`, `/now-big`: the echo or `bigBody`, answered with `sendNow` from another thread (as a
+///   queue writer's completion answers);
 /// - anything else: answered at once.
 ///
 /// Every answer is 200 with `X-Method`, `X-Target` and `X-Peer` (the peer's host) and echoes the
@@ -125,6 +127,10 @@ final class LiveServer: Sendable {
                 state.withLock { $0.held.append((request, responder)) }
             case "/big":
                 responder.send(HTTPResponse(status: 200, body: LiveServer.bigBody))
+            case "/now":
+                lateQueue.async { responder.sendNow(LiveServer.echo(request, peer: responder.peer)) }
+            case "/now-big":
+                lateQueue.async { responder.sendNow(HTTPResponse(status: 200, body: LiveServer.bigBody)) }
             default:
                 responder.send(LiveServer.echo(request, peer: responder.peer))
             }

@@ -1,0 +1,76 @@
+@testable import HTTPServer
+import TestSupport
+import Testing
+
+/// `HTTPResponder.sendNow`: an answer completed on another thread (the queue writer's
+/// completion) is written there when the connection waits for just it, and otherwise goes
+/// through the connection's queue; either way the client sees the same bytes in the same order.
+@Suite struct DirectAnswerTests {
+    static func get(_ target: String, close: Bool = false) -> [UInt8] {
+        Array("GET \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(close ? "Connection: close\r\n" : "")\r\n".utf8)
+    }
+
+    @Test func keepAliveAnswersAreWrittenByTheCompletingThread() throws {
+        let live = try LiveServer()
+        defer { live.stop() }
+        let client = try live.connect()
+        for number in 0..<50 {
+            let answer = try client.exchange(Self.get("/now?n=\(number)"))
+            #expect(answer.status == 200)
+            #expect(answer.header("X-Target") == "/now?n=\(number)")
+            #expect(answer.header("Connection") == nil)
+        }
+        #expect(live.server.directAnswerCount > 0, "every answer went through the queue")
+        #expect(try client.exchange(Self.get("/after")).status == 200, "the connection reads on after direct answers")
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() throws {
+        let live = try LiveServer()
+        defer { live.stop() }
+        let client = try live.connect()
+        try client.send(Self.get("/now?1") + Self.get("/now?2") + Self.get("/plain?3") + Self.get("/now?4"))
+        for target in ["/now?1", "/now?2", "/plain?3", "/now?4"] {
+            let answer = try client.readResponse()
+            #expect(answer.status == 200)
+            #expect(answer.header("X-Target") == target)
+        }
+    }
+
+    @Test func anAnswerThatClosesGoesThroughTheQueueAndCloses() throws {
+        let live = try LiveServer()
+        defer { live.stop() }
+        let client = try live.connect()
+        let answer = try client.exchange(Self.get("/now", close: true))
+        #expect(answer.status == 200)
+        #expect(answer.header("Connection") == "close")
+        #expect(try client.isClosedByPeer())
+    }
+
+    @Test func anAnswerLargerThanTheSocketTakesIsFinishedOnTheQueue() throws {
+        let live = try LiveServer()
+        defer { live.stop() }
+        let client = try live.connect(timeout: 60)
+        for _ in 0..<2 {
+            let answer = try client.exchange(Self.get("/now-big"))
+            #expect(answer.status == 200)
+            #expect(answer.body == LiveServer.bigBody)
+        }
+        #expect(try client.exchange(Self.get("/after")).header("X-Target") == "/after")
+    }
+
+    @Test func directAnswersOverTLS() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let pki = try TestCertificates.make(in: dir.path, name: "direct", key: .ecdsa)
+        let live = try LiveServer(tls: TLSContext(certificateChainFile: pki.chainFile, privateKeyFile: pki.keyFile))
+        defer { live.stop() }
+        let client = try live.connect()
+        try client.startTLS(RawHTTPClient.TLSOptions(caFile: pki.caFile))
+        for number in 0..<20 {
+            #expect(try client.exchange(Self.get("/now?\(number)")).header("X-Target") == "/now?\(number)")
+        }
+        let big = try client.exchange(Self.get("/now-big"))
+        #expect(big.body == LiveServer.bigBody)
+        #expect(live.server.directAnswerCount > 0)
+    }
+}

@@ -63,10 +63,16 @@ struct DeliveryClient {
             if let signature { head += "x-xero-signature: \(signature)\r\n" }
             head += "Connection: close\r\n\r\n"
             try connection.write(Array(head.utf8) + body)
+            // Each read waits at most the timeout; the whole answer too, so a server that
+            // trickles bytes cannot keep the check going for ever.
+            let deadline = started + UInt64(timeoutSeconds) * 1_000_000_000
             var received: [UInt8] = []
             while true {
                 let chunk = try connection.read()
                 received += chunk
+                if !chunk.isEmpty && DispatchTime.now().uptimeNanoseconds > deadline {
+                    return .failure(Failure(description: "no complete answer within \(timeoutSeconds) s (\(received.count) bytes so far)"))
+                }
                 switch HTTPAnswer.parse(received, atEnd: chunk.isEmpty) {
                 case .needMore:
                     if chunk.isEmpty { return .failure(Failure(description: "the connection closed before the answer was complete")) }

@@ -1,3 +1,8 @@
+import Foundation
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import WebhookDaemon
 
@@ -92,5 +97,71 @@ extension DeliveryTarget {
         self.port = port
         self.authority = authority
         self.target = target
+    }
+}
+
+/// The client against servers that misbehave on a real socket: one that trickles its answer a
+/// byte at a time for ever, one that closes mid-answer.
+@Suite struct DeliveryClientHostileServerTests {
+    /// A one-connection server on 127.0.0.1 that reads the request head, then runs `behave`.
+    final class OneShotServer: @unchecked Sendable {
+        let port: UInt16
+        private let fd: Int32
+        private let done = DispatchSemaphore(value: 0)
+
+        init(_ behave: @escaping @Sendable (Int32) -> Void) throws {
+            let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
+            listen(listener, 1)
+            _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+            fd = listener
+            port = UInt16(bigEndian: address.sin_port)
+            let done = self.done
+            Thread.detachNewThread {
+                let client = accept(listener, nil, nil)
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                _ = recv(client, &buffer, buffer.count, 0)
+                behave(client)
+                close(client)
+                done.signal()
+            }
+        }
+
+        func finish() {
+            done.wait()
+            close(fd)
+        }
+    }
+
+    @Test func aTricklingServerIsGivenUpOnAtTheDeadline() throws {
+        let server = try OneShotServer { client in
+            let text = Array("HTTP/1.1 200 OK\r\nX-Slow: ".utf8) + [UInt8](repeating: 0x61, count: 1000)
+            for byte in text {
+                guard send(client, [byte], 1, Int32(MSG_NOSIGNAL)) == 1 else { return }  // the client left
+                usleep(50_000)  // the hostile server's pace, not a wait of the test
+            }
+        }
+        let client = DeliveryClient(caFile: nil, timeoutSeconds: 1)
+        let started = Date()
+        let result = client.post(try #require(DeliveryTarget("http://127.0.0.1:\(server.port)/")), body: [], signature: nil)
+        guard case let .failure(failure) = result else { Issue.record("a trickled answer was accepted"); return }
+        #expect(failure.description.hasPrefix("no complete answer within 1 s"), "\(failure)")
+        #expect(Date().timeIntervalSince(started) < 5)
+        server.finish()
+    }
+
+    @Test func aServerThatClosesMidAnswerIsReportedSo() throws {
+        let server = try OneShotServer { client in
+            let text = Array("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc".utf8)
+            _ = send(client, text, text.count, Int32(MSG_NOSIGNAL))
+        }
+        let result = DeliveryClient(caFile: nil, timeoutSeconds: 5).post(try #require(DeliveryTarget("http://127.0.0.1:\(server.port)/")), body: [], signature: nil)
+        guard case let .failure(failure) = result else { Issue.record("a cut answer was accepted"); return }
+        #expect(failure.description == "the connection closed before the answer was complete")
+        server.finish()
     }
 }

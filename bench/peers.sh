@@ -10,7 +10,7 @@
 # the ratio of xero-webhookd (durable) to each, writes the table to bench/results/peers.md
 # (appended) and a chart to bench/results/peers.png.
 #
-#   bench/peers.sh [duration-seconds] [connections]      (defaults: 15 32)
+#   bench/peers.sh [duration-seconds] [connections]      (defaults: 15 32; wrk -t1, WRK_THREADS=n for more)
 set -euo pipefail
 load_start=$(cut -d" " -f1-3 /proc/loadavg)
 cd "$(dirname "$0")/.."
@@ -51,7 +51,7 @@ peak_rss() {
 declare -A rps p50 p99 rss errs
 run_wrk() {  # name port script path
   local out
-  out=$(wrk -t2 -c"$connections" -d"${duration}s" --latency -s "$3" "http://127.0.0.1:$2" 2>&1)
+  out=$(wrk -t"${WRK_THREADS:-1}" -c"$connections" -d"${duration}s" --latency -s "$3" "http://127.0.0.1:$2" 2>&1)
   rps[$1]=$(awk '/^rps/ {print $2}' <<<"$out")
   p50[$1]=$(awk '/^p50_ms/ {print $2}' <<<"$out")
   p99[$1]=$(awk '/^p99_ms/ {print $2}' <<<"$out")
@@ -102,7 +102,7 @@ ours=${rps["xero-webhookd (disk)"]}
 results=bench/results/peers.md
 {
   echo
-  echo "## $(date -u +%Y-%m-%dT%H:%MZ): $(nproc) cores, $connections connections, wrk -t2, ${duration}s each, load average at start: $load_start"
+  echo "## $(date -u +%Y-%m-%dT%H:%MZ): $(nproc) cores, $connections connections, wrk -t${WRK_THREADS:-1}, ${duration}s each, load average at start: $load_start"
   echo
   echo "Command: \`bench/peers.sh $duration $connections\`"
   echo

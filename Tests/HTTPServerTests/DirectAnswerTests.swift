@@ -74,3 +74,62 @@ import Testing
         #expect(live.server.directAnswerCount > 0)
     }
 }
+
+/// Direct answers racing everything else a connection can do at the same moment: the client
+/// resetting, pipelining, asking to close, answers from other threads. Each worker thread drives
+/// its own connections; whatever happens, the server answers every request it answers correctly
+/// and in order, keeps serving, and ends with no connection open and no budget held.
+@Suite struct DirectAnswerRaceTests {
+    @Test func directAnswersRaceResetsPipeliningAndCloses() async throws {
+        var limits = HTTPLimits()
+        limits.requestMemoryBytes = 1 << 20
+        let live = try LiveServer(limits: limits)
+        defer { live.stop() }
+        let failures = await withTaskGroup(of: [String].self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    var failures: [String] = []
+                    var random = SystemRandomNumberGenerator()
+                    for round in 0..<40 {
+                        do {
+                            let client = try live.connect()
+                            let count = Int.random(in: 1...4, using: &random)
+                            let targets = (0..<count).map { "/now?w=\(worker)&r=\(round)&i=\($0)" }
+                            let closing = Bool.random(using: &random)
+                            var bytes: [UInt8] = []
+                            for (index, target) in targets.enumerated() {
+                                bytes += DirectAnswerTests.get(target, close: closing && index == count - 1)
+                            }
+                            try client.send(bytes)
+                            switch Int.random(in: 0..<3, using: &random) {
+                            case 0:
+                                resetConnection(client)  // gone while answers are being written
+                            default:
+                                for target in targets {
+                                    let answer = try client.readResponse()
+                                    if answer.status != 200 || answer.header("X-Target") != target {
+                                        failures.append("\(target): \(answer.status) \(answer.header("X-Target") ?? "-")")
+                                    }
+                                }
+                                if closing, !(try client.isClosedByPeer()) { failures.append("w\(worker) r\(round): not closed") }
+                                client.close()
+                            }
+                        } catch {
+                            failures.append("w\(worker) r\(round): \(error)")
+                        }
+                    }
+                    return failures
+                }
+            }
+            var all: [String] = []
+            for await failures in group { all += failures }
+            return all
+        }
+        #expect(failures.isEmpty, "\(failures.prefix(5))")
+        #expect(waitUntil { live.server.connectionCount == 0 })
+        #expect(waitUntil { live.server.requestMemoryInUse == 0 })
+        let client = try live.connect()
+        #expect(try client.exchange(DirectAnswerTests.get("/now?after")).header("X-Target") == "/now?after")
+        #expect(live.server.directAnswerCount > 0)
+    }
+}

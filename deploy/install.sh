@@ -33,8 +33,21 @@ fi
 # Build as the invoking user: a root-owned .build/ would break their next `swift build`.
 as_builder=()
 if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then as_builder=(sudo -u "$SUDO_USER" --preserve-env=PATH); fi
-"${as_builder[@]}" swift build -c release --product xero-webhookd
-bin=$("${as_builder[@]}" swift build -c release --show-bin-path)/xero-webhookd
+# --static-swift-stdlib: the installed binary does not need the Swift toolchain's libraries
+# (/opt/swift), so removing or upgrading the toolchain cannot break the service. Linking
+# FoundationNetworking statically needs libcurl's headers; its own scratch path keeps the
+# builder's .build as it was.
+if ! dpkg -s libcurl4-openssl-dev >/dev/null 2>&1 && command -v apt-get >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libcurl4-openssl-dev >/dev/null
+fi
+build=(swift build -c release --static-swift-stdlib --scratch-path .build-static)
+"${as_builder[@]}" "${build[@]}" --product xero-webhookd
+bin=$("${as_builder[@]}" "${build[@]}" --show-bin-path)/xero-webhookd
+if ldd "$bin" | grep -q 'libswiftCore\|/opt/swift\|not found'; then
+  echo "install.sh: $bin still needs libraries that are not part of the system:" >&2
+  ldd "$bin" | grep 'libswift\|/opt/swift\|not found' >&2
+  exit 1
+fi
 
 # The man page, from the commands' own help (swift-argument-parser's generate-manual plugin).
 "${as_builder[@]}" swift package --allow-writing-to-package-directory generate-manual >/dev/null

@@ -195,6 +195,10 @@ struct Recovery {
                     try preserveTail(of: name, file: file, bytes: bytes, from: scan.end)
                 }
             } else if zeroFilled {
+                if let following, segmentNext < following {
+                    report.zeroedTails.append(ZeroedTail(segment: name.fileName, offset: scan.end, bytes: bytes.count - scan.end,
+                                                         sequences: segmentNext...(following - 1)))
+                }
                 try cut(path, to: scan.end)
             } else {
                 try setAsideDamagedTail(of: name, bytes: bytes, from: scan.end, lastGood: segmentNext - 1, following: following)

@@ -27,6 +27,13 @@ public struct RecoveryReport: Sendable, Equatable {
     /// which recovery rewrote durably, so the knowledge survives any number of restarts
     /// without a file of its own. Ascending, disjoint.
     public var missingSequences: [ClosedRange<UInt64>]
+    /// Sealed segments (not the last) whose records end in zeros before the next segment's first
+    /// sequence: the records in between were written and are gone, zeroed by a disk or file
+    /// system that lost data it had acknowledged. The zeros are cut off; the lost sequences are
+    /// in `missingSequences` as well, but this says where and how. Zeros after the last record
+    /// of a sealed segment with nothing missing (a crash between a rollover and the cut) are cut
+    /// without a word.
+    public var zeroedTails: [ZeroedTail] = []
     /// The consumer position the queue opened with (`DiskQueue.consumerPosition`): the one stored
     /// in `<directory>/consumer` when that file is valid and the position lies between the
     /// earliest record on disk and `nextSequence`; otherwise the earliest record on disk
@@ -57,5 +64,23 @@ public struct RecoveryReport: Sendable, Equatable {
         self.nextSequence = nextSequence
         self.consumerPosition = consumerPosition
         self.consumerPositionReset = consumerPositionReset
+    }
+}
+
+/// Where a sealed segment's records gave way to zeros, and which records that lost.
+public struct ZeroedTail: Sendable, Equatable {
+    /// The segment's file name.
+    public let segment: String
+    /// Where the zeros begin, and how many bytes of zeros were cut.
+    public let offset: Int
+    public let bytes: Int
+    /// The sequences that should have been there (up to the next segment's first).
+    public let sequences: ClosedRange<UInt64>
+
+    public init(segment: String, offset: Int, bytes: Int, sequences: ClosedRange<UInt64>) {
+        self.segment = segment
+        self.offset = offset
+        self.bytes = bytes
+        self.sequences = sequences
     }
 }

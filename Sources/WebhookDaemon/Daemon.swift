@@ -123,6 +123,12 @@ public final class Daemon: Sendable {
                 "sequences": "\(sequences)", "file": "\(damage.file)",
             ])
         }
+        for zeroed in report.zeroedTails {
+            logger.warning("queue found zeros where acknowledged records were; the disk lost them", metadata: [
+                "segment": "\(zeroed.segment)", "offset": "\(zeroed.offset)", "bytes": "\(zeroed.bytes)",
+                "sequences": "\(zeroed.sequences.lowerBound)-\(zeroed.sequences.upperBound)",
+            ])
+        }
         if !report.missingSequences.isEmpty {
             logger.notice("queue sequences without a record count as done", metadata: [
                 "sequences": "\(report.missingSequences.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ","))",

@@ -161,4 +161,45 @@ import Testing
             #expect(try QueueReader.records(in: base).map(\.sequence) == [1, 2, 4, 5, 6])
         }
     }
+
+    /// A sealed segment whose last records were zeroed (a disk that lost written data): recovery
+    /// says so with its own entry (where, how many bytes, which sequences), not only through the
+    /// missing sequences; the records before and after are kept.
+    @Test func zeroedRecordsAtTheEndOfASealedSegmentAreReportedAsLost() throws {
+        try withTemporaryDirectory { base in
+            let options = DiskQueueOptions(segmentBytes: 200, preallocationBytes: 0)
+            do {
+                let queue = try DiskQueue(directory: base, options: options)
+                for index in 1...12 { _ = try queue.append([payload(index, size: 30)]) }
+                queue.close()
+            }
+            let files = try segmentFiles(in: base)
+            #expect(files.count >= 3)
+            let first = files[0]
+            let path = base + "/" + first
+            var bytes = try fileBytes(path)
+            let end = try committedEnd(of: path)
+            #expect(end == bytes.count, "a sealed segment has no prepared zeros")
+            let records = (end - SegmentHeader.size) / Self.lastRecord
+            #expect(records >= 2)
+            // The last two records of the first segment become zeros, the file keeps its length.
+            let zeroFrom = end - 2 * Self.lastRecord
+            for offset in zeroFrom..<end { bytes[offset] = 0 }
+            try writeFile(path, bytes)
+            let lost = UInt64(records - 1)...UInt64(records)
+
+            let queue = try DiskQueue(directory: base, options: options)
+            #expect(queue.recovery.zeroedTails == [ZeroedTail(segment: first, offset: zeroFrom, bytes: 2 * Self.lastRecord, sequences: lost)])
+            #expect(queue.recovery.missingSequences == [lost])
+            #expect(queue.recovery.damaged.isEmpty)
+            #expect(queue.recovery.records == 12 - 2)
+            queue.close()
+            #expect(try fileBytes(path).count == zeroFrom, "the zeros were cut")
+            // Told once: the next open finds a clean segment, and the sequences still missing.
+            let again = try DiskQueue(directory: base, options: options)
+            #expect(again.recovery.zeroedTails.isEmpty)
+            #expect(again.recovery.missingSequences == [lost])
+            again.close()
+        }
+    }
 }

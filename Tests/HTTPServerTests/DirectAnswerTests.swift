@@ -1,4 +1,6 @@
+import Dispatch
 @testable import HTTPServer
+import Synchronization
 import TestSupport
 import Testing
 
@@ -80,51 +82,48 @@ import Testing
 /// its own connections; whatever happens, the server answers every request it answers correctly
 /// and in order, keeps serving, and ends with no connection open and no budget held.
 @Suite struct DirectAnswerRaceTests {
-    @Test func directAnswersRaceResetsPipeliningAndCloses() async throws {
+    @Test func directAnswersRaceResetsPipeliningAndCloses() throws {
         var limits = HTTPLimits()
         limits.requestMemoryBytes = 1 << 20
         let live = try LiveServer(limits: limits)
         defer { live.stop() }
-        let failures = await withTaskGroup(of: [String].self) { group in
-            for worker in 0..<8 {
-                group.addTask {
-                    var failures: [String] = []
-                    var random = SystemRandomNumberGenerator()
-                    for round in 0..<40 {
-                        do {
-                            let client = try live.connect()
-                            let count = Int.random(in: 1...4, using: &random)
-                            let targets = (0..<count).map { "/now?w=\(worker)&r=\(round)&i=\($0)" }
-                            let closing = Bool.random(using: &random)
-                            var bytes: [UInt8] = []
-                            for (index, target) in targets.enumerated() {
-                                bytes += DirectAnswerTests.get(target, close: closing && index == count - 1)
-                            }
-                            try client.send(bytes)
-                            switch Int.random(in: 0..<3, using: &random) {
-                            case 0:
-                                resetConnection(client)  // gone while answers are being written
-                            default:
-                                for target in targets {
-                                    let answer = try client.readResponse()
-                                    if answer.status != 200 || answer.header("X-Target") != target {
-                                        failures.append("\(target): \(answer.status) \(answer.header("X-Target") ?? "-")")
-                                    }
-                                }
-                                if closing, !(try client.isClosedByPeer()) { failures.append("w\(worker) r\(round): not closed") }
-                                client.close()
-                            }
-                        } catch {
-                            failures.append("w\(worker) r\(round): \(error)")
-                        }
+        // Dispatch threads, not tasks: blocking socket calls in tasks would hold the two threads
+        // of the concurrency pool and starve every async test running meanwhile.
+        let collected = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { worker in
+            var failures: [String] = []
+            var random = SystemRandomNumberGenerator()
+            for round in 0..<40 {
+                do {
+                    let client = try live.connect()
+                    let count = Int.random(in: 1...4, using: &random)
+                    let targets = (0..<count).map { "/now?w=\(worker)&r=\(round)&i=\($0)" }
+                    let closing = Bool.random(using: &random)
+                    var bytes: [UInt8] = []
+                    for (index, target) in targets.enumerated() {
+                        bytes += DirectAnswerTests.get(target, close: closing && index == count - 1)
                     }
-                    return failures
+                    try client.send(bytes)
+                    switch Int.random(in: 0..<3, using: &random) {
+                    case 0:
+                        resetConnection(client)  // gone while answers are being written
+                    default:
+                        for target in targets {
+                            let answer = try client.readResponse()
+                            if answer.status != 200 || answer.header("X-Target") != target {
+                                failures.append("\(target): \(answer.status) \(answer.header("X-Target") ?? "-")")
+                            }
+                        }
+                        if closing, !(try client.isClosedByPeer()) { failures.append("w\(worker) r\(round): not closed") }
+                        client.close()
+                    }
+                } catch {
+                    failures.append("w\(worker) r\(round): \(error)")
                 }
             }
-            var all: [String] = []
-            for await failures in group { all += failures }
-            return all
+            collected.withLock { $0 += failures }
         }
+        let failures = collected.withLock { $0 }
         #expect(failures.isEmpty, "\(failures.prefix(5))")
         #expect(waitUntil { live.server.connectionCount == 0 })
         #expect(waitUntil { live.server.requestMemoryInUse == 0 })

@@ -47,8 +47,13 @@ EOF
   fi
 
   log=$scratch/sanitizer.log
+  # ThreadSanitizer slows everything several times: run in parallel on two cores, the
+  # synchronous tests (blocked on daemons and sockets) held both threads of the concurrency pool
+  # long enough for async worker tests to reach their 120 s bound. One test at a time instead.
+  serial=()
+  [ "$kind" = thread ] && serial=(--no-parallel)
   command=(swift test --sanitize="$kind" --scratch-path "$scratch"
-           -Xlinker "$defaults" "$@")
+           -Xlinker "$defaults" "${serial[@]}" "$@")
   echo "== ${command[*]}" >&2
   set +e
   "${command[@]}" 2>&1 | tee "$log"

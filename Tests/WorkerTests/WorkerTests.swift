@@ -83,8 +83,11 @@ import XeroWebhooks
         #expect(setup.fetcher.calls.count == 1)
         setup.clock.advance(.seconds(4))  // backoff after attempt 1 with jitter 0.5: 3.75 s
         #expect(try await drive(second) { setup.fetcher.calls.count == 2 })
-        let retries = try String(contentsOfFile: setup.dir.file("state/worker/retries.json"), encoding: .utf8)
-        #expect(retries.contains(#""attempts":2"#))
+        // The fetch is counted before its lane stores the new attempt: wait for the file.
+        let retriesFile = setup.dir.file("state/worker/retries.json")
+        #expect(try await drive(second) {
+            ((try? String(contentsOfFile: retriesFile, encoding: .utf8)) ?? "").contains(#""attempts":2"#)
+        })
         setup.clock.advance(.seconds(10))
         #expect(try await drive(second) { setup.sink.records.count == 1 })
         #expect(try await drive(second) { await second.currentStatus().position == 2 })

@@ -456,8 +456,19 @@ final class HTTPConnection: @unchecked Sendable {
     private func waitForWritable(progressed: Bool) {
         if writeSource == nil {
             let source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: group.queue)
-            source.setEventHandler { [unowned self] in self.flush() }
-            source.setCancelHandler { [self] in self.sourceCancelled() }
+            // Under the lock like every entry point: a flush can finish an answer and hand the
+            // next pipelined request to the handler, whose answer may then come through
+            // `answerDirectly` on another thread.
+            source.setEventHandler { [unowned self] in
+                lock.lock()
+                defer { lock.unlock() }
+                flush()
+            }
+            source.setCancelHandler { [self] in
+                lock.lock()
+                defer { lock.unlock() }
+                sourceCancelled()
+            }
             openSources += 1
             writeSource = source
         }

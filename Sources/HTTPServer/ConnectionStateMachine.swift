@@ -53,12 +53,17 @@ struct ConnectionStateMachine: Equatable {
         case closed
     }
 
+    /// How an answer goes out.
+    struct Answer: Equatable {
+        /// The connection closes after it (Connection: close, and TLS close_notify after it).
+        var close: Bool
+        /// An HTTP/1.0 request kept alive: the answer says `Connection: keep-alive`.
+        var keepAliveHeader: Bool
+        /// A HEAD request: headers only.
+        var omitBody: Bool
+    }
+
     enum Action: Equatable {
-        /// Give the parsed request to the handler under this generation.
-        case handOut(generation: UInt64)
-        /// Serialize the answer given to `answer` and write it; `close`: the connection closes
-        /// after it (Connection: close, and TLS close_notify after the answer).
-        case write(close: Bool, keepAliveHeader: Bool, omitBody: Bool)
         case sendContinue
         /// Stop reading the socket (resumed after the answer owed is out).
         case pauseReading
@@ -140,12 +145,12 @@ struct ConnectionStateMachine: Equatable {
         peerClosed ? nil : .sendContinue
     }
 
-    /// The parser produced a whole request.
-    mutating func requestReceived(keepAlive: Bool, isHEAD: Bool, isHTTP10: Bool) -> Action {
+    /// The parser produced a whole request: it goes to the handler under the generation returned.
+    mutating func requestReceived(keepAlive: Bool, isHEAD: Bool, isHTTP10: Bool) -> UInt64 {
         generation += 1
         stage = .handler(Owed(generation: generation, keepAlive: keepAlive, isHEAD: isHEAD, isHTTP10: isHTTP10))
         deadline = .max
-        return .handOut(generation: generation)
+        return generation
     }
 
     /// The parser needs more bytes: `partial` when a request has begun (bytes in the parser or,
@@ -181,39 +186,43 @@ struct ConnectionStateMachine: Equatable {
         return nil
     }
 
-    /// The peer closed its side. A half-finished request can never complete now (RFC 9112 §6.3:
-    /// incomplete, not processed); an answer still owed goes out and then the connection closes.
-    mutating func peerFinished() -> Action? {
+    /// The peer closed its side (the connection reads what came before the end first, then asks
+    /// `afterPeerClosed`).
+    mutating func peerFinished() {
         peerClosed = true
-        guard stage != .closed else { return nil }
-        if answerPending { return .pauseReading }
-        return .close
     }
 
-    /// The request cannot be served (a framing error, over budget, timed out): the connection
-    /// answers it itself and closes. Follow with `answer(generation:close:)` for that generation.
-    mutating func refuse() -> (generation: UInt64, action: Action) {
+    /// Once the peer closed: a half-finished request can never complete now (RFC 9112 §6.3:
+    /// incomplete, not processed), so the connection closes; an answer still owed goes out
+    /// first, with reading paused. Nil while the peer has not closed.
+    var afterPeerClosed: Action? {
+        guard peerClosed, stage != .closed else { return nil }
+        return answerPending ? .pauseReading : .close
+    }
+
+    /// The request being read cannot be served (a framing error, over budget, timed out): the
+    /// connection answers it itself, with reading paused, and closes. Follow with
+    /// `answer(generation:close:)` for the generation returned. Nil when an answer is owed or
+    /// being written: that request is past reading, and a refusal must not replace its answer.
+    mutating func refuse() -> UInt64? {
+        guard !answerPending, stage != .closed else { return nil }
         generation += 1
         stage = .handler(Owed(generation: generation, keepAlive: false, isHEAD: false, isHTTP10: false))
         deadline = .max
-        return (generation, .pauseReading)
+        return generation
     }
 
     // MARK: Output
 
     /// The handler (or the connection) answers generation `generation`; `close` when the answer
-    /// itself asks to close. Nil when that answer is no longer wanted (late, repeated, closed).
-    mutating func answer(generation: UInt64, close: Bool) -> Action? {
+    /// itself asks to close. Nil, with nothing changed, when that answer is no longer wanted
+    /// (late, repeated, closed), or when it would close the connection and `unlessClosing`.
+    mutating func answer(generation: UInt64, close: Bool, unlessClosing: Bool = false) -> Answer? {
         guard case let .handler(owed) = stage, owed.generation == generation else { return nil }
         let closing = close || !owed.keepAlive || draining || peerClosed
+        if closing && unlessClosing { return nil }
         stage = .writing(close: closing, blocked: false)
-        return .write(close: closing, keepAliveHeader: !closing && owed.isHTTP10, omitBody: owed.isHEAD)
-    }
-
-    /// Whether `answer(generation:close:)` would be taken and leave the connection open.
-    func answerKeepsOpen(generation: UInt64, close: Bool) -> Bool {
-        guard case let .handler(owed) = stage, owed.generation == generation else { return false }
-        return !(close || !owed.keepAlive || draining || peerClosed)
+        return Answer(close: closing, keepAliveHeader: !closing && owed.isHTTP10, omitBody: owed.isHEAD)
     }
 
     /// The socket stopped taking the answer. The write deadline starts, and moves only when
@@ -238,12 +247,10 @@ struct ConnectionStateMachine: Equatable {
     /// The deadline passed (the caller checks `deadline <= now`).
     mutating func deadlinePassed() -> [Action] {
         switch stage {
-        case .closed:
-            return []
+        case .closed, .handler:
+            return []  // a request with its handler has no deadline of its own (it is `.max`)
         case .idle:
             return [.closeIdle]
-        case .handler:
-            return [.close]
         case .handshaking, .writing:
             return [.reportTimeout(phase), .close]
         case .head, .body:

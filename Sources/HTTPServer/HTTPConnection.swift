@@ -34,12 +34,9 @@ final class HTTPConnection: @unchecked Sendable {
     private var readPausedForOutput = false
     private var writeSuspended = true
     private var openSources = 0
-    /// Torn down (sources cancelled, budget returned); the machine is `.closed` from then on.
-    private var closed = false
 
     private var output: [UInt8] = []
     private var outputOffset = 0
-
 
     /// Bytes this connection has taken from the server's input budget, and the body of the
     /// request whose answer is owed (it counts until the answer is out).
@@ -54,6 +51,8 @@ final class HTTPConnection: @unchecked Sendable {
     private static let readsPerTurn = 16
     private static let turnNanoseconds: UInt64 = 5_000_000
     private var turnScheduled = false
+    /// Torn down (sources cancelled, budget returned).
+    private var closed: Bool { machine.isClosed }
 
     /// Bytes of a request already received: in the parser, or (TLS) in a record not yet complete.
     private var hasPartialInput: Bool {
@@ -127,7 +126,7 @@ final class HTTPConnection: @unchecked Sendable {
                 // `responseWritten`: a request must not be handled after an answer that closes.
                 if !machine.answerPending { processInput() }
             } else if n == 0 {
-                _ = machine.peerFinished()  // carried out below, after the loop
+                machine.peerFinished()  // carried out below, after the loop
             } else {
                 let error = Glibc.errno
                 if error == EINTR { continue }
@@ -136,15 +135,7 @@ final class HTTPConnection: @unchecked Sendable {
                 return
             }
         }
-        if machine.peerClosed && !closed {
-            // A half-finished request can never complete now (RFC 9112 §6.3: incomplete, not
-            // processed); an answer still owed goes out and then the connection closes.
-            if machine.answerPending {
-                suspendReading()
-            } else {
-                close()
-            }
-        }
+        if let action = machine.afterPeerClosed { perform(action) }
     }
 
     /// How many bytes the next read may take, within this connection's allowance and what the
@@ -176,6 +167,11 @@ final class HTTPConnection: @unchecked Sendable {
         let granted = context.inputBudget.take(upTo: over)
         budgetTaken += granted
         guard granted < over else { return true }
+        // While an answer is owed these bytes are a later request's, and `readRoom` reads no
+        // more until the answer is out: they are kept (over TLS a read can complete a buffered
+        // record of up to 16 KiB) rather than refused with a 503 that would take the owed
+        // answer's place.
+        if machine.answerPending { return true }
         refuseOverBudget()
         return false
     }
@@ -223,7 +219,7 @@ final class HTTPConnection: @unchecked Sendable {
         case .more:
             break
         case .closed:
-            _ = machine.peerFinished()  // carried out by `readable` after its loop
+            machine.peerFinished()  // carried out by `readable` after its loop
         case let .failed(reason):
             context.report(.tlsFailed(reason: reason, peer: peer))
             sendPendingOnceAndClose()  // the alert, if the socket takes it at once
@@ -281,11 +277,10 @@ final class HTTPConnection: @unchecked Sendable {
             case let .head(head):
                 if head.expectsContinue, let action = machine.continueWanted() { perform(action) }
             case let .request(request):
-                let action = machine.requestReceived(keepAlive: request.head.keepAlive, isHEAD: request.head.method == "HEAD",
-                                                     isHTTP10: request.head.version == .http1_0)
+                let generation = machine.requestReceived(keepAlive: request.head.keepAlive, isHEAD: request.head.method == "HEAD",
+                                                         isHTTP10: request.head.version == .http1_0)
                 owedBody = request.body.count
                 settleBudget()
-                guard case let .handOut(generation) = action else { return }
                 context.handler(request, HTTPResponder(connection: self, generation: generation))
                 return
             }
@@ -300,12 +295,9 @@ final class HTTPConnection: @unchecked Sendable {
     /// Carries out what the state machine asked for.
     private func perform(_ action: ConnectionStateMachine.Action) {
         switch action {
-        case .handOut:
-            break  // only `processInput` hands out, with the request it has
-        case .write:
-            break  // only `respond` writes, with the answer it has
         case .sendContinue:
-            enqueueOutput(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+            compactOutput()
+            guard transport.send(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8), output: &output) else { close(); return }
             flush()
         case .pauseReading:
             suspendReading()
@@ -347,17 +339,15 @@ final class HTTPConnection: @unchecked Sendable {
         defer { lock.unlock() }
         guard !closed, transport.isEstablished, outputOffset == output.count, !readSuspended, !readPausedForOutput,
               !turnScheduled, parser.heldBytes == 0, !hasPartialInput,
-              machine.answerKeepsOpen(generation: generation, close: response.close),
-              case let .write(_, keepAliveHeader, omitBody)? = machine.answer(generation: generation, close: response.close) else {
+              let answer = machine.answer(generation: generation, close: response.close, unlessClosing: true) else {
             return false
         }
-        owedBody = 0
-        settleBudget()
-        compactOutput()
         context.ledger.directAnswers.add(1, ordering: .relaxed)
-        let serialized = response.serialized(date: context.date.now(), closing: false, keepAliveHeader: keepAliveHeader, omitBody: omitBody)
-        // An established transport always takes an answer (TLS seals it).
-        _ = transport.send(serialized, output: &output)
+        // An established transport always takes an answer (TLS seals it); closing happens on the queue.
+        guard stage(response, answer) else {
+            group.queue.async { [self] in close() }
+            return true
+        }
         let n = output.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
         if n == output.count {
             output.removeAll(keepingCapacity: true)
@@ -379,38 +369,38 @@ final class HTTPConnection: @unchecked Sendable {
 
     /// Called on the queue, with `lock` held.
     private func respond(_ response: HTTPResponse, generation: UInt64) {
-        guard !closed, case let .write(closing, keepAliveHeader, omitBody)? = machine.answer(generation: generation, close: response.close) else {
-            return
-        }
+        guard !closed, let answer = machine.answer(generation: generation, close: response.close) else { return }
+        guard stage(response, answer) else { close(); return }
+        flush()
+    }
+
+    /// Puts the answer on the output (through the transport, with TLS close_notify after a
+    /// closing one) and gives back the budget its request held. False when the transport can no
+    /// longer send.
+    private func stage(_ response: HTTPResponse, _ answer: ConnectionStateMachine.Answer) -> Bool {
         owedBody = 0
-        if closing {
+        if answer.close {
             // Nothing after this answer is read: what is buffered goes, and its budget comes
             // back now, not when the answer is out (a refused client that does not read would
             // otherwise hold it for the write timeout).
             parser = RequestParser(limits: context.limits)
         }
         settleBudget()
+        compactOutput()
         // HTTP/1.0 clients assume a close unless told otherwise (RFC 9112 §9.3).
-        enqueueOutput(response.serialized(date: context.date.now(), closing: closing,
-                                          keepAliveHeader: keepAliveHeader, omitBody: omitBody))
-        if closing {
-            transport.finish(output: &output)  // TLS close_notify after the answer: the client sees a clean end
-        }
-        guard !closed else { return }
-        flush()
+        let bytes = response.serialized(date: context.date.now(), closing: answer.close,
+                                        keepAliveHeader: answer.keepAliveHeader, omitBody: answer.omitBody)
+        guard transport.send(bytes, output: &output) else { return false }
+        if answer.close { transport.finish(output: &output) }
+        return true
     }
 
     /// Answers outside the normal request flow (framing errors, timeouts, the memory budget)
     /// and closes.
     private func sendFinal(_ response: HTTPResponse) {
-        let (generation, pause) = machine.refuse()
-        perform(pause)
+        guard let generation = machine.refuse() else { return }
+        suspendReading()
         respond(response, generation: generation)
-    }
-
-    private func enqueueOutput(_ bytes: [UInt8]) {
-        compactOutput()
-        guard transport.send(bytes, output: &output) else { close(); return }
     }
 
     private func flush() {
@@ -523,7 +513,6 @@ final class HTTPConnection: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard !closed else { return }
-        closed = true
         machine.closed()
         parser = RequestParser(limits: context.limits)  // its buffers go now, not when the last source is cancelled
         owedBody = 0

@@ -13,7 +13,7 @@ import Testing
     /// A plain connection that has a request with its handler (generation 1).
     static func withRequest(keepAlive: Bool = true, isHEAD: Bool = false, isHTTP10: Bool = false) -> Machine {
         var machine = plain()
-        #expect(machine.requestReceived(keepAlive: keepAlive, isHEAD: isHEAD, isHTTP10: isHTTP10) == .handOut(generation: 1))
+        #expect(machine.requestReceived(keepAlive: keepAlive, isHEAD: isHEAD, isHTTP10: isHTTP10) == 1)
         return machine
     }
 
@@ -76,14 +76,14 @@ import Testing
         #expect(machine.deadline == .max)
     }
 
-    @Test func aTimedOutRequestIsAnsweredAndTheConnectionCloses() {
+    @Test func aTimedOutRequestIsAnsweredAndTheConnectionCloses() throws {
         var machine = Self.plain(at: 0)
         _ = machine.waitingForInput(now: 0, partial: true, readingBody: false)
         _ = machine.deadlinePassed()
         // The connection carries out the 408: refuse, then answer it.
-        let (generation, pause) = machine.refuse()
-        #expect(pause == .pauseReading)
-        #expect(machine.answer(generation: generation, close: true) == .write(close: true, keepAliveHeader: false, omitBody: false))
+        let refused = machine.refuse()
+        let generation = try #require(refused)
+        #expect(machine.answer(generation: generation, close: true) == .init(close: true, keepAliveHeader: false, omitBody: false))
         #expect(machine.answerWritten(now: 0) == .close)
     }
 
@@ -100,7 +100,7 @@ import Testing
     @Test func continueIsSentUnlessThePeerHasClosed() {
         var machine = Self.plain()
         #expect(machine.continueWanted() == .sendContinue)
-        _ = machine.peerFinished()
+        machine.peerFinished()
         #expect(machine.continueWanted() == nil)
     }
 
@@ -115,7 +115,7 @@ import Testing
 
     @Test func theAnswerKeepsTheConnectionOpenAndItWaitsTheKeepAliveTimeout() {
         var machine = Self.withRequest()
-        #expect(machine.answer(generation: 1, close: false) == .write(close: false, keepAliveHeader: false, omitBody: false))
+        #expect(machine.answer(generation: 1, close: false) == .init(close: false, keepAliveHeader: false, omitBody: false))
         #expect(machine.stage == .writing(close: false, blocked: false))
         #expect(machine.answerWritten(now: 100 * Self.second) == .resume)
         #expect(machine.stage == .idle)
@@ -128,20 +128,20 @@ import Testing
         #expect(machine.answer(generation: 1, close: false) != nil)
         #expect(machine.answer(generation: 1, close: false) == nil, "answered twice")
         #expect(machine.answerWritten(now: 0) == .resume)
-        #expect(machine.requestReceived(keepAlive: true, isHEAD: false, isHTTP10: false) == .handOut(generation: 2))
+        #expect(machine.requestReceived(keepAlive: true, isHEAD: false, isHTTP10: false) == 2)
         #expect(machine.answer(generation: 1, close: false) == nil, "an answer for the previous request")
         #expect(machine.answer(generation: 2, close: false) != nil)
     }
 
     @Test func whatTheRequestAskedForShapesItsAnswer() {
         var head = Self.withRequest(isHEAD: true)
-        #expect(head.answer(generation: 1, close: false) == .write(close: false, keepAliveHeader: false, omitBody: true))
+        #expect(head.answer(generation: 1, close: false) == .init(close: false, keepAliveHeader: false, omitBody: true))
         var old = Self.withRequest(isHTTP10: true)
-        #expect(old.answer(generation: 1, close: false) == .write(close: false, keepAliveHeader: true, omitBody: false))
+        #expect(old.answer(generation: 1, close: false) == .init(close: false, keepAliveHeader: true, omitBody: false))
         var closing = Self.withRequest(keepAlive: false)
-        #expect(closing.answer(generation: 1, close: false) == .write(close: true, keepAliveHeader: false, omitBody: false))
+        #expect(closing.answer(generation: 1, close: false) == .init(close: true, keepAliveHeader: false, omitBody: false))
         var handlerCloses = Self.withRequest()
-        #expect(handlerCloses.answer(generation: 1, close: true) == .write(close: true, keepAliveHeader: false, omitBody: false))
+        #expect(handlerCloses.answer(generation: 1, close: true) == .init(close: true, keepAliveHeader: false, omitBody: false))
         #expect(handlerCloses.answerWritten(now: 0) == .close)
     }
 
@@ -160,9 +160,32 @@ import Testing
         #expect(machine.deadlinePassed() == [.reportTimeout(.write), .close])
     }
 
-    @Test func aHandlerThatNeverAnswersIsNotTimedOutHereButItsConnectionClosesIfAsked() {
+    @Test func aRequestWithItsHandlerHasNoDeadlineToPass() {
         var machine = Self.withRequest()
-        #expect(machine.deadlinePassed() == [.close])
+        #expect(machine.deadlinePassed() == [])
+        #expect(machine.isAwaitingAnswer)
+    }
+
+    @Test func aRefusalNeverTakesTheOwedAnswersPlace() {
+        var owed = Self.withRequest()
+        let whileOwed = owed.refuse()
+        #expect(whileOwed == nil)
+        #expect(owed.answer(generation: 1, close: false) == .init(close: false, keepAliveHeader: false, omitBody: false))
+        let whileWriting = owed.refuse()
+        #expect(whileWriting == nil, "nor while it is being written")
+        var reading = Self.plain()
+        _ = reading.waitingForInput(now: 0, partial: true, readingBody: false)
+        let refused = reading.refuse()
+        #expect(refused == 1)
+    }
+
+    @Test func anAnswerThatWouldCloseIsLeftAloneWhenAskedNotToClose() {
+        var closing = Self.withRequest(keepAlive: false)
+        #expect(closing.answer(generation: 1, close: false, unlessClosing: true) == nil)
+        #expect(closing.isAwaitingAnswer, "nothing changed")
+        var open = Self.withRequest()
+        #expect(open.answer(generation: 1, close: true, unlessClosing: true) == nil)
+        #expect(open.answer(generation: 1, close: false, unlessClosing: true) == .init(close: false, keepAliveHeader: false, omitBody: false))
     }
 
     // MARK: The peer closing
@@ -170,14 +193,17 @@ import Testing
     @Test func aPeerThatClosesWithNothingOwedIsClosed() {
         var machine = Self.plain()
         _ = machine.waitingForInput(now: 0, partial: true, readingBody: false)  // half a head: never completes
-        #expect(machine.peerFinished() == .close)
+        #expect(machine.afterPeerClosed == nil)
+        machine.peerFinished()
+        #expect(machine.afterPeerClosed == .close)
         #expect(machine.peerClosed)
     }
 
     @Test func aPeerThatClosesAfterItsRequestStillGetsTheAnswerThenTheConnectionCloses() {
         var machine = Self.withRequest()
-        #expect(machine.peerFinished() == .pauseReading)
-        #expect(machine.answer(generation: 1, close: false) == .write(close: true, keepAliveHeader: false, omitBody: false))
+        machine.peerFinished()
+        #expect(machine.afterPeerClosed == .pauseReading)
+        #expect(machine.answer(generation: 1, close: false) == .init(close: true, keepAliveHeader: false, omitBody: false))
         #expect(machine.answerWritten(now: 0) == .close)
     }
 
@@ -194,8 +220,8 @@ import Testing
         var machine = Self.plain(at: 0)
         #expect(machine.drain(now: 5 * Self.second, partial: false) == nil)
         #expect(machine.deadline == 6 * Self.second, "at most a second")
-        #expect(machine.requestReceived(keepAlive: true, isHEAD: false, isHTTP10: false) == .handOut(generation: 1))
-        #expect(machine.answer(generation: 1, close: false) == .write(close: true, keepAliveHeader: false, omitBody: false),
+        #expect(machine.requestReceived(keepAlive: true, isHEAD: false, isHTTP10: false) == 1)
+        #expect(machine.answer(generation: 1, close: false) == .init(close: true, keepAliveHeader: false, omitBody: false),
                 "an answer during a drain closes")
     }
 
@@ -215,7 +241,7 @@ import Testing
         #expect(reading.isReadingBody)
         var owed = Self.withRequest()
         #expect(owed.drain(now: 0, partial: false) == nil)
-        #expect(owed.answer(generation: 1, close: false) == .write(close: true, keepAliveHeader: false, omitBody: false))
+        #expect(owed.answer(generation: 1, close: false) == .init(close: true, keepAliveHeader: false, omitBody: false))
         #expect(owed.answerWritten(now: 0) == .close)
     }
 
@@ -241,6 +267,7 @@ import Testing
         #expect(machine.deadlinePassed() == [])
         #expect(machine.waitingForInput(now: 0, partial: true, readingBody: false) == nil)
         #expect(machine.drain(now: 0, partial: false) == nil)
-        #expect(machine.peerFinished() == nil)
+        machine.peerFinished()
+        #expect(machine.afterPeerClosed == nil)
     }
 }

@@ -164,4 +164,38 @@ import Glibc
         live.server.shutdown(grace: .zero)
         #expect(waitUntil { held() == 0 }, "after shutdown: \(held())")
     }
+
+    /// Over TLS a read can complete a buffered record and hand over up to 16 KiB at once, past
+    /// the connection's allowance, while an answer is still owed. With the server's budget spent,
+    /// those bytes (a pipelined request) used to be refused with a 503 that took the place of the
+    /// owed answer; now they wait, the owed answer goes out, and the pipelined request is served.
+    @Test func aTLSRecordCompletedWhileAnAnswerIsOwedDoesNotReplaceThatAnswer() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let pki = try TestCertificates.make(in: dir.path, name: "owed", key: .ecdsa)
+        var limits = HTTPLimits()
+        limits.connectionInputAllowance = 4096
+        limits.requestMemoryBytes = 1024
+        let live = try LiveServer(limits: limits, tls: TLSContext(certificateChainFile: pki.chainFile, privateKeyFile: pki.keyFile))
+        defer { live.stop() }
+        let client = try live.connect()
+        try client.startTLS(RawHTTPClient.TLSOptions(caFile: pki.caFile))
+        try client.send("GET /hold HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        #expect(waitUntil { live.heldCount == 1 })
+        // One record: read in 4 KiB pieces (the allowance), decrypted only once it is whole.
+        let body = [UInt8](repeating: 0x62, count: 15_000)
+        try client.sendRaw(try client.sealed(RawHTTPClient.post("/pipelined", body: body)))
+        #expect(waitUntil { live.server.requestMemoryInUse == 1024 }, "the whole budget taken, the rest of the record kept")
+        #expect(live.rejectedStatuses.isEmpty)
+        live.answerHeld()
+        let owed = try client.readResponse()
+        #expect(owed.status == 200)
+        #expect(owed.header("X-Target") == "/hold")
+        let pipelined = try client.readResponse()
+        #expect(pipelined.status == 200)
+        #expect(pipelined.body == body)
+        #expect(live.rejectedStatuses.isEmpty)
+        client.close()
+        #expect(waitUntil { live.server.requestMemoryInUse == 0 })
+    }
 }

@@ -39,15 +39,17 @@ struct Reload: ParsableCommand {
     func run() throws {
         let settings = try state.settings(for: "reload")
         let path = StateOptions.absolute(settings.stateDirectory) + "/" + ReloadResult.fileName
-        let before = ReloadResult.read(path)
+        // Only a reload that started after this signal answers it: not one already under way
+        // (it read the config before the change this reload is for), not a file an earlier
+        // daemon left with the same pid (in a container the daemon is often always pid 1).
+        let signalled = ReloadResult.Moment.now()
         guard kill(pid, SIGHUP) == 0 else {
             printError("reload: cannot signal process \(pid): \(String(cString: strerror(errno)))")
             throw ExitCode.failure
         }
-        let after = before?.pid == pid ? before!.number : 0
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeout) * 1_000_000_000
         while DispatchTime.now().uptimeNanoseconds < deadline {
-            if let result = ReloadResult.read(path), result.pid == pid, result.number > after {
+            if let result = ReloadResult.read(path), result.pid == Int(pid), result.started.isAfter(signalled) {
                 if let error = result.error {
                     printError("reload: rejected, the running configuration stays: \(error)")
                     throw ExitCode.failure
@@ -55,36 +57,71 @@ struct Reload: ParsableCommand {
                 writeOut(Array("reload: configuration reloaded\n".utf8))
                 return
             }
+            if Self.hasExited(pid) {
+                printError("reload: process \(pid) exited without an answer (SIGHUP ends a process that is not xero-webhookd serve)")
+                throw ExitCode.failure
+            }
             usleep(20_000)  // a reload takes milliseconds; this waits for another process, not a test
         }
-        printError("reload: process \(pid) gave no answer in \(path) within \(timeout) s (is it xero-webhookd serve with this state directory?)")
+        printError("reload: process \(pid) gave no answer in \(path) within \(timeout) s (is it xero-webhookd serve with this state directory? its log says why it could not write there)")
         throw ExitCode.failure
+    }
+
+    /// Gone, or a zombie its parent has not reaped yet (it exited all the same).
+    static func hasExited(_ pid: Int32) -> Bool {
+        if kill(pid, 0) != 0 { return errno == ESRCH }
+        guard let stat = try? FileBytes.read("/proc/\(pid)/stat"),
+              let close = stat.lastIndex(of: UInt8(ascii: ")")), close + 2 < stat.count else { return false }
+        return stat[close + 2] == UInt8(ascii: "Z")
     }
 }
 
-/// What a daemon writes after each SIGHUP: its pid, the how-manieth reload this was, and why
-/// it was rejected (nil when it took effect). One JSON object, replaced atomically.
+/// What a daemon writes after each SIGHUP: its pid, when the reload started, and why it was
+/// rejected (nil when it took effect). One JSON object, replaced atomically.
 struct ReloadResult: Equatable {
     static let fileName = "reload-result"
 
-    var pid: Int32
-    var number: Int
+    /// A moment on this machine's monotonic clock, with the boot it belongs to (the clock starts
+    /// again at every boot, and a state directory outlives boots).
+    struct Moment: Equatable {
+        var boot: String
+        var nanoseconds: UInt64
+
+        static func now() -> Moment {
+            var time = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &time)
+            return Moment(boot: bootID, nanoseconds: UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec))
+        }
+
+        func isAfter(_ other: Moment) -> Bool { boot == other.boot && nanoseconds >= other.nanoseconds }
+
+        static let bootID: String = {
+            let bytes = (try? FileBytes.read("/proc/sys/kernel/random/boot_id")) ?? []
+            return String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }()
+    }
+
+    var pid: Int
+    var started: Moment
     var error: String?
 
     func json() -> [UInt8] {
-        var object: [String: Any] = ["pid": Int(pid), "reload": number, "result": error == nil ? "reloaded" : "rejected"]
+        var object: [String: Any] = ["pid": pid, "boot": started.boot, "startedNanoseconds": String(started.nanoseconds),
+                                     "result": error == nil ? "reloaded" : "rejected"]
         if let error { object["error"] = error }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         return Array(data) + [10]
     }
 
+    /// Nil for a file that is missing or is not one a daemon wrote (whatever its content).
     static func read(_ path: String) -> ReloadResult? {
         guard let data = FileManager.default.contents(atPath: path),
               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let pid = object["pid"] as? Int, let number = object["reload"] as? Int,
-              let result = object["result"] as? String else { return nil }
+              let pid = (object["pid"] as? NSNumber)?.intValue, let boot = object["boot"] as? String,
+              let started = (object["startedNanoseconds"] as? String).flatMap({ UInt64($0) }),
+              let result = object["result"] as? String, ["reloaded", "rejected"].contains(result) else { return nil }
         let error = result == "reloaded" ? nil : (object["error"] as? String ?? "rejected")
-        return ReloadResult(pid: Int32(pid), number: number, error: error)
+        return ReloadResult(pid: pid, started: Moment(boot: boot, nanoseconds: started), error: error)
     }
 
     /// Written by the daemon; a failure is logged by the caller, the reload itself stands.

@@ -142,15 +142,13 @@ struct Serve: ParsableCommand {
             watchdog.resume()
             sources.append(watchdog)
         }
-        var reloads = 0
         withExtendedLifetime(sources) {
             while true {
                 var number: Int32 = 0
                 guard sigwait(&held, &number) == 0 else { continue }
                 if number == SIGHUP {
-                    reloads += 1
-                    let reload = reloads
                     control.async {
+                        let started = ReloadResult.Moment.now()
                         // RELOADING=1 with the monotonic time, then READY=1 once done: what
                         // Type=notify-reload (systemd 253 and later) waits for. A rejected config
                         // adds ERRNO= and says why in STATUS=.
@@ -166,7 +164,7 @@ struct Serve: ParsableCommand {
                         }
                         // The verdict `xero-webhookd reload` (the unit's ExecReload) waits for.
                         do {
-                            try ReloadResult(pid: getpid(), number: reload, error: problem).write(stateDirectory: settings.stateDirectory)
+                            try ReloadResult(pid: Int(getpid()), started: started, error: problem).write(stateDirectory: settings.stateDirectory)
                         } catch {
                             logger.warning("cannot write the reload result", metadata: ["error": "\(error)"])
                         }

@@ -130,12 +130,57 @@ import Glibc
         #expect(broken.status == 78 && broken.stderr.contains("listen.port"), "\(broken)")
         try writeFile(config, good)
 
+        // A verdict already in the file never answers a new signal: one an earlier daemon with
+        // the same pid left (in a container the daemon is often always pid 1), one from a reload
+        // that started before the signal (it read the config before the change), one in an
+        // older format, one with a pid no process can have.
+        let resultFile = dir.file("state/reload-result")
+        let boot = try String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        for stale in [#"{"pid":\#(daemon.pid),"boot":"\#(boot)","startedNanoseconds":"1","result":"rejected","error":"stale"}"#,
+                      #"{"pid":\#(daemon.pid),"reload":50,"result":"rejected","error":"old format"}"#,
+                      #"{"pid":99999999999,"boot":"\#(boot)","startedNanoseconds":"99999999999999999","result":"rejected"}"#] {
+            try writeFile(resultFile, stale)
+            let fresh = try reload()
+            #expect(fresh.status == 0 && fresh.stdout == "reload: configuration reloaded\n", "\(stale): \(fresh)")
+        }
+
         let nobody = try Binary.run(["reload", "--config", config, "--pid", "999999999"], workingDirectory: "/")
         #expect(nobody.status == 1 && nobody.stderr.contains("cannot signal process 999999999"), "\(nobody)")
+        // A process that is not the daemon (SIGHUP ends it): said at once, not after the timeout.
+        // It is spawned with SIGHUP at its default action, as an operator's shell would start it
+        // (a test runner may ignore SIGHUP, and children inherit that); it stays a zombie until
+        // reaped below, which the command counts as exited.
+        let other = try spawnWithDefaultSignals(["/bin/sleep", "600"])
+        let notDaemon = try Binary.run(["reload", "--config", config, "--pid", "\(other)", "--timeout", "120"], workingDirectory: "/")
+        var status: Int32 = 0
+        kill(other, SIGKILL)
+        waitpid(other, &status, 0)
+        #expect(notDaemon.status == 1 && notDaemon.stderr.contains("exited without an answer"), "\(notDaemon)")
         #expect(daemon.stderr.components(separatedBy: "reload rejected").count - 1 == 3)
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit() == 0)
     }
+}
+
+/// Spawns `arguments` with an empty signal mask and SIGHUP at its default action; returns the pid.
+private func spawnWithDefaultSignals(_ arguments: [String]) throws -> pid_t {
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var empty = sigset_t()
+    sigemptyset(&empty)
+    posix_spawnattr_setsigmask(&attributes, &empty)
+    var defaults = sigset_t()
+    sigemptyset(&defaults)
+    sigaddset(&defaults, SIGHUP)
+    posix_spawnattr_setsigdefault(&attributes, &defaults)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    var argv = arguments.map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = withProcessSpawnLock { posix_spawn(&pid, arguments[0], nil, &attributes, &argv, environ) }
+    guard rc == 0 else { throw RawHTTPClient.ClientError(description: "posix_spawn: \(rc)") }
+    return pid
 }
 
 @Suite struct LogFormatTests {

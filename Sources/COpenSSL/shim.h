@@ -56,6 +56,11 @@ static inline int xwh_ssl_ctx_set_versions(SSL_CTX *ctx, int min_version, int ma
         && SSL_CTX_set_max_proto_version(ctx, max_version) == 1;
 }
 
+/// A peer's close without close_notify reads as the end of the stream, not an error.
+static inline void xwh_ssl_ctx_ignore_unexpected_eof(SSL_CTX *ctx) {
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+}
+
 static inline int xwh_ssl_set_host_name(SSL *ssl, const char *name) {
     return (int)SSL_set_tlsext_host_name(ssl, name);
 }

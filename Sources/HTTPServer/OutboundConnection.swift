@@ -1,4 +1,5 @@
 import COpenSSL
+import Dispatch
 import SystemSupport
 #if canImport(Glibc)
 import Glibc
@@ -11,18 +12,31 @@ import Glibc
 public final class OutboundConnection {
     public struct Failure: Error, CustomStringConvertible, Equatable {
         public let description: String
+        /// The deadline passed (as opposed to the peer or the network failing).
+        public var timedOut = false
+
+        public init(description: String, timedOut: Bool = false) {
+            self.description = description
+            self.timedOut = timedOut
+        }
     }
 
     private let fd: Int32
     private var tls: (context: OpaquePointer, ssl: OpaquePointer)?
+    /// Every step from connect to the last read ends by this time (uptime nanoseconds): a
+    /// server that trickles its handshake or its answer a byte at a time is given up on.
+    private let deadline: UInt64
+    private let timeoutSeconds: Int
 
-    /// Connects (each resolved address in turn) and, if `tls`, completes the handshake; every
-    /// step and every later read or write waits at most `timeoutSeconds`.
+    /// Connects (each resolved address in turn) and, if `tls`, completes the handshake; all of
+    /// it, and every later read and write, ends within `timeoutSeconds` of this call.
     public init(host: String, port: UInt16, tls: Bool, caFile: String? = nil, timeoutSeconds: Int = 10) throws(Failure) {
-        fd = try Self.connect(host: host, port: port, timeoutSeconds: timeoutSeconds)
+        self.timeoutSeconds = timeoutSeconds
+        deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(timeoutSeconds, 0)) * 1_000_000_000
+        fd = try Self.connect(host: host, port: port, deadline: deadline, timeoutSeconds: timeoutSeconds)
         guard tls else { return }
         do throws(Failure) {
-            self.tls = try Self.handshake(fd: fd, host: host, caFile: caFile)
+            self.tls = try handshake(host: host, caFile: caFile)
         } catch {
             Glibc.close(fd)
             throw error
@@ -40,52 +54,75 @@ public final class OutboundConnection {
     public func write(_ bytes: [UInt8]) throws(Failure) {
         var offset = 0
         while offset < bytes.count {
+            ERR_clear_error()
             let n: Int = bytes[offset...].withUnsafeBytes { chunk in
-                if let tls { return Int(SSL_write(tls.ssl, chunk.baseAddress, Int32(chunk.count))) }
+                if let tls { return Int(SSL_write(tls.ssl, chunk.baseAddress, Int32(min(chunk.count, Int(Int32.max))))) }
                 return send(fd, chunk.baseAddress, chunk.count, Int32(MSG_NOSIGNAL))
             }
-            guard n > 0 else {
-                if n < 0, tls == nil, errno == EINTR { continue }
-                throw failure("write", result: n)
+            if n > 0 {
+                offset += n
+                continue
             }
-            offset += n
+            let saved = errno
+            try waitFor(result: n, errno: saved, what: "write")
         }
     }
 
     /// Up to `limit` bytes; empty at the end of the stream (a TLS close_notify or, as many
-    /// servers do, a plain close after the answer).
+    /// servers do, a close without one after the answer: the caller's framing decides whether
+    /// the answer was complete).
     public func read(limit: Int = 16_384) throws(Failure) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: limit)
         while true {
+            ERR_clear_error()
             let n: Int = buffer.withUnsafeMutableBytes { raw in
                 if let tls { return Int(SSL_read(tls.ssl, raw.baseAddress, Int32(raw.count))) }
                 return recv(fd, raw.baseAddress, raw.count, 0)
             }
             if n > 0 { return Array(buffer[0..<n]) }
             if n == 0, tls == nil { return [] }
-            if let tls {
-                let code = SSL_get_error(tls.ssl, Int32(n))
-                if code == SSL_ERROR_ZERO_RETURN { return [] }
-                // A close without close_notify after a complete answer: the caller decides.
-                if code == SSL_ERROR_SYSCALL, errno == 0 || n == 0 { ERR_clear_error(); return [] }
-            } else if errno == EINTR {
-                continue
-            }
-            throw failure("read", result: n)
+            let saved = errno
+            if let tls, SSL_get_error(tls.ssl, Int32(n)) == SSL_ERROR_ZERO_RETURN { return [] }
+            try waitFor(result: n, errno: saved, what: "read")
         }
     }
 
-    private func failure(_ what: String, result: Int) -> Failure {
-        let saved = errno
-        if saved == EAGAIN || saved == EWOULDBLOCK { return Failure(description: "\(what): timed out") }
+    /// After a call that made no progress: waits (against the deadline) for the socket to be
+    /// ready when the call would block, and throws for anything else.
+    private func waitFor(result: Int, errno saved: Int32, what: String) throws(Failure) {
+        var events: Int16
         if let tls {
-            let code = SSL_get_error(tls.ssl, Int32(result))
-            if code == SSL_ERROR_SSL { return Failure(description: "\(what): \(openSSLErrors())") }
+            switch SSL_get_error(tls.ssl, Int32(result)) {
+            case SSL_ERROR_WANT_READ: events = Int16(POLLIN)
+            case SSL_ERROR_WANT_WRITE: events = Int16(POLLOUT)
+            case SSL_ERROR_SSL: throw Failure(description: "\(what): \(openSSLErrors())")
+            case SSL_ERROR_SYSCALL where saved != 0: throw Failure(description: "\(what): \(String(cString: strerror(saved)))")
+            default: throw Failure(description: "\(what): the connection closed")
+            }
+        } else {
+            switch saved {
+            case EINTR: return
+            case EAGAIN, EWOULDBLOCK: events = what == "read" ? Int16(POLLIN) : Int16(POLLOUT)
+            default: throw Failure(description: "\(what): \(String(cString: strerror(saved)))")
+            }
         }
-        return Failure(description: "\(what): \(String(cString: strerror(saved)))")
+        try Self.wait(fd, for: events, deadline: deadline, timeoutSeconds: timeoutSeconds, what: what)
     }
 
-    private static func connect(host: String, port: UInt16, timeoutSeconds: Int) throws(Failure) -> Int32 {
+    /// Polls `fd` for `events` until ready or the deadline; EINTR polls again.
+    private static func wait(_ fd: Int32, for events: Int16, deadline: UInt64, timeoutSeconds: Int, what: String) throws(Failure) {
+        while true {
+            let now = DispatchTime.now().uptimeNanoseconds
+            guard now < deadline else { throw Failure(description: "\(what): timed out after \(timeoutSeconds) s", timedOut: true) }
+            var poller = pollfd(fd: fd, events: events, revents: 0)
+            let milliseconds = Int32(clamping: (deadline - now + 999_999) / 1_000_000)
+            let ready = poll(&poller, 1, milliseconds)
+            if ready > 0 { return }  // readable, writable, or an error the next call reports
+            if ready < 0 && errno != EINTR { throw Failure(description: "\(what): poll: \(String(cString: strerror(errno)))") }
+        }
+    }
+
+    private static func connect(host: String, port: UInt16, deadline: UInt64, timeoutSeconds: Int) throws(Failure) -> Int32 {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -112,26 +149,22 @@ public final class OutboundConnection {
                     Glibc.close(fd)
                     continue
                 }
-                var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                let ready = poll(&poller, 1, Int32(timeoutSeconds * 1000))
-                var error: Int32 = 0
-                var length = socklen_t(MemoryLayout<Int32>.size)
-                if ready <= 0 {
-                    reasons.append("\(address): connect timed out after \(timeoutSeconds) s")
+                do throws(Failure) {
+                    try wait(fd, for: Int16(POLLOUT), deadline: deadline, timeoutSeconds: timeoutSeconds, what: "connect")
+                } catch {
+                    reasons.append("\(address): \(error.description)")
                     Glibc.close(fd)
                     continue
                 }
+                var error: Int32 = 0
+                var length = socklen_t(MemoryLayout<Int32>.size)
                 if getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0 || error != 0 {
                     reasons.append("\(address): \(String(cString: strerror(error == 0 ? errno : error)))")
                     Glibc.close(fd)
                     continue
                 }
             }
-            // Blocking from here on, each call bounded by the timeout.
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
-            var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-            _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            // Non-blocking from here on: every call waits in poll, against the deadline.
             var one: Int32 = 1
             _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             return fd
@@ -139,9 +172,14 @@ public final class OutboundConnection {
         throw Failure(description: "cannot connect to \(host) port \(port): \(reasons.joined(separator: "; "))")
     }
 
-    private static func handshake(fd: Int32, host: String, caFile: String?) throws(Failure) -> (OpaquePointer, OpaquePointer) {
+    private func handshake(host: String, caFile: String?) throws(Failure) -> (OpaquePointer, OpaquePointer) {
         ERR_clear_error()
         guard let context = SSL_CTX_new(TLS_client_method()) else { throw Failure(description: "SSL_CTX_new: \(openSSLErrors())") }
+        // Many servers close without close_notify after an answer framed by the close; OpenSSL 3
+        // would call that an error ("unexpected eof"). The answer's own framing says whether
+        // anything is missing.
+        // (Set before SSL_new, which copies the context's options.)
+        xwh_ssl_ctx_ignore_unexpected_eof(context)
         guard let ssl = SSL_new(context) else {
             SSL_CTX_free(context)
             throw Failure(description: "SSL_new: \(openSSLErrors())")
@@ -171,20 +209,31 @@ public final class OutboundConnection {
             }
         }
         guard SSL_set_fd(ssl, fd) == 1 else { throw Failure(description: "SSL_set_fd: \(openSSLErrors())") }
-        let rc = SSL_connect(ssl)
-        guard rc == 1 else {
-            let verify = SSL_get_verify_result(ssl)
-            if verify != Int(X509_V_OK) {
-                ERR_clear_error()
-                let reason = String(cString: X509_verify_cert_error_string(verify))
-                throw Failure(description: "TLS handshake with \(host): certificate verify failed: \(reason)")
-            }
+        while true {
+            ERR_clear_error()
+            let rc = SSL_connect(ssl)
+            if rc == 1 { break }
             let saved = errno
             let code = SSL_get_error(ssl, rc)
-            let reason = code == SSL_ERROR_SSL ? openSSLErrors()
-                : (saved == EAGAIN ? "timed out" : saved == 0 ? "connection closed" : String(cString: strerror(saved)))
-            ERR_clear_error()
-            throw Failure(description: "TLS handshake with \(host): \(reason)")
+            do throws(Failure) {
+                switch code {
+                case SSL_ERROR_WANT_READ: try Self.wait(fd, for: Int16(POLLIN), deadline: deadline, timeoutSeconds: timeoutSeconds, what: "handshake")
+                case SSL_ERROR_WANT_WRITE: try Self.wait(fd, for: Int16(POLLOUT), deadline: deadline, timeoutSeconds: timeoutSeconds, what: "handshake")
+                default:
+                    let verify = SSL_get_verify_result(ssl)
+                    if verify != Int(X509_V_OK) {
+                        ERR_clear_error()
+                        let reason = String(cString: X509_verify_cert_error_string(verify))
+                        throw Failure(description: "certificate verify failed: \(reason)")
+                    }
+                    let reason = code == SSL_ERROR_SSL ? openSSLErrors()
+                        : (saved == 0 ? "connection closed" : String(cString: strerror(saved)))
+                    ERR_clear_error()
+                    throw Failure(description: reason)
+                }
+            } catch {
+                throw Failure(description: "TLS handshake with \(host): \(error.description)", timedOut: error.timedOut)
+            }
         }
         done = true
         return (context, ssl)

@@ -1,6 +1,9 @@
 import Dispatch
 import Foundation
 import HTTPServer
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where `selftest` and `send` post: an http(s) URL split into what a connection needs.
 struct DeliveryTarget: Equatable {
@@ -15,11 +18,17 @@ struct DeliveryTarget: Equatable {
 
     /// Nil unless `text` is an absolute http or https URL with a host.
     init?(_ text: String) {
+        // The encoded host: an internationalised name in its ASCII (punycode) form, the one DNS
+        // and the certificate know.
         guard let parts = URLComponents(string: text), let scheme = parts.scheme?.lowercased(),
-              scheme == "http" || scheme == "https", var host = parts.host, !host.isEmpty,
+              scheme == "http" || scheme == "https", var host = parts.encodedHost, !host.isEmpty,
               parts.user == nil, parts.password == nil else { return nil }
-        let bracketed = host.hasPrefix("[")
-        if bracketed { host = String(host.dropFirst().dropLast()) }
+        if host.hasPrefix("[") {
+            // Brackets hold an IPv6 address and nothing else (RFC 3986 §3.2.2).
+            host = String(host.dropFirst().dropLast())
+            var address = in6_addr()
+            guard inet_pton(AF_INET6, host, &address) == 1 else { return nil }
+        }
         https = scheme == "https"
         self.host = host
         if let explicit = parts.port {
@@ -63,16 +72,17 @@ struct DeliveryClient {
             if let signature { head += "x-xero-signature: \(signature)\r\n" }
             head += "Connection: close\r\n\r\n"
             try connection.write(Array(head.utf8) + body)
-            // Each read waits at most the timeout; the whole answer too, so a server that
-            // trickles bytes cannot keep the check going for ever.
-            let deadline = started + UInt64(timeoutSeconds) * 1_000_000_000
+            // The connection ends every step within the timeout of its start, so a server that
+            // trickles its handshake or its answer cannot keep the check going for ever.
             var received: [UInt8] = []
             while true {
-                let chunk = try connection.read()
-                received += chunk
-                if !chunk.isEmpty && DispatchTime.now().uptimeNanoseconds > deadline {
+                let chunk: [UInt8]
+                do {
+                    chunk = try connection.read()
+                } catch where error.timedOut {
                     return .failure(Failure(description: "no complete answer within \(timeoutSeconds) s (\(received.count) bytes so far)"))
                 }
+                received += chunk
                 switch HTTPAnswer.parse(received, atEnd: chunk.isEmpty) {
                 case .needMore:
                     if chunk.isEmpty { return .failure(Failure(description: "the connection closed before the answer was complete")) }
@@ -128,7 +138,9 @@ struct HTTPAnswer: Equatable {
             }
             var fields: [Field] = []
             for line in lines.dropFirst() {
-                guard let colon = line.firstIndex(of: ":"), colon != line.startIndex else {
+                // A field name is a token: no whitespace before the colon (RFC 9112 §5.1).
+                guard let colon = line.firstIndex(of: ":"), colon != line.startIndex,
+                      line[..<colon].allSatisfy(isTokenCharacter) else {
                     return .invalid("header line \(line.debugDescription)")
                 }
                 fields.append(Field(name: String(line[..<colon]),
@@ -150,9 +162,11 @@ struct HTTPAnswer: Equatable {
             if codings.last == "chunked" {
                 return chunked(bytes, from: bodyStart).map { HTTPAnswer(status: status, headers: fields, bodyLength: $0) }
             }
-            let lengths = Set(values("content-length"))
+            // Transfer-Encoding without chunked last: the body ends with the connection, whatever
+            // Content-Length says (RFC 9112 §6.3, item 4).
+            let lengths = codings.isEmpty ? Set(values("content-length")) : []
             if let text = lengths.first {
-                guard lengths.count == 1, let length = Int(text), length >= 0, text.allSatisfy(\.isASCII) else {
+                guard lengths.count == 1, !text.isEmpty, text.count <= 18, text.allSatisfy(\.isASCIIDigit), let length = Int(text) else {
                     return .invalid("Content-Length \(lengths.sorted())")
                 }
                 guard length <= maxBodyBytes else { return .invalid("body of \(length) bytes") }
@@ -173,7 +187,8 @@ struct HTTPAnswer: Equatable {
             let line = String(decoding: bytes[position..<lineEnd], as: UTF8.self)
             let sizeText = line.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false)[0]
                 .trimmingCharacters(in: .whitespaces)
-            guard !sizeText.isEmpty, sizeText.count <= 8, let size = Int(sizeText, radix: 16), size >= 0 else {
+            guard !sizeText.isEmpty, sizeText.count <= 8, sizeText.allSatisfy(\.isHexDigit), sizeText.allSatisfy(\.isASCII),
+                  let size = Int(sizeText, radix: 16) else {
                 return .invalid("chunk size \(line.debugDescription)")
             }
             position = lineEnd + 2
@@ -205,6 +220,12 @@ struct HTTPAnswer: Equatable {
         }
     }
 
+    /// tchar (RFC 9110 §5.6.2).
+    private static func isTokenCharacter(_ c: Character) -> Bool {
+        guard let ascii = c.asciiValue else { return false }
+        return ascii.isASCIIAlphanumeric || "!#$%&'*+-.^_`|~".utf8.contains(ascii)
+    }
+
     private static func find(_ needle: [UInt8], in bytes: [UInt8], from: Int) -> Int? {
         guard bytes.count >= needle.count else { return nil }
         var index = from
@@ -214,4 +235,12 @@ struct HTTPAnswer: Equatable {
         }
         return nil
     }
+}
+
+private extension Character {
+    var isASCIIDigit: Bool { asciiValue.map { (48...57).contains($0) } ?? false }
+}
+
+private extension UInt8 {
+    var isASCIIAlphanumeric: Bool { (48...57).contains(self) || (65...90).contains(self) || (97...122).contains(self) }
 }

@@ -4,6 +4,7 @@ import Dispatch
 import Glibc
 #endif
 import Testing
+import TestSupport
 @testable import WebhookDaemon
 
 /// The answer reader of `selftest` and `send`: what real servers send back (framed by length,
@@ -64,6 +65,24 @@ import Testing
         #expect(reason("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")?.contains("chunk size") == true)
         #expect(reason("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n")?.contains("CRLF") == true)
         #expect(reason("HTTP/1.1 200 OK\r\n" + String(repeating: "X-Big: aaaaaaaaaaaaaaaaaaaa\r\n", count: 3_000))?.contains("head over") == true)
+        // What a lenient reader would accept and a strict peer would frame differently.
+        #expect(reason("HTTP/1.1 200 OK\r\nContent-Length : 5\r\n\r\nhello")?.contains("header line") == true)
+        #expect(reason("HTTP/1.1 200 OK\r\n Content-Length: 5\r\n\r\nhello")?.contains("header line") == true)
+        #expect(reason("HTTP/1.1 200 OK\r\nContent-Length: +0\r\n\r\n")?.contains("Content-Length") == true)
+        #expect(reason("HTTP/1.1 200 OK\r\nContent-Length: 0x5\r\n\r\nhello")?.contains("Content-Length") == true)
+        #expect(reason("HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n")?.contains("Content-Length") == true)
+        #expect(reason("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-0\r\n\r\n")?.contains("chunk size") == true)
+        #expect(reason("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n+5\r\nhello\r\n0\r\n\r\n")?.contains("chunk size") == true)
+        #expect(reason("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\u{FF15}\r\nhello\r\n0\r\n\r\n")?.contains("chunk size") == true)
+    }
+
+    /// A Transfer-Encoding other than chunked last frames the body by the close, and
+    /// Content-Length beside it does not count (RFC 9112 §6.3).
+    @Test func transferEncodingWithoutChunkedReadsToTheClose() {
+        let text = Self.bytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 2\r\n\r\nabcdef")
+        #expect(HTTPAnswer.parse(text, atEnd: false) == .needMore)
+        guard case let .complete(answer) = HTTPAnswer.parse(text, atEnd: true) else { Issue.record("not complete at the close"); return }
+        #expect(answer.bodyLength == 6)
     }
 }
 
@@ -82,8 +101,17 @@ import Testing
         #expect(!target.https)
     }
 
+    /// An internationalised name is resolved and checked against the certificate in its ASCII
+    /// form; the Host header carries that form too.
+    @Test func internationalisedHostInPunycode() throws {
+        let target = try #require(DeliveryTarget("https://BÜCHER.example:8443/hook"))
+        #expect(target.host == "xn--bcher-kva.example")
+        #expect(target.authority == "xn--bcher-kva.example:8443")
+    }
+
     @Test func notAnHTTPURL() {
-        for text in ["ftp://example.com/", "/webhooks/xero", "http://", "https://user:pass@example.com/", "http://example.com:0/", "example.com"] {
+        for text in ["ftp://example.com/", "/webhooks/xero", "http://", "https://user:pass@example.com/", "http://example.com:0/", "example.com",
+                     "http://[127.0.0.1]/", "http://[example.com]/"] {
             #expect(DeliveryTarget(text) == nil, "\(text)")
         }
     }
@@ -152,6 +180,45 @@ extension DeliveryTarget {
         #expect(failure.description.hasPrefix("no complete answer within 1 s"), "\(failure)")
         #expect(Date().timeIntervalSince(started) < 5)
         server.finish()
+    }
+
+    /// A server that starts a TLS record and then sends one byte every 50 ms: each byte comes
+    /// well within any per-read timeout, so only a deadline on the whole handshake ends it.
+    @Test func aTricklingHandshakeIsGivenUpOnAtTheDeadline() throws {
+        let server = try OneShotServer { client in
+            let text: [UInt8] = [0x16, 0x03, 0x03, 0x40, 0x00] + [UInt8](repeating: 0x61, count: 1000)
+            for byte in text {
+                guard send(client, [byte], 1, Int32(MSG_NOSIGNAL)) == 1 else { return }
+                usleep(50_000)  // the hostile server's pace, not a wait of the test
+            }
+        }
+        let started = Date()
+        let result = DeliveryClient(caFile: nil, timeoutSeconds: 1).post(try #require(DeliveryTarget("https://127.0.0.1:\(server.port)/")), body: [], signature: nil)
+        guard case let .failure(failure) = result else { Issue.record("a trickled handshake was accepted"); return }
+        #expect(failure.description == "TLS handshake with 127.0.0.1: handshake: timed out after 1 s", "\(failure)")
+        #expect(Date().timeIntervalSince(started) < 5)
+        server.finish()
+    }
+
+    /// An answer framed by the close, over TLS, from a server that closes without close_notify
+    /// (OpenSSL 3 calls that "unexpected eof"): the answer counts. An answer cut short the same
+    /// way is still reported as cut.
+    @Test func aTLSAnswerEndedByACloseWithoutCloseNotify() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let pki = try TestCertificates.make(in: dir.path, name: "eof")
+        for closeNotify in [false, true] {
+            let server = try OneShotTLSServer(certificates: pki, answer: Array("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbody".utf8), closeNotify: closeNotify)
+            let result = DeliveryClient(caFile: pki.caFile, timeoutSeconds: 10).post(try #require(DeliveryTarget("https://localhost:\(server.port)/")), body: [], signature: nil)
+            guard case let .success(answer) = result else { Issue.record("close_notify \(closeNotify): \(result)"); server.finish(); continue }
+            #expect(answer.status == 200 && answer.bodyLength == 4)
+            server.finish()
+        }
+        let cut = try OneShotTLSServer(certificates: pki, answer: Array("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc".utf8), closeNotify: false)
+        let result = DeliveryClient(caFile: pki.caFile, timeoutSeconds: 10).post(try #require(DeliveryTarget("https://localhost:\(cut.port)/")), body: [], signature: nil)
+        guard case let .failure(failure) = result else { Issue.record("a cut answer was accepted"); cut.finish(); return }
+        #expect(failure.description == "the connection closed before the answer was complete")
+        cut.finish()
     }
 
     @Test func aServerThatClosesMidAnswerIsReportedSo() throws {

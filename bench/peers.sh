@@ -4,6 +4,8 @@
 #   xero-webhookd, state on the real disk (every 200 fsynced first)
 #   xero-webhookd, state on tmpfs (the HTTP and CPU ceiling of our own code)
 #   nginx `return 200` (the ceiling of any HTTP server on this machine)
+#   the Dispatch floor: the design card (POSIX sockets, Dispatch read sources, one serial queue
+#   per core) doing nothing but frame requests and answer 200 (bench/dispatch-floor)
 #   adnanh/webhook 2.8.0 from Debian, payload-hmac-sha256 rule, execute-command /bin/true
 #   Xero's PHP sample logic under `php -S` with PHP_CLI_SERVER_WORKERS=2
 # Neither peer persists anything. Prints requests/s, p50/p99 latency and peak RSS for each and
@@ -69,6 +71,11 @@ run_daemon() {  # name statedir
   kill -TERM "$pid"; wait "$pid"; pid=
 }
 
+# The floor under a durable answer on this disk, measured where the daemon's state goes.
+sync=$(python3 bench/fdatasync.py "$work" 2000)
+sync_p50=$(awk '/^p50_ms/ {print $2}' <<<"$sync")
+sync_p99=$(awk '/^p99_ms/ {print $2}' <<<"$sync")
+
 run_daemon "xero-webhookd (disk)" "$work"
 run_daemon "xero-webhookd (tmpfs)" "$shmwork"
 
@@ -80,6 +87,17 @@ wait_port "$port"
 run_wrk "nginx return 200" "$port" bench/signed-post.lua
 rss["nginx return 200"]=$(peak_rss "$pid")
 kill -QUIT "$pid"; wait "$pid" || true; pid=
+
+# The ceiling of the design itself: Dispatch read sources on one serial queue per core, framing
+# by Content-Length and an empty 200, nothing else (bench/dispatch-floor/main.swift).
+swiftc -O bench/dispatch-floor/main.swift -o "$work/dispatch-floor"
+port=$(free_port)
+"$work/dispatch-floor" "$port" &
+pid=$!
+wait_port "$port"
+run_wrk "Dispatch floor (no work)" "$port" bench/signed-post.lua
+rss["Dispatch floor (no work)"]=$(peak_rss "$pid")
+kill "$pid"; wait "$pid" || true; pid=
 
 port=$(free_port)
 webhook -hooks bench/peers/hooks.json -ip 127.0.0.1 -port "$port" -nopanic >"$work/webhook.log" 2>&1 &
@@ -99,6 +117,7 @@ pkill -P "$pid" 2>/dev/null || true  # php -S workers
 kill "$pid"; wait "$pid" || true; pid=
 
 ours=${rps["xero-webhookd (disk)"]}
+names=("xero-webhookd (disk)" "xero-webhookd (tmpfs)" "nginx return 200" "Dispatch floor (no work)" "webhook 2.8.0" "PHP sample (php -S)")
 results=bench/results/peers.md
 {
   echo
@@ -108,14 +127,19 @@ results=bench/results/peers.md
   echo
   echo "| receiver | requests/s | p50 ms | p99 ms | non-2xx/errors | peak RSS MiB | xero-webhookd (disk) ÷ this |"
   echo "|---|---|---|---|---|---|---|"
-  for name in "xero-webhookd (disk)" "xero-webhookd (tmpfs)" "nginx return 200" "webhook 2.8.0" "PHP sample (php -S)"; do
+  for name in "${names[@]}"; do
     ratio=$(awk -v a="$ours" -v b="${rps[$name]}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
     echo "| $name | ${rps[$name]} | ${p50[$name]} | ${p99[$name]} | ${errs[$name]} | ${rss[$name]} | $ratio |"
   done
+  echo
+  echo "One fdatasync of a 420-byte append on the same disk (bench/fdatasync.py, 2,000 in a row): p50 $sync_p50 ms, p99 $sync_p99 ms;"
+  awk -v d="${p50["xero-webhookd (disk)"]}" -v s="$sync_p50" -v n="${rps["nginx return 200"]}" -v w="${rps["webhook 2.8.0"]}" -v o="$ours" \
+    -v f="${rps["Dispatch floor (no work)"]}" \
+    'BEGIN { printf "xero-webhookd (disk) p50 is %.3f ms above it; %.0f %% of nginx, %.2f× webhook; the Dispatch floor is %.0f %% of nginx, xero-webhookd (disk) %.0f %% of that floor.\n", d - s, 100 * o / n, o / w, 100 * f / n, 100 * o / f }'
 } | tee -a "$results"
 
 {
-  for name in "xero-webhookd (disk)" "xero-webhookd (tmpfs)" "nginx return 200" "webhook 2.8.0" "PHP sample (php -S)"; do
+  for name in "${names[@]}"; do
     printf '"%s" %s\n' "$name" "${rps[$name]}"
   done
 } >"$work/chart.dat"

@@ -35,11 +35,14 @@ public struct DiskQueueOptions: Sendable {
     ///
     /// Only the last segment ever ends in zeros: a full segment is cut to its committed end
     /// before the next one is created, and recovery reads a zero tail as the clean end.
-    /// 0 disables it: every batch then grows the file. Default 4 MiB.
+    /// 0 disables it: every batch then grows the file. Default 1 MiB: preparing a chunk holds up
+    /// the batches behind it for one write and sync of the chunk, and on a virtio disk 4 MiB took
+    /// 11.5 ms where 1 MiB took 0.7 ms (so 4 MiB chunks set the receive path's p99 at 8–10 ms
+    /// under load, 1 MiB chunks at 2.3–2.7 ms: bench/results/profile.md).
     public var preallocationBytes: Int
 
     /// The defaults suit the daemon: 64 MiB segments, 1 MiB records and batches, a 64 MiB
-    /// free-space reserve, no size bound, no faults, 4 MiB of prepared space.
+    /// free-space reserve, no size bound, no faults, 1 MiB of prepared space.
     public init(
         segmentBytes: Int = 64 << 20,
         maxRecordBytes: Int = 1 << 20,
@@ -47,7 +50,7 @@ public struct DiskQueueOptions: Sendable {
         faults: FaultInjector? = nil,
         minFreeBytes: Int = 64 << 20,
         maxQueueBytes: Int? = nil,
-        preallocationBytes: Int = 4 << 20
+        preallocationBytes: Int = 1 << 20
     ) {
         self.segmentBytes = segmentBytes
         self.maxRecordBytes = maxRecordBytes

@@ -43,8 +43,15 @@ public final class OutboundConnection {
         }
     }
 
+    /// True once the time given at `init` has run out.
+    public var deadlinePassed: Bool { DispatchTime.now().uptimeNanoseconds >= deadline }
+
     deinit {
         if let tls {
+            // A close_notify, so the server sees a clean end (one try: the socket does not block).
+            ERR_clear_error()
+            _ = SSL_shutdown(tls.ssl)
+            ERR_clear_error()
             SSL_free(tls.ssl)
             SSL_CTX_free(tls.context)
         }
@@ -133,11 +140,18 @@ public final class OutboundConnection {
             throw Failure(description: "cannot resolve \(host): \(String(cString: gai_strerror(rc)))")
         }
         defer { freeaddrinfo(list) }
-        var reasons: [String] = []
+        var addresses: [addrinfo] = []
         var next = list
         while let entry = next {
-            let info = entry.pointee
-            next = info.ai_next
+            addresses.append(entry.pointee)
+            next = entry.pointee.ai_next
+        }
+        var reasons: [String] = []
+        for (index, info) in addresses.enumerated() {
+            // Each address gets an equal share of the time left, so one that drops SYNs (a
+            // firewalled IPv6 route, say) does not use up the time of those after it.
+            let now = DispatchTime.now().uptimeNanoseconds
+            let attemptDeadline = now + (deadline > now ? (deadline - now) / UInt64(addresses.count - index) : 0)
             let fd = socket(info.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { reasons.append("socket: \(String(cString: strerror(errno)))"); continue }
             var storage = sockaddr_storage()
@@ -150,9 +164,10 @@ public final class OutboundConnection {
                     continue
                 }
                 do throws(Failure) {
-                    try wait(fd, for: Int16(POLLOUT), deadline: deadline, timeoutSeconds: timeoutSeconds, what: "connect")
+                    try wait(fd, for: Int16(POLLOUT), deadline: attemptDeadline, timeoutSeconds: timeoutSeconds, what: "connect")
                 } catch {
-                    reasons.append("\(address): \(error.description)")
+                    let waited = (DispatchTime.now().uptimeNanoseconds - now) / 1_000_000
+                    reasons.append("\(address): " + (error.timedOut ? "no answer to connect within \(waited) ms" : error.description))
                     Glibc.close(fd)
                     continue
                 }

@@ -23,6 +23,8 @@ struct DeliveryTarget: Equatable {
         guard let parts = URLComponents(string: text), let scheme = parts.scheme?.lowercased(),
               scheme == "http" || scheme == "https", var host = parts.encodedHost, !host.isEmpty,
               parts.user == nil, parts.password == nil else { return nil }
+        // A percent-encoded name (`b%C3%BCcher.example`) is not one a resolver takes.
+        guard !host.contains("%") || host.hasPrefix("[") else { return nil }
         if host.hasPrefix("[") {
             // Brackets hold an IPv6 address and nothing else (RFC 3986 §3.2.2).
             host = String(host.dropFirst().dropLast())
@@ -74,18 +76,24 @@ struct DeliveryClient {
             try connection.write(Array(head.utf8) + body)
             // The connection ends every step within the timeout of its start, so a server that
             // trickles its handshake or its answer cannot keep the check going for ever.
-            var received: [UInt8] = []
+            var reader = HTTPAnswerReader()
+            var received = 0
             while true {
                 let chunk: [UInt8]
                 do {
                     chunk = try connection.read()
                 } catch where error.timedOut {
-                    return .failure(Failure(description: "no complete answer within \(timeoutSeconds) s (\(received.count) bytes so far)"))
+                    return .failure(Failure(description: "no complete answer within \(timeoutSeconds) s (\(received) bytes so far)"))
                 }
-                received += chunk
-                switch HTTPAnswer.parse(received, atEnd: chunk.isEmpty) {
+                received += chunk.count
+                switch reader.feed(chunk, atEnd: chunk.isEmpty) {
                 case .needMore:
                     if chunk.isEmpty { return .failure(Failure(description: "the connection closed before the answer was complete")) }
+                    // A server that never stops sending is given up on at the deadline too, not
+                    // only one that stops (a complete answer that came in time still counts).
+                    if connection.deadlinePassed {
+                        return .failure(Failure(description: "no complete answer within \(timeoutSeconds) s (\(received) bytes so far)"))
+                    }
                 case let .invalid(reason):
                     return .failure(Failure(description: "not an HTTP/1.1 answer: \(reason)"))
                 case let .complete(answer):
@@ -102,7 +110,7 @@ struct DeliveryClient {
 
 /// One HTTP/1.1 answer read from the start of a byte stream: the status line, the header fields
 /// and a body framed by chunked coding, Content-Length, or the end of the stream (RFC 9112 §6.3).
-/// Interim 1xx answers before it are skipped.
+/// Interim 1xx answers before it are skipped (at most `maxInterimAnswers`).
 struct HTTPAnswer: Equatable {
     var status: Int
     var headers: [Field]
@@ -121,116 +129,225 @@ struct HTTPAnswer: Equatable {
 
     static let maxHeadBytes = 65_536
     static let maxBodyBytes = 8 << 20
+    static let maxInterimAnswers = 16
+    static let maxAnswerBytes = maxHeadBytes + 2 * maxBodyBytes
+    /// A chunk-size line with its extensions, and the whole trailer section.
+    static let maxChunkLineBytes = 4_096
+    static let maxTrailerBytes = 65_536
 
-    /// `atEnd`: the peer closed; a body without length then ends here.
+    /// The answer at the start of `bytes`; `atEnd`: the peer closed (a body without length then
+    /// ends here).
     static func parse(_ bytes: [UInt8], atEnd: Bool) -> Parse {
-        var start = 0
+        var reader = HTTPAnswerReader()
+        return reader.feed(bytes, atEnd: atEnd)
+    }
+}
+
+/// Reads an answer as its bytes arrive, each byte examined about once however the stream is cut
+/// (a server that sends a million tiny chunks or interim answers costs linear time, not
+/// quadratic), and never holding more than a head and `HTTPAnswer.maxBodyBytes` of body.
+struct HTTPAnswerReader {
+    private var bytes: [UInt8] = []
+    /// Where the current head starts (after any interim answers).
+    private var headStart = 0
+    /// Where the search for the end of the head goes on.
+    private var scanned = 0
+    private var interimAnswers = 0
+    private var head: Head?
+    /// Chunked framing: the start of the next chunk-size line (or trailer line), and the body's
+    /// decoded length so far.
+    private var chunkPosition = 0
+    private var chunkTotal = 0
+    private var inTrailer = false
+
+    private struct Head {
+        var status: Int
+        var fields: [HTTPAnswer.Field]
+        var bodyStart: Int
+        var framing: Framing
+    }
+
+    private enum Framing {
+        case none, length(Int), chunked, toClose
+    }
+
+    /// Adds `chunk` (empty and `atEnd` when the peer closed) and says whether the answer is whole.
+    mutating func feed(_ chunk: [UInt8], atEnd: Bool) -> HTTPAnswer.Parse {
+        bytes += chunk
+        // Framing can cost more than the body (a chunk-size line per byte): the bytes held are
+        // bounded too, not only the body they decode to.
+        guard bytes.count <= HTTPAnswer.maxAnswerBytes else { return .invalid("answer over \(HTTPAnswer.maxAnswerBytes) bytes") }
         while true {
-            guard let headEnd = find([13, 10, 13, 10], in: bytes, from: start) else {
-                return bytes.count - start > maxHeadBytes ? .invalid("head over \(maxHeadBytes) bytes") : .needMore
+            if head == nil {
+                switch readHead() {
+                case .needMore: return .needMore
+                case let .invalid(reason): return .invalid(reason)
+                case .complete: break
+                }
             }
-            guard headEnd - start <= maxHeadBytes else { return .invalid("head over \(maxHeadBytes) bytes") }
-            let lines = String(decoding: bytes[start..<headEnd], as: UTF8.self).components(separatedBy: "\r\n")
+            guard let head else { return .needMore }
+            let answer = { (length: Int) in HTTPAnswer(status: head.status, headers: head.fields, bodyLength: length) }
+            switch head.framing {
+            case .none:
+                return .complete(answer(0))
+            case let .length(length):
+                return bytes.count - head.bodyStart >= length ? .complete(answer(length)) : .needMore
+            case .toClose:
+                guard bytes.count - head.bodyStart <= HTTPAnswer.maxBodyBytes else { return .invalid("body over \(HTTPAnswer.maxBodyBytes) bytes") }
+                return atEnd ? .complete(answer(bytes.count - head.bodyStart)) : .needMore
+            case .chunked:
+                return readChunks()
+            }
+        }
+    }
+
+    private enum Step {
+        case needMore, invalid(String), complete
+    }
+
+    /// Finds and reads the next head; an interim answer moves on to the one after it.
+    private mutating func readHead() -> Step {
+        while true {
+            guard let headEnd = find([13, 10, 13, 10], from: max(headStart, scanned - 3)) else {
+                scanned = bytes.count
+                return bytes.count - headStart > HTTPAnswer.maxHeadBytes ? .invalid("head over \(HTTPAnswer.maxHeadBytes) bytes") : .needMore
+            }
+            guard headEnd - headStart <= HTTPAnswer.maxHeadBytes else { return .invalid("head over \(HTTPAnswer.maxHeadBytes) bytes") }
+            let lines = String(decoding: bytes[headStart..<headEnd], as: UTF8.self).components(separatedBy: "\r\n")
             let statusLine = lines[0].split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
             guard statusLine.count >= 2, statusLine[0] == "HTTP/1.1" || statusLine[0] == "HTTP/1.0",
-                  statusLine[1].count == 3, let status = Int(statusLine[1]), (100...599).contains(status) else {
+                  statusLine[1].count == 3, statusLine[1].allSatisfy(\.isASCIIDigit), let status = Int(statusLine[1]),
+                  (100...599).contains(status) else {
                 return .invalid("status line \(lines[0].debugDescription)")
             }
-            var fields: [Field] = []
+            var fields: [HTTPAnswer.Field] = []
             for line in lines.dropFirst() {
-                // A field name is a token: no whitespace before the colon (RFC 9112 §5.1).
+                // A field name is a token: no whitespace before the colon (RFC 9112 §5.1); a
+                // value holds no CR, LF or NUL (RFC 9110 §5.5).
                 guard let colon = line.firstIndex(of: ":"), colon != line.startIndex,
-                      line[..<colon].allSatisfy(isTokenCharacter) else {
+                      line[..<colon].allSatisfy(isTokenCharacter),
+                      !line.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) else {
                     return .invalid("header line \(line.debugDescription)")
                 }
-                fields.append(Field(name: String(line[..<colon]),
-                                    value: line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+                fields.append(HTTPAnswer.Field(name: String(line[..<colon]),
+                                               value: line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
             }
             let bodyStart = headEnd + 4
-            if (100..<200).contains(status) && status != 101 {
-                start = bodyStart
+            if status == 101 {
+                return .invalid("101 Switching Protocols to a request that asked for no upgrade")
+            }
+            if (100..<200).contains(status) {
+                interimAnswers += 1
+                guard interimAnswers <= HTTPAnswer.maxInterimAnswers else {
+                    return .invalid("more than \(HTTPAnswer.maxInterimAnswers) interim (1xx) answers")
+                }
+                // Nothing before the final answer is needed again.
+                bytes.removeFirst(bodyStart)
+                headStart = 0
+                scanned = 0
                 continue
             }
             func values(_ name: String) -> [String] {
                 fields.filter { $0.name.lowercased() == name }.map(\.value)
             }
-            if status == 204 || status == 304 {
-                return .complete(HTTPAnswer(status: status, headers: fields, bodyLength: 0))
-            }
+            let framing: Framing
             let codings = values("transfer-encoding").joined(separator: ",").split(separator: ",")
                 .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-            if codings.last == "chunked" {
-                return chunked(bytes, from: bodyStart).map { HTTPAnswer(status: status, headers: fields, bodyLength: $0) }
-            }
-            // Transfer-Encoding without chunked last: the body ends with the connection, whatever
-            // Content-Length says (RFC 9112 §6.3, item 4).
-            let lengths = codings.isEmpty ? Set(values("content-length")) : []
-            if let text = lengths.first {
+            if status == 204 || status == 304 {
+                framing = .none
+            } else if !codings.isEmpty && statusLine[0] == "HTTP/1.0" {
+                // Transfer codings are HTTP/1.1 (RFC 9112 §6.1): a 1.0 answer with one is faulty framing.
+                return .invalid("Transfer-Encoding in an HTTP/1.0 answer")
+            } else if codings.last == "chunked" {
+                framing = .chunked
+                chunkPosition = bodyStart
+            } else if !codings.isEmpty {
+                // Transfer-Encoding without chunked last: the body ends with the connection,
+                // whatever Content-Length says (RFC 9112 §6.3, item 4).
+                framing = .toClose
+            } else if let text = Set(values("content-length")).first {
+                let lengths = Set(values("content-length"))
                 guard lengths.count == 1, !text.isEmpty, text.count <= 18, text.allSatisfy(\.isASCIIDigit), let length = Int(text) else {
                     return .invalid("Content-Length \(lengths.sorted())")
                 }
-                guard length <= maxBodyBytes else { return .invalid("body of \(length) bytes") }
-                return bytes.count - bodyStart >= length ? .complete(HTTPAnswer(status: status, headers: fields, bodyLength: length)) : .needMore
+                guard length <= HTTPAnswer.maxBodyBytes else { return .invalid("body of \(length) bytes") }
+                framing = .length(length)
+            } else {
+                framing = .toClose
             }
-            guard bytes.count - bodyStart <= maxBodyBytes else { return .invalid("body over \(maxBodyBytes) bytes") }
-            return atEnd ? .complete(HTTPAnswer(status: status, headers: fields, bodyLength: bytes.count - bodyStart)) : .needMore
+            head = Head(status: status, fields: fields, bodyStart: bodyStart, framing: framing)
+            return .complete
         }
     }
 
-    /// The decoded length of a chunked body starting at `from`, once its last chunk and trailer
-    /// section have arrived.
-    private static func chunked(_ bytes: [UInt8], from: Int) -> ChunkedLength {
-        var position = from
-        var total = 0
+    /// Goes on through the chunks from where the last call stopped.
+    private mutating func readChunks() -> HTTPAnswer.Parse {
+        guard let head else { return .needMore }
         while true {
-            guard let lineEnd = find([13, 10], in: bytes, from: position) else { return .needMore }
-            let line = String(decoding: bytes[position..<lineEnd], as: UTF8.self)
-            let sizeText = line.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false)[0]
-                .trimmingCharacters(in: .whitespaces)
-            guard !sizeText.isEmpty, sizeText.count <= 8, sizeText.allSatisfy(\.isHexDigit), sizeText.allSatisfy(\.isASCII),
-                  let size = Int(sizeText, radix: 16) else {
-                return .invalid("chunk size \(line.debugDescription)")
-            }
-            position = lineEnd + 2
-            if size == 0 {
-                // Trailer fields, then an empty line.
-                while true {
-                    guard let end = find([13, 10], in: bytes, from: position) else { return .needMore }
-                    if end == position { return .length(total) }
-                    position = end + 2
+            let limit = inTrailer ? HTTPAnswer.maxTrailerBytes - (chunkPosition - trailerStart) : HTTPAnswer.maxChunkLineBytes
+            guard let lineEnd = find([13, 10], from: chunkPosition, within: max(limit, 0)) else {
+                if bytes.count - chunkPosition > limit {
+                    return .invalid(inTrailer ? "trailer section over \(HTTPAnswer.maxTrailerBytes) bytes" : "chunk-size line over \(HTTPAnswer.maxChunkLineBytes) bytes")
                 }
+                return .needMore
             }
-            total += size
-            guard total <= maxBodyBytes else { return .invalid("body over \(maxBodyBytes) bytes") }
-            guard bytes.count >= position + size + 2 else { return .needMore }
-            guard bytes[position + size] == 13, bytes[position + size + 1] == 10 else { return .invalid("chunk not ended by CRLF") }
-            position += size + 2
+            if inTrailer {
+                if lineEnd == chunkPosition {
+                    return .complete(HTTPAnswer(status: head.status, headers: head.fields, bodyLength: chunkTotal))
+                }
+                chunkPosition = lineEnd + 2
+                continue
+            }
+            let line = bytes[chunkPosition..<lineEnd]
+            guard let size = Self.chunkSize(line) else {
+                return .invalid("chunk size \(String(decoding: line, as: UTF8.self).debugDescription)")
+            }
+            if size == 0 {
+                inTrailer = true
+                trailerStart = lineEnd + 2
+                chunkPosition = lineEnd + 2
+                continue
+            }
+            guard chunkTotal + size <= HTTPAnswer.maxBodyBytes else { return .invalid("body over \(HTTPAnswer.maxBodyBytes) bytes") }
+            let dataStart = lineEnd + 2
+            guard bytes.count >= dataStart + size + 2 else { return .needMore }
+            guard bytes[dataStart + size] == 13, bytes[dataStart + size + 1] == 10 else { return .invalid("chunk not ended by CRLF") }
+            chunkTotal += size
+            chunkPosition = dataStart + size + 2
         }
     }
 
-    private enum ChunkedLength {
-        case needMore, invalid(String), length(Int)
+    private var trailerStart = 0
 
-        func map(_ answer: (Int) -> HTTPAnswer) -> Parse {
-            switch self {
-            case .needMore: .needMore
-            case let .invalid(reason): .invalid(reason)
-            case let .length(length): .complete(answer(length))
-            }
+    /// chunk-size [ BWS ";" extensions ] (RFC 9112 §7.1): hex digits only (leading zeros allowed,
+    /// at most 8 significant ones), whitespace only before an extension.
+    private static func chunkSize(_ line: ArraySlice<UInt8>) -> Int? {
+        let semicolon = line.firstIndex(of: UInt8(ascii: ";"))
+        var digits = line[line.startIndex..<(semicolon ?? line.endIndex)]
+        if semicolon != nil {
+            while let last = digits.last, last == 32 || last == 9 { digits = digits.dropLast() }
         }
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isHexDigit }) else { return nil }
+        let significant = digits.drop { $0 == UInt8(ascii: "0") }
+        guard significant.count <= 8 else { return nil }
+        return significant.isEmpty ? 0 : Int(String(decoding: significant, as: UTF8.self), radix: 16)
     }
 
     /// tchar (RFC 9110 §5.6.2).
-    private static func isTokenCharacter(_ c: Character) -> Bool {
+    private func isTokenCharacter(_ c: Character) -> Bool {
         guard let ascii = c.asciiValue else { return false }
         return ascii.isASCIIAlphanumeric || "!#$%&'*+-.^_`|~".utf8.contains(ascii)
     }
 
-    private static func find(_ needle: [UInt8], in bytes: [UInt8], from: Int) -> Int? {
-        guard bytes.count >= needle.count else { return nil }
-        var index = from
-        while index + needle.count <= bytes.count {
-            if bytes[index] == needle[0] && Array(bytes[index..<index + needle.count]) == needle { return index }
+    /// The first `needle` at or after `from`, starting within `within` bytes of it.
+    private func find(_ needle: [UInt8], from: Int, within: Int = .max) -> Int? {
+        var index = max(from, 0)
+        let last = bytes.count - needle.count
+        let stop = within == .max ? last : min(last, from + within)
+        while index <= stop {
+            if bytes[index] == needle[0] && bytes[index + 1] == needle[1] && (needle.count == 2 || (bytes[index + 2] == needle[2] && bytes[index + 3] == needle[3])) {
+                return index
+            }
             index += 1
         }
         return nil
@@ -243,4 +360,5 @@ private extension Character {
 
 private extension UInt8 {
     var isASCIIAlphanumeric: Bool { (48...57).contains(self) || (65...90).contains(self) || (97...122).contains(self) }
+    var isHexDigit: Bool { (48...57).contains(self) || (65...70).contains(self) || (97...102).contains(self) }
 }

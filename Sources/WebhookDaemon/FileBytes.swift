@@ -19,8 +19,9 @@ enum FileBytes {
 
     /// The whole of the regular file at `path`. Anything else (a FIFO that would block start-up
     /// and reloads, `/dev/zero` that never ends) and files over `limit` bytes are refused.
-    static func read(_ path: String) throws(ReadError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    /// `limit` lowers the bound; `followSymlinks: false` refuses a symbolic link at `path`.
+    static func read(_ path: String, limit: Int = limit, followSymlinks: Bool = true) throws(ReadError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (followSymlinks ? 0 : O_NOFOLLOW))
         guard fd >= 0 else { throw ReadError(errno: errno) }
         defer { close(fd) }
         var info = stat()

@@ -41,7 +41,9 @@ struct Reload: ParsableCommand {
         let path = StateOptions.absolute(settings.stateDirectory) + "/" + ReloadResult.fileName
         // Only a reload that started after this signal answers it: not one already under way
         // (it read the config before the change this reload is for), not a file an earlier
-        // daemon left with the same pid (in a container the daemon is often always pid 1).
+        // daemon left (in a container the daemon is often always pid 1). The pid in the file is
+        // not compared: a daemon in its own pid namespace writes the pid it sees (often 1), not
+        // the one given here, and one state directory has one daemon (the queue's lock).
         let signalled = ReloadResult.Moment.now()
         guard kill(pid, SIGHUP) == 0 else {
             printError("reload: cannot signal process \(pid): \(String(cString: strerror(errno)))")
@@ -49,7 +51,7 @@ struct Reload: ParsableCommand {
         }
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeout) * 1_000_000_000
         while DispatchTime.now().uptimeNanoseconds < deadline {
-            if let result = ReloadResult.read(path), result.pid == Int(pid), result.started.isAfter(signalled) {
+            if let result = ReloadResult.read(path), result.started.isAfter(signalled), !result.started.isAfter(.now()) {
                 if let error = result.error {
                     printError("reload: rejected, the running configuration stays: \(error)")
                     throw ExitCode.failure
@@ -93,6 +95,7 @@ struct ReloadResult: Equatable {
             return Moment(boot: bootID, nanoseconds: UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec))
         }
 
+        /// Same boot, and not earlier (a time on another boot's clock compares with nothing).
         func isAfter(_ other: Moment) -> Bool { boot == other.boot && nanoseconds >= other.nanoseconds }
 
         static let bootID: String = {
@@ -113,14 +116,27 @@ struct ReloadResult: Equatable {
         return Array(data) + [10]
     }
 
-    /// Nil for a file that is missing or is not one a daemon wrote (whatever its content).
+    /// The most a verdict may take (a daemon writes about 200 bytes, and its reason).
+    static let maxBytes = 16_384
+
+    /// Nil for a file that is missing or is not one a daemon wrote (whatever its content): a
+    /// symbolic link, anything but a regular file, over `maxBytes`, or fields of the wrong type.
     static func read(_ path: String) -> ReloadResult? {
-        guard let data = FileManager.default.contents(atPath: path),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let pid = (object["pid"] as? NSNumber)?.intValue, let boot = object["boot"] as? String,
+        guard let bytes = try? FileBytes.read(path, limit: maxBytes, followSymlinks: false),
+              let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+              let pidText = (object["pid"] as? NSNumber)?.stringValue, let pid = Int(pidText),
+              let boot = object["boot"] as? String,
               let started = (object["startedNanoseconds"] as? String).flatMap({ UInt64($0) }),
               let result = object["result"] as? String, ["reloaded", "rejected"].contains(result) else { return nil }
-        let error = result == "reloaded" ? nil : (object["error"] as? String ?? "rejected")
+        let error: String?
+        if result == "reloaded" {
+            error = nil
+        } else if let reason = object["error"] {
+            guard let text = reason as? String else { return nil }
+            error = text
+        } else {
+            error = "rejected"
+        }
         return ReloadResult(pid: pid, started: Moment(boot: boot, nanoseconds: started), error: error)
     }
 

@@ -144,6 +144,32 @@ import Glibc
             #expect(fresh.status == 0 && fresh.stdout == "reload: configuration reloaded\n", "\(stale): \(fresh)")
         }
 
+        // A verdict that cannot be one answers nothing: from the future (forged, or a corrupt
+        // clock field), or through a symbolic link. Against a process that ignores SIGHUP the
+        // command then waits out its timeout.
+        let ignoring = try spawnWithDefaultSignals(["/bin/sh", "-c", "trap '' HUP; exec sleep 600"])
+        try writeFile(dir.file("elsewhere"), #"{"pid":\#(ignoring),"boot":"\#(boot)","startedNanoseconds":"\#(UInt64.max)","result":"reloaded"}"#)
+        for link in [false, true] {
+            try? FileManager.default.removeItem(atPath: resultFile)
+            if link {
+                // A time the command will see as after its signal and not in the future: only
+                // the link itself disqualifies it.
+                var now = timespec()
+                clock_gettime(CLOCK_MONOTONIC, &now)
+                let soon = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec) + 300_000_000
+                try writeFile(dir.file("linked"), #"{"pid":\#(ignoring),"boot":"\#(boot)","startedNanoseconds":"\#(soon)","result":"reloaded"}"#)
+                try FileManager.default.createSymbolicLink(atPath: resultFile, withDestinationPath: dir.file("linked"))
+            } else {
+                try FileManager.default.copyItem(atPath: dir.file("elsewhere"), toPath: resultFile)
+            }
+            let forged = try Binary.run(["reload", "--config", config, "--pid", "\(ignoring)", "--timeout", "1"], workingDirectory: "/")
+            #expect(forged.status == 1 && forged.stderr.contains("gave no answer"), "link \(link): \(forged)")
+        }
+        try? FileManager.default.removeItem(atPath: resultFile)
+        var ignoringStatus: Int32 = 0
+        kill(ignoring, SIGKILL)
+        waitpid(ignoring, &ignoringStatus, 0)
+
         let nobody = try Binary.run(["reload", "--config", config, "--pid", "999999999"], workingDirectory: "/")
         #expect(nobody.status == 1 && nobody.stderr.contains("cannot signal process 999999999"), "\(nobody)")
         // A process that is not the daemon (SIGHUP ends it): said at once, not after the timeout.

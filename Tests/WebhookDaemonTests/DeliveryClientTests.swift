@@ -74,6 +74,84 @@ import TestSupport
         #expect(reason("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-0\r\n\r\n")?.contains("chunk size") == true)
         #expect(reason("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n+5\r\nhello\r\n0\r\n\r\n")?.contains("chunk size") == true)
         #expect(reason("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\u{FF15}\r\nhello\r\n0\r\n\r\n")?.contains("chunk size") == true)
+        #expect(reason("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n 1 \r\nx\r\n0\r\n\r\n")?.contains("chunk size") == true)
+        #expect(reason("HTTP/1.1 200 OK\r\nX: a\rContent-Length: 5\r\n\r\nhello")?.contains("header line") == true)
+        #expect(reason("HTTP/1.1 200 OK\r\nX: a\u{0}b\r\nContent-Length: 0\r\n\r\n")?.contains("header line") == true)
+        #expect(reason("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")?.contains("HTTP/1.0") == true)
+    }
+
+    /// The reader keeps its place between pieces: fed a byte at a time, every answer above reads
+    /// as it does whole.
+    @Test func readingByteByByteGivesTheSameAnswer() {
+        let answers = ["HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                       "HTTP/1.1 401 Unauthorized\r\nset-cookie: a=b\r\ncontent-length: 5\r\n\r\nhello",
+                       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Trailer: 1\r\n\r\n",
+                       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]
+        for text in answers {
+            let whole = HTTPAnswer.parse(Self.bytes(text), atEnd: false)
+            var reader = HTTPAnswerReader()
+            var last = HTTPAnswer.Parse.needMore
+            for byte in Self.bytes(text) {
+                #expect(last == .needMore, "\(text.debugDescription) ended early")
+                last = reader.feed([byte], atEnd: false)
+            }
+            #expect(last == whole, "\(text.debugDescription)")
+            guard case .complete = whole else { Issue.record("\(text.debugDescription) is not complete"); continue }
+        }
+    }
+
+    /// Limits that keep a hostile server from holding the client: interim answers, an unasked
+    /// 101, chunk-size lines and trailer sections without end.
+    @Test func endlessInterimAnswersChunkLinesAndTrailersAreRefused() {
+        func reason(_ text: String) -> String? {
+            if case let .invalid(reason) = HTTPAnswer.parse(Array(text.utf8), atEnd: false) { return reason }
+            return nil
+        }
+        let continues = String(repeating: "HTTP/1.1 100 Continue\r\n\r\n", count: HTTPAnswer.maxInterimAnswers)
+        #expect(HTTPAnswer.parse(Array((continues + "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").utf8), atEnd: false)
+            == .complete(HTTPAnswer(status: 200, headers: [.init(name: "Content-Length", value: "0")], bodyLength: 0)))
+        #expect(reason(continues + "HTTP/1.1 100 Continue\r\n\r\n")?.contains("interim") == true)
+        #expect(reason("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")?.contains("101") == true)
+        #expect(reason("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;" + String(repeating: "a", count: 5_000))?.contains("chunk-size line") == true)
+        #expect(reason("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + String(repeating: "X-T: 1\r\n", count: 10_000))?.contains("trailer section") == true)
+    }
+
+    /// A million one-byte chunks, arriving in 16 KiB pieces: read through once (the reader
+    /// does not start again from the first byte on every piece).
+    @Test func manyTinyChunksAreReadOnce() {
+        var text = Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+        let chunk = Array("1\r\nx\r\n".utf8)
+        text.reserveCapacity(text.count + chunk.count * 1_000_000 + 5)
+        for _ in 0..<1_000_000 { text += chunk }
+        text += Array("0\r\n\r\n".utf8)
+        var reader = HTTPAnswerReader()
+        var result = HTTPAnswer.Parse.needMore
+        var offset = 0
+        while offset < text.count {
+            let end = min(offset + 16_384, text.count)
+            result = reader.feed(Array(text[offset..<end]), atEnd: false)
+            offset = end
+        }
+        #expect(result == .complete(HTTPAnswer(status: 200, headers: [.init(name: "Transfer-Encoding", value: "chunked")], bodyLength: 1_000_000)))
+    }
+
+    /// Framing that outweighs its body (13 bytes of chunk framing per body byte) is bounded by
+    /// the bytes held, not by the body.
+    @Test func framingHeavierThanItsBodyIsBounded() {
+        var reader = HTTPAnswerReader()
+        var result = reader.feed(Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".utf8), atEnd: false)
+        let piece = Array(String(repeating: "00000001\r\nx\r\n", count: 1_260).utf8)
+        var fed = 0
+        while result == .needMore && fed < 4 * HTTPAnswer.maxAnswerBytes {
+            result = reader.feed(piece, atEnd: false)
+            fed += piece.count
+        }
+        #expect(result == .invalid("answer over \(HTTPAnswer.maxAnswerBytes) bytes"))
+    }
+
+    @Test func chunkSizesWithLeadingZerosOrBeforeAnExtension() {
+        let text = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n000000001\r\nx\r\n2 ;ext=1\r\nyz\r\n0\r\n\r\n"
+        #expect(HTTPAnswer.parse(Self.bytes(text), atEnd: false) == .complete(HTTPAnswer(status: 200, headers: [.init(name: "Transfer-Encoding", value: "chunked")], bodyLength: 3)))
     }
 
     /// A Transfer-Encoding other than chunked last frames the body by the close, and
@@ -111,7 +189,7 @@ import TestSupport
 
     @Test func notAnHTTPURL() {
         for text in ["ftp://example.com/", "/webhooks/xero", "http://", "https://user:pass@example.com/", "http://example.com:0/", "example.com",
-                     "http://[127.0.0.1]/", "http://[example.com]/"] {
+                     "http://[127.0.0.1]/", "http://[example.com]/", "http://b%C3%BCcher.example/"] {
             #expect(DeliveryTarget(text) == nil, "\(text)")
         }
     }
@@ -219,6 +297,26 @@ extension DeliveryTarget {
         guard case let .failure(failure) = result else { Issue.record("a cut answer was accepted"); cut.finish(); return }
         #expect(failure.description == "the connection closed before the answer was complete")
         cut.finish()
+    }
+
+    /// A server that never stops sending (1,000 bytes every 10 ms of a body it says is 8 MB
+    /// long): no read ever waits, so only the deadline checked after every read ends it.
+    @Test func aServerThatKeepsSendingIsGivenUpOnAtTheDeadline() throws {
+        let server = try OneShotServer { client in
+            let head = Array("HTTP/1.1 200 OK\r\nContent-Length: 8000000\r\n\r\n".utf8)
+            guard send(client, head, head.count, Int32(MSG_NOSIGNAL)) == head.count else { return }
+            let piece = [UInt8](repeating: 0x61, count: 1_000)
+            for _ in 0..<8_000 {
+                guard send(client, piece, piece.count, Int32(MSG_NOSIGNAL)) == piece.count else { return }  // the client left
+                usleep(10_000)  // the server's pace, not a wait of the test
+            }
+        }
+        let started = Date()
+        let result = DeliveryClient(caFile: nil, timeoutSeconds: 1).post(try #require(DeliveryTarget("http://127.0.0.1:\(server.port)/")), body: [], signature: nil)
+        guard case let .failure(failure) = result else { Issue.record("an endless answer was accepted"); return }
+        #expect(failure.description.hasPrefix("no complete answer within 1 s"), "\(failure)")
+        #expect(Date().timeIntervalSince(started) < 5)
+        server.finish()
     }
 
     @Test func aServerThatClosesMidAnswerIsReportedSo() throws {

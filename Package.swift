@@ -18,13 +18,16 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
         .target(name: "SystemSupport"),
-        .target(name: "HTTPServer", dependencies: ["SystemSupport", "COpenSSL"]),
+        // The one door to OpenSSL: HMAC-SHA256, SHA-256, base64, the TLS server context and
+        // session, the outbound client connection. Only Swift types leave it.
+        .target(name: "OpenSSLSupport", dependencies: ["COpenSSL"]),
+        .target(name: "HTTPServer", dependencies: ["SystemSupport", "OpenSSLSupport"]),
         .target(name: "DiskQueue", dependencies: ["SystemSupport"]),
         // Strict JSON parsing that keeps each value's byte range (events are stored as received).
         .target(name: "ByteJSON"),
         .target(
             name: "XeroWebhooks",
-            dependencies: ["COpenSSL", "HTTPServer", "DiskQueue", "ByteJSON"]
+            dependencies: ["OpenSSLSupport", "HTTPServer", "DiskQueue", "ByteJSON"]
         ),
         // Xero API client: token providers, rate limiter, batched resource fetcher.
         .target(name: "XeroAPI", dependencies: ["ByteJSON", "SystemSupport"]),
@@ -37,7 +40,7 @@ let package = Package(
         .target(
             name: "WebhookDaemon",
             dependencies: [
-                "SystemSupport", "HTTPServer", "DiskQueue", "ByteJSON", "XeroWebhooks", "Worker", "XeroAPI", "FakeXero",
+                "SystemSupport", "OpenSSLSupport", "HTTPServer", "DiskQueue", "ByteJSON", "XeroWebhooks", "Worker", "XeroAPI", "FakeXero",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -48,7 +51,7 @@ let package = Package(
         ),
         // Helpers shared by the test targets (raw HTTP client, temp dirs, signature vectors).
         .target(name: "TestSupport", dependencies: ["COpenSSL"], path: "Tests/TestSupport"),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "OpenSSLSupport", "TestSupport"]),
         .testTarget(name: "ByteJSONTests", dependencies: ["ByteJSON"]),
         .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"]),
         .testTarget(name: "DiskQueueTests", dependencies: ["DiskQueue", "SystemSupport"]),

@@ -1,3 +1,5 @@
+import OpenSSLSupport
+
 /// What carries a connection's bytes between the socket and HTTP/1.1: the socket's bytes as
 /// they are (`PlainTransport`), or TLS records through memory BIOs (`TLSTransport`). The HTTP
 /// layer (`HTTPConnection`) does its own socket reads and writes, gives the transport what it

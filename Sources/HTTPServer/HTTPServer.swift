@@ -1,6 +1,7 @@
-import SystemSupport
 import Dispatch
 import Foundation
+import OpenSSLSupport
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif

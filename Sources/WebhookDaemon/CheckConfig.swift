@@ -2,6 +2,7 @@ import ArgumentParser
 import ByteJSON
 import Foundation
 import HTTPServer
+import OpenSSLSupport
 import SystemSupport
 import XeroWebhooks
 

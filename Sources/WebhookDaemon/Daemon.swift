@@ -1,9 +1,10 @@
-import SystemSupport
 import DiskQueue
 import Foundation
 import HTTPServer
 import Logging
+import OpenSSLSupport
 import Synchronization
+import SystemSupport
 import Worker
 import XeroAPI
 import XeroWebhooks

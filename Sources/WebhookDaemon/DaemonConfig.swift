@@ -1,4 +1,5 @@
 import HTTPServer
+import OpenSSLSupport
 
 /// Every setting of the daemon, with the embedded defaults. `config.example.json` lists the
 /// same keys with the same values; `ConfigLoader` fills this from a file.

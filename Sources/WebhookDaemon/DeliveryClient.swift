@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import HTTPServer
+import OpenSSLSupport
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,7 +1,8 @@
 import DiskQueue
-import HTTPServer
 import Dispatch
 import Foundation
+import HTTPServer
+import OpenSSLSupport
 import Synchronization
 import Worker
 import XeroAPI

@@ -1,13 +1,14 @@
 import ArgumentParser
-import XeroAPI
-import XeroWebhooks
-import Worker
 import DiskQueue
 import Dispatch
 import Foundation
 import HTTPServer
 import Logging
+import OpenSSLSupport
 import SystemSupport
+import Worker
+import XeroAPI
+import XeroWebhooks
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,4 +1,4 @@
-internal import COpenSSL
+import OpenSSLSupport
 
 /// A stable id for one event: the first 128 bits of SHA-256 over the event's JSON bytes as
 /// received, in hex. The same event delivered twice by Xero or redelivered after a crash has
@@ -7,14 +7,7 @@ internal import COpenSSL
 public enum EventID {
     /// Nil only if OpenSSL cannot digest (out of memory); callers retry later.
     public static func of(_ event: [UInt8]) -> String? {
-        var digest = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        let ok = event.withUnsafeBufferPointer { e in
-            digest.withUnsafeMutableBufferPointer { d in
-                EVP_Digest(e.baseAddress, e.count, d.baseAddress, &length, EVP_sha256(), nil) == 1
-            }
-        }
-        guard ok, length == 32 else { return nil }
+        guard let digest = Crypto.sha256(event) else { return nil }
         let hex = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(32)

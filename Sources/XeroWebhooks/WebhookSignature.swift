@@ -1,4 +1,4 @@
-internal import COpenSSL
+import OpenSSLSupport
 
 /// Computes and checks Xero's `x-xero-signature`: standard base64 of HMAC-SHA256 over the raw
 /// request body, keyed with the UTF-8 bytes of the webhook key exactly as Xero's portal shows it
@@ -29,19 +29,13 @@ public struct WebhookSignature: Sendable {
     /// every key is tried even after a match so that timing does not reveal which key matched.
     public func isValid(header: String?, body: [UInt8]) -> Bool {
         guard let header else { return false }
-        var presented = Array(header.utf8)
+        let presented = Array(header.utf8)
         guard presented.count == Self.encodedLength else { return false }
         var matched = false
         for key in keys {
-            let expected = Self.encodedMAC(key: key, body: body)
-            let equal = expected.withUnsafeBytes { e in
-                presented.withUnsafeMutableBytes { p in
-                    CRYPTO_memcmp(e.baseAddress, p.baseAddress, Self.encodedLength) == 0
-                }
-            }
+            let equal = Crypto.constantTimeEqual(Self.encodedMAC(key: key, body: body), presented)
             matched = matched || equal
         }
-        presented.removeAll()
         return matched
     }
 
@@ -49,13 +43,6 @@ public struct WebhookSignature: Sendable {
     static func encodedMAC(key: HMACKey, body: [UInt8]) -> [UInt8] {
         // An all-zero MAC can never match a real signature: if OpenSSL fails, verification
         // fails closed.
-        let mac = key.mac(body) ?? [UInt8](repeating: 0, count: 32)
-        var out = [UInt8](repeating: 0, count: encodedLength + 1)  // EVP_EncodeBlock adds a NUL
-        let written = out.withUnsafeMutableBufferPointer { o in
-            mac.withUnsafeBufferPointer { m in
-                EVP_EncodeBlock(o.baseAddress, m.baseAddress, Int32(m.count))
-            }
-        }
-        return Array(out.prefix(Int(written)))
+        Crypto.base64(key.mac(body) ?? [UInt8](repeating: 0, count: 32))
     }
 }

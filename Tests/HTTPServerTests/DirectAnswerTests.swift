@@ -1,4 +1,5 @@
 import Dispatch
+import OpenSSLSupport
 @testable import HTTPServer
 import Synchronization
 import TestSupport

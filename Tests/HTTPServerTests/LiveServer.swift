@@ -1,5 +1,6 @@
 import Dispatch
 import HTTPServer
+import OpenSSLSupport
 import Synchronization
 import TestSupport
 #if canImport(Glibc)

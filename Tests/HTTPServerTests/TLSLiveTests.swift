@@ -1,6 +1,7 @@
 import COpenSSL
 import Dispatch
 import HTTPServer
+import OpenSSLSupport
 import TestSupport
 import Testing
 

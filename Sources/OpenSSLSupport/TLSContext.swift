@@ -1,4 +1,4 @@
-import COpenSSL
+internal import COpenSSL
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -65,7 +65,7 @@ public final class TLSContext: Sendable {
     public var privateKeyFile: String { state.withLock { $0.files.privateKey } }
 
     /// A server session on the current context, nil if OpenSSL cannot allocate one.
-    func makeSession() -> TLSSession? {
+    package func makeSession() -> TLSSession? {
         let context = state.withLock { $0.context }
         // The session takes its own reference on the context; until then this one holds it.
         return withExtendedLifetime(context) { TLSSession(context: context.pointer) }

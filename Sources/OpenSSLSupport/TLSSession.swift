@@ -1,12 +1,12 @@
-import COpenSSL
+internal import COpenSSL
 
 /// One connection's TLS state. The connection keeps doing its own non-blocking socket reads and
 /// writes; ciphertext passes through two memory BIOs, so TLS adds no I/O paths of its own:
 /// `receive` takes bytes read from the socket and yields plaintext for the parser, `seal`
 /// turns an answer into records, and `takeOutput` hands over what must be sent (records,
 /// handshake messages, alerts). Used only on its connection's queue.
-final class TLSSession {
-    enum Received: Equatable {
+package final class TLSSession {
+    package enum Received: Equatable {
         /// Waiting for more bytes from the peer.
         case needMore
         /// The peer sent close_notify.
@@ -40,13 +40,13 @@ final class TLSSession {
 
     deinit { SSL_free(ssl) }
 
-    var handshakeComplete: Bool { SSL_is_init_finished(ssl) == 1 }
+    package var handshakeComplete: Bool { SSL_is_init_finished(ssl) == 1 }
 
     /// Part of a record received and not yet decrypted.
-    var hasBufferedInput: Bool { BIO_ctrl_pending(input) > 0 || SSL_has_pending(ssl) == 1 }
+    package var hasBufferedInput: Bool { BIO_ctrl_pending(input) > 0 || SSL_has_pending(ssl) == 1 }
 
     /// Negotiated protocol and cipher, e.g. `TLSv1.3 TLS_AES_256_GCM_SHA384`.
-    var negotiated: String {
+    package var negotiated: String {
         let version = String(cString: SSL_get_version(ssl))
         let cipher = SSL_get_current_cipher(ssl).flatMap { SSL_CIPHER_get_name($0) }.map { String(cString: $0) } ?? "-"
         return "\(version) \(cipher)"
@@ -54,7 +54,7 @@ final class TLSSession {
 
     /// Feeds `ciphertext` and passes every decrypted byte to `plaintext` (through `scratch`,
     /// which must not overlap `ciphertext`).
-    func receive(_ ciphertext: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer,
+    package func receive(_ ciphertext: UnsafeRawBufferPointer, scratch: UnsafeMutableRawBufferPointer,
                  plaintext: (UnsafeRawBufferPointer) -> Void) -> Received {
         var offset = 0
         var result = Received.needMore
@@ -91,7 +91,7 @@ final class TLSSession {
 
     /// Encrypts `bytes` into the output. False if the session cannot send (not yet or no longer
     /// established).
-    func seal(_ bytes: [UInt8]) -> Bool {
+    package func seal(_ bytes: [UInt8]) -> Bool {
         guard !bytes.isEmpty else { return true }
         ERR_clear_error()
         let n = bytes.withUnsafeBytes { SSL_write(ssl, $0.baseAddress, Int32($0.count)) }
@@ -103,14 +103,14 @@ final class TLSSession {
     }
 
     /// Queues close_notify (sent before the connection closes after an answer).
-    func shutdown() {
+    package func shutdown() {
         ERR_clear_error()
         if handshakeComplete { _ = SSL_shutdown(ssl) }
         ERR_clear_error()
     }
 
     /// Moves everything waiting to be sent onto the end of `bytes`.
-    func takeOutput(into bytes: inout [UInt8]) {
+    package func takeOutput(into bytes: inout [UInt8]) {
         var data: UnsafeMutablePointer<CChar>?
         let pending = xwh_bio_pending_data(output, &data)
         guard pending > 0, let data else { return }

@@ -1,6 +1,5 @@
-import COpenSSL
+internal import COpenSSL
 import Dispatch
-import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -154,9 +153,7 @@ public final class OutboundConnection {
             let attemptDeadline = now + (deadline > now ? (deadline - now) / UInt64(addresses.count - index) : 0)
             let fd = socket(info.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { reasons.append("socket: \(String(cString: strerror(errno)))"); continue }
-            var storage = sockaddr_storage()
-            memcpy(&storage, info.ai_addr, Int(info.ai_addrlen))
-            let address = SocketAddress(&storage).map { "\($0)" } ?? host
+            let address = Self.numeric(info) ?? host
             if Glibc.connect(fd, info.ai_addr, info.ai_addrlen) != 0 {
                 guard errno == EINPROGRESS else {
                     reasons.append("\(address): \(String(cString: strerror(errno)))")
@@ -185,6 +182,17 @@ public final class OutboundConnection {
             return fd
         }
         throw Failure(description: "cannot connect to \(host) port \(port): \(reasons.joined(separator: "; "))")
+    }
+
+    /// `1.2.3.4:443` or `[::1]:443`, as the resolver gave it.
+    private static func numeric(_ info: addrinfo) -> String? {
+        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        var service = [CChar](repeating: 0, count: Int(NI_MAXSERV))
+        guard getnameinfo(info.ai_addr, info.ai_addrlen, &host, socklen_t(host.count), &service, socklen_t(service.count),
+                          NI_NUMERICHOST | NI_NUMERICSERV) == 0 else { return nil }
+        let name = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let port = String(decoding: service.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return info.ai_family == AF_INET6 ? "[\(name)]:\(port)" : "\(name):\(port)"
     }
 
     private func handshake(host: String, caFile: String?) throws(Failure) -> (OpaquePointer, OpaquePointer) {

@@ -25,9 +25,12 @@ let package = Package(
         .target(name: "DiskQueue", dependencies: ["SystemSupport"]),
         // Strict JSON parsing that keeps each value's byte range (events are stored as received).
         .target(name: "ByteJSON"),
+        // What a queued record holds and how deliveries are signed: shared by the receiver that
+        // writes records and the worker that reads them, without linking the HTTP server.
+        .target(name: "EventRecord", dependencies: ["ByteJSON", "OpenSSLSupport"]),
         .target(
             name: "XeroWebhooks",
-            dependencies: ["OpenSSLSupport", "HTTPServer", "DiskQueue", "ByteJSON"]
+            dependencies: ["EventRecord", "HTTPServer", "DiskQueue", "ByteJSON"]
         ),
         // Xero API client: token providers, rate limiter, batched resource fetcher.
         .target(name: "XeroAPI", dependencies: ["ByteJSON", "SystemSupport"]),
@@ -35,12 +38,12 @@ let package = Package(
         .target(name: "FakeXero", dependencies: ["HTTPServer", "ByteJSON"]),
         .target(
             name: "Worker",
-            dependencies: ["SystemSupport", "DiskQueue", "ByteJSON", "XeroWebhooks"]
+            dependencies: ["SystemSupport", "DiskQueue", "ByteJSON", "EventRecord"]
         ),
         .target(
             name: "WebhookDaemon",
             dependencies: [
-                "SystemSupport", "OpenSSLSupport", "HTTPServer", "DiskQueue", "ByteJSON", "XeroWebhooks", "Worker", "XeroAPI", "FakeXero",
+                "SystemSupport", "OpenSSLSupport", "HTTPServer", "DiskQueue", "ByteJSON", "EventRecord", "XeroWebhooks", "Worker", "XeroAPI", "FakeXero",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -55,14 +58,14 @@ let package = Package(
         .testTarget(name: "ByteJSONTests", dependencies: ["ByteJSON"]),
         .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"]),
         .testTarget(name: "DiskQueueTests", dependencies: ["DiskQueue", "SystemSupport"]),
-        .testTarget(name: "XeroWebhooksTests", dependencies: ["XeroWebhooks", "ByteJSON", "HTTPServer", "DiskQueue", "TestSupport"]),
+        .testTarget(name: "XeroWebhooksTests", dependencies: ["XeroWebhooks", "EventRecord", "ByteJSON", "HTTPServer", "DiskQueue", "TestSupport"]),
         .testTarget(
             name: "WebhookDaemonTests",
             dependencies: ["WebhookDaemon", "SystemSupport", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "SystemSupport", "DiskQueue", "ByteJSON", "XeroWebhooks", "HTTPServer", "TestSupport"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "SystemSupport", "DiskQueue", "ByteJSON", "EventRecord", "XeroWebhooks", "HTTPServer", "TestSupport"]),
         .testTarget(name: "XeroAPITests", dependencies: ["XeroAPI", "FakeXero", "ByteJSON", "TestSupport", "WebhookDaemon", "xero-webhookd"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["xero-webhookd", "XeroWebhooks", "ByteJSON", "FakeXero", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["xero-webhookd", "EventRecord", "XeroWebhooks", "ByteJSON", "FakeXero", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

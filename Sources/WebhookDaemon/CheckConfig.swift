@@ -1,10 +1,10 @@
 import ArgumentParser
 import ByteJSON
+import EventRecord
 import Foundation
 import HTTPServer
 import OpenSSLSupport
 import SystemSupport
-import XeroWebhooks
 
 struct CheckConfig: ParsableCommand {
     static let configuration = CommandConfiguration(

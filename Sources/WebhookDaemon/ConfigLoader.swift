@@ -3,7 +3,6 @@ import ByteJSON
 import Glibc
 #endif
 import HTTPServer
-import XeroWebhooks
 
 /// Reads a JSON config file over the embedded defaults. Every key is optional; unknown keys are
 /// errors (a typo must not silently fall back to a default). Keys starting with `//` hold comments.

@@ -1,4 +1,5 @@
 import DiskQueue
+import EventRecord
 import Foundation
 import HTTPServer
 import Logging

@@ -1,12 +1,12 @@
 import ArgumentParser
 import ByteJSON
+import EventRecord
 import FakeXero
 import Foundation
 import Logging
 import SystemSupport
 import Worker
 import XeroAPI
-import XeroWebhooks
 
 /// `xero-webhookd demo`: the whole path in under a minute with no Xero account. A simulated
 /// Xero (signed webhook deliveries and an API serving made-up invoices and contacts) talks to

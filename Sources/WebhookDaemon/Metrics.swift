@@ -1,12 +1,12 @@
 import DiskQueue
 import Dispatch
+import EventRecord
 import Foundation
 import HTTPServer
 import OpenSSLSupport
 import Synchronization
 import Worker
 import XeroAPI
-import XeroWebhooks
 
 /// Counters for `GET /metrics` (Prometheus text format 0.0.4). Labels come from closed sets
 /// (HTTP statuses the daemon sends, delivery outcomes), never from tenants or events, so the

@@ -1,9 +1,9 @@
 import ArgumentParser
 import ByteJSON
 import DiskQueue
+import EventRecord
 import Foundation
 import Worker
-import XeroWebhooks
 
 struct QueueCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

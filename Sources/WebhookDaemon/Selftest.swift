@@ -1,5 +1,5 @@
 import ArgumentParser
-import XeroWebhooks
+import EventRecord
 
 struct Selftest: ParsableCommand {
     static let configuration = CommandConfiguration(

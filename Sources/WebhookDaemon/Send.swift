@@ -1,6 +1,6 @@
 import ArgumentParser
+import EventRecord
 import Foundation
-import XeroWebhooks
 
 /// `xero-webhookd send URL`: posts correctly signed sample deliveries, in the shape Xero sends
 /// them (the spec's example, its field order and indentation), to any Delivery URL, so a user can

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DiskQueue
 import Dispatch
+import EventRecord
 import Foundation
 import HTTPServer
 import Logging
@@ -8,7 +9,6 @@ import OpenSSLSupport
 import SystemSupport
 import Worker
 import XeroAPI
-import XeroWebhooks
 #if canImport(Glibc)
 import Glibc
 #endif

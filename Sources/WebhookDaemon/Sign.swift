@@ -1,6 +1,6 @@
 import ArgumentParser
+import EventRecord
 import Foundation
-import XeroWebhooks
 
 struct Sign: ParsableCommand {
     static let configuration = CommandConfiguration(

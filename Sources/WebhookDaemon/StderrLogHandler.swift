@@ -1,11 +1,11 @@
 #if canImport(Glibc)
+import EventRecord
 import Glibc
 #endif
 import ByteJSON
 import Foundation
 import Logging
 import Synchronization
-import XeroWebhooks
 
 /// Writes one line per log event to standard error, for journald.
 ///

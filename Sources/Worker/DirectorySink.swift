@@ -4,7 +4,7 @@ import Glibc
 #endif
 import Synchronization
 import SystemSupport
-import XeroWebhooks
+import EventRecord
 
 /// The default sink: JSON Lines files under a directory, `records-YYYY-MM-DD-NNNN.jsonl`, a new
 /// file each UTC day and whenever the current one would pass `maxFileBytes`. A batch is written

@@ -1,6 +1,6 @@
 import DiskQueue
+import EventRecord
 import Foundation
-import XeroWebhooks
 
 /// Sequences finished (delivered or dead-lettered) above the consumer position, kept in
 /// `<state>/worker/finished.json` so a restart does not fetch and deliver them again while an

@@ -2,7 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import XeroWebhooks
+import EventRecord
 
 /// POSTs each record as JSON to a URL. The receiving service can check
 /// `x-xero-webhookd-signature`: base64(HMAC-SHA256(body, secret)), the same scheme Xero uses

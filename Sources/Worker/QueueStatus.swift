@@ -1,6 +1,6 @@
 import DiskQueue
+import EventRecord
 import Foundation
-import XeroWebhooks
 
 /// What is waiting in a queue directory, read without the queue lock (so it works while the
 /// daemon runs): pending events from the durable consumer position on, the oldest one's age,

@@ -1,6 +1,6 @@
 import ByteJSON
 import DiskQueue
-import XeroWebhooks
+import EventRecord
 
 /// One queued event as the worker sees it: the queue record decoded and its fields read.
 public struct QueuedItem: Sendable, Equatable {

@@ -1,8 +1,8 @@
 import DiskQueue
-import SystemSupport
+import EventRecord
 import Foundation
 import Synchronization
-import XeroWebhooks
+import SystemSupport
 
 /// Drains the disk queue into the sink: reads events from the durable consumer position,
 /// coalesces events for the same resource into one fetch of its current state, delivers the

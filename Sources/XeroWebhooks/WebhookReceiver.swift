@@ -1,4 +1,5 @@
 import DiskQueue
+import EventRecord
 import HTTPServer
 import Synchronization
 

@@ -1,7 +1,7 @@
 import ByteJSON
+import EventRecord
 import Foundation
 import TestSupport
-import XeroWebhooks
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,8 +1,8 @@
+import EventRecord
 import FakeXero
 import Foundation
 import TestSupport
 import Testing
-import XeroWebhooks
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,8 +1,8 @@
 import ByteJSON
+import EventRecord
 import Foundation
 import TestSupport
 import Testing
-import XeroWebhooks
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,8 +1,8 @@
+import EventRecord
 import Foundation
 import Synchronization
 import TestSupport
 import Testing
-import XeroWebhooks
 #if canImport(Glibc)
 import Glibc
 #endif

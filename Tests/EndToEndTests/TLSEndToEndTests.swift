@@ -1,7 +1,7 @@
+import EventRecord
 import Foundation
 import TestSupport
 import Testing
-import XeroWebhooks
 #if canImport(Glibc)
 import Glibc
 #endif

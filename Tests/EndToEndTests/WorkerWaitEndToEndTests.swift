@@ -3,7 +3,6 @@ import FakeXero
 import Foundation
 import TestSupport
 import Testing
-import XeroWebhooks
 #if canImport(Glibc)
 import Glibc
 #endif

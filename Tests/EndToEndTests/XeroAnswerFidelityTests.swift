@@ -1,9 +1,9 @@
 import ByteJSON
+import EventRecord
 import FakeXero
 import Foundation
 import TestSupport
 import Testing
-import XeroWebhooks
 #if canImport(Glibc)
 import Glibc
 #endif

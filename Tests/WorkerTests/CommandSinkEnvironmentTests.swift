@@ -1,10 +1,10 @@
 import DiskQueue
+import EventRecord
 import Foundation
 import SystemSupport
 import TestSupport
 import Testing
 @testable import Worker
-import XeroWebhooks
 
 /// The command sink's command sees exactly the environment it was given, not the daemon's.
 @Suite struct CommandSinkEnvironmentTests {

@@ -1,10 +1,10 @@
 import DiskQueue
+import EventRecord
 import Foundation
 import SystemSupport
 import TestSupport
 import Testing
 @testable import Worker
-import XeroWebhooks
 
 /// The worker's directories (`worker/`, `dead/`, `dead/replay/`, the directory sink's output) are
 /// created with their parents synced, and renames and new files in them are synced, all through

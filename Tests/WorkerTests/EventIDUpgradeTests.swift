@@ -4,7 +4,6 @@ import Foundation
 import TestSupport
 import Testing
 @testable import Worker
-import XeroWebhooks
 
 /// Event ids stay what they were: SHA-256 over the event's bytes as received, whitespace and
 /// all (Xero's real ITR body has `"name": value` spacing), for events queued before an upgrade

@@ -1,11 +1,11 @@
 import ByteJSON
 import DiskQueue
+import EventRecord
 import Foundation
 import HTTPServer
 import Synchronization
 import Testing
 @testable import Worker
-import XeroWebhooks
 
 /// `OneLineOutputTests.httpSinkPostsOneLineAndSignsTheBytesItSent` never reads the signature
 /// header; `SinkTests` verifies it only for a compact resource. This one verifies the signature

@@ -3,7 +3,6 @@ import Foundation
 import TestSupport
 import Testing
 @testable import Worker
-import XeroWebhooks
 
 /// 10,000 disconnected tenants, one held event each: what a pass costs and what pauses.json weighs.
 @Suite struct ManyPausesScaleTests {

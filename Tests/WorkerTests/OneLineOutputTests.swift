@@ -1,12 +1,12 @@
 import ByteJSON
 import DiskQueue
+import EventRecord
 import Foundation
 import HTTPServer
 import Synchronization
 import TestSupport
 import Testing
 @testable import Worker
-import XeroWebhooks
 
 /// Xero answers in indented JSON with CRLF line breaks, and a delivery may be indented too:
 /// every record a sink writes, and every dead-letter file, is still exactly one line of JSON

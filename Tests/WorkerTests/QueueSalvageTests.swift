@@ -3,7 +3,6 @@ import Foundation
 import TestSupport
 import Testing
 @testable import Worker
-import XeroWebhooks
 
 /// `queue salvage`: what still decodes as a queued event in a set-aside file is queued again,
 /// once; what does not is left out.

@@ -3,7 +3,6 @@ import Foundation
 import TestSupport
 import Testing
 @testable import Worker
-import XeroWebhooks
 
 /// Records recovery set aside (a damaged record cut out of a segment) never come: the worker
 /// counts their sequences as done, so its position passes them, consumed segments are deleted

@@ -1,12 +1,12 @@
 import ByteJSON
 import DiskQueue
+import EventRecord
 import Foundation
 import HTTPServer
 import Synchronization
 import TestSupport
 import Testing
 @testable import Worker
-import XeroWebhooks
 
 @Suite struct SinkTests {
     private func record(_ resource: String, body: String? = #"{"InvoiceID":"x"}"#) throws -> DeliveryRecord {

@@ -3,7 +3,6 @@ import Foundation
 import TestSupport
 import Testing
 @testable import Worker
-import XeroWebhooks
 
 /// Bounds on the worker's waits, memory and state files, and pauses read back at start.
 @Suite struct WorkerStateBoundsTests {

@@ -4,7 +4,6 @@ import Synchronization
 import TestSupport
 import Testing
 @testable import Worker
-import XeroWebhooks
 
 /// The worker's state files (finished.json, pauses.json) when they disagree with the queue or
 /// the clock, and pauses that hold back more than what needs them.

@@ -1,9 +1,9 @@
 import DiskQueue
+import EventRecord
 import Foundation
 import Synchronization
 import TestSupport
 @testable import Worker
-import XeroWebhooks
 
 /// A fetcher whose answers a test scripts per resource; unscripted resources are found with a
 /// small JSON record. Counts calls and can hold a tenant's fetches until released.

@@ -1,11 +1,11 @@
 import ByteJSON
-import Synchronization
 import DiskQueue
+import EventRecord
 import Foundation
+import Synchronization
 import TestSupport
 import Testing
 @testable import Worker
-import XeroWebhooks
 
 @Suite struct WorkerTests {
     struct Setup {

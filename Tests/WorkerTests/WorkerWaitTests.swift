@@ -3,7 +3,6 @@ import Foundation
 import TestSupport
 import Testing
 @testable import Worker
-import XeroWebhooks
 
 /// Waiting is not failing, pauses hold back only what needs them, finished work stays finished.
 @Suite struct WorkerWaitTests {

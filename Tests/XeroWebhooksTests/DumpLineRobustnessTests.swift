@@ -1,4 +1,5 @@
 import ByteJSON
+import EventRecord
 import Testing
 @testable import XeroWebhooks
 

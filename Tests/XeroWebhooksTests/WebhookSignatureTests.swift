@@ -1,3 +1,4 @@
+import EventRecord
 import TestSupport
 import Testing
 @testable import XeroWebhooks

@@ -12,10 +12,16 @@ public struct WebhookSignature: Sendable {
 
     private let keys: [HMACKey]
 
-    /// Creates a verifier. `keys` must not be empty; each is used as its UTF-8 bytes.
-    public init(keys: [String]) {
-        precondition(!keys.isEmpty, "at least one webhook key is required")
-        self.keys = keys.map { HMACKey(Array($0.utf8)) }
+    /// A verifier for `current` (the key new signatures are made with) and `previous` keys still
+    /// accepted during a changeover; each key is used as its UTF-8 bytes.
+    public init(current: String, previous: [String] = []) {
+        keys = ([current] + previous).map { HMACKey(Array($0.utf8)) }
+    }
+
+    /// The first of `keys` is the current one; nil when there is none.
+    public init?(keys: [String]) {
+        guard let current = keys.first else { return nil }
+        self.init(current: current, previous: Array(keys.dropFirst()))
     }
 
     /// The header value Xero would send for `body` signed with the first (current) key.

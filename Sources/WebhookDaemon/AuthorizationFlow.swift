@@ -136,7 +136,8 @@ public final class AuthorizationFlow: Sendable {
         } catch {
             throw .cannotStore(error.description)
         }
-        let connections = await XeroConnection.list(token: set.token!, configuration: settings.apiConfiguration, transport: transport)
+        guard let token = set.token else { throw .exchangeFailed("the token endpoint answered without an access token") }
+        let connections = await XeroConnection.list(token: token, configuration: settings.apiConfiguration, transport: transport)
         return Outcome(tokenFile: store.path, scopes: set.scopes, connections: connections)
     }
 

@@ -46,7 +46,7 @@ public final class Daemon: Sendable {
         queue = try DiskQueue(directory: config.queueDirectory, options: Daemon.queueOptions(config, faults: faults))
         Daemon.logRecovery(queue.recovery, directory: config.queueDirectory, logger: logger)
         receiver = WebhookReceiver(
-            signature: WebhookSignature(keys: keys.keys),
+            signature: keys.signature,
             queue: queue,
             now: { Int64(Date().timeIntervalSince1970 * 1000) },
             onOutcome: Daemon.outcomeLogger(logger, metrics: metrics, refusal: refusal, queue: queue)
@@ -140,7 +140,7 @@ public final class Daemon: Sendable {
 
     /// Swaps in reloaded webhook keys (SIGHUP); requests already being checked finish with the old ones.
     public func updateKeys(_ keys: WebhookKeys) {
-        receiver.updateKeys(WebhookSignature(keys: keys.keys))
+        receiver.updateKeys(keys.signature)
     }
 
     /// Starts listening, on the socket systemd passed (socket activation) or else on the

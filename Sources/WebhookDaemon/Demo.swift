@@ -65,7 +65,7 @@ struct Demo: ParsableCommand {
         let key = "demo-webhook-key-\(UUID().uuidString)"
         let client = try config.xero.makeClient(stateDirectory: state, environment: [:])
         let sink = try SinkFactory.make(config.worker, stateDirectory: state, environment: [:])
-        let daemon = try Daemon(config: config, keys: WebhookKeys(keys: [key], source: "demo"), logger: logger,
+        let daemon = try Daemon(config: config, keys: WebhookKeys(current: key, source: "demo"), logger: logger,
                                 fetcher: client.map(XeroFetcher.init), sink: sink)
         let address = try daemon.start()
         defer { daemon.stop() }
@@ -73,7 +73,7 @@ struct Demo: ParsableCommand {
             printError("demo: http://\(address)\(config.webhookPath) is not a URL")
             throw ExitCode.failure
         }
-        let signer = WebhookSignature(keys: [key])
+        let signer = WebhookSignature(current: key)
         let poster = DeliveryClient()
 
         // Xero's intent-to-receive first, then the deliveries, several events each.

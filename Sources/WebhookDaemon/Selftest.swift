@@ -33,7 +33,7 @@ struct Selftest: ParsableCommand {
             printError(error.description)
             throw configErrorExit
         }
-        let signer = WebhookSignature(keys: [key])
+        let signer = WebhookSignature(current: key)
         let client = DeliveryClient(caFile: caFile)
         var failures = 0
         func check(_ ok: Bool, _ text: String) {

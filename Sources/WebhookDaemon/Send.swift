@@ -58,7 +58,7 @@ struct Send: ParsableCommand {
             printError(error.description)
             throw configErrorExit
         }
-        let signer = WebhookSignature(keys: [key])
+        let signer = WebhookSignature(current: key)
         let client = DeliveryClient(caFile: caFile)
         let tenantID = tenant ?? UUID().uuidString.lowercased()
         var failures = 0

@@ -31,7 +31,7 @@ struct Sign: ParsableCommand {
         } else {
             body = Array(FileHandle.standardInput.readDataToEndOfFile())
         }
-        writeOut(Array((WebhookSignature(keys: [key]).signature(for: body) + "\n").utf8))
+        writeOut(Array((WebhookSignature(current: key).signature(for: body) + "\n").utf8))
     }
 }
 

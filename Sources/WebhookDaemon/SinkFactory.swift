@@ -17,9 +17,12 @@ enum SinkFactory {
             return HTTPSink(url: url, secret: try secret(settings, environment: environment),
                             timeout: .milliseconds(settings.sinkTimeoutMilliseconds))
         case .command:
-            return CommandSink(command: settings.sinkCommand, timeout: .milliseconds(settings.sinkTimeoutMilliseconds),
-                               concurrency: settings.sinkConcurrency,
-                               environment: ChildEnvironment(from: environment, passing: settings.sinkPassEnvironment))
+            guard let sink = CommandSink(command: settings.sinkCommand, timeout: .milliseconds(settings.sinkTimeoutMilliseconds),
+                                         concurrency: settings.sinkConcurrency,
+                                         environment: ChildEnvironment(from: environment, passing: settings.sinkPassEnvironment)) else {
+                throw ConfigError("sink.command", "is required when sink.type is command (the program and its arguments)")
+            }
+            return sink
         }
     }
 

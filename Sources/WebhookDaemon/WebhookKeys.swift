@@ -1,3 +1,4 @@
+import EventRecord
 import Foundation
 
 /// The webhook signing key(s) and where they came from. The first key is the current one;
@@ -19,14 +20,21 @@ public struct WebhookKeys: Sendable, Equatable {
     /// The fewest UTF-8 bytes a configured key may have.
     public static let minimumBytes = 16
 
-    public let keys: [String]
+    /// The key new signatures are made with (the first configured).
+    public let current: String
+    /// Keys still accepted during a changeover.
+    public let previous: [String]
+    public var keys: [String] { [current] + previous }
+    /// A verifier for these keys.
+    public var signature: WebhookSignature { WebhookSignature(current: current, previous: previous) }
     /// Human-readable origin, safe to print (never the key itself).
     public let source: String
     /// Problems worth a warning, e.g. a key file other users can read.
     public var warnings: [String] = []
 
-    init(keys: [String], source: String, warnings: [String] = []) {
-        self.keys = keys
+    init(current: String, previous: [String] = [], source: String, warnings: [String] = []) {
+        self.current = current
+        self.previous = previous
         self.source = source
         self.warnings = warnings
     }
@@ -34,16 +42,16 @@ public struct WebhookKeys: Sendable, Equatable {
     public static func load(keyFile: String?, environment: [String: String]) throws(ConfigError) -> WebhookKeys {
         if let value = environment[environmentVariable] {
             let keys = try parse(value, separator: ",", origin: environmentVariable)
-            guard !keys.isEmpty else { throw ConfigError(environmentVariable, "is set but empty") }
-            return WebhookKeys(keys: keys, source: "environment \(environmentVariable)")
+            guard let current = keys.first else { throw ConfigError(environmentVariable, "is set but empty") }
+            return WebhookKeys(current: current, previous: Array(keys.dropFirst()), source: "environment \(environmentVariable)")
         }
         if let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty {
             let path = directory + "/" + credentialName
             if let bytes = try? FileBytes.read(path) {  // absent credential: fall through to the key file
                 let origin = "credential \(credentialName)"
                 let keys = try parse(text(bytes, origin: origin, file: path), separator: "\n", origin: origin, file: path)
-                guard !keys.isEmpty else { throw ConfigError(origin, "\(path) is empty") }
-                return WebhookKeys(keys: keys, source: "systemd credential \(credentialName)")
+                guard let current = keys.first else { throw ConfigError(origin, "\(path) is empty") }
+                return WebhookKeys(current: current, previous: Array(keys.dropFirst()), source: "systemd credential \(credentialName)")
             }
         }
         guard let keyFile else {
@@ -57,8 +65,9 @@ public struct WebhookKeys: Sendable, Equatable {
             throw ConfigError("webhook.keyFile", "cannot read \(keyFile): \(error)")
         }
         let keys = try parse(text(bytes, origin: "webhook.keyFile", file: keyFile), separator: "\n", origin: "webhook.keyFile", file: keyFile)
-        guard !keys.isEmpty else { throw ConfigError("webhook.keyFile", "\(keyFile) holds no key") }
-        return WebhookKeys(keys: keys, source: "file \(keyFile)", warnings: SecretFile.exposure(keyFile).map { [$0] } ?? [])
+        guard let current = keys.first else { throw ConfigError("webhook.keyFile", "\(keyFile) holds no key") }
+        return WebhookKeys(current: current, previous: Array(keys.dropFirst()), source: "file \(keyFile)",
+                           warnings: SecretFile.exposure(keyFile).map { [$0] } ?? [])
     }
 
     /// A description safe for logs and `check-config`: count and origin, no key material.

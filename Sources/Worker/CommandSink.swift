@@ -16,11 +16,12 @@ public final class CommandSink: Sink, @unchecked Sendable {
     private let environment: ChildEnvironment
     private let slots: DispatchSemaphore
 
+    /// Nil when `command` is empty (no program to run).
     /// - Parameter environment: the command's whole environment; by default the base variables
     ///   of this process's (`ChildEnvironment`), none of its secrets.
-    public init(command: [String], timeout: Duration = .seconds(30), concurrency: Int = 4,
-                environment: ChildEnvironment = ChildEnvironment(from: ProcessInfo.processInfo.environment)) {
-        precondition(!command.isEmpty, "the command sink needs a command")
+    public init?(command: [String], timeout: Duration = .seconds(30), concurrency: Int = 4,
+                 environment: ChildEnvironment = ChildEnvironment(from: ProcessInfo.processInfo.environment)) {
+        guard !command.isEmpty else { return nil }
         self.command = command
         self.timeout = timeout
         self.environment = environment

@@ -19,8 +19,14 @@ public struct DeliveryRecord: Sendable, Equatable {
     /// of `fetchedAt`, `notFound` and `resource`.
     public let eventsOnly: Bool
 
-    public init(items: [QueuedItem], resource: [UInt8]?, fetchedAt: String) {
+    /// The newest event covered (the last of `items`).
+    private let newest: QueuedItem
+
+    /// Nil when `items` is empty (a record covers at least one event).
+    public init?(items: [QueuedItem], resource: [UInt8]?, fetchedAt: String) {
+        guard let newest = items.last else { return nil }
         self.items = items
+        self.newest = newest
         self.key = items[0].key
         self.resource = resource
         self.fetchedAt = fetchedAt
@@ -29,8 +35,11 @@ public struct DeliveryRecord: Sendable, Equatable {
 
     /// A record of `items` as received, for the worker's `events` mode:
     /// `{…the same fields up to receivedAt…,"events":[{…each event as Xero sent it…}]}`.
-    public init(eventsOf items: [QueuedItem]) {
+    /// Nil when `items` is empty.
+    public init?(eventsOf items: [QueuedItem]) {
+        guard let newest = items.last else { return nil }
         self.items = items
+        self.newest = newest
         key = items[0].key
         resource = nil
         fetchedAt = ""
@@ -39,7 +48,6 @@ public struct DeliveryRecord: Sendable, Equatable {
 
     /// The record as one line of JSON (no trailing newline).
     public func json() -> [UInt8] {
-        let newest = items.last!
         var out: [UInt8] = Array(#"{"eventIds":["#.utf8)
         out += items.map { JSONText.quoted($0.eventID) }.joined(separator: [UInt8(ascii: ",")])
         out += Array(#"],"sequences":["#.utf8)

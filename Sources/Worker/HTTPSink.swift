@@ -18,7 +18,7 @@ public final class HTTPSink: Sink, @unchecked Sendable {
 
     public init(url: URL, secret: String, timeout: Duration = .seconds(30)) {
         self.url = url
-        signer = WebhookSignature(keys: [secret])
+        signer = WebhookSignature(current: secret)
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         self.timeout = seconds
         let configuration = URLSessionConfiguration.ephemeral

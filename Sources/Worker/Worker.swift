@@ -318,9 +318,13 @@ public actor Worker {
         var records: [DeliveryRecord] = []
         for resource in work {
             switch results[resource.key] ?? .retry("no answer for this resource", after: nil) {
-            case let .found(bytes): records.append(DeliveryRecord(items: resource.items, resource: bytes, fetchedAt: fetchedAt))
-            case .notFound: records.append(DeliveryRecord(items: resource.items, resource: nil, fetchedAt: fetchedAt))
-            case .eventsOnly: records.append(DeliveryRecord(eventsOf: resource.items))
+            // `work` holds only resources with events, so a record is always made.
+            case let .found(bytes):
+                if let record = DeliveryRecord(items: resource.items, resource: bytes, fetchedAt: fetchedAt) { records.append(record) }
+            case .notFound:
+                if let record = DeliveryRecord(items: resource.items, resource: nil, fetchedAt: fetchedAt) { records.append(record) }
+            case .eventsOnly:
+                if let record = DeliveryRecord(eventsOf: resource.items) { records.append(record) }
             case let .retry(reason, after): outcomes[resource.key] = .retry(reason, after: after)
             case let .wait(reason, after): outcomes[resource.key] = .wait(reason, after: after)
             case let .permanent(reason): outcomes[resource.key] = .dead(reason)

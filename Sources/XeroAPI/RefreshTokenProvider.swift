@@ -118,14 +118,14 @@ public actor RefreshTokenProvider: TokenProvider {
             let answer = await identity.refresh(refreshToken, client: client)
             switch answer {
             case let .token(response):
-                guard let set = StoredTokenSet(response, issuedAt: now(), previousRefreshToken: refreshToken) else {
+                guard let set = StoredTokenSet(response, issuedAt: now(), previousRefreshToken: refreshToken), let token = set.token else {
                     return failing("the token endpoint answered without a token", retryAfter: nil)
                 }
                 unsaved = set
                 if let failure = save(set) { return failure }
                 renewals += 1
                 lastFailure = nil
-                return .ready(set.token!)
+                return .ready(token)
             case let .rejected(_, error, _) where error == "invalid_grant":
                 pausedReason = "Xero refused the refresh token (invalid_grant): it has expired, been revoked or been "
                     + "replaced. Run `xero-webhookd authorize` again."

@@ -31,7 +31,7 @@ import Glibc
             #expect(try get(adminPort, path) == 200, "\(path) on the admin listener")
         }
         let body = Array(#"{"events":[\#(CrashOracle.event("admin-listen-1"))],"firstEventSequence":1,"lastEventSequence":1,"entropy":"ADMIN"}"#.utf8)
-        let signed = RawHTTPClient.post("/webhooks/xero", body: body, headers: [("x-xero-signature", WebhookSignature(keys: [CrashOracle.key]).signature(for: body))])
+        let signed = RawHTTPClient.post("/webhooks/xero", body: body, headers: [("x-xero-signature", WebhookSignature(current: CrashOracle.key).signature(for: body))])
         let webhook = try RawHTTPClient(port: daemon.port)
         #expect(try webhook.exchange(signed).status == 200)
         let onAdmin = try RawHTTPClient(port: adminPort)

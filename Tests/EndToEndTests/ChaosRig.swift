@@ -163,7 +163,7 @@ final class ChaosRig: @unchecked Sendable {
     func post(count: Int, on client: RawHTTPClient) -> Int? {
         let events = (0..<count).map { _ in newEvent() }
         let body = Self.body(events.map(\.json))
-        let signature = WebhookSignature(keys: [ChaosRig.key]).signature(for: body)
+        let signature = WebhookSignature(current: ChaosRig.key).signature(for: body)
         guard let response = try? client.exchange(RawHTTPClient.post("/webhooks/xero", body: body, headers: [("x-xero-signature", signature)])) else {
             return nil
         }

@@ -14,7 +14,7 @@ final class CrashOracle: @unchecked Sendable {
     private let lock = NSLock()
     private var acknowledged: [String] = []
     private var nextID = 0
-    private let signer = WebhookSignature(keys: [CrashOracle.key])
+    private let signer = WebhookSignature(current: CrashOracle.key)
 
     var acknowledgedIDs: [String] { lock.lock(); defer { lock.unlock() }; return acknowledged }
     var acknowledgedCount: Int { acknowledgedIDs.count }

@@ -58,7 +58,7 @@ struct DiskFullTests {
 
     private func post(_ client: RawHTTPClient, id: String) throws -> Int {
         let body = Array(#"{"events":[\#(CrashOracle.event(id))],"firstEventSequence":1,"lastEventSequence":1,"entropy":"FULL"}"#.utf8)
-        let signature = WebhookSignature(keys: [key]).signature(for: body)
+        let signature = WebhookSignature(current: key).signature(for: body)
         return try client.exchange(RawHTTPClient.post("/webhooks/xero", body: body, headers: [("x-xero-signature", signature)])).status
     }
 
@@ -128,7 +128,7 @@ struct DiskFullTests {
         oracle.hammer(port: daemon.port, clients: 1, maxRequests: 3_000)
         let client = try RawHTTPClient(port: daemon.port)
         let body = Array(#"{"events":[\#(CrashOracle.event("over"))],"firstEventSequence":1,"lastEventSequence":1,"entropy":"B"}"#.utf8)
-        let signature = WebhookSignature(keys: [CrashOracle.key]).signature(for: body)
+        let signature = WebhookSignature(current: CrashOracle.key).signature(for: body)
         let warnings = { daemon.stderr.components(separatedBy: "queue refusing events").count - 1 }
         let before = warnings()
         for _ in 0..<20 {

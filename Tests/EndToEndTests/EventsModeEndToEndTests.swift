@@ -24,7 +24,7 @@ import Glibc
         // Xero's own indentation and CRLF inside the delivery: each record must stay one line.
         let events = [CrashOracle.event("ev-1"), CrashOracle.event("ev-2")].joined(separator: ",\r\n    ")
         let body = Array("{\r\n  \"events\": [\r\n    \(events)\r\n  ],\r\n  \"firstEventSequence\": 1,\r\n  \"lastEventSequence\": 2,\r\n  \"entropy\": \"EVENTS\"\r\n}".utf8)
-        let signature = WebhookSignature(keys: [CrashOracle.key]).signature(for: body)
+        let signature = WebhookSignature(current: CrashOracle.key).signature(for: body)
         #expect(try client.exchange(RawHTTPClient.post("/webhooks/xero", body: body, headers: [("x-xero-signature", signature)])).status == 200)
         func lines() -> [JSONValue] {
             let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir.file("out"))) ?? []).sorted()

@@ -16,7 +16,7 @@ import Glibc
         let ids = (0..<Self.eventsPerDelivery).map { "\(prefix)-\($0)" }
         let events = ids.map(CrashOracle.event).joined(separator: ",")
         let body = Array(#"{"events":[\#(events)],"firstEventSequence":1,"lastEventSequence":\#(ids.count),"entropy":"EMFILE"}"#.utf8)
-        let signature = WebhookSignature(keys: [CrashOracle.key]).signature(for: body)
+        let signature = WebhookSignature(current: CrashOracle.key).signature(for: body)
         let response = try client.exchange(RawHTTPClient.post("/webhooks/xero", body: body, headers: [("x-xero-signature", signature)]))
         return (response.status, ids)
     }

@@ -68,7 +68,7 @@ import Glibc
         // Clients keep opening connections and posting while the daemon is replaced.
         let body = Array(#"{"events":[{"resourceId":"r","eventCategory":"INVOICE","tenantId":"t"}],"entropy":"R"}"#.utf8)
         let request = RawHTTPClient.post("/webhooks/xero", body: body,
-                                         headers: [("x-xero-signature", WebhookSignature(keys: ["restart-key-0123456789"]).signature(for: body))], close: true)
+                                         headers: [("x-xero-signature", WebhookSignature(current: "restart-key-0123456789").signature(for: body))], close: true)
         let tally = Mutex<(ok: Int, refused: Int, other: [String])>((0, 0, []))
         let stop = Atomic<Bool>(false)
         let clients = (0..<4).map { _ in

@@ -119,7 +119,7 @@ final class NotifySocket {
         #expect(notify.receive() == "WATCHDOG=1")
         let client = try RawHTTPClient(port: daemon.port)
         let body = Array(#"{"events":[{"resourceId":"x","eventCategory":"INVOICE","tenantId":"t"}],"entropy":"W"}"#.utf8)
-        let signature = WebhookSignature(keys: ["systemd-test-key-0123"]).signature(for: body)
+        let signature = WebhookSignature(current: "systemd-test-key-0123").signature(for: body)
         #expect(try client.exchange(RawHTTPClient.post("/webhooks/xero", body: body, headers: [("x-xero-signature", signature)])).status == 503)
         // Pings sent before the failure may still be buffered; after them there is silence. A
         // daemon that kept pinging every 100 ms would never leave a second without one.
@@ -150,7 +150,7 @@ final class NotifySocket {
             guard let client = try? RawHTTPClient(port: port, timeout: 60) else { return }
             let body = Array(#"{"events":[{"resourceId":"x","eventCategory":"INVOICE","tenantId":"t"}],"entropy":"H"}"#.utf8)
             _ = try? client.exchange(RawHTTPClient.post("/webhooks/xero", body: body,
-                                                        headers: [("x-xero-signature", WebhookSignature(keys: ["systemd-test-key-0123"]).signature(for: body))]))
+                                                        headers: [("x-xero-signature", WebhookSignature(current: "systemd-test-key-0123").signature(for: body))]))
         }
         poster.start()
         // Pings go on while the writer may still just be slow, then stop (10 s without progress).

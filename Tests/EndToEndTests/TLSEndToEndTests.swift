@@ -45,7 +45,7 @@ import Glibc
     /// A signed (or wrongly signed) delivery through curl: the status code, the body length and
     /// whether a cookie was set, as `code bytes` plus any Set-Cookie header line.
     static func deliver(port: UInt16, ca: String, key: String, extra: [String] = []) throws -> (status: Int32, output: String, errors: String) {
-        let signature = WebhookSignature(keys: [key]).signature(for: delivery)
+        let signature = WebhookSignature(current: key).signature(for: delivery)
         return try curl(extra + [
             "--cacert", ca, "--data-binary", String(decoding: delivery, as: UTF8.self),
             "-H", "Content-Type: application/json", "-H", "x-xero-signature: \(signature)",

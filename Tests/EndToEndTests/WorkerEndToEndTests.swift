@@ -47,7 +47,7 @@ import Glibc
 
         func post(_ client: RawHTTPClient, _ events: [String]) throws -> Int {
             let body = Array(#"{"events":[\#(events.joined(separator: ","))],"firstEventSequence":1,"lastEventSequence":\#(events.count),"entropy":"E2E"}"#.utf8)
-            let signature = WebhookSignature(keys: [WorkerEndToEndTests.key]).signature(for: body)
+            let signature = WebhookSignature(current: WorkerEndToEndTests.key).signature(for: body)
             return try client.exchange(RawHTTPClient.post("/webhooks/xero", body: body, headers: [("x-xero-signature", signature)])).status
         }
 

@@ -89,7 +89,7 @@ struct XeroAnswerFixture: Sendable, CustomStringConvertible {
                 return #"{"resourceUrl":"\#(url)","resourceId":"\#(id)","eventDateUtc":"2026-11-29T01:15:39.902","eventType":"UPDATE","eventCategory":"\#(category)","tenantId":"\#(tenant)","tenantType":"\#(type)"}"#
             }
             let body = Array(#"{"events":[\#(events.joined(separator: ","))],"firstEventSequence":1,"lastEventSequence":\#(events.count),"entropy":"FIDELITYFIDELITYFIDE"}"#.utf8)
-            let signature = WebhookSignature(keys: [XeroAnswerFidelityTests.key]).signature(for: body)
+            let signature = WebhookSignature(current: XeroAnswerFidelityTests.key).signature(for: body)
             let client = try RawHTTPClient(port: daemon.port)
             let status = try client.exchange(RawHTTPClient.post("/webhooks/xero", body: body, headers: [("x-xero-signature", signature)])).status
             #expect(status == 200)

@@ -54,7 +54,7 @@ import Testing
         let out = dir.file("out/records")
         let recorder = DirectorySync.Recorder(under: dir.path)
         let sink = DirectorySink(directory: out, maxFileBytes: 1)
-        let record = DeliveryRecord(items: [try item()], resource: Array(#"{"InvoiceID":"x"}"#.utf8), fetchedAt: "2026-11-29T01:00:02.000Z")
+        let record = DeliveryRecord(items: [try item()], resource: Array(#"{"InvoiceID":"x"}"#.utf8), fetchedAt: "2026-11-29T01:00:02.000Z")!
         let first = await sink.deliver([record])
         #expect(first.allSatisfy { if case .success = $0 { true } else { false } })
         #expect(recorder.take() == [

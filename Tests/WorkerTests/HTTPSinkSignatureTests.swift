@@ -22,11 +22,11 @@ import Testing
         let queued = QueuedEvent(receivedAt: "2026-11-29T01:00:01.000Z", eventSequence: 3,
                                  event: Array(OneLineOutputTests.indentedEvent.utf8)).encoded()
         let item = try QueuedItem.decode(QueueRecord(sequence: 9, payload: queued))
-        let record = DeliveryRecord(items: [item], resource: Array(OneLineOutputTests.indentedInvoice.utf8), fetchedAt: "2026-11-29T01:00:02.000Z")
+        let record = DeliveryRecord(items: [item], resource: Array(OneLineOutputTests.indentedInvoice.utf8), fetchedAt: "2026-11-29T01:00:02.000Z")!
         let sink = HTTPSink(url: URL(string: "http://127.0.0.1:\(port)/r")!, secret: "s", timeout: .seconds(10))
         _ = await sink.deliver([record])
         let posted = try #require(got.withLock { $0.first })
         #expect(!posted.body.contains(0x0A))
-        #expect(WebhookSignature(keys: ["s"]).isValid(header: posted.signature, body: posted.body))
+        #expect(WebhookSignature(current: "s").isValid(header: posted.signature, body: posted.body))
     }
 }

@@ -11,6 +11,14 @@ import Testing
 /// Xero answers in indented JSON with CRLF line breaks, and a delivery may be indented too:
 /// every record a sink writes, and every dead-letter file, is still exactly one line of JSON
 /// whose values are byte-identical to what Xero sent.
+/// A record covers at least one event: an empty list is refused, not a trap.
+@Suite struct DeliveryRecordTests {
+    @Test func noEventsNoRecord() {
+        #expect(DeliveryRecord(items: [], resource: nil, fetchedAt: "2026-11-29T01:00:02.000Z") == nil)
+        #expect(DeliveryRecord(eventsOf: []) == nil)
+    }
+}
+
 @Suite struct OneLineOutputTests {
     /// An invoice as it appears inside a real Accounting API answer (indented, CRLF, `\/Date`).
     static let indentedInvoice = "{\r\n      \"Type\": \"ACCREC\",\r\n      \"InvoiceID\": \"243216c5-369e-4056-ac67-05388f86dc81\",\r\n"
@@ -27,7 +35,7 @@ import Testing
     private func record() throws -> DeliveryRecord {
         let queued = QueuedEvent(receivedAt: "2026-11-29T01:00:01.000Z", eventSequence: 3, event: Array(Self.indentedEvent.utf8)).encoded()
         let item = try QueuedItem.decode(QueueRecord(sequence: 9, payload: queued))
-        return DeliveryRecord(items: [item], resource: Array(Self.indentedInvoice.utf8), fetchedAt: "2026-11-29T01:00:02.000Z")
+        return DeliveryRecord(items: [item], resource: Array(Self.indentedInvoice.utf8), fetchedAt: "2026-11-29T01:00:02.000Z")!
     }
 
     /// The line is one line of JSON whose `resource` is the compact invoice, byte for byte.
@@ -72,7 +80,7 @@ import Testing
     @Test func commandSinkGetsOneLine() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let sink = CommandSink(command: ["/bin/sh", "-c", "cat > \(dir.file("got.json"))"], timeout: .seconds(10))
+        let sink = CommandSink(command: ["/bin/sh", "-c", "cat > \(dir.file("got.json"))"], timeout: .seconds(10))!
         let results = await sink.deliver([try record()])
         if case .failure(let error) = results[0] { Issue.record("\(error)") }
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: dir.file("got.json"))))

@@ -13,7 +13,7 @@ import Testing
         let bytes = event(tenant: "t", resource: resource)
         let queued = QueuedEvent(receivedAt: "2026-11-29T01:00:01.000Z", eventSequence: nil, event: bytes).encoded()
         let item = try QueuedItem.decode(QueueRecord(sequence: 7, payload: queued))
-        return DeliveryRecord(items: [item], resource: body.map { Array($0.utf8) }, fetchedAt: "2026-11-29T01:00:02.000Z")
+        return DeliveryRecord(items: [item], resource: body.map { Array($0.utf8) }, fetchedAt: "2026-11-29T01:00:02.000Z")!
     }
 
     /// Retention by size: the oldest files go while all of them pass maxTotalBytes, never the one
@@ -103,26 +103,30 @@ import Testing
         #expect(try await drive(worker) { await worker.currentStatus().position == 2 })
         let state = received.withLock { $0 }
         #expect(state.attempts == 3)
-        let verifier = WebhookSignature(keys: [secret])
+        let verifier = WebhookSignature(current: secret)
         for (body, signature) in zip(state.bodies, state.signatures) {
             #expect(verifier.isValid(header: signature, body: body), "the receiver can verify every attempt")
         }
         #expect(try JSONParser.parse(state.bodies[2])["resourceId"]?.stringValue == "r")
     }
 
+    @Test func aCommandSinkNeedsAProgram() {
+        #expect(CommandSink(command: []) == nil)
+    }
+
     @Test func commandSinkAcceptsOnExitZeroAndFailsOtherwise() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let ok = CommandSink(command: ["/bin/sh", "-c", "cat > \(dir.file("got.json"))"], timeout: .seconds(10))
+        let ok = CommandSink(command: ["/bin/sh", "-c", "cat > \(dir.file("got.json"))"], timeout: .seconds(10))!
         let results = await ok.deliver([try record("r")])
         #expect(results.count == 1)
         if case .failure(let error) = results[0] { Issue.record("\(error)") }
         #expect(try JSONParser.parse(Array(String(contentsOfFile: dir.file("got.json"), encoding: .utf8).utf8.dropLast()))["resourceId"]?.stringValue == "r")
-        let failing = CommandSink(command: ["/bin/sh", "-c", "exit 3"], timeout: .seconds(10))
+        let failing = CommandSink(command: ["/bin/sh", "-c", "exit 3"], timeout: .seconds(10))!
         let failed = await failing.deliver([try record("r")])
         #expect(failed.count == 1)
         if case .failure(let error) = failed[0] { #expect(error.reason.contains("status 3")) } else { Issue.record("exit 3 was accepted") }
-        let slow = CommandSink(command: ["/bin/sleep", "30"], timeout: .milliseconds(200))
+        let slow = CommandSink(command: ["/bin/sleep", "30"], timeout: .milliseconds(200))!
         let timedOut = await slow.deliver([try record("r")])
         if case .failure(let error) = timedOut[0] { #expect(error.reason.contains("longer than")) } else { Issue.record("timeout not enforced") }
     }
@@ -132,7 +136,7 @@ import Testing
         defer { dir.remove() }
         // The command starts a helper and waits for it; the timeout must end both.
         let script = "sleep 30 & echo $! > \(dir.file("helper.pid")); wait"
-        let sink = CommandSink(command: ["/bin/sh", "-c", script], timeout: .milliseconds(300))
+        let sink = CommandSink(command: ["/bin/sh", "-c", script], timeout: .milliseconds(300))!
         let results = await sink.deliver([try record("r")])
         if case .failure(let error) = results[0] { #expect(error.reason.contains("longer than")) } else { Issue.record("timeout not enforced") }
         let pid = try #require(Int32(String(contentsOfFile: dir.file("helper.pid"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))

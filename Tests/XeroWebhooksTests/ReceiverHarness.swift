@@ -19,7 +19,7 @@ final class ReceiverHarness {
         self.key = key
         directory = try TemporaryDirectory()
         queue = try DiskQueue(directory: directory.file("queue"), options: DiskQueueOptions(faults: faults))
-        let receiver = WebhookReceiver(signature: WebhookSignature(keys: [key]), queue: queue, now: { 1_795_928_461_005 })
+        let receiver = WebhookReceiver(signature: WebhookSignature(current: key), queue: queue, now: { 1_795_928_461_005 })
         server = HTTPServer { request, responder in
             if request.head.path == Self.path {
                 receiver.handle(request, responder)
@@ -35,7 +35,7 @@ final class ReceiverHarness {
     }
 
     func signed(_ body: [UInt8]) -> [UInt8] {
-        RawHTTPClient.post(Self.path, body: body, headers: [("x-xero-signature", WebhookSignature(keys: [key]).signature(for: body))])
+        RawHTTPClient.post(Self.path, body: body, headers: [("x-xero-signature", WebhookSignature(current: key).signature(for: body))])
     }
 
     func stop() {

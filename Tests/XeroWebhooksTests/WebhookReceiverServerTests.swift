@@ -57,7 +57,7 @@ import Testing
         let harness = try ReceiverHarness()
         defer { harness.stop() }
         let (body, _) = deliveryBody(events: 1)
-        let signature = WebhookSignature(keys: [harness.key]).signature(for: body)
+        let signature = WebhookSignature(current: harness.key).signature(for: body)
         let client = try RawHTTPClient(port: harness.port)
         let response = try client.exchange(RawHTTPClient.post(ReceiverHarness.path, body: body, headers: [("X-Xero-Signature", signature)]))
         #expect(response.status == 200)
@@ -70,8 +70,8 @@ import Testing
         let harness = try ReceiverHarness()
         defer { harness.stop() }
         let (body, _) = deliveryBody(events: 1)
-        let good = WebhookSignature(keys: [harness.key]).signature(for: body)
-        let wrong = WebhookSignature(keys: [harness.key + "x"]).signature(for: body)
+        let good = WebhookSignature(current: harness.key).signature(for: body)
+        let wrong = WebhookSignature(current: harness.key + "x").signature(for: body)
         for fields in [[good, wrong], [wrong, good], [good, good]] {
             let client = try RawHTTPClient(port: harness.port)
             let response = try client.exchange(RawHTTPClient.post(ReceiverHarness.path, body: body,

@@ -26,6 +26,7 @@ public final class DiskQueue: @unchecked Sendable {
     let consumer: ConsumerCursor
     let reader: DurableRecordReader
     let live: LiveBytes
+    private let observer = CommitObserver()
     private let writerThread: Thread
 
     /// Creates `directory` if missing, takes an exclusive non-blocking `flock` on `<directory>/lock`
@@ -47,7 +48,8 @@ public final class DiskQueue: @unchecked Sendable {
             live: live
         )
         let commits = CommitQueue(nextSequence: outcome.report.nextSequence)
-        let writer = QueueWriter(commits: commits, segments: segments, lock: lock, maxBatchBytes: options.maxBatchBytes)
+        let observer = self.observer
+        let writer = QueueWriter(commits: commits, segments: segments, lock: lock, maxBatchBytes: options.maxBatchBytes, observer: observer)
         self.recovery = outcome.report
         self.options = options
         self.commits = commits
@@ -63,6 +65,13 @@ public final class DiskQueue: @unchecked Sendable {
 
     deinit {
         close()
+    }
+
+    /// `body` runs after every committed batch (on the writer thread, after the batch's
+    /// completions; it must not block): how the consumer learns of new records without polling.
+    /// One observer; a later call replaces it.
+    public func onCommit(_ body: @escaping @Sendable () -> Void) {
+        observer.set(body)
     }
 
     /// Appends `payloads` as consecutive records (group commit).

@@ -1,3 +1,4 @@
+import Synchronization
 /// The body of the writer thread: takes batches from the `CommitQueue`, commits them through the
 /// `SegmentWriter`, and calls every completion exactly once.
 ///
@@ -10,12 +11,14 @@ final class QueueWriter: @unchecked Sendable {
     private let segments: SegmentWriter
     private let lock: DirectoryLock
     private let maxBatchBytes: Int
+    private let observer: CommitObserver
 
-    init(commits: CommitQueue, segments: SegmentWriter, lock: DirectoryLock, maxBatchBytes: Int) {
+    init(commits: CommitQueue, segments: SegmentWriter, lock: DirectoryLock, maxBatchBytes: Int, observer: CommitObserver) {
         self.commits = commits
         self.segments = segments
         self.lock = lock
         self.maxBatchBytes = maxBatchBytes
+        self.observer = observer
     }
 
     func run() {
@@ -39,6 +42,7 @@ final class QueueWriter: @unchecked Sendable {
             for (append, range) in zip(appends, result.ranges) {
                 append.completion(.success(range))
             }
+            observer.notify()
         } catch {
             // Never retried: after a failed write or sync the kernel may have dropped the dirty
             // pages, so a later success would not prove these records durable. Only a refusal
@@ -52,4 +56,14 @@ final class QueueWriter: @unchecked Sendable {
             for append in appends { append.completion(.failure(error)) }
         }
     }
+}
+
+/// Who is told that records were committed (the queue's consumer, so it need not poll). Called on
+/// the writer thread after the batch's completions; it must not block.
+final class CommitObserver: Sendable {
+    private let handler = Mutex<(@Sendable () -> Void)?>(nil)
+
+    func set(_ body: @escaping @Sendable () -> Void) { handler.withLock { $0 = body } }
+
+    func notify() { handler.withLock { $0 }?() }
 }

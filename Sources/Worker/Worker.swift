@@ -64,6 +64,10 @@ public actor Worker {
     private var tenantsInFlight: Set<String> = []
     var status = WorkerStatus()
     private var loop: Task<Void, Never>?
+    /// Wakes the loop when records are committed and when a lane finishes.
+    private nonisolated let wake = WakeSignal()
+    /// `stop()` waiting for the lanes in flight to finish.
+    private var lanesDone: [CheckedContinuation<Void, Never>] = []
     /// The latest `currentStatus()`, readable without awaiting the actor (health checks run on
     /// connection queues).
     private nonisolated let published = Mutex<WorkerStatus>(WorkerStatus())
@@ -103,6 +107,8 @@ public actor Worker {
         }
         readCursor = position
         status.position = position
+        let wake = self.wake
+        queue.onCommit { wake.signal() }
         if let ignored = loaded.ignored { onEvent(.stateIgnored(file: "finished.json", reason: ignored)) }
         if forgotten > 0 {
             onEvent(.stateIgnored(file: "retries.json", reason: "\(forgotten) entries name sequences outside this queue's [\(position), \(next))"))
@@ -121,8 +127,9 @@ public actor Worker {
         loop?.cancel()
         await loop?.value
         loop = nil
-        while !tenantsInFlight.isEmpty {
-            try? await Task.sleep(for: .milliseconds(5))  // lanes finish on their own; they do not observe cancellation
+        if !tenantsInFlight.isEmpty {
+            // Lanes finish on their own (they do not observe cancellation); the last one resumes this.
+            await withCheckedContinuation { lanesDone.append($0) }
         }
         // What the lanes finished while stopping is recorded now, or the next start delivers it again.
         guard status.failed == nil else { return }
@@ -177,8 +184,22 @@ public actor Worker {
                 onEvent(.failed(reason: "\(error)"))
                 return
             }
-            try? await Task.sleep(for: configuration.pollInterval)
+            // New records and finished lanes wake the loop at once; otherwise it looks again
+            // when the next retry or pause check is due, and at least every pollInterval (for
+            // replay requests an admin command left in the dead-letter store).
+            await wake.wait(timeout: nextWake())
         }
+    }
+
+    /// How long the loop may wait for a signal: until the next retry or pause check is due, at
+    /// most `pollInterval`, at least a millisecond.
+    private func nextWake() -> Duration {
+        let current = now()
+        var due = current.adding(configuration.pollInterval.milliseconds)
+        for state in retries.states.values where state.nextTry > current { due = min(due, state.nextTry) }
+        for pause in pauses.pauses.values where pause.recheckAt > current { due = min(due, pause.recheckAt) }
+        if nextConnectionsCheck > current { due = min(due, nextConnectionsCheck) }
+        return .milliseconds(max(1, due - current))
     }
 
     // MARK: Reading
@@ -349,7 +370,14 @@ public actor Worker {
     private func complete(tenant: String, work: [(key: ResourceKey, items: [QueuedItem])],
                           refused: [(key: ResourceKey, item: QueuedItem, reason: String)],
                           outcomes: [ResourceKey: LaneOutcome]) async {
-        defer { tenantsInFlight.remove(tenant) }
+        defer {
+            tenantsInFlight.remove(tenant)
+            if tenantsInFlight.isEmpty {
+                for waiter in lanesDone { waiter.resume() }
+                lanesDone.removeAll()
+            }
+            wake.signal()
+        }
         let current = now()
         let launch = laneLaunch.removeValue(forKey: tenant) ?? 0
         do {

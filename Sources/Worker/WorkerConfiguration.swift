@@ -11,8 +11,10 @@ public struct WorkerConfiguration: Sendable, Equatable {
     public var window = 10_000
     /// Resources handed to one fetch for one tenant.
     public var maxResourcesPerFetch = 250
-    /// How often an idle worker looks for new events.
-    public var pollInterval: Duration = .milliseconds(100)
+    /// The longest an idle worker waits before looking again (for replay requests an admin
+    /// command left in the dead-letter store). New records, finished lanes and due retries and
+    /// pause checks wake it at once.
+    public var pollInterval: Duration = .seconds(1)
     /// How often a pause is checked again: a paused credential lets one fetch through, a
     /// disconnected tenant is looked up in `/connections` (SIGHUP checks at once).
     public var pauseRecheck: Duration = .seconds(30)

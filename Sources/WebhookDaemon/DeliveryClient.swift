@@ -1,6 +1,6 @@
+import ArgumentParser
 import Dispatch
 import Foundation
-import HTTPServer
 import OpenSSLSupport
 #if canImport(Glibc)
 import Glibc
@@ -44,6 +44,18 @@ struct DeliveryTarget: Equatable {
         authority = parts.port == nil ? shownHost : "\(shownHost):\(port)"
         let path = parts.percentEncodedPath.isEmpty ? "/" : parts.percentEncodedPath
         target = path + (parts.percentEncodedQuery.map { "?" + $0 } ?? "")
+    }
+}
+
+extension DeliveryTarget {
+    /// The target of `command`'s URL argument; one that is not an http(s) URL is printed and
+    /// ends the command.
+    static func required(_ url: String, command: String) throws -> DeliveryTarget {
+        guard let target = DeliveryTarget(url) else {
+            printError("\(command): \(url) is not an http(s) URL")
+            throw ExitCode.validationFailure
+        }
+        return target
     }
 }
 

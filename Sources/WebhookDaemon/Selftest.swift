@@ -22,18 +22,8 @@ struct Selftest: ParsableCommand {
     var caFile: String?
 
     func run() throws {
-        guard let target = DeliveryTarget(url) else {
-            printError("selftest: \(url) is not an http(s) URL")
-            throw ExitCode.validationFailure
-        }
-        let key: String
-        do {
-            key = try KeyArgument.resolve(keyFile: keyFile)
-        } catch {
-            printError(error.description)
-            throw configErrorExit
-        }
-        let signer = WebhookSignature(current: key)
+        let target = try DeliveryTarget.required(url, command: "selftest")
+        let signer = try KeyArgument.signer(keyFile: keyFile)
         let client = DeliveryClient(caFile: caFile)
         var failures = 0
         func check(_ ok: Bool, _ text: String) {

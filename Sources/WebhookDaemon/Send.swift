@@ -47,18 +47,8 @@ struct Send: ParsableCommand {
     }
 
     func run() throws {
-        guard let target = DeliveryTarget(url) else {
-            printError("send: \(url) is not an http(s) URL")
-            throw ExitCode.validationFailure
-        }
-        let key: String
-        do {
-            key = try KeyArgument.resolve(keyFile: keyFile)
-        } catch {
-            printError(error.description)
-            throw configErrorExit
-        }
-        let signer = WebhookSignature(current: key)
+        let target = try DeliveryTarget.required(url, command: "send")
+        let signer = try KeyArgument.signer(keyFile: keyFile)
         let client = DeliveryClient(caFile: caFile)
         let tenantID = tenant ?? UUID().uuidString.lowercased()
         var failures = 0

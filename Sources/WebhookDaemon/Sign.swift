@@ -14,13 +14,7 @@ struct Sign: ParsableCommand {
     var file: String?
 
     func run() throws {
-        let key: String
-        do {
-            key = try KeyArgument.resolve(keyFile: keyFile)
-        } catch {
-            printError(error.description)
-            throw configErrorExit
-        }
+        let signer = try KeyArgument.signer(keyFile: keyFile)
         let body: [UInt8]
         if let file {
             guard let data = FileManager.default.contents(atPath: file) else {
@@ -31,7 +25,7 @@ struct Sign: ParsableCommand {
         } else {
             body = Array(FileHandle.standardInput.readDataToEndOfFile())
         }
-        writeOut(Array((WebhookSignature(current: key).signature(for: body) + "\n").utf8))
+        writeOut(Array((signer.signature(for: body) + "\n").utf8))
     }
 }
 
@@ -48,10 +42,20 @@ enum KeyArgument {
             throw ConfigError("--key-file", "no key: pass --key-file or set \(WebhookKeys.environmentVariable)")
         }
         do {
-            return try WebhookKeys.load(keyFile: keyFile, environment: environment).keys[0]
+            return try WebhookKeys.load(keyFile: keyFile, environment: environment).current
         } catch {
             // The loader names the config key; here the file came from the option.
             throw keyFile == nil ? error : ConfigError("--key-file", error.reason)
+        }
+    }
+
+    /// A signer with that key; a key that cannot be had is printed and ends the command (78).
+    static func signer(keyFile: String?) throws -> WebhookSignature {
+        do {
+            return WebhookSignature(current: try resolve(keyFile: keyFile))
+        } catch {
+            printError(error.description)
+            throw configErrorExit
         }
     }
 }

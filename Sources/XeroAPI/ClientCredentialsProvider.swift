@@ -17,7 +17,7 @@ public actor ClientCredentialsProvider: TokenProvider {
     private var current: XeroToken?
     private var pausedReason: String?
     private var lastFailure: String?
-    private var renewal: Task<TokenAvailability, Never>?
+    private let renewal = SingleFlight<TokenAvailability>()
     private var renewals = 0
 
     /// - Parameters:
@@ -66,14 +66,10 @@ public actor ClientCredentialsProvider: TokenProvider {
     }
 
     private func renew() async -> TokenAvailability {
-        if let renewal { return await renewal.value }
-        let task = Task { await self.performRenewal() }
-        renewal = task
-        return await task.value
+        await renewal.run { await self.performRenewal() }
     }
 
     private func performRenewal() async -> TokenAvailability {
-        defer { renewal = nil }
         switch await identity.clientCredentials(scope: scope, client: client) {
         case let .token(response):
             let issued = now()

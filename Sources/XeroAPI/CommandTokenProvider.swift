@@ -18,7 +18,7 @@ public actor CommandTokenProvider: TokenProvider {
 
     private var current: XeroToken?
     private var lastFailure: String?
-    private var renewal: Task<TokenAvailability, Never>?
+    private let renewal = SingleFlight<TokenAvailability>()
     private var renewals = 0
 
     /// - Parameters:
@@ -69,14 +69,10 @@ public actor CommandTokenProvider: TokenProvider {
     }
 
     private func renew() async -> TokenAvailability {
-        if let renewal { return await renewal.value }
-        let task = Task { await self.performRenewal() }
-        renewal = task
-        return await task.value
+        await renewal.run { await self.performRenewal() }
     }
 
     private func performRenewal() async -> TokenAvailability {
-        defer { renewal = nil }
         let name = command.first ?? ""
         switch await CommandRunner.run(command, timeout: timeout, environment: environment, spawnGate: spawnGate) {
         case let .failure(error):

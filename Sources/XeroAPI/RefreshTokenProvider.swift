@@ -29,7 +29,7 @@ public actor RefreshTokenProvider: TokenProvider {
     private var loaded = false
     private var pausedReason: String?
     private var lastFailure: String?
-    private var renewal: Task<TokenAvailability, Never>?
+    private let renewal = SingleFlight<TokenAvailability>()
     private var renewals = 0
 
     /// - Parameters:
@@ -93,16 +93,10 @@ public actor RefreshTokenProvider: TokenProvider {
     // MARK: Renewal
 
     private func renew() async -> TokenAvailability {
-        if let renewal { return await renewal.value }
-        // The task runs on this actor, after this method suspends below, so `renewal` is set
-        // before it starts and cleared by it before anyone sees its result.
-        let task = Task { await self.performRenewal() }
-        renewal = task
-        return await task.value
+        await renewal.run { await self.performRenewal() }
     }
 
     private func performRenewal() async -> TokenAvailability {
-        defer { renewal = nil }
         if let pending = unsaved {
             switch save(pending) {
             case let .some(failure): return failure

@@ -149,30 +149,23 @@ public enum ConfigLoader {
     }
 
     private static func applyLimits(_ o: ConfigObject, to limits: inout HTTPLimits) throws(ConfigError) {
-        func bounded(_ key: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
-            guard let value = try o.integer(key) else { return nil }
-            guard range.contains(value) else {
-                throw ConfigError("limits.\(key)", "\(value) is out of range (\(range.lowerBound)-\(range.upperBound))")
-            }
-            return value
-        }
-        if let v = try bounded("maxBodyBytes", 1024...(64 << 20)) { limits.maxBodyBytes = v }
-        if let v = try bounded("maxHeaderBytes", 1024...(1 << 20)) { limits.maxHeaderBytes = v }
-        if let v = try bounded("maxRequestLineBytes", 256...(1 << 20)) { limits.maxRequestLineBytes = v }
-        if let v = try bounded("maxHeaderCount", 8...10_000) { limits.maxHeaderCount = v }
-        if let v = try bounded("maxConnections", 1...1_000_000) { limits.maxConnections = v }
-        if let v = try bounded("descriptorReserve", 16...100_000) { limits.descriptorReserve = v }
-        if let v = try bounded("requestMemoryBytes", (1 << 20)...(1 << 34)) { limits.requestMemoryBytes = v }
-        if let v = try bounded("connectionInputAllowance", 4096...(1 << 20)) { limits.connectionInputAllowance = v }
+        if let v = try o.integer("maxBodyBytes", in: 1024...(64 << 20)) { limits.maxBodyBytes = v }
+        if let v = try o.integer("maxHeaderBytes", in: 1024...(1 << 20)) { limits.maxHeaderBytes = v }
+        if let v = try o.integer("maxRequestLineBytes", in: 256...(1 << 20)) { limits.maxRequestLineBytes = v }
+        if let v = try o.integer("maxHeaderCount", in: 8...10_000) { limits.maxHeaderCount = v }
+        if let v = try o.integer("maxConnections", in: 1...1_000_000) { limits.maxConnections = v }
+        if let v = try o.integer("descriptorReserve", in: 16...100_000) { limits.descriptorReserve = v }
+        if let v = try o.integer("requestMemoryBytes", in: (1 << 20)...(1 << 34)) { limits.requestMemoryBytes = v }
+        if let v = try o.integer("connectionInputAllowance", in: 4096...(1 << 20)) { limits.connectionInputAllowance = v }
         // A body of maxBodyBytes must be able to arrive at all.
         guard limits.requestMemoryBytes + limits.connectionInputAllowance >= limits.maxBodyBytes + limits.maxHeaderBytes else {
             throw ConfigError("limits.requestMemoryBytes", "\(limits.requestMemoryBytes) is too small for one request of "
                               + "limits.maxBodyBytes + limits.maxHeaderBytes (\(limits.maxBodyBytes + limits.maxHeaderBytes)); raise it or lower those")
         }
-        if let v = try bounded("headTimeoutMilliseconds", 10...600_000) { limits.headTimeout = .milliseconds(v) }
-        if let v = try bounded("bodyIdleTimeoutMilliseconds", 10...600_000) { limits.bodyIdleTimeout = .milliseconds(v) }
-        if let v = try bounded("keepAliveTimeoutMilliseconds", 10...3_600_000) { limits.keepAliveTimeout = .milliseconds(v) }
-        if let v = try bounded("requestTimeoutMilliseconds", 10...3_600_000) { limits.requestTimeout = .milliseconds(v) }
+        if let v = try o.integer("headTimeoutMilliseconds", in: 10...600_000) { limits.headTimeout = .milliseconds(v) }
+        if let v = try o.integer("bodyIdleTimeoutMilliseconds", in: 10...600_000) { limits.bodyIdleTimeout = .milliseconds(v) }
+        if let v = try o.integer("keepAliveTimeoutMilliseconds", in: 10...3_600_000) { limits.keepAliveTimeout = .milliseconds(v) }
+        if let v = try o.integer("requestTimeoutMilliseconds", in: 10...3_600_000) { limits.requestTimeout = .milliseconds(v) }
         try o.rejectUnknown(["maxBodyBytes", "maxHeaderBytes", "maxRequestLineBytes", "maxHeaderCount", "maxConnections", "descriptorReserve",
                              "requestMemoryBytes", "connectionInputAllowance",
                              "headTimeoutMilliseconds", "bodyIdleTimeoutMilliseconds", "keepAliveTimeoutMilliseconds",
@@ -228,6 +221,15 @@ struct ConfigObject {
         guard case let .number(text) = v.kind else { throw ConfigError(keyPath(key), "must be a number") }
         guard let n = Int(text) else { throw ConfigError(keyPath(key), "\(text) is not a whole number") }
         return n
+    }
+
+    /// A whole number within `range`; one outside it names the key and the range.
+    func integer(_ key: String, in range: ClosedRange<Int>) throws(ConfigError) -> Int? {
+        guard let value = try integer(key) else { return nil }
+        guard range.contains(value) else {
+            throw ConfigError(keyPath(key), "\(value) is out of range (\(range.lowerBound)-\(range.upperBound))")
+        }
+        return value
     }
 
     func bool(_ key: String) throws(ConfigError) -> Bool? {

@@ -52,17 +52,10 @@ enum WorkerSettingsLoader {
             guard let parsed = WorkerSettings.Mode(rawValue: mode) else { throw ConfigError("worker.mode", "\"\(mode)\" is not one of fetch, events") }
             settings.mode = parsed
         }
-        func bounded(_ key: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
-            guard let value = try o.integer(key) else { return nil }
-            guard range.contains(value) else {
-                throw ConfigError("worker.\(key)", "\(value) is out of range (\(range.lowerBound)-\(range.upperBound))")
-            }
-            return value
-        }
-        if let v = try bounded("maxAttempts", 1...1000) { settings.maxAttempts = v }
-        if let v = try bounded("maxAgeSeconds", 60...(90 * 86_400)) { settings.maxAgeSeconds = v }
-        if let v = try bounded("backoffBaseMilliseconds", 1...3_600_000) { settings.backoffBaseMilliseconds = v }
-        if let v = try bounded("backoffCapMilliseconds", 1...86_400_000) { settings.backoffCapMilliseconds = v }
+        if let v = try o.integer("maxAttempts", in: 1...1000) { settings.maxAttempts = v }
+        if let v = try o.integer("maxAgeSeconds", in: 60...(90 * 86_400)) { settings.maxAgeSeconds = v }
+        if let v = try o.integer("backoffBaseMilliseconds", in: 1...3_600_000) { settings.backoffBaseMilliseconds = v }
+        if let v = try o.integer("backoffCapMilliseconds", in: 1...86_400_000) { settings.backoffCapMilliseconds = v }
         try o.rejectUnknown(["enabled", "mode", "maxAttempts", "maxAgeSeconds", "backoffBaseMilliseconds", "backoffCapMilliseconds"])
     }
 

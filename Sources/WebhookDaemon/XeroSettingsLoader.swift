@@ -59,17 +59,10 @@ enum XeroSettingsLoader {
 
     private static func applyLimits(_ o: ConfigObject, to limits: inout RateLimits) throws(ConfigError) {
         // Upper bounds are Xero's own limits: the daemon may be kinder than Xero, never ruder.
-        func bounded(_ key: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
-            guard let value = try o.integer(key) else { return nil }
-            guard range.contains(value) else {
-                throw ConfigError("xero.limits.\(key)", "\(value) is out of range (\(range.lowerBound)-\(range.upperBound))")
-            }
-            return value
-        }
-        if let v = try bounded("concurrentPerTenant", 1...5) { limits.concurrentPerTenant = v }
-        if let v = try bounded("perMinutePerTenant", 1...60) { limits.perMinutePerTenant = v }
-        if let v = try bounded("perDayPerTenant", 1...5000) { limits.perDayPerTenant = v }
-        if let v = try bounded("perMinuteApp", 1...10_000) { limits.perMinuteApp = v }
+        if let v = try o.integer("concurrentPerTenant", in: 1...5) { limits.concurrentPerTenant = v }
+        if let v = try o.integer("perMinutePerTenant", in: 1...60) { limits.perMinutePerTenant = v }
+        if let v = try o.integer("perDayPerTenant", in: 1...5000) { limits.perDayPerTenant = v }
+        if let v = try o.integer("perMinuteApp", in: 1...10_000) { limits.perMinuteApp = v }
         try o.rejectUnknown(["concurrentPerTenant", "perMinutePerTenant", "perDayPerTenant", "perMinuteApp"])
     }
 

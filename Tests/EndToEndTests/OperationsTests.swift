@@ -147,7 +147,7 @@ import Glibc
         // A verdict that cannot be one answers nothing: from the future (forged, or a corrupt
         // clock field), or through a symbolic link. Against a process that ignores SIGHUP the
         // command then waits out its timeout.
-        let ignoring = try spawnWithDefaultSignals(["/bin/sh", "-c", "trap '' HUP; exec sleep 600"])
+        let ignoring = try spawnProcess(["/bin/sh", "-c", "trap '' HUP; exec sleep 600"])
         try writeFile(dir.file("elsewhere"), #"{"pid":\#(ignoring),"boot":"\#(boot)","startedNanoseconds":"\#(UInt64.max)","result":"reloaded"}"#)
         for link in [false, true] {
             try? FileManager.default.removeItem(atPath: resultFile)
@@ -176,7 +176,7 @@ import Glibc
         // It is spawned with SIGHUP at its default action, as an operator's shell would start it
         // (a test runner may ignore SIGHUP, and children inherit that); it stays a zombie until
         // reaped below, which the command counts as exited.
-        let other = try spawnWithDefaultSignals(["/bin/sleep", "600"])
+        let other = try spawnProcess(["/bin/sleep", "600"])
         let notDaemon = try Binary.run(["reload", "--config", config, "--pid", "\(other)", "--timeout", "120"], workingDirectory: "/")
         var status: Int32 = 0
         kill(other, SIGKILL)
@@ -186,27 +186,6 @@ import Glibc
         daemon.signal(SIGTERM)
         #expect(daemon.waitForExit() == 0)
     }
-}
-
-/// Spawns `arguments` with an empty signal mask and SIGHUP at its default action; returns the pid.
-private func spawnWithDefaultSignals(_ arguments: [String]) throws -> pid_t {
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var empty = sigset_t()
-    sigemptyset(&empty)
-    posix_spawnattr_setsigmask(&attributes, &empty)
-    var defaults = sigset_t()
-    sigemptyset(&defaults)
-    sigaddset(&defaults, SIGHUP)
-    posix_spawnattr_setsigdefault(&attributes, &defaults)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    var argv = arguments.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    let rc = withProcessSpawnLock { posix_spawn(&pid, arguments[0], nil, &attributes, &argv, environ) }
-    guard rc == 0 else { throw RawHTTPClient.ClientError(description: "posix_spawn: \(rc)") }
-    return pid
 }
 
 @Suite struct LogFormatTests {

@@ -21,23 +21,9 @@ import Glibc
         posix_spawn_file_actions_addopen(&actions, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
         let script = #"LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" serve --config "$1""#
-        let arguments = ["/bin/sh", "-c", script, Binary.path, config]
-        let environment = ["PAN_SEC_XERO_WEBHOOK_KEY=restart-key-0123456789", "PATH=/usr/bin:/bin"]
-        var argv = arguments.map { strdup($0) } + [nil]
-        var envp = environment.map { strdup($0) } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = withProcessSpawnLock { posix_spawn(&pid, "/bin/sh", &actions, &attributes, &argv, &envp) }
-        guard rc == 0 else { throw RawHTTPClient.ClientError(description: "posix_spawn: \(rc)") }
-        return pid
+        return try spawnProcess(["/bin/sh", "-c", script, Binary.path, config],
+                                environment: ["PAN_SEC_XERO_WEBHOOK_KEY=restart-key-0123456789", "PATH=/usr/bin:/bin"], actions: &actions)
     }
 
     private func waitExit(_ pid: pid_t) -> Int32? {

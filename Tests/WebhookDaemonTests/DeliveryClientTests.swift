@@ -216,16 +216,9 @@ extension DeliveryTarget {
         private let done = DispatchSemaphore(value: 0)
 
         init(_ behave: @escaping @Sendable (Int32) -> Void) throws {
-            let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
-            listen(listener, 1)
-            _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+            let (listener, port) = loopbackListener()
             fd = listener
-            port = UInt16(bigEndian: address.sin_port)
+            self.port = port
             let done = self.done
             Thread.detachNewThread {
                 let client = accept(listener, nil, nil)

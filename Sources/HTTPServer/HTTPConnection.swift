@@ -11,51 +11,53 @@ import Glibc
 /// All mutable state is touched on `group.queue` (a serial queue) with `lock` held, and by
 /// `answerDirectly` on another thread only while it holds `lock` too, hence `@unchecked
 /// Sendable`. The descriptor is owned here and closed only in the cancel handler of the last of
-/// its dispatch sources.
+/// its dispatch sources. The output side, deadlines and shutdown are in
+/// `HTTPConnection+Answering.swift`; members are internal so that both files reach them, and
+/// nothing outside this type touches them.
 final class HTTPConnection: @unchecked Sendable {
     enum Phase: String { case handshake = "tls handshake", keepAlive = "keep-alive", head, body, handler, write }
 
     let fd: Int32
     let peer: SocketAddress?
     let group: ConnectionGroup
-    private let context: ConnectionContext
+    let context: ConnectionContext
     /// Held by every entry point on the queue (recursively: a read checks its neighbours'
     /// deadlines, its own among them) and by `answerDirectly`, which only tries it.
-    private let lock = RecursiveLock()
+    let lock = RecursiveLock()
     /// Plain TCP or TLS: socket bytes go through it to the parser, answers through it to the socket.
-    private let transport: any ConnectionTransport
-    private var machine: ConnectionStateMachine
-    private var parser: RequestParser
-    private var readSource: DispatchSourceRead?
-    private var writeSource: DispatchSourceWrite?
-    private var readSuspended = false
+    let transport: any ConnectionTransport
+    var machine: ConnectionStateMachine
+    var parser: RequestParser
+    var readSource: DispatchSourceRead?
+    var writeSource: DispatchSourceWrite?
+    var readSuspended = false
     /// Reading paused because the peer does not take what TLS itself has to send (answers to
     /// KeyUpdates and the like): resumed once that output is out.
-    private var readPausedForOutput = false
-    private var writeSuspended = true
-    private var openSources = 0
+    var readPausedForOutput = false
+    var writeSuspended = true
+    var openSources = 0
 
-    private var output: [UInt8] = []
-    private var outputOffset = 0
+    var output: [UInt8] = []
+    var outputOffset = 0
 
     /// Bytes this connection has taken from the server's input budget, and the body of the
     /// request whose answer is owed (it counts until the answer is out).
-    private var budgetTaken = 0
-    private var owedBody = 0
+    var budgetTaken = 0
+    var owedBody = 0
     /// Output the transport made on its own (TLS answers to KeyUpdates and the like) and not yet
     /// sent, above which reading pauses: a peer that sends but never reads must not make the
     /// server buffer without bound. Answers are not counted (their own deadlines and limits apply).
-    private static let controlBacklogLimit = 64 * 1024
-    private var controlBacklog = 0
+    static let controlBacklogLimit = 64 * 1024
+    var controlBacklog = 0
     /// Socket reads (of up to 64 KiB) per turn on the queue, and how long a turn may take.
-    private static let readsPerTurn = 16
-    private static let turnNanoseconds: UInt64 = 5_000_000
-    private var turnScheduled = false
+    static let readsPerTurn = 16
+    static let turnNanoseconds: UInt64 = 5_000_000
+    var turnScheduled = false
     /// Torn down (sources cancelled, budget returned).
-    private var closed: Bool { machine.isClosed }
+    var closed: Bool { machine.isClosed }
 
     /// Bytes of a request already received: in the parser, or (TLS) in a record not yet complete.
-    private var hasPartialInput: Bool {
+    var hasPartialInput: Bool {
         parser.hasPartialRequest || (!machine.isHandshaking && transport.hasBufferedInput)
     }
 
@@ -93,7 +95,7 @@ final class HTTPConnection: @unchecked Sendable {
 
     // MARK: Reading
 
-    private func readable() {
+    func readable() {
         let scratch = group.scratch
         let turnStarted = DispatchTime.now().uptimeNanoseconds
         // Read until the socket would block. libdispatch on Linux delivers EPOLLHUP (an RST, or
@@ -146,7 +148,7 @@ final class HTTPConnection: @unchecked Sendable {
     /// While an answer is owed, pipelined input is read only up to the allowance: a client
     /// sending requests faster than it reads answers waits in its own socket buffers, not in
     /// this process.
-    private func readRoom(_ wanted: Int) -> Int? {
+    func readRoom(_ wanted: Int) -> Int? {
         let allowance = context.limits.connectionInputAllowance
         let held = parser.heldBytes + owedBody
         if machine.answerPending {
@@ -161,7 +163,7 @@ final class HTTPConnection: @unchecked Sendable {
     /// After a read: takes from the server's budget exactly what this connection now holds beyond
     /// its allowance (taken after the read, not before, so the budget in use is what connections
     /// really hold). False when another connection took it meanwhile: this one answers 503.
-    private func chargeBudget() -> Bool {
+    func chargeBudget() -> Bool {
         let over = parser.heldBytes + owedBody - context.limits.connectionInputAllowance - budgetTaken
         guard over > 0 else { return true }
         let granted = context.inputBudget.take(upTo: over)
@@ -176,13 +178,13 @@ final class HTTPConnection: @unchecked Sendable {
         return false
     }
 
-    private func refuseOverBudget() {
+    func refuseOverBudget() {
         context.report(.rejected(status: 503, reason: "request input over the memory budget (limits.requestMemoryBytes)", peer: peer))
         sendFinal(HTTPResponse(status: 503, headers: [("Retry-After", "1")], close: true))
     }
 
     /// Gives back budget this connection no longer needs (after requests were consumed or answered).
-    private func settleBudget() {
+    func settleBudget() {
         let needed = closed ? 0 : max(0, parser.heldBytes + owedBody - context.limits.connectionInputAllowance)
         guard budgetTaken > needed else { return }
         context.inputBudget.give(budgetTaken - needed)
@@ -190,7 +192,7 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     /// Continues reading in a later block on the queue, once however often it is asked for.
-    private func scheduleReadTurn() {
+    func scheduleReadTurn() {
         guard !turnScheduled else { return }
         turnScheduled = true
         group.queue.async { [self] in
@@ -204,7 +206,7 @@ final class HTTPConnection: @unchecked Sendable {
     /// Passes socket bytes through the transport into the parser and sends what the transport
     /// has to say (TLS handshake messages, session tickets). False when the transport failed
     /// and the connection is closing.
-    private func receive(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    func receive(_ bytes: UnsafeRawBufferPointer) -> Bool {
         compactOutput()
         let before = output.count
         let result = transport.receive(bytes, output: &output) { parser.append($0) }
@@ -235,7 +237,7 @@ final class HTTPConnection: @unchecked Sendable {
 
     /// Closes a connection with no request in progress; over TLS with close_notify first, sent
     /// if the socket takes it at once (a client would otherwise see an unexpected EOF).
-    private func closeIdle() {
+    func closeIdle() {
         if !machine.isHandshaking, !machine.isWriting {
             compactOutput()
             transport.finish(output: &output)
@@ -246,7 +248,7 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     /// One non-blocking send of the pending output, then close: nothing waits for this peer.
-    private func sendPendingOnceAndClose() {
+    func sendPendingOnceAndClose() {
         if outputOffset < output.count {
             _ = output[outputOffset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
         }
@@ -254,7 +256,7 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     /// Starts the output buffer afresh once everything in it was sent.
-    private func compactOutput() {
+    func compactOutput() {
         if outputOffset == output.count {
             output.removeAll(keepingCapacity: true)
             outputOffset = 0
@@ -262,7 +264,7 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     /// Runs the parser over buffered input until it needs more bytes or hands out a request.
-    private func processInput() {
+    func processInput() {
         while !closed && !machine.isAwaitingAnswer {
             let event: RequestParser.Event?
             do {
@@ -293,7 +295,7 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     /// Carries out what the state machine asked for.
-    private func perform(_ action: ConnectionStateMachine.Action) {
+    func perform(_ action: ConnectionStateMachine.Action) {
         switch action {
         case .sendContinue:
             compactOutput()
@@ -317,224 +319,6 @@ final class HTTPConnection: @unchecked Sendable {
         case let .reportTimeout(phase):
             context.report(.timedOut(phase: phase.rawValue, peer: peer))
         }
-    }
-
-    // MARK: Answering
-
-    /// On the queue: the answer `HTTPResponder.send` handed over.
-    func deliver(_ response: HTTPResponse, generation: UInt64) {
-        lock.lock()
-        defer { lock.unlock() }
-        respond(response, generation: generation)
-    }
-
-    /// From another thread (a queue writer's completion): writes the answer there and then when
-    /// the connection is waiting for just that and nothing else is in progress: no input
-    /// buffered, no output pending, reading not paused, and the connection stays open after it.
-    /// What the socket does not take at once is finished on the queue. False when the
-    /// connection is busy on its queue or the answer needs the queue (closing, pipelined input):
-    /// the caller then hands it over there.
-    func answerDirectly(_ response: HTTPResponse, generation: UInt64) -> Bool {
-        guard lock.tryLock() else { return false }
-        defer { lock.unlock() }
-        guard !closed, transport.isEstablished, outputOffset == output.count, !readSuspended, !readPausedForOutput,
-              !turnScheduled, parser.heldBytes == 0, !hasPartialInput,
-              let answer = machine.answer(generation: generation, close: response.close, unlessClosing: true) else {
-            return false
-        }
-        context.ledger.directAnswers.add(1, ordering: .relaxed)
-        // An established transport always takes an answer (TLS seals it); closing happens on the queue.
-        guard stage(response, answer) else {
-            group.queue.async { [self] in close() }
-            return true
-        }
-        let n = output.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
-        if n == output.count {
-            output.removeAll(keepingCapacity: true)
-            outputOffset = 0
-            // The connection waits for its next request; with nothing buffered and reading on,
-            // there is nothing to resume.
-            _ = machine.answerWritten(now: DispatchTime.now().uptimeNanoseconds)
-        } else {
-            // The rest (or an error) is the queue's: closing and waiting for the socket happen there.
-            if n > 0 { outputOffset = n }
-            group.queue.async { [self] in
-                lock.lock()
-                defer { lock.unlock() }
-                flush()
-            }
-        }
-        return true
-    }
-
-    /// Called on the queue, with `lock` held.
-    private func respond(_ response: HTTPResponse, generation: UInt64) {
-        guard !closed, let answer = machine.answer(generation: generation, close: response.close) else { return }
-        guard stage(response, answer) else { close(); return }
-        flush()
-    }
-
-    /// Puts the answer on the output (through the transport, with TLS close_notify after a
-    /// closing one) and gives back the budget its request held. False when the transport can no
-    /// longer send.
-    private func stage(_ response: HTTPResponse, _ answer: ConnectionStateMachine.Answer) -> Bool {
-        owedBody = 0
-        if answer.close {
-            // Nothing after this answer is read: what is buffered goes, and its budget comes
-            // back now, not when the answer is out (a refused client that does not read would
-            // otherwise hold it for the write timeout).
-            parser = RequestParser(limits: context.limits)
-        }
-        settleBudget()
-        compactOutput()
-        // HTTP/1.0 clients assume a close unless told otherwise (RFC 9112 §9.3).
-        let bytes = response.serialized(date: context.date.now(), closing: answer.close,
-                                        keepAliveHeader: answer.keepAliveHeader, omitBody: answer.omitBody)
-        guard transport.send(bytes, output: &output) else { return false }
-        if answer.close { transport.finish(output: &output) }
-        return true
-    }
-
-    /// Answers outside the normal request flow (framing errors, timeouts, the memory budget)
-    /// and closes.
-    private func sendFinal(_ response: HTTPResponse) {
-        guard let generation = machine.refuse() else { return }
-        suspendReading()
-        respond(response, generation: generation)
-    }
-
-    private func flush() {
-        guard !closed else { return }
-        let start = outputOffset
-        while outputOffset < output.count {
-            let n = output.withUnsafeBytes { buffer in
-                send(fd, buffer.baseAddress! + outputOffset, buffer.count - outputOffset, Int32(MSG_NOSIGNAL))
-            }
-            if n > 0 {
-                outputOffset += n
-                continue
-            }
-            let error = Glibc.errno
-            if n < 0 && error == EINTR { continue }
-            if n < 0 && (error == EAGAIN || error == EWOULDBLOCK) {
-                waitForWritable(progressed: outputOffset > start)
-                return
-            }
-            close()  // EPIPE, ECONNRESET…: the peer is gone.
-            return
-        }
-        output.removeAll(keepingCapacity: true)
-        outputOffset = 0
-        controlBacklog = 0
-        if let source = writeSource, !writeSuspended {
-            source.suspend()
-            writeSuspended = true
-        }
-        if machine.isWriting {
-            responseWritten()
-        } else if readPausedForOutput && !machine.isAwaitingAnswer {
-            readPausedForOutput = false
-            resumeReading()
-            // In a later block: this flush may run inside `readable` (through `receiveTLS`).
-            scheduleReadTurn()
-        }
-    }
-
-    /// Arms the write source. The write deadline guards answers only, and moves only when bytes
-    /// went out: output TLS makes on its own (a peer's KeyUpdate) leaves the running deadline
-    /// alone, so a peer cannot keep a connection open by making the server write to it.
-    private func waitForWritable(progressed: Bool) {
-        if writeSource == nil {
-            let source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: group.queue)
-            // Under the lock like every entry point: a flush can finish an answer and hand the
-            // next pipelined request to the handler, whose answer may then come through
-            // `answerDirectly` on another thread.
-            source.setEventHandler { [unowned self] in
-                lock.lock()
-                defer { lock.unlock() }
-                flush()
-            }
-            source.setCancelHandler { [self] in
-                lock.lock()
-                defer { lock.unlock() }
-                sourceCancelled()
-            }
-            openSources += 1
-            writeSource = source
-        }
-        if writeSuspended {
-            writeSuspended = false
-            writeSource!.resume()
-        }
-        machine.writeBlocked(now: DispatchTime.now().uptimeNanoseconds, progressed: progressed)
-    }
-
-    private func responseWritten() {
-        readPausedForOutput = false
-        if let action = machine.answerWritten(now: DispatchTime.now().uptimeNanoseconds) { perform(action) }
-    }
-
-    // MARK: Deadlines and shutdown
-
-    /// On the queue: runs the deadline if it is due.
-    func expireIfDue(now: UInt64) {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !closed, machine.deadline <= now else { return }
-        for action in machine.deadlinePassed() { perform(action) }
-    }
-
-    /// Finish the request in progress, if any, then close. A connection accepted just before the
-    /// drain that has not sent anything yet gets a moment (at most a second) for its request, so
-    /// a restart does not drop requests the client already has on the way.
-    func drain() {
-        lock.lock()
-        defer { lock.unlock() }
-        machine.beginDraining()
-        // Bytes that arrived before the drain count: read them now rather than at the next event.
-        if !readSuspended && !machine.answerPending { readable() }
-        guard !closed else { return }
-        if let action = machine.drain(now: DispatchTime.now().uptimeNanoseconds, partial: hasPartialInput) { perform(action) }
-    }
-
-    private func suspendReading() {
-        guard let source = readSource, !readSuspended else { return }
-        source.suspend()
-        readSuspended = true
-    }
-
-    private func resumeReading() {
-        guard let source = readSource, readSuspended else { return }
-        readSuspended = false
-        source.resume()
-    }
-
-    func close() {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !closed else { return }
-        machine.closed()
-        parser = RequestParser(limits: context.limits)  // its buffers go now, not when the last source is cancelled
-        owedBody = 0
-        settleBudget()
-        if let source = readSource {
-            source.cancel()
-            if readSuspended { readSuspended = false; source.resume() }
-        }
-        if let source = writeSource {
-            source.cancel()
-            if writeSuspended { writeSuspended = false; source.resume() }
-        }
-        group.remove(self)
-    }
-
-    private func sourceCancelled() {
-        openSources -= 1
-        guard openSources == 0 else { return }
-        Glibc.close(fd)
-        readSource = nil
-        writeSource = nil
-        context.ledger.release()
     }
 }
 

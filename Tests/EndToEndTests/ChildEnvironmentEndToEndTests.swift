@@ -51,7 +51,8 @@ import Glibc
         #expect(waitUntil(seconds: 30) { files.allSatisfy { FileManager.default.fileExists(atPath: dumps.file($0)) } },
                 "dumps written: \(files.filter { FileManager.default.fileExists(atPath: dumps.file($0)) })")
         daemon.signal(SIGTERM)
-        #expect(daemon.waitForExit() == 0)
+        let status = daemon.waitForExit()
+        #expect(status == 0, "the daemon's log: \(daemon.stderr)")
 
         let tokenEnv = try String(contentsOfFile: dumps.file("token-env"), encoding: .utf8)
         let sinkEnv = try String(contentsOfFile: dumps.file("sink-env"), encoding: .utf8)

@@ -54,7 +54,9 @@ import Testing
         await worker.start()
         for count in 1...3 {
             try enqueue(setup.queue, [event(tenant: "t", resource: "r\(count)")])
-            let deadline = Date().addingTimeInterval(60)
+            // As generous as `drive`: tests running in parallel can hold the concurrency pool's
+            // threads for a while; this only bounds a failure.
+            let deadline = Date().addingTimeInterval(120)
             while setup.sink.records.count < count && Date() < deadline {
                 try await Task.sleep(for: .milliseconds(5))  // checks the outcome; the worker is not waiting for this
             }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import EventRecord
 import Glibc
+import SystemSupport
 #endif
 import ByteJSON
 import Foundation
@@ -69,15 +70,7 @@ public struct StderrLogHandler: LogHandler {
             }
         }
         line += "\n"
-        var bytes = Array(line.utf8)
-        bytes.withUnsafeMutableBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = write(STDERR_FILENO, buffer.baseAddress! + offset, buffer.count - offset)
-                if n <= 0 { if n < 0 && errno == EINTR { continue }; return }
-                offset += n
-            }
-        }
+        _ = Array(line.utf8).withUnsafeBytes { writeAll(STDERR_FILENO, $0) }
     }
 
     /// Syslog priorities as sd-daemon(3) defines them.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SystemSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -37,14 +38,7 @@ func printError(_ message: String) {
 
 /// Writes bytes to standard output, completely.
 func writeOut(_ bytes: [UInt8]) {
-    bytes.withUnsafeBytes { buffer in
-        var offset = 0
-        while offset < buffer.count {
-            let n = write(STDOUT_FILENO, buffer.baseAddress! + offset, buffer.count - offset)
-            if n <= 0 { if n < 0 && errno == EINTR { continue }; return }
-            offset += n
-        }
-    }
+    _ = bytes.withUnsafeBytes { writeAll(STDOUT_FILENO, $0) }
 }
 
 /// Whether standard error is the journal stream systemd connected: `JOURNAL_STREAM` holds its

@@ -71,12 +71,9 @@ public final class DirectorySink: Sink, @unchecked Sendable {
         if fd < 0 || day != fileDay || (fileBytes > 0 && fileBytes + bytes.count > maxFileBytes) {
             if let error = openNext(day: day) { return .failure(error) }
         }
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return .failure(fail("write", cutBackTo: fileBytes)) }
-            offset += n
+        if let code = bytes.withUnsafeBytes({ writeAll(fd, $0) }) {
+            errno = code
+            return .failure(fail("write", cutBackTo: fileBytes))
         }
         guard fdatasync(fd) == 0 else { return .failure(fail("fdatasync", cutBackTo: fileBytes)) }
         fileBytes += bytes.count

@@ -1,5 +1,5 @@
 /// Byte classes and small grammar pieces of RFC 9110 / RFC 9112, on raw bytes.
-enum HTTPSyntax {
+package enum HTTPSyntax {
     static let cr: UInt8 = 0x0D
     static let lf: UInt8 = 0x0A
     static let sp: UInt8 = 0x20
@@ -12,7 +12,7 @@ enum HTTPSyntax {
 
     /// `tchar` (RFC 9110 §5.6.2): the bytes of a token such as a method or a field name.
     @inline(__always)
-    static func isTokenChar(_ byte: UInt8) -> Bool {
+    package static func isTokenChar(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
              UInt8(ascii: "0")...UInt8(ascii: "9"),
@@ -35,7 +35,7 @@ enum HTTPSyntax {
     /// A byte allowed inside a field value (RFC 9110 §5.5): VCHAR, obs-text, SP, HTAB.
     /// Everything else is a control character (NUL, CR, LF, other CTLs, DEL).
     @inline(__always)
-    static func isFieldValueByte(_ byte: UInt8) -> Bool {
+    package static func isFieldValueByte(_ byte: UInt8) -> Bool {
         byte >= 0x20 ? byte != 0x7F : byte == htab
     }
 
@@ -60,7 +60,7 @@ enum HTTPSyntax {
 
     /// The value of a hex digit, or nil.
     @inline(__always)
-    static func hexValue(_ byte: UInt8) -> UInt8? {
+    package static func hexValue(_ byte: UInt8) -> UInt8? {
         switch byte {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): byte &- UInt8(ascii: "0")
         case UInt8(ascii: "a")...UInt8(ascii: "f"): byte &- UInt8(ascii: "a") &+ 10
@@ -85,7 +85,7 @@ enum HTTPSyntax {
     }
 
     /// Whether `bytes` is a non-empty token.
-    static func isToken(_ bytes: some Collection<UInt8>) -> Bool {
+    package static func isToken(_ bytes: some Collection<UInt8>) -> Bool {
         !bytes.isEmpty && bytes.allSatisfy(isTokenChar)
     }
 

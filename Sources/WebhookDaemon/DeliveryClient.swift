@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import HTTPServer
 import OpenSSLSupport
 #if canImport(Glibc)
 import Glibc
@@ -172,6 +173,11 @@ struct HTTPAnswerReader {
     private var chunkPosition = 0
     private var chunkTotal = 0
     private var inTrailer = false
+    /// Where the trailer section starts (it is bounded as a whole).
+    private var trailerStart = 0
+    /// Bytes looked at while searching for line ends, over the whole answer: about the answer's
+    /// size, however it was cut into pieces (tests hold the reader to that).
+    private(set) var examinedBytes = 0
 
     private struct Head {
         var status: Int
@@ -236,10 +242,9 @@ struct HTTPAnswerReader {
             var fields: [HTTPAnswer.Field] = []
             for line in lines.dropFirst() {
                 // A field name is a token: no whitespace before the colon (RFC 9112 §5.1); a
-                // value holds no CR, LF or NUL (RFC 9110 §5.5).
-                guard let colon = line.firstIndex(of: ":"), colon != line.startIndex,
-                      line[..<colon].allSatisfy(isTokenCharacter),
-                      !line.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) else {
+                // value holds no control characters (RFC 9110 §5.5). The server's own rules.
+                guard let colon = line.firstIndex(of: ":"), HTTPSyntax.isToken(line[..<colon].utf8),
+                      line.utf8.allSatisfy(HTTPSyntax.isFieldValueByte) else {
                     return .invalid("header line \(line.debugDescription)")
                 }
                 fields.append(HTTPAnswer.Field(name: String(line[..<colon]),
@@ -278,8 +283,7 @@ struct HTTPAnswerReader {
                 // Transfer-Encoding without chunked last: the body ends with the connection,
                 // whatever Content-Length says (RFC 9112 §6.3, item 4).
                 framing = .toClose
-            } else if let text = Set(values("content-length")).first {
-                let lengths = Set(values("content-length"))
+            } else if case let lengths = Set(values("content-length")), let text = lengths.first {
                 guard lengths.count == 1, !text.isEmpty, text.count <= 18, text.allSatisfy(\.isASCIIDigit), let length = Int(text) else {
                     return .invalid("Content-Length \(lengths.sorted())")
                 }
@@ -330,8 +334,6 @@ struct HTTPAnswerReader {
         }
     }
 
-    private var trailerStart = 0
-
     /// chunk-size [ BWS ";" extensions ] (RFC 9112 §7.1): hex digits only (leading zeros allowed,
     /// at most 8 significant ones), whitespace only before an extension.
     private static func chunkSize(_ line: ArraySlice<UInt8>) -> Int? {
@@ -340,27 +342,20 @@ struct HTTPAnswerReader {
         if semicolon != nil {
             while let last = digits.last, last == 32 || last == 9 { digits = digits.dropLast() }
         }
-        guard !digits.isEmpty, digits.allSatisfy({ $0.isHexDigit }) else { return nil }
+        guard !digits.isEmpty, digits.allSatisfy({ HTTPSyntax.hexValue($0) != nil }) else { return nil }
         let significant = digits.drop { $0 == UInt8(ascii: "0") }
         guard significant.count <= 8 else { return nil }
-        return significant.isEmpty ? 0 : Int(String(decoding: significant, as: UTF8.self), radix: 16)
-    }
-
-    /// tchar (RFC 9110 §5.6.2).
-    private func isTokenCharacter(_ c: Character) -> Bool {
-        guard let ascii = c.asciiValue else { return false }
-        return ascii.isASCIIAlphanumeric || "!#$%&'*+-.^_`|~".utf8.contains(ascii)
+        return significant.reduce(0) { $0 << 4 | Int(HTTPSyntax.hexValue($1)!) }
     }
 
     /// The first `needle` at or after `from`, starting within `within` bytes of it.
-    private func find(_ needle: [UInt8], from: Int, within: Int = .max) -> Int? {
-        var index = max(from, 0)
-        let last = bytes.count - needle.count
-        let stop = within == .max ? last : min(last, from + within)
+    private mutating func find(_ needle: [UInt8], from: Int, within: Int = .max) -> Int? {
+        let start = max(from, 0)
+        let stop = min(bytes.count - needle.count, within == .max ? .max : start + within)
+        var index = start
+        defer { examinedBytes += index - start }
         while index <= stop {
-            if bytes[index] == needle[0] && bytes[index + 1] == needle[1] && (needle.count == 2 || (bytes[index + 2] == needle[2] && bytes[index + 3] == needle[3])) {
-                return index
-            }
+            if bytes[index..<index + needle.count].elementsEqual(needle) { return index }
             index += 1
         }
         return nil
@@ -371,7 +366,3 @@ private extension Character {
     var isASCIIDigit: Bool { asciiValue.map { (48...57).contains($0) } ?? false }
 }
 
-private extension UInt8 {
-    var isASCIIAlphanumeric: Bool { (48...57).contains(self) || (65...90).contains(self) || (97...122).contains(self) }
-    var isHexDigit: Bool { (48...57).contains(self) || (65...70).contains(self) || (97...102).contains(self) }
-}

@@ -133,6 +133,9 @@ import TestSupport
             offset = end
         }
         #expect(result == .complete(HTTPAnswer(status: 200, headers: [.init(name: "Transfer-Encoding", value: "chunked")], bodyLength: 1_000_000)))
+        // Each byte looked at about once: a reader that searched again from the first byte on
+        // every piece would look at hundreds of times the answer's size.
+        #expect(reader.examinedBytes <= 2 * text.count, "\(reader.examinedBytes) bytes examined for \(text.count)")
     }
 
     /// Framing that outweighs its body (13 bytes of chunk framing per body byte) is bounded by

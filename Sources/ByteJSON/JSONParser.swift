@@ -163,29 +163,50 @@ public struct JSONParser {
         var scalars = String.UnicodeScalarView()
         var runStart = index
         var plain = true  // no escapes so far: decode the run in one go at the end
+        var ascii = true  // no byte over 0x7F in the current run: nothing to validate
         while true {
+            skipPlainASCII()
             guard let b = current else { throw failure("unterminated string") }
             if b == UInt8(ascii: "\"") {
                 let run = bytes[runStart..<index]
                 index += 1
-                if plain { return try Self.decodeUTF8(run, at: runStart) }
-                scalars.append(contentsOf: try Self.decodeUTF8(run, at: runStart).unicodeScalars)
+                if plain { return try Self.decodeUTF8(run, at: runStart, ascii: ascii) }
+                scalars.append(contentsOf: try Self.decodeUTF8(run, at: runStart, ascii: ascii).unicodeScalars)
                 return String(scalars)
             }
             if b < 0x20 { throw failure("control character in string") }
+            if b >= 0x80 { ascii = false }
             if b == UInt8(ascii: "\\") {
                 if plain { plain = false }
-                scalars.append(contentsOf: try Self.decodeUTF8(bytes[runStart..<index], at: runStart).unicodeScalars)
+                scalars.append(contentsOf: try Self.decodeUTF8(bytes[runStart..<index], at: runStart, ascii: ascii).unicodeScalars)
                 index += 1
                 scalars.append(try parseEscape())
                 runStart = index
+                ascii = true
                 continue
             }
             index += 1
         }
     }
 
-    private static func decodeUTF8(_ run: ArraySlice<UInt8>, at offset: Int) throws(Failure) -> String {
+    /// Moves past printable ASCII other than the quote and the backslash (most of every
+    /// string), over the raw buffer; the caller looks at the byte it stops on.
+    private mutating func skipPlainASCII() {
+        index = bytes.withUnsafeBufferPointer { buffer in
+            var at = index
+            while at < buffer.count {
+                let b = buffer[at]
+                guard b >= 0x20 && b < 0x80 && b != UInt8(ascii: "\"") && b != UInt8(ascii: "\\") else { break }
+                at += 1
+            }
+            return at
+        }
+    }
+
+    /// The run as a string. An ASCII run is valid UTF-8 as it stands and takes the cheap
+    /// conversion; any other is validated, and refused rather than repaired.
+    private static func decodeUTF8(_ run: ArraySlice<UInt8>, at offset: Int, ascii: Bool) throws(Failure) -> String {
+        if ascii { return String(decoding: run, as: UTF8.self) }
         guard let s = String(validating: run, as: UTF8.self) else {
             throw Failure(offset: offset, reason: "string is not valid UTF-8")
         }

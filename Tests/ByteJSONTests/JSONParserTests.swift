@@ -33,8 +33,19 @@ import Testing
         #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(Array(text.utf8)) }
     }
 
-    @Test func rejectsInvalidUTF8() {
-        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse([0x22, 0xFF, 0x22]) }
+    @Test(arguments: [
+        [0xFF], [0xC3], [0x80], [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0x61, 0xC3],
+        // invalid bytes before, between and after escapes (each run is checked on its own)
+        [0xFF, 0x5C, 0x6E], [0x5C, 0x6E, 0xFF], [0x5C, 0x6E, 0xC3, 0x5C, 0x6E], [0xC3, 0xA9, 0x5C, 0x6E, 0x80],
+    ] as [[UInt8]])
+    func rejectsInvalidUTF8(_ content: [UInt8]) {
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse([0x22] + content + [0x22]) }
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse([0x7B, 0x22] + content + Array(#"":1}"#.utf8)) }
+    }
+
+    @Test func asciiAndNonASCIIRunsAroundEscapes() throws {
+        let root = try JSONParser.parse(Array(#"["plain", "é\n", "\nü", "a\tb€c", "", "\u0041"]"#.utf8))
+        #expect(root.arrayValue?.map(\.stringValue) == ["plain", "é\n", "\nü", "a\tb€c", "", "A"])
     }
 
     @Test func capsNesting() {

@@ -6,12 +6,33 @@ public enum UTCTimestamp {
         let days = ms >= 0 ? ms / 86_400_000 : (ms - 86_399_999) / 86_400_000
         let msOfDay = ms - days * 86_400_000
         let (year, month, day) = civilDate(daysSinceEpoch: days)
-        var text = ""
-        text.reserveCapacity(24)
-        text += pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2)
-        text += "T" + pad(msOfDay / 3_600_000, 2) + ":" + pad(msOfDay / 60_000 % 60, 2)
-        text += ":" + pad(msOfDay / 1000 % 60, 2) + "." + pad(msOfDay % 1000, 3) + "Z"
-        return text
+        guard (0...9999).contains(year) else {
+            var text = pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2)
+            text += "T" + pad(msOfDay / 3_600_000, 2) + ":" + pad(msOfDay / 60_000 % 60, 2)
+            text += ":" + pad(msOfDay / 1000 % 60, 2) + "." + pad(msOfDay % 1000, 3) + "Z"
+            return text
+        }
+        // Four-digit years, every timestamp the daemon makes: the 24 bytes written in place
+        // (the receive path stamps every event).
+        return String(unsafeUninitializedCapacity: 24) { out in
+            var at = 0
+            func put(_ value: Int64, _ width: Int) {
+                var rest = value
+                for position in stride(from: at + width - 1, through: at, by: -1) {
+                    out[position] = UInt8(truncatingIfNeeded: 0x30 + rest % 10)
+                    rest /= 10
+                }
+                at += width
+            }
+            func put(_ byte: Unicode.Scalar) {
+                out[at] = UInt8(ascii: byte)
+                at += 1
+            }
+            put(year, 4); put("-"); put(month, 2); put("-"); put(day, 2)
+            put("T"); put(msOfDay / 3_600_000, 2); put(":"); put(msOfDay / 60_000 % 60, 2)
+            put(":"); put(msOfDay / 1000 % 60, 2); put("."); put(msOfDay % 1000, 3); put("Z")
+            return at
+        }
     }
 
     private static func pad(_ value: Int64, _ width: Int) -> String {

@@ -46,6 +46,12 @@ public struct HTTPRequestHead: Sendable, Equatable {
     /// The path of the target without its query, for routing: `/a/b` for `/a/b?c`, also for
     /// `http://host/a/b?c`; `/` for an absolute-form target with an empty path; `*` for `*`.
     public var path: String {
+        // The usual origin-form target without a query is its own path (no copy, no search by
+        // Character: the target holds only the visible ASCII the parser let through).
+        let utf8 = target.utf8
+        if utf8.first == UInt8(ascii: "/") && !utf8.contains(UInt8(ascii: "?")) {
+            return target
+        }
         var rest = Substring(target)
         if !rest.hasPrefix("/") && rest != "*" {
             // absolute-form: skip "scheme://authority".

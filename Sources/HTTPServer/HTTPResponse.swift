@@ -47,13 +47,18 @@ public struct HTTPResponse: Sendable, Equatable {
 
     /// The response as bytes on the wire.
     func serialized(date: String, closing: Bool, keepAliveHeader: Bool = false, omitBody: Bool) -> [UInt8] {
-        var head = "HTTP/1.1 \(status) \(Self.reasonPhrase(status))\r\n"
-        head += "Date: \(date)\r\n"
-        for (name, value) in headers { head += "\(name): \(value)\r\n" }
-        head += "Content-Length: \(body.count)\r\n"
-        if closing { head += "Connection: close\r\n" } else if keepAliveHeader { head += "Connection: keep-alive\r\n" }
-        head += "\r\n"
-        var bytes = Array(head.utf8)
+        // Appended as bytes, not built as a string first: every answer passes here.
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(96 + headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
+                              + (omitBody ? 0 : body.count))
+        func put(_ text: String) { bytes.append(contentsOf: text.utf8) }
+        func endLine() { bytes.append(HTTPSyntax.cr); bytes.append(HTTPSyntax.lf) }
+        put("HTTP/1.1 "); put(String(status)); put(" "); put(Self.reasonPhrase(status)); endLine()
+        put("Date: "); put(date); endLine()
+        for (name, value) in headers { put(name); put(": "); put(value); endLine() }
+        put("Content-Length: "); put(String(body.count)); endLine()
+        if closing { put("Connection: close"); endLine() } else if keepAliveHeader { put("Connection: keep-alive"); endLine() }
+        endLine()
         if !omitBody { bytes.append(contentsOf: body) }
         return bytes
     }

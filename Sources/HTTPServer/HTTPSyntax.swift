@@ -76,7 +76,13 @@ package enum HTTPSyntax {
 
     /// Whether two strings are equal when ASCII letters are compared without case.
     static func equalsIgnoringCase(_ a: some StringProtocol, _ b: some StringProtocol) -> Bool {
-        equalsIgnoringCase(a.utf8, b.utf8)
+        // Compared over contiguous bytes when both have them (native strings, the usual
+        // case): iterating two UTF8Views in step costs several times more.
+        let contiguous = a.utf8.withContiguousStorageIfAvailable { a in
+            b.utf8.withContiguousStorageIfAvailable { b in equalsIgnoringCase(a, b) }
+        }
+        if let contiguous, let equal = contiguous { return equal }
+        return equalsIgnoringCase(a.utf8, b.utf8)
     }
 
     /// Whether two byte strings are equal when ASCII letters are compared without case.

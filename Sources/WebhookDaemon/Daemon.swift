@@ -209,7 +209,9 @@ public final class Daemon: Sendable {
         // starts and one when it ends, not one per request: Xero keeps retrying meanwhile.
         let refusing = Mutex<String?>(nil)
         return { outcome, peer in
-            let from: Logger.MetadataValue = "\(peer.map(\.description) ?? "-")"
+            // Made only for a line that is logged (metadata is an autoclosure): most accepted
+            // deliveries log nothing at the default level.
+            func from() -> Logger.MetadataValue { "\(peer.map(\.description) ?? "-")" }
             switch outcome {
             case let .accepted(events, _): metrics.response(200); metrics.enqueued(events)
             case .acknowledgedEmpty: metrics.response(200)
@@ -229,18 +231,18 @@ public final class Daemon: Sendable {
                     logger.notice("queue accepting events again", metadata: ["after": "\(reason)"])
                 }
                 logger.debug("events queued", metadata: [
-                    "events": "\(events)", "firstSequence": "\(sequences.lowerBound)", "peer": from,
+                    "events": "\(events)", "firstSequence": "\(sequences.lowerBound)", "peer": from(),
                 ])
             case .acknowledgedEmpty:
-                logger.info("signed delivery without events acknowledged", metadata: ["peer": from])
+                logger.info("signed delivery without events acknowledged", metadata: ["peer": from()])
             case .missingSignature:
-                logger.notice("request rejected", metadata: ["status": "401", "reason": "missing x-xero-signature", "peer": from])
+                logger.notice("request rejected", metadata: ["status": "401", "reason": "missing x-xero-signature", "peer": from()])
             case .badSignature:
-                logger.notice("request rejected", metadata: ["status": "401", "reason": "signature mismatch", "peer": from])
+                logger.notice("request rejected", metadata: ["status": "401", "reason": "signature mismatch", "peer": from()])
             case let .notAPayload(reason):
-                logger.warning("request rejected", metadata: ["status": "400", "reason": "\(reason)", "peer": from])
+                logger.warning("request rejected", metadata: ["status": "400", "reason": "\(reason)", "peer": from()])
             case let .methodNotAllowed(method):
-                logger.notice("request rejected", metadata: ["status": "405", "reason": "method \(method)", "peer": from])
+                logger.notice("request rejected", metadata: ["status": "405", "reason": "method \(method)", "peer": from()])
             case let .persistFailed(error):
                 let first = refusing.withLock { state -> Bool in
                     defer { state = "\(error)" }

@@ -31,7 +31,7 @@ export SWIFT_BACKTRACE=enable=no
 
 # -O keeps Swift's bounds and overflow checks (only -Ounchecked drops them), so a trap in the
 # parser is still a crash the fuzzer reports.
-compile=(swiftc -sanitize=fuzzer,address -parse-as-library -swift-version 6 -O -g)
+compile=(swiftc -sanitize=fuzzer,address -parse-as-library -swift-version 6 -package-name xero_webhookd -O -g)
 link=(-use-ld=lld)
 
 case $target in
@@ -60,7 +60,7 @@ case $target in
     "${compile[@]}" -module-name ByteJSON -wmo -emit-module -emit-module-path "$modules/ByteJSON.swiftmodule" \
       -c Sources/ByteJSON/*.swift -o "$modules/ByteJSON.o"
     "${compile[@]}" "${link[@]}" -module-name PayloadFuzz -I "$modules" \
-      fuzz/payload/*.swift Sources/XeroWebhooks/WebhookPayload.swift Sources/XeroWebhooks/QueuedEvent.swift \
+      fuzz/payload/*.swift Sources/XeroWebhooks/WebhookPayload.swift Sources/EventRecord/QueuedEvent.swift \
       "$modules/ByteJSON.o" -o "$out/$target"
     dict=fuzz/payload/json.dict
     # The bodies of the signature vectors (a real Xero request among them).

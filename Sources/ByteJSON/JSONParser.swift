@@ -4,18 +4,18 @@
 /// control characters in strings rejected) so that any range it returns is itself valid JSON
 /// and can be stored or spliced verbatim. Nesting is capped so hostile input cannot exhaust the
 /// stack.
-public struct JSONParser {
-    public struct Failure: Error, Equatable, CustomStringConvertible {
-        public let offset: Int
-        public let reason: String
-        public init(offset: Int, reason: String) {
+package struct JSONParser {
+    package struct Failure: Error, Equatable, CustomStringConvertible {
+        package let offset: Int
+        package let reason: String
+        package init(offset: Int, reason: String) {
             self.offset = offset
             self.reason = reason
         }
-        public var description: String { "invalid JSON at byte \(offset): \(reason)" }
+        package var description: String { "invalid JSON at byte \(offset): \(reason)" }
     }
 
-    public static let maxDepth = 64
+    package static let maxDepth = 64
 
     private let bytes: [UInt8]
     private var index = 0
@@ -24,7 +24,7 @@ public struct JSONParser {
     private init(_ bytes: [UInt8]) { self.bytes = bytes }
 
     /// Parses one complete JSON document (surrounding whitespace allowed).
-    public static func parse(_ bytes: [UInt8]) throws(Failure) -> JSONValue {
+    package static func parse(_ bytes: [UInt8]) throws(Failure) -> JSONValue {
         var parser = JSONParser(bytes)
         parser.skipWhitespace()
         let value = try parser.parseValue()

@@ -7,7 +7,7 @@ extension JSONText {
     /// raw CR or LF then, so every CR and LF outside an escape is insignificant and the result is
     /// one line. Xero's Accounting API answers in indented JSON with CRLF line breaks; records
     /// copied out of such an answer go through here before they are written as JSON Lines.
-    public static func appendCompacted(_ json: some Collection<UInt8>, to out: inout [UInt8]) {
+    package static func appendCompacted(_ json: some Collection<UInt8>, to out: inout [UInt8]) {
         out.reserveCapacity(out.count + json.count)
         var inString = false
         var escaped = false
@@ -36,7 +36,7 @@ extension JSONText {
     }
 
     /// `json` without insignificant whitespace (see `appendCompacted(_:to:)`).
-    public static func compacted(_ json: some Collection<UInt8>) -> [UInt8] {
+    package static func compacted(_ json: some Collection<UInt8>) -> [UInt8] {
         var out: [UInt8] = []
         appendCompacted(json, to: &out)
         return out

@@ -1,7 +1,7 @@
 /// Writing JSON text: quoting strings as RFC 8259 requires.
-public enum JSONText {
+package enum JSONText {
     /// `value` as a JSON string literal (quotes included), escaping `"`, `\` and control characters.
-    public static func quoted(_ value: String) -> [UInt8] {
+    package static func quoted(_ value: String) -> [UInt8] {
         var out: [UInt8] = [UInt8(ascii: "\"")]
         out.reserveCapacity(value.utf8.count + 2)
         let hex = Array("0123456789abcdef".utf8)

@@ -2,8 +2,8 @@
 ///
 /// The webhook path needs the exact bytes of each event (they are stored as received), so
 /// every value carries its byte range in the document it was parsed from.
-public struct JSONValue: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable {
+package struct JSONValue: Sendable, Equatable {
+    package enum Kind: Sendable, Equatable {
         case object([(key: String, value: JSONValue)])
         case array([JSONValue])
         case string(String)
@@ -12,7 +12,7 @@ public struct JSONValue: Sendable, Equatable {
         case bool(Bool)
         case null
 
-        public static func == (lhs: Kind, rhs: Kind) -> Bool {
+        package static func == (lhs: Kind, rhs: Kind) -> Bool {
             switch (lhs, rhs) {
             case let (.object(a), .object(b)):
                 a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
@@ -26,33 +26,33 @@ public struct JSONValue: Sendable, Equatable {
         }
     }
 
-    public var kind: Kind
+    package var kind: Kind
     /// Where this value's text lies in the parsed document.
-    public var range: Range<Int>
+    package var range: Range<Int>
 
     /// The first member named `key`, if this is an object.
-    public subscript(key: String) -> JSONValue? {
+    package subscript(key: String) -> JSONValue? {
         guard case let .object(members) = kind else { return nil }
         return members.first { $0.key == key }?.value
     }
 
-    public var stringValue: String? {
+    package var stringValue: String? {
         if case let .string(s) = kind { return s }
         return nil
     }
 
     /// The value as a signed 64-bit integer, if it is an integral number literal in range.
-    public var int64Value: Int64? {
+    package var int64Value: Int64? {
         guard case let .number(text) = kind else { return nil }
         return Int64(text)
     }
 
-    public var arrayValue: [JSONValue]? {
+    package var arrayValue: [JSONValue]? {
         if case let .array(items) = kind { return items }
         return nil
     }
 
-    public var isObject: Bool {
+    package var isObject: Bool {
         if case .object = kind { return true }
         return false
     }

@@ -5,7 +5,7 @@ extension DiskQueue {
     /// Sequence of the next record to deliver. Starts at the position recovery found
     /// (`RecoveryReport.consumerPosition`; 1 for a new queue) and moves only through
     /// `setConsumerPosition`. Every record below it may already be deleted.
-    public var consumerPosition: UInt64 { consumer.position }
+    package var consumerPosition: UInt64 { consumer.position }
 
     /// Records that the consumer has handled every record below `next`.
     ///
@@ -22,7 +22,7 @@ extension DiskQueue {
     /// were handled, so this can cause a redelivery after a crash but never a loss.
     ///
     /// Serialised internally: concurrent calls run one after the other. Appends are not delayed.
-    public func setConsumerPosition(_ next: UInt64) throws(DiskQueueError) {
+    package func setConsumerPosition(_ next: UInt64) throws(DiskQueueError) {
         try consumer.set(next, durableNext: commits.nextSequence)
     }
 
@@ -32,7 +32,7 @@ extension DiskQueue {
     /// below `consumerPosition` may be missing (their segment deleted). An empty result means
     /// nothing durable at or after `from` yet. Throws `.corrupt` if committed bytes fail their
     /// checks, `.closed` after `close()`.
-    public func readRecords(from: UInt64, maxCount: Int) throws(DiskQueueError) -> [QueueRecord] {
+    package func readRecords(from: UInt64, maxCount: Int) throws(DiskQueueError) -> [QueueRecord] {
         try consumer.checkOpen()
         return try reader.records(from: from, maxCount: maxCount, limit: commits.nextSequence)
     }
@@ -40,13 +40,13 @@ extension DiskQueue {
     /// Sequences at or above the consumer position that no record will ever be read for: set
     /// aside by recovery, this time or an earlier one (`RecoveryReport.missingSequences`).
     /// Ascending, disjoint, all below `nextSequence`.
-    public var missingSequences: [ClosedRange<UInt64>] { recovery.missingSequences }
+    package var missingSequences: [ClosedRange<UInt64>] { recovery.missingSequences }
 
     /// `sequence`, or when it lies in `missingSequences`, the first sequence after that range.
     /// A consumer moving its position over finished records moves it over these too (they count
     /// as done), so the position never waits for a record that is not there and the segments
     /// below it can be deleted.
-    public func skippingMissing(_ sequence: UInt64) -> UInt64 {
+    package func skippingMissing(_ sequence: UInt64) -> UInt64 {
         let ranges = recovery.missingSequences
         var low = 0, high = ranges.count
         while low < high {

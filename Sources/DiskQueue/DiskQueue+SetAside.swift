@@ -3,7 +3,7 @@ import Glibc
 /// Reading and marking the files recovery set aside (`SetAsideFile`), for `queue salvage`.
 extension DiskQueue {
     /// The bytes of a set-aside file of this queue.
-    public func read(_ file: SetAsideFile) throws(DiskQueueError) -> [UInt8] {
+    package func read(_ file: SetAsideFile) throws(DiskQueueError) -> [UInt8] {
         try consumer.checkOpen()
         let handle = try FileDescriptor.open(QueueDirectory.path(consumer.directory, file.name), flags: O_RDONLY)
         defer { handle.close() }
@@ -14,7 +14,7 @@ extension DiskQueue {
     /// directory, so `queue salvage` does not queue its contents again. Call it only once what
     /// it held is durably queued again: a crash in between queues it twice (at least once,
     /// never lost). Requires the queue open (the directory lock held).
-    public func markSalvaged(_ file: SetAsideFile) throws(DiskQueueError) {
+    package func markSalvaged(_ file: SetAsideFile) throws(DiskQueueError) {
         try consumer.checkOpen()
         guard !file.salvaged else { return }
         let directory = consumer.directory

@@ -17,9 +17,9 @@ import Synchronization
 /// `CommitQueue` (guarded by its lock), the consumer position in a `ConsumerCursor` and the live
 /// size in `LiveBytes` (each guarding itself); files, the active segment and the directory lock
 /// are owned by the writer thread (`QueueWriter`) until `close()` finishes. Hence `@unchecked Sendable`.
-public final class DiskQueue: @unchecked Sendable {
+package final class DiskQueue: @unchecked Sendable {
     /// What recovery found and changed when this queue was opened.
-    public let recovery: RecoveryReport
+    package let recovery: RecoveryReport
 
     private let options: DiskQueueOptions
     let commits: CommitQueue
@@ -32,7 +32,7 @@ public final class DiskQueue: @unchecked Sendable {
     /// Creates `directory` if missing, takes an exclusive non-blocking `flock` on `<directory>/lock`
     /// (writing our pid into it; a second opener gets `.locked` with that pid), then recovers the
     /// segments and the consumer position (see `RecoveryReport`) before any append can run.
-    public init(directory: String, options: DiskQueueOptions = .init()) throws(DiskQueueError) {
+    package init(directory: String, options: DiskQueueOptions = .init()) throws(DiskQueueError) {
         try options.validate()
         try QueueDirectory.create(directory)
         let lock = try DirectoryLock(directory: directory)
@@ -70,7 +70,7 @@ public final class DiskQueue: @unchecked Sendable {
     /// `body` runs after every committed batch (on the writer thread, after the batch's
     /// completions; it must not block): how the consumer learns of new records without polling.
     /// One observer; a later call replaces it.
-    public func onCommit(_ body: @escaping @Sendable () -> Void) {
+    package func onCommit(_ body: @escaping @Sendable () -> Void) {
         observer.set(body)
     }
 
@@ -83,7 +83,7 @@ public final class DiskQueue: @unchecked Sendable {
     /// nothing of it was left on disk and later appends may succeed. Calls refused without I/O (`.recordTooLarge`, `.closed`, `.failed`) and
     /// an empty `payloads` (empty range) complete at once on the calling thread.
     /// Completions must not block: the next batch waits for them.
-    public func append(_ payloads: [[UInt8]], completion: @escaping @Sendable (Result<Range<UInt64>, DiskQueueError>) -> Void) {
+    package func append(_ payloads: [[UInt8]], completion: @escaping @Sendable (Result<Range<UInt64>, DiskQueueError>) -> Void) {
         var encodedBytes = 0
         for payload in payloads {
             guard payload.count <= options.maxRecordBytes else {
@@ -105,7 +105,7 @@ public final class DiskQueue: @unchecked Sendable {
 
     /// Blocking form of `append(_:completion:)` for tests and tools: returns once the records are
     /// durable. Must not be called from a completion (the writer thread would wait for itself).
-    public func append(_ payloads: [[UInt8]]) throws(DiskQueueError) -> Range<UInt64> {
+    package func append(_ payloads: [[UInt8]]) throws(DiskQueueError) -> Range<UInt64> {
         precondition(Thread.current !== writerThread, "DiskQueue.append(_:) blocks; use append(_:completion:) inside a completion")
         let slot = ResultSlot()
         append(payloads) { result in
@@ -118,30 +118,30 @@ public final class DiskQueue: @unchecked Sendable {
     /// than for a full disk or a shortage of descriptors or memory, see `.diskFull` and
     /// `.resourcesExhausted`); every later append fails with `.failed`. Reopening the directory
     /// recovers a valid prefix.
-    public var isFailed: Bool { commits.isFailed }
+    package var isFailed: Bool { commits.isFailed }
 
     /// Durable work done since open.
-    public var stats: DiskQueueStats { commits.stats }
+    package var stats: DiskQueueStats { commits.stats }
 
     /// How long the writer has been writing and syncing its current batch; 0 while idle.
-    public var writerBusyFor: Duration { .nanoseconds(Int64(min(commits.busyNanoseconds, UInt64(Int64.max)))) }
+    package var writerBusyFor: Duration { .nanoseconds(Int64(min(commits.busyNanoseconds, UInt64(Int64.max)))) }
 
     /// Sequence number the next record gets when no other append is queued ahead of it
     /// (one past the last record this queue has written). Every record below it is durable.
-    public var nextSequence: UInt64 { commits.nextSequence }
+    package var nextSequence: UInt64 { commits.nextSequence }
 
     /// Committed bytes of the segment files still on disk: from the oldest segment not deleted by
     /// `setConsumerPosition` to the committed end of the last one (headers and records). Sealed
     /// segments are exactly that size; the last one may be larger on disk by its prepared zero
     /// space (`DiskQueueOptions.preallocationBytes`), which is not counted here.
     /// `DiskQueueOptions.maxQueueBytes` bounds it (and keeps the prepared space within the bound too).
-    public var liveBytes: Int { live.value }
+    package var liveBytes: Int { live.value }
 
     /// Completes everything already handed to `append` (durably or with an error), then closes the
     /// files and releases the lock. Idempotent; appends, `setConsumerPosition` and `readRecords`
     /// after it fail with `.closed` (a `setConsumerPosition` in progress finishes first).
     /// Called from a completion, it returns at once and the writer stops after the current batch.
-    public func close() {
+    package func close() {
         consumer.close()
         commits.requestClose()
         if Thread.current === writerThread { return }

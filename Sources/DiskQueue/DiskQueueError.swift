@@ -5,7 +5,7 @@ import SystemSupport
 /// Closed on purpose: callers map each case to one action (for HTTP: `recordTooLarge` is 413;
 /// `diskFull`, `queueFull`, `resourcesExhausted`, `failed`, `closed` and `system` are 503 with
 /// `Retry-After`).
-public enum DiskQueueError: Error, Equatable, CustomStringConvertible {
+package enum DiskQueueError: Error, Equatable, CustomStringConvertible {
     /// Another process (or another `DiskQueue` in this one) holds the directory's lock file.
     case locked(path: String, holder: String?)
     /// A payload is larger than `DiskQueueOptions.maxRecordBytes`; nothing of the call was written.
@@ -37,7 +37,7 @@ public enum DiskQueueError: Error, Equatable, CustomStringConvertible {
     /// position up to the durable next sequence). Nothing changed.
     case invalidPosition(requested: UInt64, allowed: ClosedRange<UInt64>)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case let .locked(path, holder):
             let who = holder.map { "process \($0)" } ?? "another process"

@@ -1,27 +1,27 @@
 /// Size limits, admission limits and test hooks for a `DiskQueue`.
-public struct DiskQueueOptions: Sendable {
+package struct DiskQueueOptions: Sendable {
     /// A new segment is started when the next batch would take the active one past this size.
     /// A segment holding no records yet takes the batch whatever its size. Default 64 MiB.
-    public var segmentBytes: Int
+    package var segmentBytes: Int
     /// Largest payload accepted; a larger one fails the whole call with `.recordTooLarge`
     /// before anything is written. Readers reject a stored length above it before allocating. Default 1 MiB.
-    public var maxRecordBytes: Int
+    package var maxRecordBytes: Int
     /// Cap on the encoded bytes written and synced together. Whole `append` calls are never split,
     /// so one call bigger than this still goes alone. Default 1 MiB.
-    public var maxBatchBytes: Int
+    package var maxBatchBytes: Int
     /// Failure injection at named I/O steps; `nil` in production.
-    public var faults: FaultInjector?
+    package var faults: FaultInjector?
     /// Free space (bytes available to this user, from `fstatvfs` on the queue directory) that
     /// writing a batch must leave on the file system. A batch that would leave less fails with
     /// `.diskFull` before anything is written, and the queue keeps working. 0 disables the check.
     /// Default 64 MiB.
-    public var minFreeBytes: Int
+    package var minFreeBytes: Int
     /// Bound on the committed bytes of the segment files still on disk (`DiskQueue.liveBytes`). A
     /// batch that would take them past it fails with `.queueFull` before anything is written;
     /// space comes back when `setConsumerPosition` deletes consumed segments. Prepared zero space
     /// is kept within it too, so the files never take more than this on disk. `nil` (the
     /// default): unbounded.
-    public var maxQueueBytes: Int?
+    package var maxQueueBytes: Int?
     /// Zero-filled space kept ahead of the committed end of the active segment, so that batches
     /// overwrite allocated blocks and their `fdatasync` carries no size change (growing a file
     /// makes the sync commit the new size too: a journal commit on ext4, markedly slower).
@@ -39,11 +39,11 @@ public struct DiskQueueOptions: Sendable {
     /// the batches behind it for one write and sync of the chunk, and on a virtio disk 4 MiB took
     /// 11.5 ms where 1 MiB took 0.7 ms (so 4 MiB chunks set the receive path's p99 at 8–10 ms
     /// under load, 1 MiB chunks at 2.3–2.7 ms: bench/results/profile.md).
-    public var preallocationBytes: Int
+    package var preallocationBytes: Int
 
     /// The defaults suit the daemon: 64 MiB segments, 1 MiB records and batches, a 64 MiB
     /// free-space reserve, no size bound, no faults, 1 MiB of prepared space.
-    public init(
+    package init(
         segmentBytes: Int = 64 << 20,
         maxRecordBytes: Int = 1 << 20,
         maxBatchBytes: Int = 1 << 20,

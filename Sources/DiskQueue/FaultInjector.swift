@@ -1,6 +1,6 @@
 import SystemSupport
 /// Named steps where a `FaultInjector` can make I/O fail (or a crash test can kill the process).
-public enum FaultPoint: String, Sendable, CaseIterable {
+package enum FaultPoint: String, Sendable, CaseIterable {
     /// Just before a batch is written to the active segment.
     case beforeWrite
     /// After a batch is written, before its `fdatasync`.
@@ -36,10 +36,10 @@ public enum FaultPoint: String, Sendable, CaseIterable {
 ///   state; a batch that failed at or after its write is cut off the segment first.
 /// - At `writeConsumerPosition`, `setConsumerPosition` throws and the old position stays in
 ///   force. With ENOSPC or EDQUOT it first deletes the consumed segments and tries once more.
-public struct FaultInjector: Sendable {
+package struct FaultInjector: Sendable {
     private let body: @Sendable (FaultPoint) throws -> Void
 
-    public init(_ body: @escaping @Sendable (FaultPoint) throws -> Void) {
+    package init(_ body: @escaping @Sendable (FaultPoint) throws -> Void) {
         self.body = body
     }
 

@@ -4,7 +4,7 @@ import Glibc
 ///
 /// Usable while the daemon is stopped, and safe while one runs: it only opens segment files
 /// read-only, and a writer only ever appends to the last segment past its committed end.
-public enum QueueReader {
+package enum QueueReader {
     /// Every whole valid record with `sequence >= from`, in order.
     ///
     /// Where the last segment stops holding valid records (a torn or invalid tail, zero-filled
@@ -14,7 +14,7 @@ public enum QueueReader {
     /// last valid record to the end of a file are prepared space, a clean end in any segment (as
     /// recovery sees it). Segments that can only hold records below `from` are not read.
     /// Pass the `maxRecordBytes` the queue was written with if it is not the default.
-    public static func records(
+    package static func records(
         in directory: String,
         from: UInt64 = 1,
         maxRecordBytes: Int = DiskQueueOptions().maxRecordBytes
@@ -49,7 +49,7 @@ public enum QueueReader {
     /// The consumer position stored in `<directory>/consumer` (the sequence of the next record to
     /// deliver), or nil when the file is missing, unreadable, torn or damaged. Not checked against
     /// the segments: opening the queue does that and may fall back to an earlier position.
-    public static func consumerPosition(in directory: String) -> UInt64? {
+    package static func consumerPosition(in directory: String) -> UInt64? {
         // Any failure means "no usable position", which is what nil reports; callers that need
         // the reason open the queue and read its RecoveryReport.
         guard case let .position(position) = try? ConsumerPositionFile.read(directory: directory) else { return nil }

@@ -1,12 +1,12 @@
 /// One stored record: its sequence number and the payload bytes exactly as appended.
-public struct QueueRecord: Sendable, Equatable {
+package struct QueueRecord: Sendable, Equatable {
     /// Position in the queue; starts at 1 and grows by one per record across segments.
     /// Stable across restarts, so consumers can use it as an idempotency key.
-    public let sequence: UInt64
+    package let sequence: UInt64
     /// The bytes exactly as they were appended.
-    public let payload: [UInt8]
+    package let payload: [UInt8]
 
-    public init(sequence: UInt64, payload: [UInt8]) {
+    package init(sequence: UInt64, payload: [UInt8]) {
         self.sequence = sequence
         self.payload = payload
     }

@@ -1,20 +1,20 @@
 /// One stretch of damaged bytes that recovery took out of a segment, keeping the intact records
 /// before and after it.
-public struct SetAsideDamage: Sendable, Equatable {
+package struct SetAsideDamage: Sendable, Equatable {
     /// The segment file the bytes came from, such as `segment-00000000000000000001.log`.
-    public var segment: String
+    package var segment: String
     /// Offset of the first damaged byte in that segment (0: the segment header was damaged).
-    public var offset: Int
+    package var offset: Int
     /// How many bytes were set aside.
-    public var bytes: Int
+    package var bytes: Int
     /// The file in the queue directory holding a copy of them (`<segment>.damaged-<offset>`);
     /// `xero-webhookd queue salvage` re-queues what still decodes in it.
-    public var file: String
+    package var file: String
     /// The sequences the damaged records carried, from the last intact record before them to
     /// the first one after them (exclusive); nil when the damage took no sequence number.
-    public var sequences: ClosedRange<UInt64>?
+    package var sequences: ClosedRange<UInt64>?
 
-    public init(segment: String, offset: Int, bytes: Int, file: String, sequences: ClosedRange<UInt64>?) {
+    package init(segment: String, offset: Int, bytes: Int, file: String, sequences: ClosedRange<UInt64>?) {
         self.segment = segment
         self.offset = offset
         self.bytes = bytes

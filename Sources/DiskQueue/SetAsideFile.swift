@@ -14,20 +14,20 @@ import SystemSupport
 /// Any of them with `.salvaged` added was read by `DiskQueue.markSalvaged` after what still
 /// decoded in it was queued again. Recovery keeps sequence numbers above every checksum-valid
 /// record in all of these, so leave them in place (or move them out once no longer wanted).
-public struct SetAsideFile: Sendable, Equatable {
-    public enum Kind: String, Sendable {
+package struct SetAsideFile: Sendable, Equatable {
+    package enum Kind: String, Sendable {
         case damaged
         case tornTail = "torn tail"
         case quarantined
     }
 
     /// The file's name in the queue directory.
-    public var name: String
-    public var kind: Kind
+    package var name: String
+    package var kind: Kind
     /// Its size in bytes.
-    public var bytes: Int
+    package var bytes: Int
     /// Whether `queue salvage` already queued again what it held (the name ends in `.salvaged`).
-    public var salvaged: Bool
+    package var salvaged: Bool
 
     /// Whether the bytes start where the segment did (its header first): quarantined segments,
     /// and damage at offset 0.
@@ -42,7 +42,7 @@ public struct SetAsideFile: Sendable, Equatable {
 
     /// The set-aside files in `directory`, by name. Reads no lock, so it works while a daemon
     /// has the queue open.
-    public static func list(in directory: String) throws(DiskQueueError) -> [SetAsideFile] {
+    package static func list(in directory: String) throws(DiskQueueError) -> [SetAsideFile] {
         var files: [SetAsideFile] = []
         let headerLength = SegmentName(firstSequence: 1).fileName.count
         for entry in try QueueDirectory.entries(in: directory).sorted() {
@@ -70,14 +70,14 @@ public struct SetAsideFile: Sendable, Equatable {
     }
 
     /// What `payloads(in:)` found in a set-aside file.
-    public struct Found: Sendable, Equatable {
+    package struct Found: Sendable, Equatable {
         /// Payloads `accept` took, in file order.
-        public var payloads: [[UInt8]] = []
+        package var payloads: [[UInt8]] = []
         /// How many of them are in a record whose checksum fails (queued again all the same:
         /// they still decode, but a byte of them may be wrong).
-        public var checksumFailures = 0
+        package var checksumFailures = 0
         /// Stretches of bytes in which nothing decoded (skipped).
-        public var undecodableStretches = 0
+        package var undecodableStretches = 0
     }
 
     /// The payloads found in a set-aside file's `bytes` that `accept` takes (it checks they
@@ -89,7 +89,7 @@ public struct SetAsideFile: Sendable, Equatable {
     /// (every queued event does) are tried. The damaged record's own payload, from after its
     /// header up to the next record found (or the last non-zero byte), is tried too: a damaged
     /// length or sequence field leaves the payload whole.
-    public func payloads(in bytes: [UInt8], maxRecordBytes: Int, accept: ([UInt8]) -> Bool) -> Found {
+    package func payloads(in bytes: [UInt8], maxRecordBytes: Int, accept: ([UInt8]) -> Bool) -> Found {
         var found = Found()
         var offset = startsWithHeader ? min(SegmentHeader.size, bytes.count) : 0
         let end = (bytes.lastIndex { $0 != 0 } ?? -1) + 1

@@ -4,9 +4,9 @@ import OpenSSLSupport
 /// received, in hex. The same event delivered twice by Xero or redelivered after a crash has
 /// the same id, so consumers can deduplicate on it; an event replayed from the dead-letter store
 /// (which keeps it compacted to one line) carries the id it had in its queue record.
-public enum EventID {
+package enum EventID {
     /// Nil only if OpenSSL cannot digest (out of memory); callers retry later.
-    public static func of(_ event: [UInt8]) -> String? {
+    package static func of(_ event: [UInt8]) -> String? {
         guard let digest = Crypto.sha256(event) else { return nil }
         let hex = Array("0123456789abcdef".utf8)
         var out = [UInt8]()

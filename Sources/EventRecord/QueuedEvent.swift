@@ -9,14 +9,14 @@ import Foundation
 /// `firstEventSequence + index` within the delivery (Xero numbers a delivery's events
 /// contiguously) and is left out when the delivery had no sequence. The queue's own record
 /// sequence is kept in the record frame, not here.
-public struct QueuedEvent: Sendable, Equatable {
-    public var receivedAt: String
-    public var eventSequence: Int64?
-    public var event: [UInt8]
+package struct QueuedEvent: Sendable, Equatable {
+    package var receivedAt: String
+    package var eventSequence: Int64?
+    package var event: [UInt8]
     /// The event's id when it was fixed earlier (a replayed dead letter); else it is `EventID.of(event)`.
-    public var eventID: String?
+    package var eventID: String?
 
-    public init(receivedAt: String, eventSequence: Int64?, event: [UInt8], eventID: String? = nil) {
+    package init(receivedAt: String, eventSequence: Int64?, event: [UInt8], eventID: String? = nil) {
         self.receivedAt = receivedAt
         self.eventSequence = eventSequence
         self.event = event
@@ -24,7 +24,7 @@ public struct QueuedEvent: Sendable, Equatable {
     }
 
     /// The record bytes.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(event.count + 80)
         out.append(contentsOf: #"{"receivedAt":"#.utf8)
@@ -44,7 +44,7 @@ public struct QueuedEvent: Sendable, Equatable {
     }
 
     /// Decodes record bytes written by `encoded()`.
-    public static func decode(_ bytes: [UInt8]) throws(JSONParser.Failure) -> QueuedEvent {
+    package static func decode(_ bytes: [UInt8]) throws(JSONParser.Failure) -> QueuedEvent {
         let root = try JSONParser.parse(bytes)
         guard let receivedAt = root["receivedAt"]?.stringValue, let event = root["event"], event.isObject else {
             throw JSONParser.Failure(offset: 0, reason: "not a queued event record")
@@ -62,7 +62,7 @@ public struct QueuedEvent: Sendable, Equatable {
     /// indented delivery (the queue itself keeps the bytes as received). A record that is not a
     /// JSON object (damaged, or written by something else) is shown as
     /// `{"sequence":S,"undecodable":true,"base64":"…"}`, still one line.
-    public static func dumpLine(sequence: UInt64, record: [UInt8]) -> [UInt8] {
+    package static func dumpLine(sequence: UInt64, record: [UInt8]) -> [UInt8] {
         var out: [UInt8] = Array(#"{"sequence":"#.utf8)
         out.append(contentsOf: String(sequence).utf8)
         guard let root = try? JSONParser.parse(record), root.isObject else {  // shown as it is, not fixed

@@ -1,8 +1,8 @@
 /// RFC 3339 UTC timestamps with millisecond precision, e.g. `2026-11-29T05:01:02.345Z`,
 /// formatted without Foundation so the receive path stays cheap.
-public enum UTCTimestamp {
+package enum UTCTimestamp {
     /// Formats milliseconds since the Unix epoch.
-    public static func format(millisecondsSinceEpoch ms: Int64) -> String {
+    package static func format(millisecondsSinceEpoch ms: Int64) -> String {
         let days = ms >= 0 ? ms / 86_400_000 : (ms - 86_399_999) / 86_400_000
         let msOfDay = ms - days * 86_400_000
         let (year, month, day) = civilDate(daysSinceEpoch: days)

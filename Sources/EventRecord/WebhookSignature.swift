@@ -6,26 +6,26 @@ import OpenSSLSupport
 ///
 /// Holds one or more keys so that a rotated key and its predecessor both verify during a
 /// changeover. Immutable, so it is `Sendable` and may be shared by every connection queue.
-public struct WebhookSignature: Sendable {
+package struct WebhookSignature: Sendable {
     /// Length of a base64-encoded SHA-256 MAC: 32 bytes → 44 characters with one `=`.
-    public static let encodedLength = 44
+    package static let encodedLength = 44
 
     private let keys: [HMACKey]
 
     /// A verifier for `current` (the key new signatures are made with) and `previous` keys still
     /// accepted during a changeover; each key is used as its UTF-8 bytes.
-    public init(current: String, previous: [String] = []) {
+    package init(current: String, previous: [String] = []) {
         keys = ([current] + previous).map { HMACKey(Array($0.utf8)) }
     }
 
     /// The first of `keys` is the current one; nil when there is none.
-    public init?(keys: [String]) {
+    package init?(keys: [String]) {
         guard let current = keys.first else { return nil }
         self.init(current: current, previous: Array(keys.dropFirst()))
     }
 
     /// The header value Xero would send for `body` signed with the first (current) key.
-    public func signature(for body: [UInt8]) -> String {
+    package func signature(for body: [UInt8]) -> String {
         String(decoding: Self.encodedMAC(key: keys[0], body: body), as: UTF8.self)
     }
 
@@ -33,7 +33,7 @@ public struct WebhookSignature: Sendable {
     ///
     /// The comparison runs in constant time for a given length (OpenSSL's `CRYPTO_memcmp`), and
     /// every key is tried even after a match so that timing does not reveal which key matched.
-    public func isValid(header: String?, body: [UInt8]) -> Bool {
+    package func isValid(header: String?, body: [UInt8]) -> Bool {
         guard let header else { return false }
         let presented = Array(header.utf8)
         guard presented.count == Self.encodedLength else { return false }

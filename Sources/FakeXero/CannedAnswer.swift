@@ -3,27 +3,27 @@ import HTTPServer
 
 /// One answer the fake sends verbatim in place of what it would have computed: a captured Xero
 /// response (status, headers, body), e.g. a fixture under `Tests/Fixtures/xero-answers/`.
-public struct CannedAnswer: Sendable, Equatable {
-    public var status: Int
+package struct CannedAnswer: Sendable, Equatable {
+    package var status: Int
     /// Header lines as captured; `content-length` is left out (the server sets it).
-    public var headers: [Header]
-    public var body: [UInt8]
+    package var headers: [Header]
+    package var body: [UInt8]
 
-    public struct Header: Sendable, Equatable {
-        public var name: String
-        public var value: String
+    package struct Header: Sendable, Equatable {
+        package var name: String
+        package var value: String
 
-        public init(name: String, value: String) {
+        package init(name: String, value: String) {
             self.name = name
             self.value = value
         }
     }
 
-    public struct Malformed: Error, Equatable, CustomStringConvertible {
-        public let description: String
+    package struct Malformed: Error, Equatable, CustomStringConvertible {
+        package let description: String
     }
 
-    public init(status: Int, headers: [Header] = [], body: [UInt8] = []) {
+    package init(status: Int, headers: [Header] = [], body: [UInt8] = []) {
         self.status = status
         self.headers = headers
         self.body = body
@@ -31,7 +31,7 @@ public struct CannedAnswer: Sendable, Equatable {
 
     /// Reads a raw HTTP/1.1 response: status line, header lines, an empty line, the body (all
     /// bytes after the empty line, exactly). Header lines end in CRLF.
-    public init(rawHTTP bytes: [UInt8]) throws(Malformed) {
+    package init(rawHTTP bytes: [UInt8]) throws(Malformed) {
         let separator: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A]
         guard let end = bytes.indices.first(where: { bytes[$0...].starts(with: separator) }) else {
             throw Malformed(description: "no CRLF CRLF after the header block")
@@ -52,7 +52,7 @@ public struct CannedAnswer: Sendable, Equatable {
     }
 
     /// The value of the first header named `name` (case-insensitive).
-    public func header(_ name: String) -> String? {
+    package func header(_ name: String) -> String? {
         headers.first { $0.name.lowercased() == name.lowercased() }?.value
     }
 

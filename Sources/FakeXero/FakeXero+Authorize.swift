@@ -8,7 +8,7 @@ import HTTPServer
 /// ask only for granular scopes; older apps only for the broad ones.
 extension FakeXero {
     /// Which scope family an app may ask for.
-    public enum AppScopes: Sendable {
+    package enum AppScopes: Sendable {
         /// Apps created from 2 March 2026: `accounting.invoices`, `accounting.payments`, …
         case granular
         /// Apps created before: `accounting.transactions`, …
@@ -29,7 +29,7 @@ extension FakeXero {
 
     /// The tenants a user consents to when the app `clientId` sends them through the authorize
     /// page, and which scope family the app may ask for.
-    public func setConsent(clientId: String, tenants: [String], appScopes: AppScopes = .granular) {
+    package func setConsent(clientId: String, tenants: [String], appScopes: AppScopes = .granular) {
         state.withLock { $0.consents[clientId] = (tenants.map { $0.lowercased() }, appScopes) }
     }
 

@@ -6,7 +6,7 @@ extension FakeXero {
     /// Registers an app's client id and secret. `customConnectionTenant` makes it a Custom
     /// Connection for that organisation (client_credentials); `appStore` lets it get
     /// `marketplace.billing` tokens.
-    public func registerClient(id: String, secret: String, customConnectionTenant: String? = nil, appStore: Bool = false) {
+    package func registerClient(id: String, secret: String, customConnectionTenant: String? = nil, appStore: Bool = false) {
         state.withLock {
             $0.clients[id] = .init(secret: secret, customConnectionTenant: customConnectionTenant?.lowercased(), appStore: appStore)
             if let tenant = customConnectionTenant?.lowercased(), $0.tenantNames[tenant] == nil {
@@ -16,13 +16,13 @@ extension FakeXero {
     }
 
     /// Adds an organisation (its name shows in `/connections`).
-    public func addTenant(_ id: String, name: String) {
+    package func addTenant(_ id: String, name: String) {
         state.withLock { $0.tenantNames[id.lowercased()] = name }
     }
 
     /// Registers an authorization code, as if a user had consented for `tenants` in a browser
     /// and Xero had redirected to `redirectURI` with it.
-    public func registerAuthorizationCode(_ code: String, clientId: String, redirectURI: String, tenants: [String],
+    package func registerAuthorizationCode(_ code: String, clientId: String, redirectURI: String, tenants: [String],
                                           scopes: String = "offline_access accounting.transactions.read accounting.contacts.read") {
         state.withLock {
             $0.codes[code] = .init(clientId: clientId, redirectURI: redirectURI, tenants: tenants.map { $0.lowercased() }, scopes: scopes)
@@ -31,7 +31,7 @@ extension FakeXero {
 
     /// Creates an authorisation for `tenants` and returns its first refresh token, as if the
     /// authorization-code flow had already run.
-    public func issueRefreshToken(clientId: String, tenants: [String],
+    package func issueRefreshToken(clientId: String, tenants: [String],
                                   scopes: String = "offline_access accounting.transactions.read accounting.contacts.read") -> String {
         state.withLock { state in
             let grant = state.nextGrant
@@ -46,7 +46,7 @@ extension FakeXero {
     /// An access token for `tenants` that lives `lifetime` seconds from now (default: the
     /// configured lifetime; negative: already expired), as another system (Pandium) would hand
     /// one over. Like Xero's, it is a JWT whose `exp` claim is its expiry.
-    public func issueAccessToken(tenants: [String], lifetime: Int? = nil, scopes: String = "accounting.transactions.read accounting.contacts.read") -> String {
+    package func issueAccessToken(tenants: [String], lifetime: Int? = nil, scopes: String = "accounting.transactions.read accounting.contacts.read") -> String {
         state.withLock { state in
             let seconds = lifetime ?? state.options.accessTokenLifetime
             let issued = now()
@@ -59,7 +59,7 @@ extension FakeXero {
 
     /// Stores a record. `json` is returned byte for byte inside Xero's wrapper.
     /// `collection` is `Invoices`, `Contacts` or `CreditNotes`.
-    public func addRecord(tenant: String, collection: String, id: String, json: String) {
+    package func addRecord(tenant: String, collection: String, id: String, json: String) {
         state.withLock { state in
             var list = state.records[tenant.lowercased(), default: [:]][collection.lowercased(), default: []]
             list.removeAll { $0.id == id.lowercased() }
@@ -74,7 +74,7 @@ extension FakeXero {
     /// Stores a contact shaped like Xero's with `ContactStatus` (`ACTIVE`, `ARCHIVED`, …).
     /// An archived contact is left out of `GET /Contacts?IDs=…` unless the request has
     /// `includeArchived=true`, as Xero does.
-    public func addContact(tenant: String, id: String, status: String) {
+    package func addContact(tenant: String, id: String, status: String) {
         let json = #"{"ContactID":"\#(id)","ContactStatus":"\#(status)","Name":"Contact \#(id.prefix(8))","UpdatedDateUTC":"\#(FakeXeroWire.dotNetDate(now()))"}"#
         addRecord(tenant: tenant, collection: "Contacts", id: id, json: json)
     }
@@ -82,7 +82,7 @@ extension FakeXero {
     /// Stores a record shaped like Xero's (member names and order of the captured answers in
     /// `Tests/Fixtures/xero-answers/`, dates as `\/Date(ms+0000)\/`, amounts with two decimals):
     /// an invoice for Invoices, an active contact for Contacts, a credit note for CreditNotes.
-    public func addRecord(tenant: String, collection: String, id: String) {
+    package func addRecord(tenant: String, collection: String, id: String) {
         let updated = FakeXeroWire.dotNetDate(now(), offset: true)
         let day = FakeXeroWire.dotNetDate(Date(timeIntervalSince1970: 1_796_256_000), offset: true)
         let contact = #"{"ContactID":"9b1e7c5d-2a4f-4c6e-a8b0-3d5f7e9c1a24","Name":"Harbour Freight Ltd"}"#
@@ -101,72 +101,72 @@ extension FakeXero {
     }
 
     /// Stores an App Store subscription (returned as the whole body).
-    public func addSubscription(id: String, json: String) {
+    package func addSubscription(id: String, json: String) {
         state.withLock { $0.subscriptions[id.lowercased()] = Array(json.utf8) }
     }
 
     /// Disconnects a tenant from every authorisation: its calls get 403 and `/connections`
     /// stops listing it.
-    public func disconnect(tenant: String) {
+    package func disconnect(tenant: String) {
         state.withLock { _ = $0.disconnected.insert(tenant.lowercased()) }
     }
 
     /// Connects a disconnected tenant again (as when the user re-authorises it): its calls work
     /// and `/connections` lists it again.
-    public func reconnect(tenant: String) {
+    package func reconnect(tenant: String) {
         state.withLock { _ = $0.disconnected.remove(tenant.lowercased()) }
     }
 
     /// Answers the next `times` token requests with `status` (the identity server is down).
-    public func failTokenRequests(status: Int = 503, times: Int) {
+    package func failTokenRequests(status: Int = 503, times: Int) {
         state.withLock { $0.tokenFailures = (status, times) }
     }
 
     /// Makes requests that include `id` fail with `status` the next `times` times.
-    public func fail(id: String, status: Int = 500, times: Int) {
+    package func fail(id: String, status: Int = 500, times: Int) {
         state.withLock { $0.failures[id.lowercased()] = (status, times) }
     }
 
     /// Answers a single GET of `id` with a 302 to `location`.
-    public func redirect(id: String, to location: String) {
+    package func redirect(id: String, to location: String) {
         state.withLock { $0.redirects[id.lowercased()] = location }
     }
 
     /// Answers the next `times` accepted calls of `tenant` with 429 and this problem.
-    public func force429(tenant: String, problem: String, retryAfter: Int, times: Int = 1) {
+    package func force429(tenant: String, problem: String, retryAfter: Int, times: Int = 1) {
         state.withLock { $0.forced429[tenant.lowercased()] = (problem, retryAfter, times) }
     }
 
     /// Answers the next `times` admitted API calls for `tenant` with `answer`, byte for byte
     /// (e.g. a captured Xero answer). `tenant` may also be `appstore` (App Store calls) or
     /// `connections` (`GET /connections`).
-    public func serve(_ answer: CannedAnswer, tenant: String, times: Int = 1) {
+    package func serve(_ answer: CannedAnswer, tenant: String, times: Int = 1) {
         state.withLock { $0.canned[tenant.lowercased(), default: []] += Array(repeating: answer, count: times) }
     }
 
     /// Processes the next token request (rotating tokens if it is a refresh) but sends no answer,
     /// as when a response is lost on the way; the client's timeout ends the wait.
-    public func loseNextTokenResponse() {
+    package func loseNextTokenResponse() {
         state.withLock { $0.loseTokenResponses += 1 }
     }
 
     /// Sets the lifetime, in seconds, of access tokens issued from now on.
     /// Delays every answer (to keep calls in flight for a while).
-    public func setResponseDelay(_ delay: Duration) {
+    package func setResponseDelay(_ delay: Duration) {
         state.withLock { $0.options.responseDelay = delay }
     }
 
-    public func setAccessTokenLifetime(_ seconds: Int) {
+    package func setAccessTokenLifetime(_ seconds: Int) {
         state.withLock { $0.options.accessTokenLifetime = seconds }
     }
 
     /// Sets the grace window of used refresh tokens.
-    public func setRefreshTokenGrace(seconds: Double) {
+    package func setRefreshTokenGrace(seconds: Double) {
         state.withLock { $0.options.refreshTokenGraceSeconds = seconds }
     }
 
     /// Replaces the rate limits.
-    public func setLimits(_ limits: FakeXeroOptions.Limits) {
+    package func setLimits(_ limits: FakeXeroOptions.Limits) {
         state.withLock { $0.options.limits = limits }
     }
 }
@@ -174,7 +174,7 @@ extension FakeXero {
 extension FakeXero {
     /// Invalidates every access token issued so far (as when Xero revokes them); refresh
     /// tokens keep working.
-    public func revokeAccessTokens() {
+    package func revokeAccessTokens() {
         state.withLock { $0.accessTokens.removeAll() }
     }
 }

@@ -22,7 +22,7 @@ import Synchronization
 ///   `X-Rate-Limit-Problem` (`minute`, `day`, `concurrent`, `appminute`).
 ///
 /// All state is in a `Mutex`; the handler runs on the server's queues.
-public final class FakeXero: Sendable {
+package final class FakeXero: Sendable {
     let state: Mutex<FakeXeroState>
     let now: @Sendable () -> Date
     let delayQueue = DispatchQueue(label: "fake-xero.delay")
@@ -34,14 +34,14 @@ public final class FakeXero: Sendable {
     let firstUseCheck = Mutex<(@Sendable (String) -> Bool)?>(nil)
 
     /// - Parameter now: the fake's wall clock for token expiry (tests move it forward).
-    public init(options: FakeXeroOptions = .init(), now: @escaping @Sendable () -> Date = Date.init) {
+    package init(options: FakeXeroOptions = .init(), now: @escaping @Sendable () -> Date = Date.init) {
         state = Mutex(FakeXeroState(options: options))
         self.now = now
     }
 
     /// Starts listening on 127.0.0.1 at a free port and returns the base URL (`http://127.0.0.1:PORT`).
     @discardableResult
-    public func start() throws -> String {
+    package func start() throws -> String {
         var limits = HTTPLimits()
         limits.maxRequestLineBytes = 16 * 1024
         let server = HTTPServer(limits: limits) { [self] request, responder in
@@ -54,12 +54,12 @@ public final class FakeXero: Sendable {
     }
 
     /// `http://127.0.0.1:PORT`.
-    public var baseURL: String {
+    package var baseURL: String {
         address.withLock { "http://\($0?.description ?? "127.0.0.1:0")" }
     }
 
     /// Stops the server and closes every connection, including ones whose answer is held back.
-    public func shutdown() {
+    package func shutdown() {
         let server = self.server.withLock { current -> HTTPServer? in
             defer { current = nil }
             return current
@@ -68,10 +68,10 @@ public final class FakeXero: Sendable {
     }
 
     /// A copy of the counters.
-    public var stats: FakeXeroStats { state.withLock { $0.stats } }
+    package var stats: FakeXeroStats { state.withLock { $0.stats } }
 
     /// Installs the first-use check (see `firstUseCheck`).
-    public func onFirstUseOfRefreshedToken(_ check: @escaping @Sendable (_ refreshTokenIssuedWithIt: String) -> Bool) {
+    package func onFirstUseOfRefreshedToken(_ check: @escaping @Sendable (_ refreshTokenIssuedWithIt: String) -> Bool) {
         firstUseCheck.withLock { $0 = check }
     }
 

@@ -324,7 +324,7 @@ final class HTTPConnection: @unchecked Sendable {
 
 extension Duration {
     /// Whole nanoseconds, saturating (0 for negative durations).
-    public var nanoseconds: UInt64 {
+    package var nanoseconds: UInt64 {
         let (seconds, attoseconds) = components
         guard seconds >= 0 else { return 0 }
         let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)

@@ -3,9 +3,9 @@
 /// Names and values are kept exactly as received, except that the optional whitespace around a
 /// value is removed. Lookup by name ignores ASCII case (RFC 9110 §5.1). A name that appears on
 /// several lines keeps every line, in order; nothing is merged.
-public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionaryLiteral {
+package struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionaryLiteral {
     /// One field line.
-    public typealias Element = (name: String, value: String)
+    package typealias Element = (name: String, value: String)
 
     struct Field: Sendable, Equatable {
         var name: String
@@ -15,25 +15,25 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
     private(set) var fields: [Field]
 
     /// No fields.
-    public init() {
+    package init() {
         fields = []
     }
 
     /// The given fields, in order.
-    public init(_ fields: [(name: String, value: String)]) {
+    package init(_ fields: [(name: String, value: String)]) {
         self.fields = fields.map { Field(name: $0.name, value: $0.value) }
     }
 
     /// The given fields, in literal order.
-    public init(dictionaryLiteral elements: (String, String)...) {
+    package init(dictionaryLiteral elements: (String, String)...) {
         fields = elements.map { Field(name: $0.0, value: $0.1) }
     }
 
     /// Number of field lines.
-    public var count: Int { fields.count }
+    package var count: Int { fields.count }
 
     /// The value of the first field named `name` (any case), or nil when there is none.
-    public subscript(_ name: String) -> String? {
+    package subscript(_ name: String) -> String? {
         for field in fields where HTTPSyntax.equalsIgnoringCase(field.name, name) {
             return field.value
         }
@@ -41,12 +41,12 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
     }
 
     /// The values of every field named `name` (any case), in the order received.
-    public func values(_ name: String) -> [String] {
+    package func values(_ name: String) -> [String] {
         fields.lazy.filter { HTTPSyntax.equalsIgnoringCase($0.name, name) }.map(\.value)
     }
 
     /// How many fields are named `name` (any case), and the value when there is exactly one.
-    public enum Occurrence: Equatable, Sendable {
+    package enum Occurrence: Equatable, Sendable {
         case absent
         case one(String)
         case several
@@ -54,7 +54,7 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
 
     /// Whether `name` occurs once (with its value), not at all, or more than once, in one pass
     /// without building a list (the webhook path asks this of every request).
-    public func occurrence(_ name: String) -> Occurrence {
+    package func occurrence(_ name: String) -> Occurrence {
         var found: String?
         for field in fields where HTTPSyntax.equalsIgnoringCase(field.name, name) {
             guard found == nil else { return .several }
@@ -64,12 +64,12 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
     }
 
     /// Whether a field named `name` (any case) is present.
-    public func contains(_ name: String) -> Bool {
+    package func contains(_ name: String) -> Bool {
         fields.contains { HTTPSyntax.equalsIgnoringCase($0.name, name) }
     }
 
     /// Adds a field after the existing ones.
-    public mutating func append(name: String, value: String) {
+    package mutating func append(name: String, value: String) {
         fields.append(Field(name: name, value: value))
     }
 
@@ -77,15 +77,15 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence, ExpressibleByDictionar
         fields.reserveCapacity(count)
     }
 
-    public func makeIterator() -> Iterator {
+    package func makeIterator() -> Iterator {
         Iterator(base: fields.makeIterator())
     }
 
     /// Iterates the fields in the order received.
-    public struct Iterator: IteratorProtocol {
+    package struct Iterator: IteratorProtocol {
         var base: IndexingIterator<[Field]>
 
-        public mutating func next() -> Element? {
+        package mutating func next() -> Element? {
             base.next().map { (name: $0.name, value: $0.value) }
         }
     }

@@ -2,7 +2,7 @@
 ///
 /// Every case means the connection's framing can no longer be trusted: the server answers with
 /// `status` and closes the connection (RFC 9112 §6.3, §9.6).
-public enum HTTPParseError: Error, Equatable, CustomStringConvertible {
+package enum HTTPParseError: Error, Equatable, CustomStringConvertible {
     /// 400 Bad Request: malformed syntax or framing. The text says what was wrong, for logs.
     case badRequest(String)
     /// 414 URI Too Long: the request line is longer than `HTTPLimits.maxRequestLineBytes`.
@@ -20,7 +20,7 @@ public enum HTTPParseError: Error, Equatable, CustomStringConvertible {
     case expectationFailed
 
     /// The status code to answer with.
-    public var status: Int {
+    package var status: Int {
         switch self {
         case .badRequest: 400
         case .uriTooLong: 414
@@ -33,7 +33,7 @@ public enum HTTPParseError: Error, Equatable, CustomStringConvertible {
     }
 
     /// The standard reason phrase for `status` (RFC 9110 §15, RFC 6585 §5).
-    public var reasonPhrase: String {
+    package var reasonPhrase: String {
         switch self {
         case .badRequest: "Bad Request"
         case .uriTooLong: "URI Too Long"
@@ -46,7 +46,7 @@ public enum HTTPParseError: Error, Equatable, CustomStringConvertible {
     }
 
     /// Status, reason phrase and, where there is one, the specific cause.
-    public var description: String {
+    package var description: String {
         switch self {
         case .badRequest(let reason): "400 Bad Request: \(reason)"
         case .notImplemented(let coding): "501 Not Implemented: transfer coding \"\(coding)\""

@@ -1,5 +1,5 @@
 /// How the body of a request is delimited (RFC 9112 §6.3).
-public enum HTTPBodyFraming: Sendable, Equatable {
+package enum HTTPBodyFraming: Sendable, Equatable {
     /// Neither `Content-Length` nor `Transfer-Encoding`: the body is empty.
     case none
     /// `Content-Length`: exactly this many bytes follow the head (0 is kept as `.length(0)`).
@@ -9,27 +9,27 @@ public enum HTTPBodyFraming: Sendable, Equatable {
 }
 
 /// The request line and header section of a request, validated and interpreted.
-public struct HTTPRequestHead: Sendable, Equatable {
+package struct HTTPRequestHead: Sendable, Equatable {
     /// The method token, case preserved (methods are case-sensitive, RFC 9110 §9.1).
-    public var method: String
+    package var method: String
     /// The request-target as received: origin-form (`/path?query`), absolute-form
     /// (`http://host/path`) or `*` (OPTIONS only).
-    public var target: String
+    package var target: String
     /// `HTTP/1.0` or `HTTP/1.1`; later 1.x minor versions are reported as 1.1.
-    public var version: HTTPVersion
+    package var version: HTTPVersion
     /// Every header field line, in order.
-    public var headers: HTTPHeaders
+    package var headers: HTTPHeaders
     /// How the body is delimited.
-    public var framing: HTTPBodyFraming
+    package var framing: HTTPBodyFraming
     /// Whether the connection may carry another request after this one: for HTTP/1.1 unless a
     /// `Connection` field has the token `close`; for HTTP/1.0 only when a `Connection` field has
     /// the token `keep-alive` and none has `close` (RFC 9112 §9.3).
-    public var keepAlive: Bool
+    package var keepAlive: Bool
     /// An HTTP/1.1 request with `Expect: 100-continue`: the client may wait for
     /// `100 Continue` before sending the body. HTTP/1.0 requests never expect it (RFC 9110 §10.1.1).
-    public var expectsContinue: Bool
+    package var expectsContinue: Bool
 
-    public init(
+    package init(
         method: String, target: String, version: HTTPVersion = .http1_1,
         headers: HTTPHeaders = HTTPHeaders(), framing: HTTPBodyFraming = .none,
         keepAlive: Bool = true, expectsContinue: Bool = false
@@ -45,7 +45,7 @@ public struct HTTPRequestHead: Sendable, Equatable {
 
     /// The path of the target without its query, for routing: `/a/b` for `/a/b?c`, also for
     /// `http://host/a/b?c`; `/` for an absolute-form target with an empty path; `*` for `*`.
-    public var path: String {
+    package var path: String {
         // The usual origin-form target without a query is its own path (no copy, no search by
         // Character: the target holds only the visible ASCII the parser let through).
         let utf8 = target.utf8
@@ -68,12 +68,12 @@ public struct HTTPRequestHead: Sendable, Equatable {
 }
 
 /// A complete request: its head and its body.
-public struct HTTPRequest: Sendable, Equatable {
-    public var head: HTTPRequestHead
+package struct HTTPRequest: Sendable, Equatable {
+    package var head: HTTPRequestHead
     /// The body bytes exactly as sent, after removing the chunked framing.
-    public var body: [UInt8]
+    package var body: [UInt8]
 
-    public init(head: HTTPRequestHead, body: [UInt8] = []) {
+    package init(head: HTTPRequestHead, body: [UInt8] = []) {
         self.head = head
         self.body = body
     }

@@ -13,10 +13,10 @@ import Glibc
 /// it parses (`RequestParser`), enforces `HTTPLimits`, calls the handler once per request and
 /// writes answers in order. Its own mutable state is confined to `acceptQueue` or guarded by
 /// `lock`, hence `@unchecked Sendable`.
-public final class HTTPServer: @unchecked Sendable {
-    public let limits: HTTPLimits
+package final class HTTPServer: @unchecked Sendable {
+    package let limits: HTTPLimits
     /// When set, every accepted connection speaks TLS.
-    public let tls: TLSContext?
+    package let tls: TLSContext?
     let handler: HTTPHandler
     private let onEvent: @Sendable (HTTPServerEvent) -> Void
     /// What all connections together may hold of request input beyond their own allowance.
@@ -42,7 +42,7 @@ public final class HTTPServer: @unchecked Sendable {
     ///   - onEvent: reports rejections, timeouts and accept trouble (called on server queues;
     ///     `.draining` on the thread that called `shutdown`).
     ///   - handler: called once per complete request.
-    public init(limits: HTTPLimits = .init(), groups: Int? = nil, tls: TLSContext? = nil,
+    package init(limits: HTTPLimits = .init(), groups: Int? = nil, tls: TLSContext? = nil,
                 onEvent: @escaping @Sendable (HTTPServerEvent) -> Void = { _ in },
                 handler: @escaping HTTPHandler) {
         self.limits = limits
@@ -60,7 +60,7 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// Binds `host:port` (port 0 picks a free one) and starts accepting. Returns the bound address.
     @discardableResult
-    public func start(host: String, port: UInt16) throws(SystemCallError) -> SocketAddress {
+    package func start(host: String, port: UInt16) throws(SystemCallError) -> SocketAddress {
         let (fd, address) = try Listener.open(host: host, port: port, backlog: 1024)
         startAccepting(fd)
         return address
@@ -69,7 +69,7 @@ public final class HTTPServer: @unchecked Sendable {
     /// Starts accepting on a socket that is already bound and listening (e.g. passed by systemd).
     /// The server takes ownership of `fd`.
     @discardableResult
-    public func start(listeningSocket fd: Int32) throws(SystemCallError) -> SocketAddress {
+    package func start(listeningSocket fd: Int32) throws(SystemCallError) -> SocketAddress {
         let flags = fcntl(fd, F_GETFL)
         guard flags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 else { throw .last("fcntl(O_NONBLOCK)") }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
@@ -79,10 +79,10 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     /// Bytes of request input connections hold beyond their own allowances (for tests and metrics).
-    public var requestMemoryInUse: Int { inputBudget.inUse }
+    package var requestMemoryInUse: Int { inputBudget.inUse }
 
     /// Connections currently open.
-    public var connectionCount: Int { ledger.count }
+    package var connectionCount: Int { ledger.count }
 
     /// Answers written by the thread that completed them instead of the connection's queue.
     var directAnswerCount: Int { ledger.directAnswers.load(ordering: .relaxed) }
@@ -90,7 +90,7 @@ public final class HTTPServer: @unchecked Sendable {
     /// Stops accepting, lets requests in progress finish (their handlers still answer), closes
     /// idle connections, and returns once every connection is closed or `grace` has passed (then
     /// the rest are closed). Safe to call more than once.
-    public func shutdown(grace: Duration) {
+    package func shutdown(grace: Duration) {
         acceptQueue.sync {
             if let source = acceptSource {
                 source.cancel()
@@ -121,7 +121,7 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// True when every connection queue runs a trivial block within `timeout`: the server is not
     /// stuck (for a service watchdog).
-    public func isResponsive(within timeout: Duration) -> Bool {
+    package func isResponsive(within timeout: Duration) -> Bool {
         let group = DispatchGroup()
         for connections in groups {
             group.enter()

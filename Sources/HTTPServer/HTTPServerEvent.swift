@@ -1,6 +1,6 @@
 import SystemSupport
 /// Things the server reports so the daemon can log them. The server itself never logs.
-public enum HTTPServerEvent: Sendable, Equatable {
+package enum HTTPServerEvent: Sendable, Equatable {
     /// A request was refused for its framing or size; the connection is closed after the answer.
     case rejected(status: Int, reason: String, peer: SocketAddress?)
     /// A connection timed out while `phase` ("head", "body", "write") was in progress.

@@ -17,9 +17,9 @@
 /// target and each header field.
 ///
 /// A plain value with no shared state: the connection that owns it is its only user.
-public struct RequestParser: Sendable {
+package struct RequestParser: Sendable {
     /// What `next()` produces.
-    public enum Event: Sendable, Equatable {
+    package enum Event: Sendable, Equatable {
         /// The head of the next request is complete; its body follows.
         case head(HTTPRequestHead)
         /// The request whose head was returned last is complete, body included.
@@ -74,12 +74,12 @@ public struct RequestParser: Sendable {
     var body: [UInt8] = []
 
     /// A parser enforcing `limits`.
-    public init(limits: HTTPLimits = .init()) {
+    package init(limits: HTTPLimits = .init()) {
         self.limits = limits
     }
 
     /// Buffers bytes read from the connection. Ignored once the parser has failed.
-    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+    package mutating func append(_ bytes: UnsafeRawBufferPointer) {
         guard !bytes.isEmpty else { return }
         if case .failed = state { return }
         compact()
@@ -87,7 +87,7 @@ public struct RequestParser: Sendable {
     }
 
     /// Buffers bytes read from the connection. Ignored once the parser has failed.
-    public mutating func append(_ bytes: [UInt8]) {
+    package mutating func append(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { append($0) }
     }
 
@@ -97,7 +97,7 @@ public struct RequestParser: Sendable {
     /// complete, then moves on to the next pipelined request; nil when more bytes are needed.
     /// After it throws, the parser is dead: every later call throws the same error, and the
     /// server answers with `error.status` and closes the connection.
-    public mutating func next() throws(HTTPParseError) -> Event? {
+    package mutating func next() throws(HTTPParseError) -> Event? {
         do throws(HTTPParseError) {
             while true {
                 let progress: Progress
@@ -126,7 +126,7 @@ public struct RequestParser: Sendable {
     /// Whether part of a request is buffered or in progress: bytes of a request line (not the
     /// empty lines skipped before one), headers, or a body not yet complete. The server uses it
     /// to choose between the head or body deadline and the keep-alive timeout.
-    public var hasPartialRequest: Bool {
+    package var hasPartialRequest: Bool {
         switch state {
         case .failed: false
         case .requestLine: readIndex < buffer.count
@@ -135,15 +135,15 @@ public struct RequestParser: Sendable {
     }
 
     /// Whether a `.head` was returned and its `.request` not yet.
-    public var isReadingBody: Bool { head != nil }
+    package var isReadingBody: Bool { head != nil }
 
     /// Bytes received but not yet consumed. Body bytes count until `next()` moves them into the
     /// request being built.
-    public var bufferedBytes: Int { buffer.count - readIndex }
+    package var bufferedBytes: Int { buffer.count - readIndex }
 
     /// Bytes of request input the parser holds: buffered and not consumed, plus the body of the
     /// request being read.
-    public var heldBytes: Int { buffer.count - readIndex + body.count }
+    package var heldBytes: Int { buffer.count - readIndex + body.count }
 
     private mutating func fail(_ error: HTTPParseError) {
         state = .failed(error)

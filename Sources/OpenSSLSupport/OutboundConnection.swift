@@ -8,13 +8,13 @@ import Glibc
 /// `selftest` and `send` commands). TLS verifies the server's chain against the system's CA
 /// store or one CA file, and the server's name: a DNS name against the certificate's names, an
 /// IP address against its IP addresses.
-public final class OutboundConnection {
-    public struct Failure: Error, CustomStringConvertible, Equatable {
-        public let description: String
+package final class OutboundConnection {
+    package struct Failure: Error, CustomStringConvertible, Equatable {
+        package let description: String
         /// The deadline passed (as opposed to the peer or the network failing).
-        public var timedOut = false
+        package var timedOut = false
 
-        public init(description: String, timedOut: Bool = false) {
+        package init(description: String, timedOut: Bool = false) {
             self.description = description
             self.timedOut = timedOut
         }
@@ -29,7 +29,7 @@ public final class OutboundConnection {
 
     /// Connects (each resolved address in turn) and, if `tls`, completes the handshake; all of
     /// it, and every later read and write, ends within `timeoutSeconds` of this call.
-    public init(host: String, port: UInt16, tls: Bool, caFile: String? = nil, timeoutSeconds: Int = 10) throws(Failure) {
+    package init(host: String, port: UInt16, tls: Bool, caFile: String? = nil, timeoutSeconds: Int = 10) throws(Failure) {
         self.timeoutSeconds = timeoutSeconds
         deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(timeoutSeconds, 0)) * 1_000_000_000
         fd = try Self.connect(host: host, port: port, deadline: deadline, timeoutSeconds: timeoutSeconds)
@@ -43,7 +43,7 @@ public final class OutboundConnection {
     }
 
     /// True once the time given at `init` has run out.
-    public var deadlinePassed: Bool { DispatchTime.now().uptimeNanoseconds >= deadline }
+    package var deadlinePassed: Bool { DispatchTime.now().uptimeNanoseconds >= deadline }
 
     deinit {
         if let tls {
@@ -57,7 +57,7 @@ public final class OutboundConnection {
         Glibc.close(fd)
     }
 
-    public func write(_ bytes: [UInt8]) throws(Failure) {
+    package func write(_ bytes: [UInt8]) throws(Failure) {
         var offset = 0
         while offset < bytes.count {
             ERR_clear_error()
@@ -77,7 +77,7 @@ public final class OutboundConnection {
     /// Up to `limit` bytes; empty at the end of the stream (a TLS close_notify or, as many
     /// servers do, a close without one after the answer: the caller's framing decides whether
     /// the answer was complete).
-    public func read(limit: Int = 16_384) throws(Failure) -> [UInt8] {
+    package func read(limit: Int = 16_384) throws(Failure) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: limit)
         while true {
             ERR_clear_error()

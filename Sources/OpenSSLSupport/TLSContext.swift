@@ -5,13 +5,13 @@ import Glibc
 #endif
 
 /// Why a certificate chain or private key could not be used; names the file and OpenSSL's reason.
-public struct TLSError: Error, Equatable, CustomStringConvertible {
+package struct TLSError: Error, Equatable, CustomStringConvertible {
     /// Which file: `certificateChain` or `privateKey` (or `context` for anything else).
-    public enum Part: String, Sendable { case certificateChain, privateKey, context }
-    public let part: Part
-    public let reason: String
+    package enum Part: String, Sendable { case certificateChain, privateKey, context }
+    package let part: Part
+    package let reason: String
 
-    public var description: String { reason }
+    package var description: String { reason }
 
     static func openSSL(_ part: Part, _ what: String) -> TLSError {
         TLSError(part: part, reason: "\(what): \(openSSLErrors())")
@@ -24,13 +24,13 @@ public struct TLSError: Error, Equatable, CustomStringConvertible {
 /// `reload` builds a new context from the files and swaps it in: connections accepted afterwards
 /// use the new certificate, connections already open keep theirs (each session holds a
 /// reference to the context it started with), so nothing is dropped.
-public final class TLSContext: Sendable {
+package final class TLSContext: Sendable {
     /// What the current certificate says, for logs and metrics.
-    public struct Certificate: Sendable, Equatable {
-        public let subject: String
-        public let issuer: String
+    package struct Certificate: Sendable, Equatable {
+        package let subject: String
+        package let issuer: String
         /// notAfter, seconds since the epoch.
-        public let notAfter: Int64
+        package let notAfter: Int64
     }
 
     private let state: Mutex<(context: SSLContextHandle, files: Files)>
@@ -45,14 +45,14 @@ public final class TLSContext: Sendable {
         "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
     ].joined(separator: ":")
 
-    public init(certificateChainFile: String, privateKeyFile: String) throws(TLSError) {
+    package init(certificateChainFile: String, privateKeyFile: String) throws(TLSError) {
         let files = Files(certificateChain: certificateChainFile, privateKey: privateKeyFile)
         state = Mutex((try Self.load(files), files))
     }
 
     /// Re-reads the files (or new ones) and swaps the new context in. On error the running
     /// context stays and the error is thrown.
-    public func reload(certificateChainFile: String? = nil, privateKeyFile: String? = nil) throws(TLSError) {
+    package func reload(certificateChainFile: String? = nil, privateKeyFile: String? = nil) throws(TLSError) {
         var files = state.withLock { $0.files }
         files.certificateChain = certificateChainFile ?? files.certificateChain
         files.privateKey = privateKeyFile ?? files.privateKey
@@ -60,9 +60,9 @@ public final class TLSContext: Sendable {
         state.withLock { $0 = (context, files) }
     }
 
-    public var certificate: Certificate { state.withLock { $0.context.certificate } }
-    public var certificateChainFile: String { state.withLock { $0.files.certificateChain } }
-    public var privateKeyFile: String { state.withLock { $0.files.privateKey } }
+    package var certificate: Certificate { state.withLock { $0.context.certificate } }
+    package var certificateChainFile: String { state.withLock { $0.files.certificateChain } }
+    package var privateKeyFile: String { state.withLock { $0.files.privateKey } }
 
     /// A server session on the current context, nil if OpenSSL cannot allocate one.
     package func makeSession() -> TLSSession? {

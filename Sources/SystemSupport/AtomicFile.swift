@@ -2,12 +2,12 @@ import Glibc
 
 /// Replaces small files atomically and durably, for the state files outside the queue (dead
 /// letters, retry state, the Xero token file): a crash leaves the old content or the new one.
-public enum AtomicFile {
+package enum AtomicFile {
     /// Writes `bytes` to a new temporary file beside `path` (created exclusively with `mode`,
     /// which a narrower umask does not change), fsyncs it, renames it over `path` and fsyncs the
     /// directory (`DirectorySync`). On an error before the rename the temporary file is removed
     /// and `path` is untouched.
-    public static func replace(_ path: String, with bytes: [UInt8], mode: mode_t) throws(SystemCallError) {
+    package static func replace(_ path: String, with bytes: [UInt8], mode: mode_t) throws(SystemCallError) {
         let temporary = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw .last("open", path: temporary) }

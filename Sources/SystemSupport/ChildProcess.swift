@@ -8,10 +8,10 @@ import Glibc
 /// mask, default dispositions, and in a process group of its own (so a timeout can stop the
 /// helpers it started too). It gets descriptors 0-2 only. Its environment is only what `ChildEnvironment` lets through, never
 /// this process's (which holds the daemon's secrets).
-public enum ChildProcess {
+package enum ChildProcess {
     /// posix_spawn of `executable` with `arguments` (argv, the program name first) and exactly
     /// `environment`. A nil descriptor means /dev/null. Returns the child's pid.
-    public static func spawn(_ executable: String, arguments: [String], environment: ChildEnvironment, stdin: Int32? = nil,
+    package static func spawn(_ executable: String, arguments: [String], environment: ChildEnvironment, stdin: Int32? = nil,
                              stdout: Int32? = nil, stderr: Int32? = nil) -> Result<pid_t, SystemCallError> {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -70,18 +70,18 @@ public enum ChildProcess {
     }
 
     /// How a child ended, from a `waitpid` status.
-    public enum Ending: Equatable, Sendable {
+    package enum Ending: Equatable, Sendable {
         case exited(Int32)
         case killed(signal: Int32)
 
-        public init(waitStatus status: Int32) {
+        package init(waitStatus status: Int32) {
             let signal = status & 0x7F
             self = signal != 0 ? .killed(signal: signal) : .exited((status >> 8) & 0xFF)
         }
     }
 
     /// Blocks until `pid` ends (retrying on EINTR) and returns its raw wait status.
-    public static func wait(_ pid: pid_t) -> Int32 {
+    package static func wait(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         return status

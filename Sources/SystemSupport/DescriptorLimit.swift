@@ -4,12 +4,12 @@ import Glibc
 
 /// The process's `RLIMIT_NOFILE`: how many descriptors it may have open (strictly, the lowest
 /// descriptor number it may not get).
-public struct DescriptorLimit: Sendable, Equatable, CustomStringConvertible {
+package struct DescriptorLimit: Sendable, Equatable, CustomStringConvertible {
     /// nil = unlimited.
-    public var soft: UInt64?
-    public var hard: UInt64?
+    package var soft: UInt64?
+    package var hard: UInt64?
 
-    public static func current() -> DescriptorLimit {
+    package static func current() -> DescriptorLimit {
         var value = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &value)
         return DescriptorLimit(value)
@@ -19,7 +19,7 @@ public struct DescriptorLimit: Sendable, Equatable, CustomStringConvertible {
     /// wants; the default soft limit of 1024 exists for programs that still use `select`).
     /// Returns the limits before and after; `after` equals `before` when the kernel refused.
     @discardableResult
-    public static func raiseSoftToHard() -> (before: DescriptorLimit, after: DescriptorLimit) {
+    package static func raiseSoftToHard() -> (before: DescriptorLimit, after: DescriptorLimit) {
         var value = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &value)
         let before = DescriptorLimit(value)
@@ -34,12 +34,12 @@ public struct DescriptorLimit: Sendable, Equatable, CustomStringConvertible {
         hard = value.rlim_max == rlim_t.max ? nil : UInt64(value.rlim_max)
     }
 
-    public init(soft: UInt64?, hard: UInt64?) {
+    package init(soft: UInt64?, hard: UInt64?) {
         self.soft = soft
         self.hard = hard
     }
 
-    public var description: String {
+    package var description: String {
         "\(soft.map(String.init) ?? "unlimited")/\(hard.map(String.init) ?? "unlimited")"
     }
 }

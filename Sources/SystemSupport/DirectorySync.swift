@@ -11,12 +11,12 @@ import Synchronization
 ///
 /// Every failure is a `SystemCallError` naming the call (`mkdir`, `open`, `fsync`, `rename`,
 /// `stat`), its errno and the path. Nothing here retries a failed fsync.
-public enum DirectorySync {
+package enum DirectorySync {
     /// Creates `path` and every missing directory above it, each with `mode` (less the umask), and
     /// fsyncs the parent of each one it creates, top down, so each new directory survives a
     /// crash before anything is created in it. A directory that exists is left as it is (its mode
     /// too). A component that exists and is not a directory fails with `mkdir` and ENOTDIR.
-    public static func makeDirectory(at path: String, mode: mode_t) throws(SystemCallError) {
+    package static func makeDirectory(at path: String, mode: mode_t) throws(SystemCallError) {
         let path = trimmingTrailingSlashes(path)
         guard try !makeOne(path, mode: mode) else { return }
         let above = parent(of: path)
@@ -28,7 +28,7 @@ public enum DirectorySync {
     }
 
     /// fsyncs `directory`, so entries created, renamed or removed in it survive a crash.
-    public static func synchronize(directory: String) throws(SystemCallError) {
+    package static func synchronize(directory: String) throws(SystemCallError) {
         var fd: Int32
         repeat {
             fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -41,14 +41,14 @@ public enum DirectorySync {
     /// fsyncs the directory open as `descriptor` (owned by the caller, which keeps it open: the
     /// queue writer must not need a new descriptor to make a new segment's name durable).
     /// `path` names it in errors and to observers.
-    public static func synchronize(descriptor: Int32, path: String) throws(SystemCallError) {
+    package static func synchronize(descriptor: Int32, path: String) throws(SystemCallError) {
         guard fsync(descriptor) == 0 else { throw .last("fsync", path: path) }
         notify(.synchronized(path))
     }
 
     /// `rename(from, to)`, then fsyncs the directory of `to`, and that of `from` when it differs,
     /// so neither the new name nor the old one's removal can be lost in a crash.
-    public static func rename(_ from: String, to: String) throws(SystemCallError) {
+    package static func rename(_ from: String, to: String) throws(SystemCallError) {
         guard Glibc.rename(from, to) == 0 else { throw .last("rename", path: from) }
         let target = parent(of: to)
         try synchronize(directory: target)
@@ -57,7 +57,7 @@ public enum DirectorySync {
     }
 
     /// The directory part of `path`: `.` for a bare name, `/` for a name at the root.
-    public static func parent(of path: String) -> String {
+    package static func parent(of path: String) -> String {
         let trimmed = trimmingTrailingSlashes(path)
         guard let slash = trimmed.lastIndex(of: "/") else { return "." }
         let parent = trimmed[..<slash]

@@ -2,12 +2,12 @@
 @_silgen_name("mallopt")
 private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
 
-public enum MallocTuning {
+package enum MallocTuning {
     /// Blocks of at least `bytes` get their own mappings, returned to the kernel when freed.
     /// Setting it also stops glibc from raising the threshold as large blocks are freed (its
     /// default), which keeps freed request bodies in its arenas instead.
     @discardableResult
-    public static func mapBlocksOfAtLeast(_ bytes: Int32) -> Bool {
+    package static func mapBlocksOfAtLeast(_ bytes: Int32) -> Bool {
         glibcMallopt(-3 /* M_MMAP_THRESHOLD */, bytes) == 1
     }
 }

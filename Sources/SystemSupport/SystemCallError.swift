@@ -3,15 +3,15 @@ import Glibc
 /// A failed system call: its name, the `errno` it left, and the path it worked on.
 ///
 /// Built immediately after the call returns, before anything else can overwrite `errno`.
-public struct SystemCallError: Error, Equatable, CustomStringConvertible {
+package struct SystemCallError: Error, Equatable, CustomStringConvertible {
     /// The C function that failed, for example `"fdatasync"`.
-    public let call: String
+    package let call: String
     /// The `errno` value the call reported.
-    public let errno: Int32
+    package let errno: Int32
     /// The file or directory the call acted on, when there is one.
-    public let path: String?
+    package let path: String?
 
-    public init(call: String, errno: Int32, path: String? = nil) {
+    package init(call: String, errno: Int32, path: String? = nil) {
         self.call = call
         self.errno = errno
         self.path = path
@@ -22,7 +22,7 @@ public struct SystemCallError: Error, Equatable, CustomStringConvertible {
         SystemCallError(call: call, errno: currentErrno(), path: path)
     }
 
-    public var description: String {
+    package var description: String {
         let message = String(cString: strerror(errno))
         if let path {
             return "\(call) failed on \(path): \(message) (errno \(errno))"

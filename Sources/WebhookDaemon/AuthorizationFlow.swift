@@ -6,9 +6,9 @@ import XeroAPI
 /// The one-time OAuth 2.0 authorization-code flow for the refresh-token mode (xero-facts §7):
 /// build the authorize URL, receive the browser's redirect on the redirect URI's host and port,
 /// check `state`, exchange the code, store the token set durably, list the connected tenants.
-public final class AuthorizationFlow: Sendable {
+package final class AuthorizationFlow: Sendable {
     /// What went wrong; each description says what to do.
-    public enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
+    package enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
         case cannotListen(String)
         case timedOut
         case denied(String)
@@ -18,7 +18,7 @@ public final class AuthorizationFlow: Sendable {
         /// Xero answered `invalid_scope` and there is nothing left to fall back to.
         case scopesRefused(String)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case let .cannotListen(reason):
                 "cannot listen for the redirect: \(reason) (for a redirect host other than localhost or a numeric "
@@ -37,11 +37,11 @@ public final class AuthorizationFlow: Sendable {
     }
 
     /// The outcome of a completed flow.
-    public struct Outcome: Sendable {
-        public var tokenFile: String
-        public var scopes: [String]
+    package struct Outcome: Sendable {
+        package var tokenFile: String
+        package var scopes: [String]
         /// The connected tenants, or why they could not be listed.
-        public var connections: Result<[XeroConnection], XeroAPIError>
+        package var connections: Result<[XeroConnection], XeroAPIError>
     }
 
     private let settings: XeroSettings
@@ -63,7 +63,7 @@ public final class AuthorizationFlow: Sendable {
     ///     front, or a name other than `localhost`).
     ///   - notice: told, in a sentence for the operator, when the flow changes course (Xero
     ///     refused the default granular scopes and the broad ones are asked for instead).
-    public init(settings: XeroSettings, client: ClientCredentials, stateDirectory: String,
+    package init(settings: XeroSettings, client: ClientCredentials, stateDirectory: String,
                 transport: any HTTPTransport = URLSessionTransport(), listen: (host: String, port: UInt16)? = nil,
                 notice: @escaping @Sendable (String) -> Void = { _ in }) {
         self.settings = settings
@@ -85,7 +85,7 @@ public final class AuthorizationFlow: Sendable {
     /// Starts listening and returns the URL to open in a browser. With port 0 in the redirect
     /// URI, the bound port is put into the redirect URI (useful for tests only: Xero accepts only
     /// registered redirect URIs).
-    public func start() throws(Failure) -> String {
+    package func start() throws(Failure) -> String {
         let server = HTTPServer { [self] request, responder in receive(request, responder) }
         let bound: SocketAddress
         do {
@@ -104,7 +104,7 @@ public final class AuthorizationFlow: Sendable {
     }
 
     /// The scopes asked for now (they change once if Xero refuses the default granular set).
-    public var requestedScopes: String { scopes.withLock { $0.current } }
+    package var requestedScopes: String { scopes.withLock { $0.current } }
 
     private func authorizeURL(scopes: String) -> String {
         let query = [
@@ -115,10 +115,10 @@ public final class AuthorizationFlow: Sendable {
     }
 
     /// The redirect URI in use (after `start`).
-    public var redirectURI: String { redirect.withLock { $0 ?? settings.auth.redirectURI } }
+    package var redirectURI: String { redirect.withLock { $0 ?? settings.auth.redirectURI } }
 
     /// Waits for the redirect, then exchanges the code, stores the token set and lists the tenants.
-    public func finish(timeout: Duration) async throws(Failure) -> Outcome {
+    package func finish(timeout: Duration) async throws(Failure) -> Outcome {
         defer { stop() }
         let code = try await waitForCode(timeout: timeout).get()
         let identity = IdentityClient(configuration: settings.apiConfiguration, transport: transport)
@@ -142,7 +142,7 @@ public final class AuthorizationFlow: Sendable {
     }
 
     /// Stops listening (also done by `finish`).
-    public func stop() {
+    package func stop() {
         let server = self.server.withLock { current -> HTTPServer? in
             defer { current = nil }
             return current

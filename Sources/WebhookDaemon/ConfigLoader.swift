@@ -6,8 +6,8 @@ import HTTPServer
 
 /// Reads a JSON config file over the embedded defaults. Every key is optional; unknown keys are
 /// errors (a typo must not silently fall back to a default). Keys starting with `//` hold comments.
-public enum ConfigLoader {
-    public static func load(path: String?, environment: [String: String]) throws(ConfigError) -> DaemonConfig {
+package enum ConfigLoader {
+    package static func load(path: String?, environment: [String: String]) throws(ConfigError) -> DaemonConfig {
         var config = DaemonConfig(environment: environment)
         guard let path else { return config }
         let bytes: [UInt8]

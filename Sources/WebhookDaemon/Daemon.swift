@@ -12,8 +12,8 @@ import XeroWebhooks
 
 /// The running receiver: the disk queue, the webhook endpoint and the HTTP server, wired
 /// together. `start` opens the listener; `stop` drains connections and closes the queue.
-public final class Daemon: Sendable {
-    public let config: DaemonConfig
+package final class Daemon: Sendable {
+    package let config: DaemonConfig
     private let logger: Logger
     private let queue: DiskQueue
     private let server: HTTPServer
@@ -27,7 +27,7 @@ public final class Daemon: Sendable {
     /// Returns memory freed after bursts of connections to the system.
     private let freeMemory = FreeMemory()
     /// Native TLS, when `listen.tls` is configured (reloaded on SIGHUP).
-    public let tls: TLSContext?
+    package let tls: TLSContext?
     private let xeroMetrics: (@Sendable () async -> XeroClientMetrics)?
 
     /// Opens (and recovers) the queue. Throws `DiskQueueError` if the queue cannot be opened,
@@ -35,7 +35,7 @@ public final class Daemon: Sendable {
     /// - Parameters:
     ///   - tls: serve HTTPS with this context (made from `config.tls`).
     ///   - fetcher, sink: the worker runs when both are given and `config.worker.enabled`.
-    public init(config: DaemonConfig, keys: WebhookKeys, logger: Logger, tls: TLSContext? = nil, faults: FaultInjector? = nil,
+    package init(config: DaemonConfig, keys: WebhookKeys, logger: Logger, tls: TLSContext? = nil, faults: FaultInjector? = nil,
                 fetcher: (any ResourceFetcher)? = nil, sink: (any Sink)? = nil,
                 xeroMetrics: (@Sendable () async -> XeroClientMetrics)? = nil) throws(DiskQueueError) {
         self.config = config
@@ -139,13 +139,13 @@ public final class Daemon: Sendable {
     }
 
     /// Swaps in reloaded webhook keys (SIGHUP); requests already being checked finish with the old ones.
-    public func updateKeys(_ keys: WebhookKeys) {
+    package func updateKeys(_ keys: WebhookKeys) {
         receiver.updateKeys(keys.signature)
     }
 
     /// Starts listening, on the socket systemd passed (socket activation) or else on the
     /// configured address, and returns the bound address.
-    public func start(environment: [String: String] = [:]) throws(SystemCallError) -> SocketAddress {
+    package func start(environment: [String: String] = [:]) throws(SystemCallError) -> SocketAddress {
         let address: SocketAddress
         if let passed = SystemdNotifier.listenSocket(environment: environment) {
             address = try server.start(listeningSocket: passed)
@@ -184,7 +184,7 @@ public final class Daemon: Sendable {
 
     /// Stops accepting, lets requests in progress finish within the grace period, then closes
     /// the queue (every acknowledged event is already durable).
-    public func stop() {
+    package func stop() {
         adminServer?.shutdown(grace: .zero)
         server.shutdown(grace: .milliseconds(config.shutdownGraceMilliseconds))
         if let worker {
@@ -267,7 +267,7 @@ public final class Daemon: Sendable {
     }
 
     /// Asks the worker to check its pauses now (after SIGHUP re-read the credentials).
-    public func recheckPauses() async {
+    package func recheckPauses() async {
         await worker?.recheckPauses()
     }
 
@@ -292,7 +292,7 @@ public final class Daemon: Sendable {
 
     /// For the service watchdog: the HTTP queues answer, the queue has not failed and the
     /// worker (when running) is making passes. A paused worker is alive, only not ready.
-    public func isAlive() -> Bool {
+    package func isAlive() -> Bool {
         // A batch write and fdatasync taking 10 s means the disk is not answering.
         guard server.isResponsive(within: .seconds(2)), !queue.isFailed, queue.writerBusyFor < .seconds(10) else { return false }
         guard let status = worker?.statusSnapshot else { return true }

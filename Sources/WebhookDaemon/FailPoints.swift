@@ -16,8 +16,8 @@ import Synchronization
 /// occurrences pass) or `N-M` (occurrences N to M, so a shortage can last a while). Crash tests
 /// use it to prove that every acknowledged event survives a crash at each point. Unset in
 /// production.
-public enum FailPoints {
-    public static let environmentVariable = "XERO_WEBHOOKD_FAILPOINTS"
+package enum FailPoints {
+    package static let environmentVariable = "XERO_WEBHOOKD_FAILPOINTS"
 
     struct Rule: Equatable {
         enum Action: String { case crash, error, emfile, enfile, enomem, enospc, hang }
@@ -50,7 +50,7 @@ public enum FailPoints {
     }
 
     /// The injector for `environment`, or nil when the variable is unset.
-    public static func injector(environment: [String: String]) throws(ConfigError) -> FaultInjector? {
+    package static func injector(environment: [String: String]) throws(ConfigError) -> FaultInjector? {
         guard let text = environment[environmentVariable], !text.isEmpty else { return nil }
         let rules = try parse(text)
         let hits = Mutex<[FaultPoint: Int]>([:])

@@ -15,23 +15,23 @@ import Synchronization
 /// timestamp (journald adds its own). Otherwise: an RFC 3339 UTC timestamp and the level word.
 /// Metadata follows the message as sorted `key=value` pairs. Each line is one `write(2)`, so
 /// lines from different threads never interleave.
-public struct StderrLogHandler: LogHandler {
+package struct StderrLogHandler: LogHandler {
     /// Shared by every handler made from one bootstrap, so a reload (SIGHUP) changes the level of
     /// loggers that already exist.
-    public final class Level: Sendable {
+    package final class Level: Sendable {
         private let value: Mutex<Logger.Level>
-        public init(_ level: Logger.Level) { value = Mutex(level) }
-        public var current: Logger.Level {
+        package init(_ level: Logger.Level) { value = Mutex(level) }
+        package var current: Logger.Level {
             get { value.withLock { $0 } }
             set { value.withLock { $0 = newValue } }
         }
     }
 
-    public var logLevel: Logger.Level {
+    package var logLevel: Logger.Level {
         get { level.current }
         set { level.current = newValue }
     }
-    public var metadata: Logger.Metadata = [:]
+    package var metadata: Logger.Metadata = [:]
     private let label: String
     private let journal: Bool
     private let json: Bool
@@ -39,19 +39,19 @@ public struct StderrLogHandler: LogHandler {
 
     /// - Parameter json: one JSON object per line (`time`, `level`, `message`, then the metadata)
     ///   instead of `key=value` text.
-    public init(label: String, level: Level, journal: Bool, json: Bool = false) {
+    package init(label: String, level: Level, journal: Bool, json: Bool = false) {
         self.label = label
         self.level = level
         self.journal = journal
         self.json = json
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
         var line = journal ? "<\(Self.priority(event.level))>" : ""
         if json {

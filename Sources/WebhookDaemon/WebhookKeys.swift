@@ -14,23 +14,23 @@ import Foundation
 /// it would turn one key into several, and make words of a comment valid keys. So is a key
 /// shorter than `minimumBytes`: Xero's keys are 88 characters, so a short one is a placeholder,
 /// a test value or a cut-off paste, and anyone could guess it and sign deliveries.
-public struct WebhookKeys: Sendable, Equatable {
-    public static let environmentVariable = "PAN_SEC_XERO_WEBHOOK_KEY"
-    public static let credentialName = "webhook-key"
+package struct WebhookKeys: Sendable, Equatable {
+    package static let environmentVariable = "PAN_SEC_XERO_WEBHOOK_KEY"
+    package static let credentialName = "webhook-key"
     /// The fewest UTF-8 bytes a configured key may have.
-    public static let minimumBytes = 16
+    package static let minimumBytes = 16
 
     /// The key new signatures are made with (the first configured).
-    public let current: String
+    package let current: String
     /// Keys still accepted during a changeover.
-    public let previous: [String]
-    public var keys: [String] { [current] + previous }
+    package let previous: [String]
+    package var keys: [String] { [current] + previous }
     /// A verifier for these keys.
-    public var signature: WebhookSignature { WebhookSignature(current: current, previous: previous) }
+    package var signature: WebhookSignature { WebhookSignature(current: current, previous: previous) }
     /// Human-readable origin, safe to print (never the key itself).
-    public let source: String
+    package let source: String
     /// Problems worth a warning, e.g. a key file other users can read.
-    public var warnings: [String] = []
+    package var warnings: [String] = []
 
     init(current: String, previous: [String] = [], source: String, warnings: [String] = []) {
         self.current = current
@@ -39,7 +39,7 @@ public struct WebhookKeys: Sendable, Equatable {
         self.warnings = warnings
     }
 
-    public static func load(keyFile: String?, environment: [String: String]) throws(ConfigError) -> WebhookKeys {
+    package static func load(keyFile: String?, environment: [String: String]) throws(ConfigError) -> WebhookKeys {
         if let value = environment[environmentVariable] {
             let keys = try parse(value, separator: ",", origin: environmentVariable)
             guard let current = keys.first else { throw ConfigError(environmentVariable, "is set but empty") }
@@ -71,7 +71,7 @@ public struct WebhookKeys: Sendable, Equatable {
     }
 
     /// A description safe for logs and `check-config`: count and origin, no key material.
-    public var masked: String {
+    package var masked: String {
         "\(keys.count) key\(keys.count == 1 ? "" : "s") from \(source)"
     }
 

@@ -1,42 +1,42 @@
 import Worker
 
 /// The `worker` and `sink` config sections.
-public struct WorkerSettings: Sendable, Equatable {
-    public enum SinkKind: String, Sendable, CaseIterable { case directory, http, command }
+package struct WorkerSettings: Sendable, Equatable {
+    package enum SinkKind: String, Sendable, CaseIterable { case directory, http, command }
 
     /// Run the worker inside `serve`. It also needs Xero credentials (`xero.auth.mode`).
-    public var enabled = true
+    package var enabled = true
     /// `fetch`: the current record of each changed resource from Xero (needs `xero.auth`);
     /// `events`: the events themselves, nothing fetched (needs no Xero credentials).
-    public enum Mode: String, Sendable, CaseIterable { case fetch, events }
-    public var mode = Mode.fetch
-    public var maxAttempts = 10
-    public var maxAgeSeconds = 86_400
-    public var backoffBaseMilliseconds = 5_000
-    public var backoffCapMilliseconds = 900_000
+    package enum Mode: String, Sendable, CaseIterable { case fetch, events }
+    package var mode = Mode.fetch
+    package var maxAttempts = 10
+    package var maxAgeSeconds = 86_400
+    package var backoffBaseMilliseconds = 5_000
+    package var backoffCapMilliseconds = 900_000
 
-    public var sink = SinkKind.directory
+    package var sink = SinkKind.directory
     /// Directory sink: where the JSON Lines files go; default `<stateDirectory>/records`.
-    public var sinkDirectory: String?
-    public var sinkMaxFileBytes = 64 << 20
+    package var sinkDirectory: String?
+    package var sinkMaxFileBytes = 64 << 20
     /// Directory sink: delete record files older than this many days / past this total size.
-    public var sinkRetentionDays: Int?
-    public var sinkMaxTotalBytes: Int?
+    package var sinkRetentionDays: Int?
+    package var sinkMaxTotalBytes: Int?
     /// HTTP sink: where records are POSTed.
-    public var sinkURL: String?
+    package var sinkURL: String?
     /// HTTP sink: file with the signing secret (else `XERO_WEBHOOKD_SINK_SECRET` or the
     /// systemd credential `sink-secret`).
-    public var sinkSecretFile: String?
+    package var sinkSecretFile: String?
     /// Command sink: program and arguments (no shell).
-    public var sinkCommand: [String] = []
+    package var sinkCommand: [String] = []
     /// Command sink: variables the command gets on top of the base set (`ChildEnvironment`).
-    public var sinkPassEnvironment: [String] = []
-    public var sinkTimeoutMilliseconds = 30_000
-    public var sinkConcurrency = 4
+    package var sinkPassEnvironment: [String] = []
+    package var sinkTimeoutMilliseconds = 30_000
+    package var sinkConcurrency = 4
 
-    public init() {}
+    package init() {}
 
-    public var workerConfiguration: WorkerConfiguration {
+    package var workerConfiguration: WorkerConfiguration {
         var configuration = WorkerConfiguration()
         configuration.maxAttempts = maxAttempts
         configuration.maxAge = .seconds(maxAgeSeconds)

@@ -12,38 +12,38 @@ import XeroAPI
 /// 3. the files named by `xero.auth.clientIdFile`, `clientSecretFile`, `accessTokenFile`.
 ///
 /// Nothing here is ever printed; `describe` says only whether a secret is set and from where.
-public struct XeroSecrets: Sendable {
-    public static let clientIdVariable = "PAN_SEC_XERO_CLIENT_ID"
-    public static let clientSecretVariable = "PAN_SEC_XERO_CLIENT_SECRET"
-    public static let accessTokenVariable = "PAN_SEC_XERO_ACCESS_TOKEN"
-    public static let expiresInVariable = "PAN_SEC_XERO_EXPIRES_IN"
-    public static let scopeVariable = "PAN_SEC_XERO_SCOPE"
+package struct XeroSecrets: Sendable {
+    package static let clientIdVariable = "PAN_SEC_XERO_CLIENT_ID"
+    package static let clientSecretVariable = "PAN_SEC_XERO_CLIENT_SECRET"
+    package static let accessTokenVariable = "PAN_SEC_XERO_ACCESS_TOKEN"
+    package static let expiresInVariable = "PAN_SEC_XERO_EXPIRES_IN"
+    package static let scopeVariable = "PAN_SEC_XERO_SCOPE"
 
-    public var clientId: String?
-    public var clientIdSource: String?
-    public var clientSecret: String?
-    public var clientSecretSource: String?
+    package var clientId: String?
+    package var clientIdSource: String?
+    package var clientSecret: String?
+    package var clientSecretSource: String?
     /// Where the `accessToken` mode reads its token, in order of preference: the environment,
     /// the systemd credential, the configured file. A later source is used when the tokens
     /// before it expired or were refused by Xero (each is re-read after a 401).
-    public var accessTokenSources: [StaticTokenProvider.Source] = []
+    package var accessTokenSources: [StaticTokenProvider.Source] = []
     /// Which tenants to fetch for, from `PAN_SEC_XERO_TENANT_URL` (`TenantURLReading`).
-    public var tenantScope = TenantScope.all
+    package var tenantScope = TenantScope.all
     /// Why `PAN_SEC_XERO_TENANT_URL` was not used, when it was set but could not be.
-    public var tenantURLNote: String?
+    package var tenantURLNote: String?
     /// The preferred token source.
-    public var accessToken: StaticTokenProvider.Source? { accessTokenSources.first }
-    public var accessTokenSource: String?
+    package var accessToken: StaticTokenProvider.Source? { accessTokenSources.first }
+    package var accessTokenSource: String?
 
     /// Why `PAN_SEC_XERO_EXPIRES_IN` was not used, when it cannot be read but the token's own
     /// `exp` makes it irrelevant (a warning, not a failure).
-    public var expiresInNote: String?
+    package var expiresInNote: String?
 
     /// The whole environment of the token command: the base variables and the names in
     /// `xero.auth.passEnvironment`, taken from the daemon's environment (`ChildEnvironment`:
     /// none of the secrets above unless named there). Built here, where the Xero side reads
     /// the daemon's environment.
-    public var commandEnvironment = ChildEnvironment(from: [:])
+    package var commandEnvironment = ChildEnvironment(from: [:])
 
     /// `PAN_SEC_XERO_EXPIRES_IN` as whole seconds (surrounding whitespace and newlines trimmed,
     /// as for the token), nil when unset, or why it cannot be read.
@@ -57,14 +57,14 @@ public struct XeroSecrets: Sendable {
     }
 
     /// Client id and secret together, when both are present.
-    public var client: ClientCredentials? {
+    package var client: ClientCredentials? {
         guard let clientId, let clientSecret else { return nil }
         return ClientCredentials(id: clientId, secret: clientSecret)
     }
 
     /// Loads the secrets the mode can use and fails, naming what is missing, when the mode
     /// cannot work without one.
-    public static func load(_ settings: XeroSettings, environment: [String: String]) throws(ConfigError) -> XeroSecrets {
+    package static func load(_ settings: XeroSettings, environment: [String: String]) throws(ConfigError) -> XeroSecrets {
         var secrets = XeroSecrets()
         secrets.commandEnvironment = ChildEnvironment(from: environment, passing: settings.auth.passEnvironment)
         let credentials = environment["CREDENTIALS_DIRECTORY"].flatMap { $0.isEmpty ? nil : $0 }

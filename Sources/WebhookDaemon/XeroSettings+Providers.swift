@@ -5,10 +5,10 @@ import XeroAPI
 /// Building the Xero client from the settings and secrets.
 extension XeroSettings {
     /// Where the refresh-token mode keeps its token set.
-    public func tokenFile(stateDirectory: String) -> TokenFile { TokenFile(stateDirectory: stateDirectory) }
+    package func tokenFile(stateDirectory: String) -> TokenFile { TokenFile(stateDirectory: stateDirectory) }
 
     /// The token provider for the configured mode; nil for `none`.
-    public func makeTokenProvider(secrets: XeroSecrets, stateDirectory: String, transport: any HTTPTransport,
+    package func makeTokenProvider(secrets: XeroSecrets, stateDirectory: String, transport: any HTTPTransport,
                                   now: @escaping @Sendable () -> Date = Date.init) -> (any TokenProvider)? {
         let identity = IdentityClient(configuration: apiConfiguration, transport: transport)
         switch auth.mode {
@@ -31,7 +31,7 @@ extension XeroSettings {
 
     /// The App Store billing provider (client credentials, scope `marketplace.billing`) for
     /// SUBSCRIPTION events, when a client id and secret are available.
-    public func makeBillingProvider(secrets: XeroSecrets, transport: any HTTPTransport,
+    package func makeBillingProvider(secrets: XeroSecrets, transport: any HTTPTransport,
                                     now: @escaping @Sendable () -> Date = Date.init) -> (any TokenProvider)? {
         guard auth.mode != .none, let client = secrets.client else { return nil }
         let identity = IdentityClient(configuration: apiConfiguration, transport: transport)
@@ -40,7 +40,7 @@ extension XeroSettings {
     }
 
     /// The client the worker uses; nil when `xero.auth.mode` is `none`.
-    public func makeClient(stateDirectory: String, environment: [String: String],
+    package func makeClient(stateDirectory: String, environment: [String: String],
                            transport: any HTTPTransport = URLSessionTransport()) throws(ConfigError) -> XeroClient? {
         let secrets = try XeroSecrets.load(self, environment: environment)
         guard let provider = makeTokenProvider(secrets: secrets, stateDirectory: stateDirectory, transport: transport) else {
@@ -60,7 +60,7 @@ extension XeroSettings {
 
     /// Lines for `check-config`: every setting, and for each secret only whether it is set and
     /// where it comes from.
-    public func describe(secrets: XeroSecrets, stateDirectory: String) -> [String] {
+    package func describe(secrets: XeroSecrets, stateDirectory: String) -> [String] {
         func masked(_ value: String?, _ source: String?) -> String {
             value == nil ? "not set" : "set (masked) from \(source ?? "?")"
         }

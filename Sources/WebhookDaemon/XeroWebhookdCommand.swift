@@ -6,8 +6,8 @@ import Glibc
 #endif
 
 /// `xero-webhookd`: the root command; everything happens in its subcommands.
-public struct XeroWebhookdCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(
+package struct XeroWebhookdCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "xero-webhookd",
         abstract: "Receives Xero webhooks, verifies them and keeps every acknowledged event on disk.",
         discussion: """
@@ -19,9 +19,9 @@ public struct XeroWebhookdCommand: ParsableCommand {
     )
 
     /// The release this source is; `--version` prints it and `/metrics` has it in `xero_webhookd_build_info`.
-    public static let version = "0.13.0"
+    package static let version = "0.13.0"
 
-    public init() {}
+    package init() {}
 }
 
 /// Exit status for configuration errors (sysexits.h EX_CONFIG); the systemd unit does not

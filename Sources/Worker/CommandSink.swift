@@ -9,7 +9,7 @@ import Glibc
 /// record; any other status, or running longer than `timeout` (then SIGTERM to its process
 /// group, and SIGKILL a second later), is a failure the worker retries. At most `concurrency` commands run at once. No shell is involved.
 /// The command gets `environment` only (see `ChildEnvironment`: not the daemon's secrets).
-public final class CommandSink: Sink, @unchecked Sendable {
+package final class CommandSink: Sink, @unchecked Sendable {
     // @unchecked: immutable apart from `slots`, which is a semaphore.
     private let command: [String]
     private let timeout: Duration
@@ -19,7 +19,7 @@ public final class CommandSink: Sink, @unchecked Sendable {
     /// Nil when `command` is empty (no program to run).
     /// - Parameter environment: the command's whole environment; by default the base variables
     ///   of this process's (`ChildEnvironment`), none of its secrets.
-    public init?(command: [String], timeout: Duration = .seconds(30), concurrency: Int = 4,
+    package init?(command: [String], timeout: Duration = .seconds(30), concurrency: Int = 4,
                  environment: ChildEnvironment = ChildEnvironment(from: ProcessInfo.processInfo.environment)) {
         guard !command.isEmpty else { return nil }
         self.command = command
@@ -28,7 +28,7 @@ public final class CommandSink: Sink, @unchecked Sendable {
         slots = DispatchSemaphore(value: max(1, concurrency))
     }
 
-    public func deliver(_ records: [DeliveryRecord]) async -> [Result<Void, SinkError>] {
+    package func deliver(_ records: [DeliveryRecord]) async -> [Result<Void, SinkError>] {
         await withTaskGroup(of: (Int, Result<Void, SinkError>).self) { group in
             for (index, record) in records.enumerated() {
                 group.addTask { (index, await self.run(record)) }

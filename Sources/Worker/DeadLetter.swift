@@ -9,18 +9,18 @@ import Glibc
 /// is `<queue sequence>-<event id>`:
 /// `{"id":…,"sequence":…,"eventId":…,"receivedAt":…,"attempts":…,"firstAttempt":ms,"deadAt":ms,
 ///   "lastError":…,"event":{…as received…}}`.
-public struct DeadLetter: Sendable, Equatable {
-    public let id: String
-    public let sequence: UInt64
-    public let eventID: String
-    public let receivedAt: String
-    public let attempts: Int
-    public let firstAttempt: Int64
-    public let deadAt: Int64
-    public let lastError: String
-    public let event: [UInt8]
+package struct DeadLetter: Sendable, Equatable {
+    package let id: String
+    package let sequence: UInt64
+    package let eventID: String
+    package let receivedAt: String
+    package let attempts: Int
+    package let firstAttempt: Int64
+    package let deadAt: Int64
+    package let lastError: String
+    package let event: [UInt8]
 
-    public init(item: QueuedItem, attempts: Int, firstAttempt: Int64, deadAt: Int64, lastError: String) {
+    package init(item: QueuedItem, attempts: Int, firstAttempt: Int64, deadAt: Int64, lastError: String) {
         id = "\(item.sequence)-\(item.eventID)"
         sequence = item.sequence
         eventID = item.eventID
@@ -33,12 +33,12 @@ public struct DeadLetter: Sendable, Equatable {
     }
 
     /// A record that cannot be processed at all (e.g. an event without a tenantId).
-    public init(sequence: UInt64, eventID: String, receivedAt: String, event: [UInt8], deadAt: Int64, reason: String) {
+    package init(sequence: UInt64, eventID: String, receivedAt: String, event: [UInt8], deadAt: Int64, reason: String) {
         self.init(id: "\(sequence)-\(eventID)", sequence: sequence, eventID: eventID, receivedAt: receivedAt,
                   attempts: 0, firstAttempt: deadAt, deadAt: deadAt, lastError: reason, event: event)
     }
 
-    public func json() -> [UInt8] {
+    package func json() -> [UInt8] {
         var out = Array(#"{"id":"#.utf8) + JSONText.quoted(id)
         out += Array(#","sequence":\#(sequence),"eventId":"#.utf8) + JSONText.quoted(eventID)
         out += Array(#","receivedAt":"#.utf8) + JSONText.quoted(receivedAt)
@@ -50,7 +50,7 @@ public struct DeadLetter: Sendable, Equatable {
         return out
     }
 
-    public static func decode(_ bytes: [UInt8]) -> DeadLetter? {
+    package static func decode(_ bytes: [UInt8]) -> DeadLetter? {
         guard let root = try? JSONParser.parse(bytes),
               let id = root["id"]?.stringValue, let sequence = root["sequence"]?.int64Value,
               let eventID = root["eventId"]?.stringValue, let event = root["event"], event.isObject else { return nil }
@@ -80,26 +80,26 @@ public struct DeadLetter: Sendable, Equatable {
 /// The dead-letter directory. Safe to use from the CLI while the daemon runs: every change is a
 /// whole-file write or an atomic rename. `replay` moves an entry into `dead/replay/`, which the
 /// running worker (or the next start) turns back into a queued event.
-public struct DeadLetterStore: Sendable {
-    public let directory: String
-    public var replayDirectory: String { directory + "/replay" }
+package struct DeadLetterStore: Sendable {
+    package let directory: String
+    package var replayDirectory: String { directory + "/replay" }
 
-    public init(stateDirectory: String) {
+    package init(stateDirectory: String) {
         directory = stateDirectory + "/dead"
     }
 
     /// Stores `letter` durably.
-    public func add(_ letter: DeadLetter) throws(DurableFile.Failure) {
+    package func add(_ letter: DeadLetter) throws(DurableFile.Failure) {
         try DurableFile.makeDirectory(directory)
         try DurableFile.write(letter.json(), to: directory + "/\(letter.id).json")
     }
 
     /// Every stored letter, oldest sequence first.
-    public func list() -> [DeadLetter] {
+    package func list() -> [DeadLetter] {
         Self.letters(in: directory)
     }
 
-    public func get(_ id: String) -> DeadLetter? {
+    package func get(_ id: String) -> DeadLetter? {
         guard let data = FileManager.default.contents(atPath: directory + "/\(id).json") else { return nil }
         return DeadLetter.decode(Array(data))
     }
@@ -108,7 +108,7 @@ public struct DeadLetterStore: Sendable {
     /// store's owner (root, typically), the `replay/` directory it creates is given to the owner,
     /// so the daemon can take the files out again; any other user is refused. A rename that
     /// fails for another reason than a missing letter stops the replay with its error.
-    public func replay(_ ids: [String]) throws(DurableFile.Failure) -> [String] {
+    package func replay(_ ids: [String]) throws(DurableFile.Failure) -> [String] {
         try checkOwner()
         try DurableFile.makeDirectory(replayDirectory)
         try giveToOwner(replayDirectory)
@@ -128,7 +128,7 @@ public struct DeadLetterStore: Sendable {
 
     /// Deletes letters. Returns the ids that were found; an unlink that fails for another reason
     /// than a missing letter stops with its error.
-    public func purge(_ ids: [String]) throws(DurableFile.Failure) -> [String] {
+    package func purge(_ ids: [String]) throws(DurableFile.Failure) -> [String] {
         var removed: [String] = []
         for id in ids {
             guard unlink(directory + "/\(id).json") == 0 else {
@@ -163,7 +163,7 @@ public struct DeadLetterStore: Sendable {
 
     /// Letters waiting in `replay/`: asked for (`<id>.json`), or taken by a worker that stopped
     /// before it removed them (`<id>.taken`; queued again: at least once).
-    public func pendingReplays() -> [DeadLetter] {
+    package func pendingReplays() -> [DeadLetter] {
         Self.letters(in: replayDirectory, suffixes: [".json", ".taken"])
     }
 

@@ -9,21 +9,21 @@ import ByteJSON
 /// longer has the resource (deleted, or not visible to this connection). `eventType`,
 /// `eventDateUtc` and `receivedAt` are those of the newest event covered. Event ids are stable
 /// (see `EventID`): consumers deduplicate on them, as a record may be delivered more than once.
-public struct DeliveryRecord: Sendable, Equatable {
-    public let items: [QueuedItem]
-    public let key: ResourceKey
+package struct DeliveryRecord: Sendable, Equatable {
+    package let items: [QueuedItem]
+    package let key: ResourceKey
     /// nil when not found.
-    public let resource: [UInt8]?
-    public let fetchedAt: String
+    package let resource: [UInt8]?
+    package let fetchedAt: String
     /// The worker's `events` mode: nothing was fetched; the record carries the events instead
     /// of `fetchedAt`, `notFound` and `resource`.
-    public let eventsOnly: Bool
+    package let eventsOnly: Bool
 
     /// The newest event covered (the last of `items`).
     private let newest: QueuedItem
 
     /// Nil when `items` is empty (a record covers at least one event).
-    public init?(items: [QueuedItem], resource: [UInt8]?, fetchedAt: String) {
+    package init?(items: [QueuedItem], resource: [UInt8]?, fetchedAt: String) {
         guard let newest = items.last else { return nil }
         self.items = items
         self.newest = newest
@@ -36,7 +36,7 @@ public struct DeliveryRecord: Sendable, Equatable {
     /// A record of `items` as received, for the worker's `events` mode:
     /// `{…the same fields up to receivedAt…,"events":[{…each event as Xero sent it…}]}`.
     /// Nil when `items` is empty.
-    public init?(eventsOf items: [QueuedItem]) {
+    package init?(eventsOf items: [QueuedItem]) {
         guard let newest = items.last else { return nil }
         self.items = items
         self.newest = newest
@@ -47,7 +47,7 @@ public struct DeliveryRecord: Sendable, Equatable {
     }
 
     /// The record as one line of JSON (no trailing newline).
-    public func json() -> [UInt8] {
+    package func json() -> [UInt8] {
         var out: [UInt8] = Array(#"{"eventIds":["#.utf8)
         out += items.map { JSONText.quoted($0.eventID) }.joined(separator: [UInt8(ascii: ",")])
         out += Array(#"],"sequences":["#.utf8)

@@ -20,13 +20,13 @@ import EventRecord
 /// `retention.maxTotalBytes`, are deleted; never the file being written.
 ///
 /// Its state (the open file) is confined to `io`, a private serial queue that may block on fsync.
-public final class DirectorySink: Sink, @unchecked Sendable {
-    public struct Retention: Sendable, Equatable {
+package final class DirectorySink: Sink, @unchecked Sendable {
+    package struct Retention: Sendable, Equatable {
         /// Keep files of today and this many days before (UTC); nil: no limit by age.
-        public var days: Int?
+        package var days: Int?
         /// Bound on all record files together; nil: no limit by size.
-        public var maxTotalBytes: Int?
-        public init(days: Int? = nil, maxTotalBytes: Int? = nil) {
+        package var maxTotalBytes: Int?
+        package init(days: Int? = nil, maxTotalBytes: Int? = nil) {
             self.days = days
             self.maxTotalBytes = maxTotalBytes
         }
@@ -43,18 +43,18 @@ public final class DirectorySink: Sink, @unchecked Sendable {
     private var fileBytes = 0
     private var index = 0
 
-    public init(directory: String, maxFileBytes: Int = 64 << 20, retention: Retention = Retention()) {
+    package init(directory: String, maxFileBytes: Int = 64 << 20, retention: Retention = Retention()) {
         self.directory = directory
         self.maxFileBytes = maxFileBytes
         self.retention = retention
     }
 
     /// Bytes the record files hold (as of the last batch) and files retention has deleted.
-    public var diskUsage: (bytes: Int, filesRemoved: Int) { usage.withLock { ($0.bytes, $0.removed) } }
+    package var diskUsage: (bytes: Int, filesRemoved: Int) { usage.withLock { ($0.bytes, $0.removed) } }
 
     deinit { if fd >= 0 { close(fd) } }
 
-    public func deliver(_ records: [DeliveryRecord]) async -> [Result<Void, SinkError>] {
+    package func deliver(_ records: [DeliveryRecord]) async -> [Result<Void, SinkError>] {
         let outcome: Result<Void, SinkError> = await withCheckedContinuation { continuation in
             io.async { continuation.resume(returning: self.write(records)) }
         }

@@ -6,11 +6,11 @@ import Glibc
 /// The worker's files (dead letters, retry state) are replaced with `AtomicFile`, and its
 /// directories created and synced with `DirectorySync`; this gives their failures the worker's
 /// error type.
-public enum DurableFile {
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
+package enum DurableFile {
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
         /// The failed call's errno, when a system call failed.
-        public var errno: Int32?
+        package var errno: Int32?
 
         init(_ error: SystemCallError) {
             description = error.description

@@ -8,15 +8,15 @@ import EventRecord
 /// `x-xero-webhookd-signature`: base64(HMAC-SHA256(body, secret)), the same scheme Xero uses
 /// for its own webhooks. Any 2xx answer accepts the record; anything else, a timeout or a
 /// connection error is a failure the worker retries with backoff.
-public final class HTTPSink: Sink, @unchecked Sendable {
+package final class HTTPSink: Sink, @unchecked Sendable {
     // @unchecked: every stored property is immutable; URLSession is thread-safe.
-    public static let signatureHeader = "x-xero-webhookd-signature"
+    package static let signatureHeader = "x-xero-webhookd-signature"
     private let url: URL
     private let signer: WebhookSignature
     private let session: URLSession
     private let timeout: TimeInterval
 
-    public init(url: URL, secret: String, timeout: Duration = .seconds(30)) {
+    package init(url: URL, secret: String, timeout: Duration = .seconds(30)) {
         self.url = url
         signer = WebhookSignature(current: secret)
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
@@ -27,7 +27,7 @@ public final class HTTPSink: Sink, @unchecked Sendable {
         session = URLSession(configuration: configuration)
     }
 
-    public func deliver(_ records: [DeliveryRecord]) async -> [Result<Void, SinkError>] {
+    package func deliver(_ records: [DeliveryRecord]) async -> [Result<Void, SinkError>] {
         var results: [Result<Void, SinkError>] = []
         for record in records {
             results.append(await post(record))

@@ -9,23 +9,23 @@ import DiskQueue
 /// append path, durably, before its file is marked; a crash in between queues it again next
 /// time (at least once). The worker treats a salvaged event like any other: its event id is
 /// that of the original bytes, so a downstream deduplicating on it sees a repeat, not a new event.
-public enum QueueSalvage {
-    public struct Summary: Sendable, Equatable, CustomStringConvertible {
+package enum QueueSalvage {
+    package struct Summary: Sendable, Equatable, CustomStringConvertible {
         /// Set-aside files read (those not salvaged before).
-        public var files = 0
+        package var files = 0
         /// Events queued again.
-        public var events = 0
+        package var events = 0
         /// Their new sequence numbers.
-        public var sequences: Range<UInt64>?
+        package var sequences: Range<UInt64>?
         /// Files in which nothing decoded.
-        public var empty = 0
+        package var empty = 0
         /// Events queued again whose record's checksum failed: they decode, but one of their
         /// bytes may be wrong.
-        public var checksumFailures = 0
+        package var checksumFailures = 0
         /// Stretches of bytes in which nothing decoded (left in the files, not queued).
-        public var undecodable = 0
+        package var undecodable = 0
 
-        public var description: String {
+        package var description: String {
             guard files > 0 else { return "salvage: nothing set aside to salvage" }
             let where_ = sequences.map { " (sequences \($0.lowerBound)-\($0.upperBound - 1))" } ?? ""
             return "salvage: \(files) set-aside files read, \(events) events queued again\(where_), "
@@ -34,7 +34,7 @@ public enum QueueSalvage {
         }
     }
 
-    public static func run(_ queue: DiskQueue, directory: String, maxRecordBytes: Int) throws(DiskQueueError) -> Summary {
+    package static func run(_ queue: DiskQueue, directory: String, maxRecordBytes: Int) throws(DiskQueueError) -> Summary {
         var summary = Summary()
         for file in try SetAsideFile.list(in: directory) where !file.salvaged {
             summary.files += 1

@@ -6,20 +6,20 @@ import Foundation
 /// daemon runs): pending events from the durable consumer position on, the oldest one's age,
 /// the backlog per tenant, the dead letters, and the worker's pauses (credentials and tenants
 /// held back, with the reason).
-public struct QueueStatus: Sendable, Equatable {
-    public var consumerPosition: UInt64
-    public var pending: Int
-    public var oldestPendingReceivedAt: String?
-    public var backlogByTenant: [String: Int]
-    public var deadLetters: Int
-    public var replaysWaiting: Int
+package struct QueueStatus: Sendable, Equatable {
+    package var consumerPosition: UInt64
+    package var pending: Int
+    package var oldestPendingReceivedAt: String?
+    package var backlogByTenant: [String: Int]
+    package var deadLetters: Int
+    package var replaysWaiting: Int
     /// As the worker last stored them, oldest first.
-    public var pauses: [Pause] = []
+    package var pauses: [Pause] = []
     /// What recovery set aside in the queue directory (damaged records, torn tails), by name;
     /// `queue salvage` queues again what still decodes in those not salvaged yet.
-    public var setAside: [SetAsideFile] = []
+    package var setAside: [SetAsideFile] = []
 
-    public static func read(stateDirectory: String) throws(DiskQueueError) -> QueueStatus {
+    package static func read(stateDirectory: String) throws(DiskQueueError) -> QueueStatus {
         let queueDirectory = stateDirectory + "/queue"
         let exists = FileManager.default.fileExists(atPath: queueDirectory)
         let records = exists ? try QueueReader.records(in: queueDirectory) : []

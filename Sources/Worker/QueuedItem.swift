@@ -3,23 +3,23 @@ import DiskQueue
 import EventRecord
 
 /// One queued event as the worker sees it: the queue record decoded and its fields read.
-public struct QueuedItem: Sendable, Equatable {
-    public let sequence: UInt64
-    public let receivedAt: String
-    public let eventID: String
+package struct QueuedItem: Sendable, Equatable {
+    package let sequence: UInt64
+    package let receivedAt: String
+    package let eventID: String
     /// The event's JSON as Xero sent it.
-    public let event: [UInt8]
-    public let key: ResourceKey
-    public let resourceURL: String
-    public let eventType: String
-    public let eventDateUTC: String
+    package let event: [UInt8]
+    package let key: ResourceKey
+    package let resourceURL: String
+    package let eventType: String
+    package let eventDateUTC: String
 
-    public enum DecodeError: Error, Equatable, CustomStringConvertible {
+    package enum DecodeError: Error, Equatable, CustomStringConvertible {
         case notAQueuedEvent(String)
         case missingField(String)
         case digestUnavailable
 
-        public var description: String {
+        package var description: String {
             switch self {
             case let .notAQueuedEvent(reason): "record is not a queued event: \(reason)"
             case let .missingField(name): "event has no \(name)"
@@ -29,7 +29,7 @@ public struct QueuedItem: Sendable, Equatable {
     }
 
     /// Decodes a queue record written by the webhook receiver.
-    public static func decode(_ record: QueueRecord) throws(DecodeError) -> QueuedItem {
+    package static func decode(_ record: QueueRecord) throws(DecodeError) -> QueuedItem {
         let queued: QueuedEvent
         do {
             queued = try QueuedEvent.decode(record.payload)

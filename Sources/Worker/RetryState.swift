@@ -2,17 +2,17 @@ import Foundation
 
 /// How often an event was tried and when it may be tried next. Kept durably in
 /// `<state>/worker/retries.json` so attempt counts and next-try times survive a restart.
-public struct RetryState: Sendable, Equatable, Codable {
-    public var attempts: Int
+package struct RetryState: Sendable, Equatable, Codable {
+    package var attempts: Int
     /// Milliseconds since the epoch.
-    public var firstAttempt: Int64
-    public var nextTry: Int64
-    public var lastError: String
+    package var firstAttempt: Int64
+    package var nextTry: Int64
+    package var lastError: String
     /// Waits (rate limits, credential outages) so far: they set `nextTry` but are not attempts.
-    public var waits: Int?
+    package var waits: Int?
     /// The event these counts belong to: a state whose event id differs from the queue's record
     /// at its sequence (a recreated queue) is forgotten when the record is read.
-    public var eventID: String? = nil
+    package var eventID: String? = nil
 }
 
 /// The durable map from queue sequence to `RetryState`. Only states for sequences in

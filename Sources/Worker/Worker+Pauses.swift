@@ -5,7 +5,7 @@
 /// (SIGHUP) checks them all at once. No pause counts attempts; `maxAge` still ends an event.
 extension Worker {
     /// Checks every pause at the next pass (after the operator fixed something: SIGHUP).
-    public func recheckPauses() {
+    package func recheckPauses() {
         let current = now()
         for (scope, var pause) in pauses.pauses where pause.recheckAt > current {
             pause.recheckAt = current

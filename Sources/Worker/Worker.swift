@@ -20,7 +20,7 @@ import SystemSupport
 /// delivered together, as one record of the current state).
 ///
 /// State is confined to this actor; blocking file work runs on a private serial queue.
-public actor Worker {
+package actor Worker {
     private let queue: DiskQueue
     let fetcher: any ResourceFetcher
     let sink: any Sink
@@ -72,12 +72,12 @@ public actor Worker {
     /// connection queues).
     private nonisolated let published = Mutex<WorkerStatus>(WorkerStatus())
 
-    public nonisolated var statusSnapshot: WorkerStatus { published.withLock { $0 } }
+    package nonisolated var statusSnapshot: WorkerStatus { published.withLock { $0 } }
 
     /// - Parameters:
     ///   - now: milliseconds since the epoch (injectable for tests).
     ///   - random: a number in [0, 1) for backoff jitter.
-    public init(queue: DiskQueue, fetcher: any ResourceFetcher, sink: any Sink, stateDirectory: String,
+    package init(queue: DiskQueue, fetcher: any ResourceFetcher, sink: any Sink, stateDirectory: String,
                 configuration: WorkerConfiguration = .init(),
                 now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
                 random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
@@ -116,14 +116,14 @@ public actor Worker {
     }
 
     /// Starts draining in the background.
-    public func start() {
+    package func start() {
         guard loop == nil else { return }
         loop = Task { await self.run() }
     }
 
     /// Stops reading and waits for deliveries in flight to finish; what is not acknowledged yet
     /// stays in the queue for the next start.
-    public func stop() async {
+    package func stop() async {
         loop?.cancel()
         await loop?.value
         loop = nil
@@ -142,7 +142,7 @@ public actor Worker {
         publish()
     }
 
-    public func currentStatus() -> WorkerStatus {
+    package func currentStatus() -> WorkerStatus {
         var snapshot = status
         snapshot.pending = items.count
         snapshot.tenantsInFlight = tenantsInFlight.count
@@ -153,7 +153,7 @@ public actor Worker {
     }
 
     /// One pass of the loop; tests drive the worker with it directly.
-    public func pass() async throws {
+    package func pass() async throws {
         status.lastPass = now()
         defer { publish() }
         try await replayDeadLetters()

@@ -1,31 +1,31 @@
 /// How the worker retries, batches and paces itself.
-public struct WorkerConfiguration: Sendable, Equatable {
+package struct WorkerConfiguration: Sendable, Equatable {
     /// Attempts (fetch plus delivery) before an event goes to the dead-letter store. Waits (rate
     /// limits, credential outages) and pauses are not attempts.
-    public var maxAttempts = 10
+    package var maxAttempts = 10
     /// Age after its first failed attempt, wait or pause at which an event goes to the
     /// dead-letter store (the only end of an event that keeps waiting).
-    public var maxAge: Duration = .seconds(24 * 3600)
-    public var backoff = Backoff()
+    package var maxAge: Duration = .seconds(24 * 3600)
+    package var backoff = Backoff()
     /// Events read ahead of the consumer position (bounds memory while something retries).
-    public var window = 10_000
+    package var window = 10_000
     /// Resources handed to one fetch for one tenant.
-    public var maxResourcesPerFetch = 250
+    package var maxResourcesPerFetch = 250
     /// The longest an idle worker waits before looking again (for replay requests an admin
     /// command left in the dead-letter store). New records, finished lanes and due retries and
     /// pause checks wake it at once.
-    public var pollInterval: Duration = .seconds(1)
+    package var pollInterval: Duration = .seconds(1)
     /// How often a pause is checked again: a paused credential lets one fetch through, a
     /// disconnected tenant is looked up in `/connections` (SIGHUP checks at once).
-    public var pauseRecheck: Duration = .seconds(30)
+    package var pauseRecheck: Duration = .seconds(30)
     /// Longest wait after a `.wait` result that named no time (e.g. the token endpoint is down).
-    public var waitCap: Duration = .seconds(60)
+    package var waitCap: Duration = .seconds(60)
 
-    public init() {}
+    package init() {}
 }
 
 /// Things the worker reports, for logs and metrics.
-public enum WorkerEvent: Sendable, Equatable {
+package enum WorkerEvent: Sendable, Equatable {
     case delivered(key: ResourceKey, events: Int, notFound: Bool)
     case retrying(key: ResourceKey, attempt: Int, after: Duration, reason: String)
     /// A rate limit or a credential outage: tried again after `after`, no attempt counted.
@@ -51,16 +51,16 @@ public enum WorkerEvent: Sendable, Equatable {
 }
 
 /// A snapshot for health checks and metrics.
-public struct WorkerStatus: Sendable, Equatable {
-    public var pending = 0
-    public var tenantsInFlight = 0
-    public var delivered = 0
-    public var deadLettered = 0
-    public var retriesScheduled = 0
+package struct WorkerStatus: Sendable, Equatable {
+    package var pending = 0
+    package var tenantsInFlight = 0
+    package var delivered = 0
+    package var deadLettered = 0
+    package var retriesScheduled = 0
     /// Every pause in force, oldest first.
-    public var pauses: [Pause] = []
-    public var failed: String?
-    public var position: UInt64 = 1
+    package var pauses: [Pause] = []
+    package var failed: String?
+    package var position: UInt64 = 1
     /// Milliseconds since the epoch of the last pass of the loop (for stall detection).
-    public var lastPass: Int64 = 0
+    package var lastPass: Int64 = 0
 }

@@ -1,32 +1,32 @@
 /// Identity of one Xero resource: `(tenantId, category, resourceId)`, compared without regard
 /// to ASCII case (Xero sends `UPDATE` and `Update`; ids are GUIDs).
-public struct ResourceKey: Sendable, Hashable, CustomStringConvertible {
-    public let tenantID: String
-    public let category: String
-    public let resourceID: String
+package struct ResourceKey: Sendable, Hashable, CustomStringConvertible {
+    package let tenantID: String
+    package let category: String
+    package let resourceID: String
 
-    public init(tenantID: String, category: String, resourceID: String) {
+    package init(tenantID: String, category: String, resourceID: String) {
         self.tenantID = tenantID.lowercased()
         self.category = category.uppercased()
         self.resourceID = resourceID.lowercased()
     }
 
-    public var description: String { "\(category) \(resourceID) (tenant \(tenantID))" }
+    package var description: String { "\(category) \(resourceID) (tenant \(tenantID))" }
 }
 
 /// What the worker asks the fetcher for: a resource and the URL its event named.
-public struct FetchRequest: Sendable, Hashable {
-    public let key: ResourceKey
-    public let resourceURL: String
+package struct FetchRequest: Sendable, Hashable {
+    package let key: ResourceKey
+    package let resourceURL: String
 
-    public init(key: ResourceKey, resourceURL: String) {
+    package init(key: ResourceKey, resourceURL: String) {
         self.key = key
         self.resourceURL = resourceURL
     }
 }
 
 /// What fetching one resource gave. `found` holds the record exactly as Xero returned it.
-public enum FetchResult: Sendable, Equatable {
+package enum FetchResult: Sendable, Equatable {
     case found([UInt8])
     case notFound
     /// Something failed; worth trying again later (after `after`, when Xero said so). Counts an
@@ -52,15 +52,15 @@ public enum FetchResult: Sendable, Equatable {
 /// deduplicated, in order) go to the sink as they were received, for users who want the signed
 /// event stream only, or have no Xero credentials. Acknowledged, retried and dead-lettered the
 /// same way as fetched records.
-public struct EventsOnlyFetcher: ResourceFetcher {
-    public init() {}
-    public func fetch(_ requests: [FetchRequest]) async -> [ResourceKey: FetchResult] {
+package struct EventsOnlyFetcher: ResourceFetcher {
+    package init() {}
+    package func fetch(_ requests: [FetchRequest]) async -> [ResourceKey: FetchResult] {
         Dictionary(requests.map { ($0.key, FetchResult.eventsOnly) }, uniquingKeysWith: { first, _ in first })
     }
 }
 
 /// Fetches current records (the daemon adapts the Xero API client to this).
-public protocol ResourceFetcher: Sendable {
+package protocol ResourceFetcher: Sendable {
     func fetch(_ requests: [FetchRequest]) async -> [ResourceKey: FetchResult]
     /// The name of the credential a request needs; a `.paused` result pauses every resource
     /// that needs the same one.
@@ -74,7 +74,7 @@ public protocol ResourceFetcher: Sendable {
 }
 
 extension ResourceFetcher {
-    public func credential(for request: FetchRequest) -> String { "credentials" }
-    public func connectedTenants() async -> Set<String>? { nil }
-    public func refusal(for request: FetchRequest) -> String? { nil }
+    package func credential(for request: FetchRequest) -> String { "credentials" }
+    package func connectedTenants() async -> Set<String>? { nil }
+    package func refusal(for request: FetchRequest) -> String? { nil }
 }

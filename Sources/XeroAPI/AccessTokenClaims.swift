@@ -5,11 +5,11 @@ import Foundation
 /// JWKS); their `exp` claim is the true expiry, where `expires_in` only counts from an issue
 /// time the daemon may not know (`PAN_SEC_XERO_EXPIRES_IN` arrives long after the token was
 /// issued). The signature is not checked: the token is only ever sent back to Xero, which does.
-public enum AccessTokenClaims {
+package enum AccessTokenClaims {
     /// The `exp` claim (seconds since 1970) of a JWT, or nil for a token that is not a JWT or
     /// has no positive finite numeric `exp`. RFC 7519 §2 allows a non-integer NumericDate
     /// (`1900000000.5`), so any JSON number is read.
-    public static func expiry(of token: String) -> Date? {
+    package static func expiry(of token: String) -> Date? {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let payload = base64URLDecode(parts[1]),
               let root = try? JSONParser.parse(payload),  // not JSON: not a JWT we can read

@@ -1,13 +1,13 @@
 /// A Xero app's client id and secret. Printing it shows neither.
-public struct ClientCredentials: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
-    public var id: String
-    public var secret: String
+package struct ClientCredentials: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+    package var id: String
+    package var secret: String
 
-    public init(id: String, secret: String) {
+    package init(id: String, secret: String) {
         self.id = id
         self.secret = secret
     }
 
-    public var description: String { "ClientCredentials(masked)" }
-    public var debugDescription: String { description }
+    package var description: String { "ClientCredentials(masked)" }
+    package var debugDescription: String { description }
 }

@@ -6,7 +6,7 @@ import Foundation
 ///
 /// Renewals are single-flight. A refused grant (`invalid_client`, `unauthorized_client`,
 /// `invalid_scope`) pauses the provider until `reload()`.
-public actor ClientCredentialsProvider: TokenProvider {
+package actor ClientCredentialsProvider: TokenProvider {
     private let client: ClientCredentials
     private let scope: String?
     private let identity: IdentityClient
@@ -23,7 +23,7 @@ public actor ClientCredentialsProvider: TokenProvider {
     /// - Parameters:
     ///   - scope: sent as `scope` when not nil (e.g. `marketplace.billing`).
     ///   - label: names the credentials in messages and status, e.g. `environment PAN_SEC_XERO_CLIENT_ID`.
-    public init(client: ClientCredentials, scope: String?, identity: IdentityClient, label: String = "client credentials",
+    package init(client: ClientCredentials, scope: String?, identity: IdentityClient, label: String = "client credentials",
                 now: @escaping @Sendable () -> Date = Date.init) {
         self.client = client
         self.scope = scope
@@ -33,13 +33,13 @@ public actor ClientCredentialsProvider: TokenProvider {
         self.margin = identity.configuration.refreshMargin
     }
 
-    public func token() async -> TokenAvailability {
+    package func token() async -> TokenAvailability {
         if let pausedReason { return .paused(pausedReason) }
         if let current, current.isValid(at: now(), margin: margin) { return .ready(current) }
         return await renew()
     }
 
-    public func tokenRejected(_ rejected: XeroToken) async -> TokenAvailability {
+    package func tokenRejected(_ rejected: XeroToken) async -> TokenAvailability {
         if let pausedReason { return .paused(pausedReason) }
         if let current, current.accessToken != rejected.accessToken, current.isValid(at: now(), margin: margin) {
             return .ready(current)
@@ -47,12 +47,12 @@ public actor ClientCredentialsProvider: TokenProvider {
         return await renew()
     }
 
-    public func reload() async {
+    package func reload() async {
         pausedReason = nil
         current = nil
     }
 
-    public func status() async -> TokenStatus {
+    package func status() async -> TokenStatus {
         let state: TokenStatus.State
         if let pausedReason {
             state = .paused(pausedReason)

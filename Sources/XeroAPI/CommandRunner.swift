@@ -13,12 +13,12 @@ import Glibc
 /// helpers the command started die with it. The pipes are read with `DispatchIO`; a run ends
 /// at the latest two seconds after its timeout even if something outside the group still
 /// holds a pipe open.
-public enum CommandRunner {
+package enum CommandRunner {
     /// Wraps the spawn call (`try $0()`); lets tests serialise spawns with their own checks.
-    public typealias SpawnGate = @Sendable (() throws -> Void) throws -> Void
+    package typealias SpawnGate = @Sendable (() throws -> Void) throws -> Void
 
     /// Why a run failed. The description is a phrase: "exited with status 3: <stderr line>".
-    public enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
+    package enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
         case notFound
         case cannotStart(String)
         case exited(status: Int32, stderr: String)
@@ -26,7 +26,7 @@ public enum CommandRunner {
         case timedOut(Duration)
         case outputTooLarge
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .notFound: "was not found (give an absolute path or a name on PATH)"
             case let .cannotStart(reason): "could not start: \(reason)"
@@ -43,7 +43,7 @@ public enum CommandRunner {
     /// Runs `argv` (argv[0] is a path, or a name looked up on PATH) with exactly `environment`
     /// (by default the base variables of this process's, none of its secrets: see
     /// `ChildEnvironment`) and returns its standard output when it exits with status 0.
-    public static func run(_ argv: [String], timeout: Duration,
+    package static func run(_ argv: [String], timeout: Duration,
                            environment: ChildEnvironment = ChildEnvironment(from: ProcessInfo.processInfo.environment),
                            spawnGate: @escaping SpawnGate = { try $0() }) async -> Result<[UInt8], Failure> {
         guard let name = argv.first, let executable = resolve(name) else { return .failure(.notFound) }

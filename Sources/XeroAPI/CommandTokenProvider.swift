@@ -8,7 +8,7 @@ import SystemSupport
 /// `expires_in` counts from when the command finished. A failing command (non-zero exit,
 /// timeout, unreadable output) makes fetches retryable, with the first line of its standard
 /// error in the reason. The command's environment is `environment` only (`ChildEnvironment`).
-public actor CommandTokenProvider: TokenProvider {
+package actor CommandTokenProvider: TokenProvider {
     private let command: [String]
     private let timeout: Duration
     private let environment: ChildEnvironment
@@ -26,7 +26,7 @@ public actor CommandTokenProvider: TokenProvider {
     ///     process's, none of its secrets.
     ///   - spawnGate: wraps the moment the child is spawned (tests serialise spawns with it);
     ///     the default just spawns.
-    public init(command: [String], timeout: Duration,
+    package init(command: [String], timeout: Duration,
                 environment: ChildEnvironment = ChildEnvironment(from: ProcessInfo.processInfo.environment),
                 margin: Duration = .seconds(60),
                 now: @escaping @Sendable () -> Date = Date.init,
@@ -39,23 +39,23 @@ public actor CommandTokenProvider: TokenProvider {
         self.spawnGate = spawnGate
     }
 
-    public func token() async -> TokenAvailability {
+    package func token() async -> TokenAvailability {
         if let current, current.isValid(at: now(), margin: margin) { return .ready(current) }
         return await renew()
     }
 
-    public func tokenRejected(_ rejected: XeroToken) async -> TokenAvailability {
+    package func tokenRejected(_ rejected: XeroToken) async -> TokenAvailability {
         if let current, current.accessToken != rejected.accessToken, current.isValid(at: now(), margin: margin) {
             return .ready(current)
         }
         return await renew()
     }
 
-    public func reload() async {
+    package func reload() async {
         current = nil
     }
 
-    public func status() async -> TokenStatus {
+    package func status() async -> TokenStatus {
         let state: TokenStatus.State
         if let current, current.isValid(at: now(), margin: margin) {
             state = .ready

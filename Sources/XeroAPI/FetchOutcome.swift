@@ -2,7 +2,7 @@
 ///
 /// Closed and `Equatable` so the worker can switch over it exhaustively. Reasons are short
 /// English sentences a user can act on; they never contain a token or a secret.
-public enum FetchOutcome: Sendable, Equatable, CustomStringConvertible {
+package enum FetchOutcome: Sendable, Equatable, CustomStringConvertible {
     /// The record, byte for byte as Xero returned it (one element of the answer's array, or the
     /// whole body for APIs that answer with a bare object).
     case found([UInt8])
@@ -24,7 +24,7 @@ public enum FetchOutcome: Sendable, Equatable, CustomStringConvertible {
     /// Xero refused this tenant (403): it is not connected to the app (any more).
     case disconnected(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case let .found(bytes): "found (\(bytes.count) bytes)"
         case .notFound: "not found"
@@ -40,7 +40,7 @@ public enum FetchOutcome: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// A stable label for counters (`found`, `notFound`, `retryable`, …).
-    public var label: String {
+    package var label: String {
         switch self {
         case .found: "found"
         case .notFound: "notFound"

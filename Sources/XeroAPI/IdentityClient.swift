@@ -1,9 +1,9 @@
 /// Calls Xero's token endpoint (`POST {identity}/connect/token`).
 ///
 /// Client authentication is the Basic header (xero-facts §7.2); the body is form-encoded.
-public struct IdentityClient: Sendable {
+package struct IdentityClient: Sendable {
     /// What the token endpoint said.
-    public enum Answer: Sendable, Equatable {
+    package enum Answer: Sendable, Equatable {
         /// 200 with a token.
         case token(TokenResponse)
         /// 4xx with an OAuth error code (`invalid_grant`, `invalid_client`, …).
@@ -14,26 +14,26 @@ public struct IdentityClient: Sendable {
         case unexpected(String, retryAfter: Duration?)
     }
 
-    public let configuration: XeroAPIConfiguration
-    public let transport: any HTTPTransport
+    package let configuration: XeroAPIConfiguration
+    package let transport: any HTTPTransport
 
-    public init(configuration: XeroAPIConfiguration, transport: any HTTPTransport) {
+    package init(configuration: XeroAPIConfiguration, transport: any HTTPTransport) {
         self.configuration = configuration
         self.transport = transport
     }
 
     /// `grant_type=refresh_token&refresh_token=…`.
-    public func refresh(_ refreshToken: String, client: ClientCredentials) async -> Answer {
+    package func refresh(_ refreshToken: String, client: ClientCredentials) async -> Answer {
         await post([("grant_type", "refresh_token"), ("refresh_token", refreshToken)], client: client)
     }
 
     /// `grant_type=authorization_code&code=…&redirect_uri=…`.
-    public func exchange(code: String, redirectURI: String, client: ClientCredentials) async -> Answer {
+    package func exchange(code: String, redirectURI: String, client: ClientCredentials) async -> Answer {
         await post([("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirectURI)], client: client)
     }
 
     /// `grant_type=client_credentials`, with `scope` when given.
-    public func clientCredentials(scope: String?, client: ClientCredentials) async -> Answer {
+    package func clientCredentials(scope: String?, client: ClientCredentials) async -> Answer {
         var form = [("grant_type", "client_credentials")]
         if let scope, !scope.isEmpty { form.append(("scope", scope)) }
         return await post(form, client: client)

@@ -1,18 +1,18 @@
 /// The rate-limit headers of one Xero answer (xero-facts §6). Xero sends them lower case;
 /// they are matched without regard to case.
-public struct RateLimitHeaders: Sendable, Equatable {
+package struct RateLimitHeaders: Sendable, Equatable {
     /// `X-MinLimit-Remaining`: calls left in this tenant's minute.
-    public var minuteRemaining: Int?
+    package var minuteRemaining: Int?
     /// `X-DayLimit-Remaining`: calls left in this tenant's day.
-    public var dayRemaining: Int?
+    package var dayRemaining: Int?
     /// `X-AppMinLimit-Remaining`: calls left in the app's minute.
-    public var appMinuteRemaining: Int?
+    package var appMinuteRemaining: Int?
     /// `X-Rate-Limit-Problem` on a 429: `minute`, `day`, or another value for other limits.
-    public var problem: String?
+    package var problem: String?
     /// `Retry-After`, in seconds.
-    public var retryAfter: Duration?
+    package var retryAfter: Duration?
 
-    public init(minuteRemaining: Int? = nil, dayRemaining: Int? = nil, appMinuteRemaining: Int? = nil,
+    package init(minuteRemaining: Int? = nil, dayRemaining: Int? = nil, appMinuteRemaining: Int? = nil,
                 problem: String? = nil, retryAfter: Duration? = nil) {
         self.minuteRemaining = minuteRemaining
         self.dayRemaining = dayRemaining
@@ -21,7 +21,7 @@ public struct RateLimitHeaders: Sendable, Equatable {
         self.retryAfter = retryAfter
     }
 
-    public init(_ response: InboundResponse) {
+    package init(_ response: InboundResponse) {
         func number(_ name: String) -> Int? {
             response.header(name).flatMap { Int($0.trimmedBlanks) }
         }
@@ -36,7 +36,7 @@ public struct RateLimitHeaders: Sendable, Equatable {
 
     /// The longest `Retry-After` taken as given: Xero's longest limit is a day, so anything
     /// beyond a few days is a broken proxy or a hostile upstream, not a wait.
-    public static let maxRetryAfter: Duration = .seconds(3 * 86_400)
+    package static let maxRetryAfter: Duration = .seconds(3 * 86_400)
 
     /// `Retry-After` as whole seconds, at most `maxRetryAfter` (Xero sends an integer; an
     /// HTTP-date is not used by Xero and is ignored). A number too long for `Int` is the maximum too.

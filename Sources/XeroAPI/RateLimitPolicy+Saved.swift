@@ -3,31 +3,31 @@
 /// Minute windows are not kept: a restart takes longer to matter less than a day does.
 extension RateLimitPolicy {
     /// The saved form, written as JSON by `RateLimiter`.
-    public struct Saved: Sendable, Equatable, Codable {
-        public struct Tenant: Sendable, Equatable, Codable {
+    package struct Saved: Sendable, Equatable, Codable {
+        package struct Tenant: Sendable, Equatable, Codable {
             /// The day's calls as `[minute, count]` pairs: `count` calls completed in the minute
             /// that starts at `minute` (milliseconds since the epoch). Restored at the minute's
             /// end, so a restored call leaves the day window at most a minute late, never early.
-            public var calls: [[Int64]]
-            public var parkedUntil: Int64?
-            public var parkReason: String?
-            public var dayBlockedUntil: Int64?
+            package var calls: [[Int64]]
+            package var parkedUntil: Int64?
+            package var parkReason: String?
+            package var dayBlockedUntil: Int64?
             /// How long the park and the day block had left when saved (milliseconds): a
             /// restore never makes them longer, whatever the wall clock did meanwhile.
-            public var parkedFor: Int64?
-            public var dayBlockedFor: Int64?
+            package var parkedFor: Int64?
+            package var dayBlockedFor: Int64?
         }
 
-        public var tenants: [String: Tenant] = [:]
-        public var appParkedUntil: Int64?
-        public var appParkReason: String?
-        public var appParkedFor: Int64?
+        package var tenants: [String: Tenant] = [:]
+        package var appParkedUntil: Int64?
+        package var appParkReason: String?
+        package var appParkedFor: Int64?
 
-        public init() {}
+        package init() {}
     }
 
     /// The state at `now`, with times converted by `wallNow` (milliseconds since the epoch at `now`).
-    public func saved(now: Instant, wallNow: Int64) -> Saved {
+    package func saved(now: Instant, wallNow: Int64) -> Saved {
         func wall(_ instant: Instant) -> Int64 { wallNow + Self.milliseconds(instant - now) }
         func live(_ instant: Instant?) -> Int64? { instant.flatMap { $0 > now ? wall($0) : nil } }
         func left(_ instant: Instant?) -> Int64? { instant.flatMap { $0 > now ? Self.milliseconds($0 - now) : nil } }
@@ -60,7 +60,7 @@ extension RateLimitPolicy {
     /// Takes back a saved state (at start, before any call), times converted as in `saved`.
     /// Parks end at most `longestPark` from now; calls in minutes that have not begun yet (the
     /// clock stepped back since they were saved) are dropped.
-    public mutating func restore(_ saved: Saved, now: Instant, wallNow: Int64) {
+    package mutating func restore(_ saved: Saved, now: Instant, wallNow: Int64) {
         let longest = Self.milliseconds(Self.longestPark)
         func instant(_ wall: Int64) -> Instant { now + .milliseconds(wall - wallNow) }
         // A park's end: its saved end, but no later than what it had left when saved (at most `longestPark`).

@@ -10,11 +10,11 @@
 /// Parking: a 429 parks the tenant (or the whole app, for an app-limit problem) until its
 /// `Retry-After`. A parked tenant gets `.deferred` at once, so its calls are reported as
 /// retryable with the time to retry instead of being sent. Other tenants are not affected.
-public struct RateLimitPolicy: Sendable {
-    public typealias Instant = ContinuousClock.Instant
+package struct RateLimitPolicy: Sendable {
+    package typealias Instant = ContinuousClock.Instant
 
     /// What a caller should do.
-    public enum Decision: Sendable, Equatable {
+    package enum Decision: Sendable, Equatable {
         /// Go: the call is counted as in flight until `release`.
         case proceed
         /// The tenant (or the app) has its maximum in flight: wait for a `release`.
@@ -25,12 +25,12 @@ public struct RateLimitPolicy: Sendable {
         case deferred(until: Instant, reason: String)
     }
 
-    public let limits: RateLimits
+    package let limits: RateLimits
     /// Waits up to this long are taken inside a fetch; longer ones become `.deferred`.
-    public var maxWait: Duration
+    package var maxWait: Duration
     /// How long a tenant is held back after Xero reported 0 calls left in its day and no 429
     /// has said for how long: the next call then probes Xero again.
-    public var dayExhaustedProbeInterval: Duration = .seconds(3600)
+    package var dayExhaustedProbeInterval: Duration = .seconds(3600)
 
     var tenants: [String: TenantState] = [:]
     private var app = Window()
@@ -41,13 +41,13 @@ public struct RateLimitPolicy: Sendable {
     private static let minute: Duration = .seconds(60)
     static let day: Duration = .seconds(86_400)
 
-    public init(limits: RateLimits, maxWait: Duration = .seconds(65)) {
+    package init(limits: RateLimits, maxWait: Duration = .seconds(65)) {
         self.limits = limits
         self.maxWait = maxWait
     }
 
     /// Admits a call for `tenant` (and counts it in flight) or says why not.
-    public mutating func tryAcquire(tenant rawTenant: String, now: Instant) -> Decision {
+    package mutating func tryAcquire(tenant rawTenant: String, now: Instant) -> Decision {
         let tenant = rawTenant.lowercased()
         var state = tenants[tenant] ?? TenantState()
         defer { tenants[tenant] = state }
@@ -83,7 +83,7 @@ public struct RateLimitPolicy: Sendable {
     /// Ends an admitted call. `reachedXero` is false only when the request certainly was not
     /// sent (then it does not count against the windows). `headers` are the answer's
     /// rate-limit headers, if an answer came.
-    public mutating func release(tenant rawTenant: String, now: Instant, reachedXero: Bool = true,
+    package mutating func release(tenant rawTenant: String, now: Instant, reachedXero: Bool = true,
                                  headers: RateLimitHeaders? = nil) {
         let tenant = rawTenant.lowercased()
         var state = tenants[tenant] ?? TenantState()
@@ -114,7 +114,7 @@ public struct RateLimitPolicy: Sendable {
     /// Records a 429 and parks the tenant, or the app for an app-limit problem, until
     /// `Retry-After` (a default when absent). Returns the instant the park ends.
     @discardableResult
-    public mutating func record429(tenant rawTenant: String, now: Instant, problem: String?, retryAfter: Duration?) -> Instant {
+    package mutating func record429(tenant rawTenant: String, now: Instant, problem: String?, retryAfter: Duration?) -> Instant {
         let problem = problem?.lowercased() ?? ""
         if problem.contains("app") {
             let until = now + (retryAfter ?? Self.minute)
@@ -138,17 +138,17 @@ public struct RateLimitPolicy: Sendable {
     }
 
     /// When the tenant's park ends, if it is parked at `now`.
-    public func parkedUntil(tenant: String, now: Instant) -> Instant? {
+    package func parkedUntil(tenant: String, now: Instant) -> Instant? {
         if let until = appParkedUntil, until > now { return until }
         guard let until = tenants[tenant.lowercased()]?.parkedUntil, until > now else { return nil }
         return until
     }
 
     /// Calls admitted and not yet released for `tenant`.
-    public func inFlight(tenant: String) -> Int { tenants[tenant.lowercased()]?.inFlight ?? 0 }
+    package func inFlight(tenant: String) -> Int { tenants[tenant.lowercased()]?.inFlight ?? 0 }
 
     /// Tenants parked at `now`.
-    public func parkedTenants(now: Instant) -> Int {
+    package func parkedTenants(now: Instant) -> Int {
         tenants.values.filter { ($0.parkedUntil ?? now) > now }.count
     }
 

@@ -9,9 +9,9 @@ import SystemSupport
 /// second after a change (on a private serial queue) and by `flush()`, and read back at start,
 /// so a restart neither forgets a used-up day nor sends into a park. A crash loses at most the
 /// last second's counts; Xero's own 429 still stops an over-count.
-public actor RateLimiter {
+package actor RateLimiter {
     /// The result of `acquire`.
-    public enum Admission: Sendable, Equatable {
+    package enum Admission: Sendable, Equatable {
         /// Send the call now; call `release` when it ends.
         case granted
         /// Do not send it; retry after `retryAfter`.
@@ -30,7 +30,7 @@ public actor RateLimiter {
     /// - Parameters:
     ///   - stateFile: where the day counts and parks are kept across restarts (nil: memory only).
     ///   - wallClock: milliseconds since the epoch (injectable for tests).
-    public init(limits: RateLimits, maxWait: Duration = .seconds(65), stateFile: String? = nil,
+    package init(limits: RateLimits, maxWait: Duration = .seconds(65), stateFile: String? = nil,
                 wallClock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
         var policy = RateLimitPolicy(limits: limits, maxWait: maxWait)
         if let stateFile, let data = FileManager.default.contents(atPath: stateFile),
@@ -45,7 +45,7 @@ public actor RateLimiter {
 
     /// Waits until the policy admits a call for `tenant`, or returns `.deferred` when the wait
     /// would be longer than the policy's `maxWait` (a parked tenant, a used-up day).
-    public func acquire(tenant: String) async -> Admission {
+    package func acquire(tenant: String) async -> Admission {
         while true {
             let now = ContinuousClock.now
             switch policy.tryAcquire(tenant: tenant, now: now) {
@@ -67,7 +67,7 @@ public actor RateLimiter {
     }
 
     /// Ends a granted call and wakes callers waiting for a slot.
-    public func release(tenant: String, reachedXero: Bool = true, headers: RateLimitHeaders? = nil) {
+    package func release(tenant: String, reachedXero: Bool = true, headers: RateLimitHeaders? = nil) {
         policy.release(tenant: tenant, now: .now, reachedXero: reachedXero, headers: headers)
         let woken = waiters
         waiters.removeAll()
@@ -76,7 +76,7 @@ public actor RateLimiter {
     }
 
     /// Records a 429 and returns how long the tenant (or the app) is parked.
-    public func record429(tenant: String, problem: String?, retryAfter: Duration?) -> Duration {
+    package func record429(tenant: String, problem: String?, retryAfter: Duration?) -> Duration {
         let now = ContinuousClock.now
         let until = policy.record429(tenant: tenant, now: now, problem: problem, retryAfter: retryAfter)
         save()
@@ -84,10 +84,10 @@ public actor RateLimiter {
     }
 
     /// Tenants parked now (for metrics).
-    public func parkedTenants() -> Int { policy.parkedTenants(now: .now) }
+    package func parkedTenants() -> Int { policy.parkedTenants(now: .now) }
 
     /// Returns once every change so far is on disk (at shutdown).
-    public func flush() async {
+    package func flush() async {
         guard stateFile != nil else { return }
         write()
         await withCheckedContinuation { continuation in disk.async { continuation.resume() } }

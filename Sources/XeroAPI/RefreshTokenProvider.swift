@@ -14,7 +14,7 @@ import Foundation
 ///   works the same way on restart.
 /// - **invalid_grant** pauses the provider with a message to run `xero-webhookd authorize`
 ///   again; a new token file (its stamp changes) or `reload()` resumes it.
-public actor RefreshTokenProvider: TokenProvider {
+package actor RefreshTokenProvider: TokenProvider {
     private let client: ClientCredentials
     private let store: any TokenStore
     private let identity: IdentityClient
@@ -35,7 +35,7 @@ public actor RefreshTokenProvider: TokenProvider {
     /// - Parameters:
     ///   - lostAnswerRetries: how many times a refresh without an answer is sent again at once
     ///     with the same refresh token before the call reports `.unavailable`.
-    public init(client: ClientCredentials, store: any TokenStore, identity: IdentityClient,
+    package init(client: ClientCredentials, store: any TokenStore, identity: IdentityClient,
                 now: @escaping @Sendable () -> Date = Date.init, lostAnswerRetries: Int = 2) {
         self.client = client
         self.store = store
@@ -45,7 +45,7 @@ public actor RefreshTokenProvider: TokenProvider {
         self.lostAnswerRetries = lostAnswerRetries
     }
 
-    public func token() async -> TokenAvailability {
+    package func token() async -> TokenAvailability {
         syncWithStore()
         if let pausedReason { return .paused(pausedReason) }
         if unsaved == nil, let token = current?.token, token.isValid(at: now(), margin: margin) {
@@ -54,7 +54,7 @@ public actor RefreshTokenProvider: TokenProvider {
         return await renew()
     }
 
-    public func tokenRejected(_ rejected: XeroToken) async -> TokenAvailability {
+    package func tokenRejected(_ rejected: XeroToken) async -> TokenAvailability {
         syncWithStore()
         if let pausedReason { return .paused(pausedReason) }
         if unsaved == nil, let token = current?.token, token.accessToken != rejected.accessToken,
@@ -64,13 +64,13 @@ public actor RefreshTokenProvider: TokenProvider {
         return await renew()
     }
 
-    public func reload() async {
+    package func reload() async {
         stamp = nil
         loaded = false
         syncWithStore()
     }
 
-    public func status() async -> TokenStatus {
+    package func status() async -> TokenStatus {
         syncWithStore()
         let state: TokenStatus.State
         if let pausedReason {

@@ -15,8 +15,8 @@ import Foundation
 ///
 /// An expired or refused token pauses fetching (no request is sent with it) until a new token
 /// arrives.
-public actor StaticTokenProvider: TokenProvider {
-    public enum Source: Sendable {
+package actor StaticTokenProvider: TokenProvider {
+    package enum Source: Sendable {
         /// A token given directly; `origin` names where it came from, for messages.
         case value(accessToken: String, expiresIn: Int?, scope: String?, origin: String)
         /// A file holding a JSON token response (`access_token`, `expires_in` or `expires_at`,
@@ -40,12 +40,12 @@ public actor StaticTokenProvider: TokenProvider {
 
     /// - Parameter margin: a token this close to its expiry is treated as expired (a request
     ///   must not arrive at Xero after the token died on the way).
-    public init(source: Source, now: @escaping @Sendable () -> Date = Date.init, margin: Duration = .seconds(10)) {
+    package init(source: Source, now: @escaping @Sendable () -> Date = Date.init, margin: Duration = .seconds(10)) {
         self.init(sources: [source], now: now, margin: margin)
     }
 
     /// - Parameter sources: in order of preference; at least one.
-    public init(sources: [Source], now: @escaping @Sendable () -> Date = Date.init, margin: Duration = .seconds(10)) {
+    package init(sources: [Source], now: @escaping @Sendable () -> Date = Date.init, margin: Duration = .seconds(10)) {
         self.now = now
         self.margin = margin
         let read = now()
@@ -58,22 +58,22 @@ public actor StaticTokenProvider: TokenProvider {
         reads = slots.filter { $0.token != nil }.count
     }
 
-    public func token() async -> TokenAvailability {
+    package func token() async -> TokenAvailability {
         rereadFiles(force: false)
         return choose()
     }
 
-    public func tokenRejected(_ rejected: XeroToken) async -> TokenAvailability {
+    package func tokenRejected(_ rejected: XeroToken) async -> TokenAvailability {
         refused.insert(rejected.accessToken)
         rereadFiles(force: true)
         return choose()
     }
 
-    public func reload() async {
+    package func reload() async {
         rereadFiles(force: true)
     }
 
-    public func status() async -> TokenStatus {
+    package func status() async -> TokenStatus {
         rereadFiles(force: false)
         let state: TokenStatus.State
         let shown: Slot?

@@ -3,14 +3,14 @@ import Foundation
 
 /// The refresh-token mode's credentials as kept on disk: the refresh token and, so a restart
 /// need not rotate it, the last access token with its expiry. Printing it shows no token.
-public struct StoredTokenSet: Sendable, Equatable, CustomStringConvertible {
-    public var refreshToken: String
-    public var accessToken: String?
-    public var expiresAt: Date?
-    public var scopes: [String]
-    public var updatedAt: Date
+package struct StoredTokenSet: Sendable, Equatable, CustomStringConvertible {
+    package var refreshToken: String
+    package var accessToken: String?
+    package var expiresAt: Date?
+    package var scopes: [String]
+    package var updatedAt: Date
 
-    public init(refreshToken: String, accessToken: String?, expiresAt: Date?, scopes: [String], updatedAt: Date) {
+    package init(refreshToken: String, accessToken: String?, expiresAt: Date?, scopes: [String], updatedAt: Date) {
         self.refreshToken = refreshToken
         self.accessToken = accessToken
         self.expiresAt = expiresAt
@@ -20,7 +20,7 @@ public struct StoredTokenSet: Sendable, Equatable, CustomStringConvertible {
 
     /// The set a token-endpoint answer gives, `issuedAt` being when the answer arrived.
     /// Nil when the answer carries no refresh token and there is no previous one to keep.
-    public init?(_ response: TokenResponse, issuedAt: Date, previousRefreshToken: String? = nil) {
+    package init?(_ response: TokenResponse, issuedAt: Date, previousRefreshToken: String? = nil) {
         guard let refresh = response.refreshToken ?? previousRefreshToken else { return nil }
         self.init(
             refreshToken: refresh,
@@ -31,18 +31,18 @@ public struct StoredTokenSet: Sendable, Equatable, CustomStringConvertible {
         )
     }
 
-    public var description: String {
+    package var description: String {
         "StoredTokenSet(expires: \(expiresAt.map(Timestamps.iso8601) ?? "-"), updated: \(Timestamps.iso8601(updatedAt)))"
     }
 
     /// The access token as an `XeroToken`, if one is stored.
-    public var token: XeroToken? {
+    package var token: XeroToken? {
         accessToken.map { XeroToken(accessToken: $0, expiresAt: expiresAt, scopes: scopes) }
     }
 
     /// The file's bytes: one JSON object with `refresh_token`, `access_token`, `expires_at`
     /// (seconds since 1970), `scope` and `updated_at` (ISO 8601), then a newline.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         let quoted = { (text: String) in JSONText.quoted(text) }
         let members: [(String, [UInt8]?)] = [
             ("refresh_token", quoted(refreshToken)),
@@ -57,7 +57,7 @@ public struct StoredTokenSet: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Reads what `encoded()` wrote. Nil when the bytes are not such an object.
-    public static func decode(_ bytes: [UInt8]) -> StoredTokenSet? {
+    package static func decode(_ bytes: [UInt8]) -> StoredTokenSet? {
         guard let root = try? JSONParser.parse(bytes),  // damaged file: the caller reports it
               let refresh = root["refresh_token"]?.stringValue, !refresh.isEmpty else { return nil }
         let updated = root["updated_at"]?.stringValue.flatMap { ISO8601DateFormatter().date(from: $0) }

@@ -1,5 +1,5 @@
 /// Which tenants the client fetches for. Set from `PAN_SEC_XERO_TENANT_URL` (see README).
-public enum TenantScope: Sendable, Equatable, CustomStringConvertible {
+package enum TenantScope: Sendable, Equatable, CustomStringConvertible {
     /// Every tenant an event names (Xero answers 403 for one the token does not reach).
     case all
     /// Only this tenant; events of any other tenant are refused without a request.
@@ -13,7 +13,7 @@ public enum TenantScope: Sendable, Equatable, CustomStringConvertible {
     /// the value's secrets). Every organisation event is refused with `reason`.
     case noTenant(reason: String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .all: "all tenants"
         case let .only(tenantId, origin): "only tenant \(tenantId) (from \(origin))"

@@ -9,22 +9,22 @@ import Glibc
 /// file and fsyncs the directory, so after a crash the file holds either the old set or the
 /// new one, never a mix, and a returned `save` is never undone. A missing directory is created
 /// (mode 0700, with `DirectorySync`, so its own entry is durable too).
-public struct TokenFile: TokenStore {
-    public static let defaultName = "xero-token.json"
+package struct TokenFile: TokenStore {
+    package static let defaultName = "xero-token.json"
 
-    public let path: String
-    public var location: String { path }
+    package let path: String
+    package var location: String { path }
 
-    public init(path: String) {
+    package init(path: String) {
         self.path = path
     }
 
     /// `<directory>/xero-token.json`.
-    public init(stateDirectory: String) {
+    package init(stateDirectory: String) {
         self.init(path: stateDirectory + "/" + Self.defaultName)
     }
 
-    public func load() throws(TokenStoreError) -> StoredTokenSet? {
+    package func load() throws(TokenStoreError) -> StoredTokenSet? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT { return nil }
@@ -47,7 +47,7 @@ public struct TokenFile: TokenStore {
         return set
     }
 
-    public func save(_ set: StoredTokenSet) throws(TokenStoreError) {
+    package func save(_ set: StoredTokenSet) throws(TokenStoreError) {
         do {
             try DirectorySync.makeDirectory(at: DirectorySync.parent(of: path), mode: 0o700)
             try AtomicFile.replace(path, with: set.encoded(), mode: 0o600)
@@ -56,5 +56,5 @@ public struct TokenFile: TokenStore {
         }
     }
 
-    public func stamp() -> FileStamp? { FileStamp.of(path) }
+    package func stamp() -> FileStamp? { FileStamp.of(path) }
 }

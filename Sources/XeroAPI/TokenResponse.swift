@@ -2,16 +2,16 @@ import ByteJSON
 
 /// A successful answer of the token endpoint (RFC 6749 §5.1; xero-facts §7.2), or the JSON a
 /// token command prints. Printing it never shows a token.
-public struct TokenResponse: Sendable, Equatable, CustomStringConvertible {
-    public var accessToken: String
+package struct TokenResponse: Sendable, Equatable, CustomStringConvertible {
+    package var accessToken: String
     /// Seconds from issue until the access token expires (Xero: 1800).
-    public var expiresIn: Int?
+    package var expiresIn: Int?
     /// Absolute expiry in seconds since 1970, when a token file gives one instead of `expires_in`.
-    public var expiresAt: Int64?
-    public var refreshToken: String?
-    public var scope: String?
+    package var expiresAt: Int64?
+    package var refreshToken: String?
+    package var scope: String?
 
-    public init(accessToken: String, expiresIn: Int?, expiresAt: Int64? = nil, refreshToken: String? = nil, scope: String? = nil) {
+    package init(accessToken: String, expiresIn: Int?, expiresAt: Int64? = nil, refreshToken: String? = nil, scope: String? = nil) {
         self.accessToken = accessToken
         self.expiresIn = expiresIn
         self.expiresAt = expiresAt
@@ -19,10 +19,10 @@ public struct TokenResponse: Sendable, Equatable, CustomStringConvertible {
         self.scope = scope
     }
 
-    public var description: String { "TokenResponse(expires_in: \(expiresIn.map(String.init) ?? "-"))" }
+    package var description: String { "TokenResponse(expires_in: \(expiresIn.map(String.init) ?? "-"))" }
 
     /// Parses `{"access_token":…,"expires_in":…,…}`. Returns nil when it is not such an object.
-    public static func parse(_ bytes: [UInt8]) -> TokenResponse? {
+    package static func parse(_ bytes: [UInt8]) -> TokenResponse? {
         guard let root = try? JSONParser.parse(bytes),  // not JSON: the caller reports "unexpected answer"
               let access = root["access_token"]?.stringValue, !access.isEmpty else { return nil }
         var expiresIn: Int?
@@ -39,7 +39,7 @@ public struct TokenResponse: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The scopes as a list.
-    public var scopes: [String] { scope.map { $0.split(separator: " ").map(String.init) } ?? [] }
+    package var scopes: [String] { scope.map { $0.split(separator: " ").map(String.init) } ?? [] }
 }
 
 /// An OAuth error answer, `{"error":"invalid_grant","error_description":…}` (RFC 6749 §5.2).

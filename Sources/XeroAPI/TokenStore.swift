@@ -4,15 +4,15 @@ import Glibc
 
 /// Identifies one version of a file: a replaced or rewritten file gets a different stamp
 /// (rename gives a new inode; an in-place write a new mtime or size).
-public struct FileStamp: Sendable, Equatable {
-    public var device: UInt64
-    public var inode: UInt64
-    public var size: Int64
-    public var modifiedSeconds: Int
-    public var modifiedNanoseconds: Int
+package struct FileStamp: Sendable, Equatable {
+    package var device: UInt64
+    package var inode: UInt64
+    package var size: Int64
+    package var modifiedSeconds: Int
+    package var modifiedNanoseconds: Int
 
     /// The stamp of `path`, or nil when it cannot be stat'ed (absent).
-    public static func of(_ path: String) -> FileStamp? {
+    package static func of(_ path: String) -> FileStamp? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
         return FileStamp(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
@@ -20,15 +20,15 @@ public struct FileStamp: Sendable, Equatable {
     }
 
     /// The modification time as seconds since 1970.
-    public var modified: Double { Double(modifiedSeconds) + Double(modifiedNanoseconds) / 1e9 }
+    package var modified: Double { Double(modifiedSeconds) + Double(modifiedNanoseconds) / 1e9 }
 }
 
 /// Why the token store could not be read or written: the call and errno, or a damaged file.
-public enum TokenStoreError: Error, Sendable, Equatable, CustomStringConvertible {
+package enum TokenStoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case system(call: String, path: String, errno: Int32)
     case damaged(path: String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case let .system(call, path, code): "\(call) \(path): \(String(cString: strerror(code)))"
         case let .damaged(path): "\(path) is not a token file written by xero-webhookd"
@@ -37,7 +37,7 @@ public enum TokenStoreError: Error, Sendable, Equatable, CustomStringConvertible
 }
 
 /// Where the refresh-token mode keeps its token set.
-public protocol TokenStore: Sendable {
+package protocol TokenStore: Sendable {
     /// Human-readable location, e.g. the path.
     var location: String { get }
     /// The stored set; nil when nothing is stored yet.

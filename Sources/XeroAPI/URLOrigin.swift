@@ -3,16 +3,16 @@ import Foundation
 /// Scheme, host and port of a URL: the unit a bearer token is confined to. Every check of
 /// where a token may go (the API base, an event's `resourceUrl`, a tenant listing URL) uses
 /// this one rule.
-public struct URLOrigin: Sendable, Equatable, CustomStringConvertible {
-    public var scheme: String
-    public var host: String
+package struct URLOrigin: Sendable, Equatable, CustomStringConvertible {
+    package var scheme: String
+    package var host: String
     /// The explicit port, or the scheme's default (443, 80), so `https://h` and `https://h:443`
     /// are one origin (RFC 6454 §4).
-    public var port: Int
+    package var port: Int
 
     /// Nil for anything but an absolute http(s) URL with a host that is not percent-encoded and
     /// no user info. Scheme and host are compared without regard to case (RFC 3986 §6.2.2.1).
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         guard let components = URLComponents(string: text),
               let scheme = components.scheme?.lowercased(), scheme == "https" || scheme == "http",
               // `api%2Exero%2Ecom` decodes to the API host; no real host is written that way.
@@ -24,7 +24,7 @@ public struct URLOrigin: Sendable, Equatable, CustomStringConvertible {
         self.port = components.port ?? (scheme == "https" ? 443 : 80)
     }
 
-    public var description: String { "\(scheme)://\(host):\(port)" }
+    package var description: String { "\(scheme)://\(host):\(port)" }
 }
 
 /// Checks on values that end up in a URL path, a query or a header.

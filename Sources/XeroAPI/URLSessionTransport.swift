@@ -5,12 +5,12 @@ import FoundationNetworking
 
 /// `HTTPTransport` over FoundationNetworking's `URLSession`: no cookies, no cache, no
 /// redirects followed (the 3xx answer itself is returned).
-public final class URLSessionTransport: HTTPTransport {
+package final class URLSessionTransport: HTTPTransport {
     private let session: URLSession
 
     /// - Parameter maxConnectionsPerHost: parallel connections to one host. The rate limiter
     ///   already bounds calls in flight per tenant; this only bounds sockets.
-    public init(maxConnectionsPerHost: Int = 16) {
+    package init(maxConnectionsPerHost: Int = 16) {
         let configuration = URLSessionConfiguration.ephemeral
         configuration.httpCookieAcceptPolicy = .never
         configuration.httpShouldSetCookies = false
@@ -23,7 +23,7 @@ public final class URLSessionTransport: HTTPTransport {
 
     deinit { session.finishTasksAndInvalidate() }
 
-    public func send(_ request: OutboundRequest) async -> Result<InboundResponse, TransportFailure> {
+    package func send(_ request: OutboundRequest) async -> Result<InboundResponse, TransportFailure> {
         guard let url = URL(string: request.url), url.host != nil else { return .failure(.invalidURL(request.url)) }
         var urlRequest = URLRequest(url: url)
         urlRequest.httpMethod = request.method

@@ -1,5 +1,5 @@
 /// Why a call outside `fetch` (e.g. `/connections`) failed.
-public enum XeroAPIError: Error, Sendable, Equatable, CustomStringConvertible {
+package enum XeroAPIError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The configuration cannot work (e.g. `apiBaseURL` is not an http(s) URL).
     case invalidConfiguration(String)
     /// No usable credentials until the operator acts.
@@ -13,7 +13,7 @@ public enum XeroAPIError: Error, Sendable, Equatable, CustomStringConvertible {
     /// An answer that is not what the API documents.
     case unexpectedAnswer(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case let .invalidConfiguration(reason): "invalid Xero configuration: \(reason)"
         case let .paused(reason): "paused: \(reason)"

@@ -7,8 +7,8 @@ import Synchronization
 /// origin, never sends a call that the rate limiter has not admitted, and renews tokens through
 /// its `TokenProvider` (after each 401, while it offers a token not yet refused). Safe to use
 /// from many tasks at once; counters live in a `Mutex`.
-public final class XeroClient: Sendable {
-    public let configuration: XeroAPIConfiguration
+package final class XeroClient: Sendable {
+    package let configuration: XeroAPIConfiguration
     private let tokens: any TokenProvider
     private let billingTokens: (any TokenProvider)?
     private let transport: any HTTPTransport
@@ -16,7 +16,7 @@ public final class XeroClient: Sendable {
     private let origin: URLOrigin
     private let counters = Mutex(XeroClientMetrics())
     /// Which tenants events are fetched for.
-    public let tenantScope: TenantScope
+    package let tenantScope: TenantScope
     let directory: TenantDirectory?
 
     /// - Parameters:
@@ -28,7 +28,7 @@ public final class XeroClient: Sendable {
     ///   - relistInterval: for `.listed`, the shortest time between two listings.
     ///   - rateLimitStateFile: where each tenant's calls of the day and its parks are kept across
     ///     restarts (nil: in memory only).
-    public init(configuration: XeroAPIConfiguration, tokens: any TokenProvider, billingTokens: (any TokenProvider)? = nil,
+    package init(configuration: XeroAPIConfiguration, tokens: any TokenProvider, billingTokens: (any TokenProvider)? = nil,
                 transport: any HTTPTransport = URLSessionTransport(), tenantScope: TenantScope = .all,
                 relistInterval: Duration = .seconds(60), rateLimitStateFile: String? = nil) throws(XeroAPIError) {
         guard let origin = URLOrigin(configuration.apiBaseURL) else {
@@ -58,7 +58,7 @@ public final class XeroClient: Sendable {
     /// outcome per distinct reference (see `ResourceRef` for what "distinct" means). Never
     /// throws: every failure is an outcome. Calls for different tenants run in parallel; calls
     /// for one tenant are held to its limits.
-    public func fetch(_ refs: [ResourceRef]) async -> [ResourceRef: FetchOutcome] {
+    package func fetch(_ refs: [ResourceRef]) async -> [ResourceRef: FetchOutcome] {
         let (inScope, outOfScope) = await scoped(refs)
         let plan = FetchPlan(inScope, configuration: configuration, origin: origin)
         var results = plan.decided.merging(outOfScope) { first, _ in first }
@@ -78,7 +78,7 @@ public final class XeroClient: Sendable {
 
     /// Why `ref` is refused without a request (its `resourceUrl`, resource id or tenant id), or
     /// nil when it may be fetched; the same check `fetch` makes.
-    public func refusal(for ref: ResourceRef) -> String? {
+    package func refusal(for ref: ResourceRef) -> String? {
         guard case let .decided(.refused(reason)) = ResourceAddress.resolve(ref, configuration: configuration, origin: origin) else {
             return nil
         }
@@ -87,7 +87,7 @@ public final class XeroClient: Sendable {
 
     /// The tenants the organisation token reaches (`GET {api}/connections`, or `url`, another
     /// listing on the API origin).
-    public func connections(url: String? = nil) async -> Result<[XeroConnection], XeroAPIError> {
+    package func connections(url: String? = nil) async -> Result<[XeroConnection], XeroAPIError> {
         if let url, URLOrigin(url) != origin {
             return .failure(.invalidConfiguration("the listing URL is not an http(s) URL on the API origin \(origin) "
                 + "without user info"))
@@ -101,21 +101,21 @@ public final class XeroClient: Sendable {
     }
 
     /// The organisation token provider's state (never a secret).
-    public func tokenStatus() async -> TokenStatus { await tokens.status() }
+    package func tokenStatus() async -> TokenStatus { await tokens.status() }
 
     /// Re-reads credentials (SIGHUP).
-    public func reloadCredentials() async {
+    package func reloadCredentials() async {
         await tokens.reload()
         await billingTokens?.reload()
     }
 
     /// Returns once the rate-limit state is on disk (at shutdown).
-    public func flushState() async {
+    package func flushState() async {
         await limiter.flush()
     }
 
     /// A snapshot of the counters.
-    public func metrics() async -> XeroClientMetrics {
+    package func metrics() async -> XeroClientMetrics {
         var snapshot = counters.withLock { $0 }
         snapshot.tokenRenewals = await tokens.status().renewals + (await billingTokens?.status().renewals ?? 0)
         snapshot.parkedTenants = await limiter.parkedTenants()

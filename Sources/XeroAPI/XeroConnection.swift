@@ -1,19 +1,19 @@
 import ByteJSON
 
 /// One entry of `GET {api}/connections` (xero-facts §7.3): a tenant the token reaches.
-public struct XeroConnection: Sendable, Equatable {
+package struct XeroConnection: Sendable, Equatable {
     /// The connection id (used to disconnect).
-    public var id: String
+    package var id: String
     /// The organisation's id: the `tenantId` of its webhook events and the `xero-tenant-id` header.
-    public var tenantId: String
+    package var tenantId: String
     /// `ORGANISATION`, `PRACTICE`, …
-    public var tenantType: String
-    public var tenantName: String
+    package var tenantType: String
+    package var tenantName: String
     /// As Xero sends it (no zone designator).
-    public var createdDateUtc: String?
-    public var updatedDateUtc: String?
+    package var createdDateUtc: String?
+    package var updatedDateUtc: String?
 
-    public init(id: String, tenantId: String, tenantType: String, tenantName: String,
+    package init(id: String, tenantId: String, tenantType: String, tenantName: String,
                 createdDateUtc: String? = nil, updatedDateUtc: String? = nil) {
         self.id = id
         self.tenantId = tenantId
@@ -24,7 +24,7 @@ public struct XeroConnection: Sendable, Equatable {
     }
 
     /// Parses the `/connections` answer (a JSON array). Nil when it is not one.
-    public static func parseList(_ body: [UInt8]) -> [XeroConnection]? {
+    package static func parseList(_ body: [UInt8]) -> [XeroConnection]? {
         guard let root = try? JSONParser.parse(body), let items = root.arrayValue else { return nil }  // reported by the caller
         return items.compactMap { item in
             guard let tenantId = item["tenantId"]?.stringValue else { return nil }
@@ -41,7 +41,7 @@ public struct XeroConnection: Sendable, Equatable {
 
     /// `GET {api}/connections` (or `url`, another listing on the API origin) with `token`
     /// (Bearer only, no tenant header).
-    public static func list(token: XeroToken, configuration: XeroAPIConfiguration, url: String? = nil,
+    package static func list(token: XeroToken, configuration: XeroAPIConfiguration, url: String? = nil,
                             transport: any HTTPTransport) async -> Result<[XeroConnection], XeroAPIError> {
         let request = OutboundRequest(
             method: "GET", url: url ?? configuration.connectionsEndpoint,

@@ -1,17 +1,17 @@
 import Foundation
 
 /// An access token with what is known about it. Printing it never shows the token itself.
-public struct XeroToken: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+package struct XeroToken: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
     /// The bearer token. Send it only to the configured API origin; never log it.
-    public var accessToken: String
+    package var accessToken: String
     /// When it stops working, if known (unknown for a bare token without an expiry).
-    public var expiresAt: Date?
+    package var expiresAt: Date?
     /// Granted scopes, as the token response listed them.
-    public var scopes: [String]
+    package var scopes: [String]
     /// Tenants the token reaches, when known (from `/connections`).
-    public var tenantIds: [String]?
+    package var tenantIds: [String]?
 
-    public init(accessToken: String, expiresAt: Date?, scopes: [String] = [], tenantIds: [String]? = nil) {
+    package init(accessToken: String, expiresAt: Date?, scopes: [String] = [], tenantIds: [String]? = nil) {
         self.accessToken = accessToken
         self.expiresAt = expiresAt
         self.scopes = scopes
@@ -19,20 +19,20 @@ public struct XeroToken: Sendable, Equatable, CustomStringConvertible, CustomDeb
     }
 
     /// Whether the token is still usable at `now`, keeping `margin` in hand.
-    public func isValid(at now: Date, margin: Duration = .zero) -> Bool {
+    package func isValid(at now: Date, margin: Duration = .zero) -> Bool {
         guard let expiresAt else { return true }
         return now.addingTimeInterval(margin.seconds) < expiresAt
     }
 
-    public var description: String {
+    package var description: String {
         "XeroToken(expires: \(expiresAt.map(Timestamps.iso8601) ?? "unknown"), scopes: \(scopes.joined(separator: " ")))"
     }
 
-    public var debugDescription: String { description }
+    package var debugDescription: String { description }
 }
 
 /// What a token provider can offer right now.
-public enum TokenAvailability: Sendable, Equatable {
+package enum TokenAvailability: Sendable, Equatable {
     /// A token to use.
     case ready(XeroToken)
     /// Nothing works until the operator acts; the reason says what to do.
@@ -42,8 +42,8 @@ public enum TokenAvailability: Sendable, Equatable {
 }
 
 /// A provider's state for `token status`, `/healthz` and logs. Never holds a secret.
-public struct TokenStatus: Sendable, Equatable {
-    public enum State: Sendable, Equatable {
+package struct TokenStatus: Sendable, Equatable {
+    package enum State: Sendable, Equatable {
         /// A valid token is held.
         case ready
         /// No token obtained yet (it is fetched on first use).
@@ -57,17 +57,17 @@ public struct TokenStatus: Sendable, Equatable {
     }
 
     /// `accessToken`, `refreshToken`, `clientCredentials` or `command`.
-    public var mode: String
+    package var mode: String
     /// Where the credentials come from, e.g. `file /var/lib/xero-webhookd/xero-token.json`.
-    public var source: String
-    public var state: State
-    public var expiresAt: Date?
-    public var scopes: [String]
-    public var tenantIds: [String]?
+    package var source: String
+    package var state: State
+    package var expiresAt: Date?
+    package var scopes: [String]
+    package var tenantIds: [String]?
     /// Tokens obtained from Xero or the command by this provider (refreshes, grants, runs).
-    public var renewals: Int
+    package var renewals: Int
 
-    public init(mode: String, source: String, state: State, expiresAt: Date? = nil, scopes: [String] = [],
+    package init(mode: String, source: String, state: State, expiresAt: Date? = nil, scopes: [String] = [],
                 tenantIds: [String]? = nil, renewals: Int = 0) {
         self.mode = mode
         self.source = source
@@ -83,7 +83,7 @@ public struct TokenStatus: Sendable, Equatable {
 ///
 /// Implementations are safe to call concurrently; a provider that renews tokens does so
 /// single-flight (concurrent callers share one renewal).
-public protocol TokenProvider: Sendable {
+package protocol TokenProvider: Sendable {
     /// A token valid for at least the provider's margin, renewing it first if needed.
     func token() async -> TokenAvailability
     /// Xero answered 401 to `token`: renew once (unless already renewed since) and return the
@@ -104,9 +104,9 @@ extension Duration {
 }
 
 /// Timestamp formatting shared by status output and the token file.
-public enum Timestamps {
+package enum Timestamps {
     /// `2026-01-02T03:04:05Z`.
-    public static func iso8601(_ date: Date) -> String {
+    package static func iso8601(_ date: Date) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
         return formatter.string(from: date)
@@ -114,7 +114,7 @@ public enum Timestamps {
 
     /// `interval` rounded down to whole seconds and clamped to what an `Int64` holds, so an
     /// expiry of `Int64.max` seconds (a hostile `exp` or `expires_in`) cannot trap a conversion.
-    public static func wholeSeconds(_ interval: TimeInterval) -> Int64 {
+    package static func wholeSeconds(_ interval: TimeInterval) -> Int64 {
         guard !interval.isNaN else { return 0 }
         // 2^63 is the first Double above Int64.max; every Double below it converts.
         let limit = 9_223_372_036_854_775_808.0

@@ -3,28 +3,28 @@ import ByteJSON
 /// (xero-facts.md §3): sequences may be 0 or absent, `eventDateUtc` has no zone, categories,
 /// types and tenant types are kept as sent (unknown ones included), and the optional `data`
 /// object rides along inside the raw event bytes.
-public struct WebhookPayload: Sendable {
+package struct WebhookPayload: Sendable {
     /// One event, with its JSON exactly as received.
-    public struct Event: Sendable, Equatable {
+    package struct Event: Sendable, Equatable {
         /// The event object's bytes as they appeared in the body.
-        public var raw: ArraySlice<UInt8>
-        public var resourceURL: String?
-        public var resourceID: String?
-        public var tenantID: String?
-        public var tenantType: String?
-        public var category: String?
-        public var type: String?
-        public var eventDateUTC: String?
+        package var raw: ArraySlice<UInt8>
+        package var resourceURL: String?
+        package var resourceID: String?
+        package var tenantID: String?
+        package var tenantType: String?
+        package var category: String?
+        package var type: String?
+        package var eventDateUTC: String?
     }
 
-    public enum Failure: Error, Equatable, CustomStringConvertible {
+    package enum Failure: Error, Equatable, CustomStringConvertible {
         case invalidJSON(String)
         case notAnObject
         case missingEvents
         case eventsNotAnArray
         case eventNotAnObject(index: Int)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case let .invalidJSON(reason): "body is not JSON: \(reason)"
             case .notAnObject: "body is not a JSON object"
@@ -35,14 +35,14 @@ public struct WebhookPayload: Sendable {
         }
     }
 
-    public var events: [Event]
-    public var firstEventSequence: Int64?
-    public var lastEventSequence: Int64?
-    public var entropy: String?
+    package var events: [Event]
+    package var firstEventSequence: Int64?
+    package var lastEventSequence: Int64?
+    package var entropy: String?
 
     /// Parses a delivery body. Anything that is not an object with an `events` array of objects
     /// is not a Xero payload; everything else is accepted.
-    public static func parse(_ body: [UInt8]) throws(Failure) -> WebhookPayload {
+    package static func parse(_ body: [UInt8]) throws(Failure) -> WebhookPayload {
         let root: JSONValue
         do {
             root = try JSONParser.parse(body)

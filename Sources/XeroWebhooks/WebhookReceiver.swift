@@ -11,9 +11,9 @@ import Synchronization
 /// Xero payload gets 400; a queue that cannot persist gets 503 (never 200, never 401, so Xero
 /// retries). Intent-to-receive deliveries are ordinary signed payloads with no events: 200,
 /// nothing queued. Keys may be swapped at run time (`updateKeys`); everything else is immutable.
-public final class WebhookReceiver: Sendable {
+package final class WebhookReceiver: Sendable {
     /// What happened to one request, for logs and metrics.
-    public enum Outcome: Sendable, Equatable {
+    package enum Outcome: Sendable, Equatable {
         case accepted(events: Int, sequences: Range<UInt64>)
         /// Correctly signed, no events (intent to receive, or an empty delivery).
         case acknowledgedEmpty
@@ -24,7 +24,7 @@ public final class WebhookReceiver: Sendable {
         case methodNotAllowed(String)
     }
 
-    public static let signatureHeader = "x-xero-signature"
+    package static let signatureHeader = "x-xero-signature"
 
     private let signature: Mutex<WebhookSignature>
     private let queue: DiskQueue
@@ -34,7 +34,7 @@ public final class WebhookReceiver: Sendable {
     /// - Parameters:
     ///   - now: milliseconds since the epoch, stamped on each record as its receive time.
     ///   - onOutcome: called once per request, before or after the answer is sent.
-    public init(signature: WebhookSignature, queue: DiskQueue,
+    package init(signature: WebhookSignature, queue: DiskQueue,
                 now: @escaping @Sendable () -> Int64,
                 onOutcome: @escaping @Sendable (Outcome, SocketAddress?) -> Void = { _, _ in }) {
         self.signature = Mutex(signature)
@@ -44,12 +44,12 @@ public final class WebhookReceiver: Sendable {
     }
 
     /// Replaces the keys used for verification (e.g. after a key rotation and reload).
-    public func updateKeys(_ newSignature: WebhookSignature) {
+    package func updateKeys(_ newSignature: WebhookSignature) {
         signature.withLock { $0 = newSignature }
     }
 
     /// Handles one request addressed to the webhook path.
-    public func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
+    package func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
         let peer = responder.peer
         guard request.head.method == "POST" else {
             onOutcome(.methodNotAllowed(request.head.method), peer)

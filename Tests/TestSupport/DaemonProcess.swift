@@ -4,10 +4,10 @@ import Glibc
 #endif
 
 /// The built `xero-webhookd` binary, run as a user would run it.
-public enum Binary {
+package enum Binary {
     /// `xero-webhookd` next to the test bundle in the build directory (the test target depends
     /// on the executable, so `swift test` builds it).
-    public static var path: String {
+    package static var path: String {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
         // Swift Testing may run from inside `<name>.xctest`; walk up to the build directory.
@@ -19,13 +19,13 @@ public enum Binary {
 
     /// Runs the binary to completion and returns its exit status, stdout and stderr.
     /// Standard streams are temporary files, not pipes: no reader threads, nothing left open.
-    public static func run(_ arguments: [String], environment: [String: String] = [:], stdin: [UInt8]? = nil,
+    package static func run(_ arguments: [String], environment: [String: String] = [:], stdin: [UInt8]? = nil,
                            workingDirectory: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
         try runProgram(path, arguments, environment: environment, stdin: stdin, workingDirectory: workingDirectory)
     }
 
     /// Runs `program` (an absolute path, e.g. `/usr/bin/curl`) like `run` runs the daemon's binary.
-    public static func runProgram(_ program: String, _ arguments: [String], environment: [String: String] = [:],
+    package static func runProgram(_ program: String, _ arguments: [String], environment: [String: String] = [:],
                                   stdin: [UInt8]? = nil, workingDirectory: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
         guard FileManager.default.isExecutableFile(atPath: program) else {
             throw RawHTTPClient.ClientError(description: "\(program) is needed by this test and is not installed")
@@ -53,7 +53,7 @@ public enum Binary {
 
 extension Binary {
     /// Runs another program (e.g. `/bin/mount`) to completion and returns its exit status.
-    public static func runTool(_ tool: String, _ arguments: [String]) throws -> Int32 {
+    package static func runTool(_ tool: String, _ arguments: [String]) throws -> Int32 {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tool)
         process.arguments = arguments
@@ -84,17 +84,17 @@ final class StreamFile {
 }
 
 /// A running `xero-webhookd serve`, with its stderr collected in a file for inspection.
-public final class DaemonProcess {
-    public let process = Process()
+package final class DaemonProcess {
+    package let process = Process()
     private let logDirectory: TemporaryDirectory
     private let log: StreamFile
-    public private(set) var port: UInt16 = 0
+    package private(set) var port: UInt16 = 0
 
     /// Starts `xero-webhookd <arguments>` (or `launcher` with the binary's path and the
     /// arguments after `launcherArguments`) and waits for the "listening" log line unless told not to.
     /// `journal`: stderr is presented as the journal, as systemd does: `JOURNAL_STREAM` set to
     /// the device and inode of the file stderr goes to.
-    public init(_ arguments: [String], environment: [String: String], launcher: String? = nil,
+    package init(_ arguments: [String], environment: [String: String], launcher: String? = nil,
                 launcherArguments: [String] = [], waitForListening: Bool = true, journal: Bool = false) throws {
         logDirectory = try TemporaryDirectory("xero-webhookd-log")
         log = try StreamFile(logDirectory.file("stderr"))
@@ -125,11 +125,11 @@ public final class DaemonProcess {
         self.port = port
     }
 
-    public var pid: Int32 { process.processIdentifier }
-    public var stderr: String { log.contents() }
+    package var pid: Int32 { process.processIdentifier }
+    package var stderr: String { log.contents() }
 
     /// Waits for the "listening" line (after a launcher started the daemon) and returns the port.
-    public func waitForListeningPort(seconds: Double = 30) -> UInt16? {
+    package func waitForListeningPort(seconds: Double = 30) -> UInt16? {
         _ = waitUntil(seconds: seconds) { listeningPort() != nil }
         return listeningPort()
     }
@@ -148,16 +148,16 @@ public final class DaemonProcess {
     }
 
     /// What each open file descriptor of the daemon points at (`socket:[…]`, a path…), from /proc.
-    public func openDescriptorTargets() -> [String] {
+    package func openDescriptorTargets() -> [String] {
         let dir = "/proc/\(pid)/fd"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
         return names.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/" + $0) }.sorted()
     }
 
-    public func signal(_ number: Int32) { kill(pid, number) }
+    package func signal(_ number: Int32) { kill(pid, number) }
 
     /// Waits for exit (with a deadline) and returns the exit status, or nil if still running.
-    public func waitForExit(seconds: Double = 30) -> Int32? {
+    package func waitForExit(seconds: Double = 30) -> Int32? {
         guard waitUntil(seconds: seconds, { !process.isRunning }) else { return nil }
         process.waitUntilExit()
         return process.terminationStatus

@@ -7,12 +7,12 @@ import Glibc
 /// A TLS server on 127.0.0.1 (port 0) for one connection: completes the handshake with
 /// `certificates`, reads the request head, writes `answer`, then closes with or without a
 /// close_notify (many real servers skip it after an answer framed by the close).
-public final class OneShotTLSServer: @unchecked Sendable {
-    public let port: UInt16
+package final class OneShotTLSServer: @unchecked Sendable {
+    package let port: UInt16
     private let listener: Int32
     private let done = DispatchSemaphore(value: 0)
 
-    public init(certificates: TestCertificates, answer: [UInt8], closeNotify: Bool) throws {
+    package init(certificates: TestCertificates, answer: [UInt8], closeNotify: Bool) throws {
         guard let context = SSL_CTX_new(TLS_server_method()),
               SSL_CTX_use_certificate_chain_file(context, certificates.chainFile) == 1,
               SSL_CTX_use_PrivateKey_file(context, certificates.keyFile, SSL_FILETYPE_PEM) == 1 else {
@@ -43,7 +43,7 @@ public final class OneShotTLSServer: @unchecked Sendable {
     }
 
     /// Waits for the connection to be served, then closes the listener.
-    public func finish() {
+    package func finish() {
         done.wait()
         close(listener)
     }

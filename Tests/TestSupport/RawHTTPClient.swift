@@ -6,22 +6,22 @@ import Glibc
 
 /// A blocking HTTP/1.1 client over one TCP connection, for tests: sends exact bytes and reads
 /// responses exactly as they come, so tests can check framing, keep-alive and closing.
-public final class RawHTTPClient {
-    public struct Response: Sendable {
-        public var status: Int
-        public var headers: [(name: String, value: String)]
-        public var body: [UInt8]
-        public func header(_ name: String) -> String? {
+package final class RawHTTPClient {
+    package struct Response: Sendable {
+        package var status: Int
+        package var headers: [(name: String, value: String)]
+        package var body: [UInt8]
+        package func header(_ name: String) -> String? {
             headers.first { $0.name.lowercased() == name.lowercased() }?.value
         }
     }
 
-    public struct ClientError: Error, CustomStringConvertible {
-        public let description: String
-        public init(description: String) { self.description = description }
+    package struct ClientError: Error, CustomStringConvertible {
+        package let description: String
+        package init(description: String) { self.description = description }
     }
 
-    public private(set) var fd: Int32
+    package private(set) var fd: Int32
     private var buffer: [UInt8] = []
     /// After `startTLS`: every byte goes through this session (SSL*) and its two memory BIOs, so
     /// a test can hold back or split what goes on the wire.
@@ -31,10 +31,10 @@ public final class RawHTTPClient {
     private var tlsOutput: OpaquePointer?
     private var heldHandshake: [UInt8] = []
     /// After `startTLS`: whether the server ended the connection with close_notify.
-    public private(set) var sawCloseNotify = false
+    package private(set) var sawCloseNotify = false
 
     /// Connects to `host:port` (IPv4 or IPv6 literal) with a receive timeout of `timeout` seconds.
-    public init(host: String = "127.0.0.1", port: UInt16, timeout: Double = 10) throws {
+    package init(host: String = "127.0.0.1", port: UInt16, timeout: Double = 10) throws {
         let v6 = host.contains(":")
         fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ClientError(description: "socket: errno \(errno)") }
@@ -67,7 +67,7 @@ public final class RawHTTPClient {
     deinit { close() }
 
     /// Closes the connection now (also done on deinit).
-    public func close() {
+    package func close() {
         if let ssl { SSL_free(ssl) }
         if let sslContext { SSL_CTX_free(sslContext) }
         ssl = nil
@@ -77,7 +77,7 @@ public final class RawHTTPClient {
     }
 
     /// Sends `bytes` (over TLS once `startTLS` ran).
-    public func send(_ bytes: [UInt8]) throws {
+    package func send(_ bytes: [UInt8]) throws {
         if ssl != nil {
             try sendRaw(try sealed(bytes))
         } else {
@@ -86,7 +86,7 @@ public final class RawHTTPClient {
     }
 
     /// Sends bytes on the socket as they are, bypassing TLS (part of a record, say).
-    public func sendRaw(_ bytes: [UInt8]) throws {
+    package func sendRaw(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
@@ -95,10 +95,10 @@ public final class RawHTTPClient {
         }
     }
 
-    public func send(_ text: String) throws { try send(Array(text.utf8)) }
+    package func send(_ text: String) throws { try send(Array(text.utf8)) }
 
     /// Half-closes the sending side.
-    public func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
+    package func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
 
     /// Reads more bytes; returns false on EOF. Throws on timeout or error.
     private func fill() throws -> Bool {
@@ -135,7 +135,7 @@ public final class RawHTTPClient {
     }
 
     /// Reads one response (with a Content-Length body). Throws if the connection closes first.
-    public func readResponse() throws -> Response {
+    package func readResponse() throws -> Response {
         while true {
             if let end = findHeadEnd() {
                 let head = String(decoding: buffer[0..<end], as: UTF8.self)
@@ -160,7 +160,7 @@ public final class RawHTTPClient {
     }
 
     /// Sends a request and reads its response, skipping any 100 Continue.
-    public func exchange(_ bytes: [UInt8]) throws -> Response {
+    package func exchange(_ bytes: [UInt8]) throws -> Response {
         try send(bytes)
         var response = try readResponse()
         while response.status == 100 { response = try readResponse() }
@@ -169,14 +169,14 @@ public final class RawHTTPClient {
 
     /// True when the server has already closed the connection and nothing is left to read; does
     /// not wait (plain TCP only).
-    public var closedByPeerNow: Bool {
+    package var closedByPeerNow: Bool {
         guard buffer.isEmpty else { return false }
         var byte: UInt8 = 0
         return recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) == 0
     }
 
     /// True when the server has closed the connection (after any buffered responses).
-    public func isClosedByPeer() throws -> Bool {
+    package func isClosedByPeer() throws -> Bool {
         guard buffer.isEmpty else { return false }
         return try !fill()
     }
@@ -190,7 +190,7 @@ public final class RawHTTPClient {
     }
 
     /// A POST with a Content-Length body and the given extra headers.
-    public static func post(_ path: String, body: [UInt8], headers: [(String, String)] = [], close: Bool = false) -> [UInt8] {
+    package static func post(_ path: String, body: [UInt8], headers: [(String, String)] = [], close: Bool = false) -> [UInt8] {
         var head = "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json; charset=utf-8\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "Content-Length: \(body.count)\r\n"
@@ -202,29 +202,29 @@ public final class RawHTTPClient {
     // MARK: TLS
 
     /// How `startTLS` shakes hands.
-    public struct TLSOptions {
+    package struct TLSOptions {
         /// Trust only this CA (PEM) and check the name; nil: no verification.
-        public var caFile: String?
-        public var serverName = "localhost"
+        package var caFile: String?
+        package var serverName = "localhost"
         /// Protocol bounds, e.g. `TLS1_1_VERSION`; 0: OpenSSL's defaults.
-        public var minVersion: Int32 = 0
-        public var maxVersion: Int32 = 0
+        package var minVersion: Int32 = 0
+        package var maxVersion: Int32 = 0
         /// TLS 1.2 cipher list; nil: OpenSSL's default.
-        public var ciphers: String?
+        package var ciphers: String?
         /// A session from `tlsSession()` of an earlier connection, to resume.
-        public var resume: OpaquePointer?
-        public init(caFile: String? = nil) { self.caFile = caFile }
+        package var resume: OpaquePointer?
+        package init(caFile: String? = nil) { self.caFile = caFile }
     }
 
     /// What a handshake agreed.
-    public struct TLSInfo {
-        public var version: String
-        public var cipher: String
-        public var alpn: String
+    package struct TLSInfo {
+        package var version: String
+        package var cipher: String
+        package var alpn: String
         /// The server certificate's subject, e.g. `CN=localhost`.
-        public var peerSubject: String
+        package var peerSubject: String
         /// Whether the handshake resumed `TLSOptions.resume` instead of a full handshake.
-        public var resumed: Bool
+        package var resumed: Bool
     }
 
     /// Runs a TLS handshake on this connection; from then on `send` and the readers go through it.
@@ -232,7 +232,7 @@ public final class RawHTTPClient {
     /// client's last handshake message (TLS 1.3: its Finished) is not sent until
     /// `releaseHeldHandshake()`, so a test can act while the server is mid-handshake.
     @discardableResult
-    public func startTLS(_ options: TLSOptions, holdingFinalFlight: Bool = false) throws -> TLSInfo {
+    package func startTLS(_ options: TLSOptions, holdingFinalFlight: Bool = false) throws -> TLSInfo {
         guard let context = SSL_CTX_new(TLS_client_method()) else { throw ClientError(description: "SSL_CTX_new") }
         sslContext = context
         guard xwh_ssl_ctx_set_versions(context, options.minVersion, options.maxVersion) == 1 else {
@@ -307,23 +307,23 @@ public final class RawHTTPClient {
 
     /// The session to resume on another connection (TLS 1.3 sends it after the handshake, so
     /// read an answer first). The caller frees it with `SSL_SESSION_free`.
-    public func tlsSession() -> OpaquePointer? {
+    package func tlsSession() -> OpaquePointer? {
         ssl.flatMap { SSL_get1_session($0) }
     }
 
     /// Sends the handshake message `startTLS(_:holdingFinalFlight: true)` held back.
-    public func releaseHeldHandshake() throws {
+    package func releaseHeldHandshake() throws {
         try sendRaw(heldHandshake)
         heldHandshake = []
     }
 
     /// Sends a TLS 1.3 KeyUpdate that asks the server to update its keys too (it answers with one).
-    public func sendKeyUpdate() throws {
+    package func sendKeyUpdate() throws {
         try sendRaw(try keyUpdateRecord())
     }
 
     /// The record of such a KeyUpdate, not sent (a test may send it in parts with `sendRaw`).
-    public func keyUpdateRecord() throws -> [UInt8] {
+    package func keyUpdateRecord() throws -> [UInt8] {
         guard let ssl else { throw ClientError(description: "KeyUpdate: no TLS session") }
         ERR_clear_error()
         guard SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED) == 1, SSL_do_handshake(ssl) == 1 else {
@@ -333,7 +333,7 @@ public final class RawHTTPClient {
     }
 
     /// `bytes` as TLS records, not sent (a test may send them in parts with `sendRaw`).
-    public func sealed(_ bytes: [UInt8]) throws -> [UInt8] {
+    package func sealed(_ bytes: [UInt8]) throws -> [UInt8] {
         guard let ssl else { throw ClientError(description: "sealed: no TLS session") }
         ERR_clear_error()
         let n = bytes.withUnsafeBytes { SSL_write(ssl, $0.baseAddress, Int32($0.count)) }

@@ -2,15 +2,15 @@ import Foundation
 
 /// `../shared/testdata/signature-vectors.json`: Xero signature vectors, one captured from a
 /// real Xero request. A copy is kept in `Tests/Fixtures` for checkouts without `shared/`.
-public struct SignatureVector: Sendable, CustomStringConvertible {
-    public let name: String
-    public let key: String
-    public let body: [UInt8]
-    public let signature: String
-    public let expect: Int
-    public var description: String { name }
+package struct SignatureVector: Sendable, CustomStringConvertible {
+    package let name: String
+    package let key: String
+    package let body: [UInt8]
+    package let signature: String
+    package let expect: Int
+    package var description: String { name }
 
-    public static func all() -> [SignatureVector] {
+    package static func all() -> [SignatureVector] {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let candidates = [
             root.deletingLastPathComponent().appendingPathComponent("shared/testdata/signature-vectors.json"),

@@ -7,7 +7,7 @@ import Glibc
 /// signal mask and SIGHUP, SIGINT and SIGTERM at their default actions (a test runner may block
 /// or ignore them, and children inherit that). `environment` nil: this process's. `actions`
 /// sets up the child's descriptors. Returns the pid; the caller reaps it.
-public func spawnProcess(_ arguments: [String], environment: [String]? = nil,
+package func spawnProcess(_ arguments: [String], environment: [String]? = nil,
                          actions: UnsafePointer<posix_spawn_file_actions_t>? = nil) throws -> pid_t {
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
@@ -33,7 +33,7 @@ public func spawnProcess(_ arguments: [String], environment: [String]? = nil,
 }
 
 /// A TCP listener on 127.0.0.1 with a port the kernel picked: its descriptor and port.
-public func loopbackListener(backlog: Int32 = 1) -> (fd: Int32, port: UInt16) {
+package func loopbackListener(backlog: Int32 = 1) -> (fd: Int32, port: UInt16) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)

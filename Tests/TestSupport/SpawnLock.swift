@@ -6,7 +6,7 @@ import Foundation
 /// close took effect hold this lock so no spawn is in progress while they look.
 private let spawnLock = NSLock()
 
-public func withProcessSpawnLock<T>(_ body: () throws -> T) rethrows -> T {
+package func withProcessSpawnLock<T>(_ body: () throws -> T) rethrows -> T {
     spawnLock.lock()
     defer { spawnLock.unlock() }
     return try body()

@@ -5,18 +5,18 @@ import Foundation
 /// the intermediate.
 /// `chainFile` holds the leaf then the intermediate (what a server sends); a client trusts
 /// `caFile` (the root) only, so a handshake verifies only if the server sent the whole chain.
-public struct TestCertificates: Sendable {
-    public let caFile: String
-    public let chainFile: String
-    public let keyFile: String
+package struct TestCertificates: Sendable {
+    package let caFile: String
+    package let chainFile: String
+    package let keyFile: String
     /// Subject of the leaf, e.g. `CN=localhost,O=first`.
-    public let subject: String
+    package let subject: String
 
     /// Writes `<name>-ca.pem`, `<name>-chain.pem` and `<name>-key.pem` into `directory`;
     /// `name` goes into the leaf's subject (O=name) so tests can tell certificates apart.
-    public enum Key: Sendable { case rsa, ecdsa }
+    package enum Key: Sendable { case rsa, ecdsa }
 
-    public static func make(in directory: String, name: String, key: Key = .rsa) throws -> TestCertificates {
+    package static func make(in directory: String, name: String, key: Key = .rsa) throws -> TestCertificates {
         let config = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Fixtures/test-pki.cnf").path
         func file(_ suffix: String) -> String { "\(directory)/\(name)-\(suffix)" }
@@ -42,7 +42,7 @@ public struct TestCertificates: Sendable {
     }
 
     /// Copies this chain and key over `other`'s files (a certificate renewal in place).
-    public func install(over other: TestCertificates) throws {
+    package func install(over other: TestCertificates) throws {
         for (from, to) in [(chainFile, other.chainFile), (keyFile, other.keyFile)] {
             let temporary = to + ".new"
             try? FileManager.default.removeItem(atPath: temporary)
@@ -51,8 +51,8 @@ public struct TestCertificates: Sendable {
         }
     }
 
-    public struct CommandFailure: Error, CustomStringConvertible {
-        public let description: String
+    package struct CommandFailure: Error, CustomStringConvertible {
+        package let description: String
     }
 
     private static func openssl(_ arguments: [String]) throws {

@@ -40,31 +40,70 @@ let package = Package(
             name: "Worker",
             dependencies: ["SystemSupport", "DiskQueue", "ByteJSON", "EventRecord"]
         ),
+        // The daemon's settings: the config file, secrets from the environment, files and
+        // systemd credentials, and the errors that name a key and a reason.
         .target(
-            name: "WebhookDaemon",
+            name: "DaemonConfig",
+            dependencies: ["SystemSupport", "OpenSSLSupport", "HTTPServer", "ByteJSON", "EventRecord", "Worker", "XeroAPI"]
+        ),
+        // The running daemon: listeners, queue, worker, sink and Xero client wired together;
+        // routes, metrics, logging, readiness, fail points.
+        .target(
+            name: "DaemonRuntime",
             dependencies: [
-                "SystemSupport", "OpenSSLSupport", "HTTPServer", "DiskQueue", "ByteJSON", "EventRecord", "XeroWebhooks", "Worker", "XeroAPI", "FakeXero",
+                "DaemonConfig", "SystemSupport", "OpenSSLSupport", "HTTPServer", "DiskQueue", "ByteJSON", "EventRecord",
+                "XeroWebhooks", "Worker", "XeroAPI",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Xero's OAuth 2 authorization-code flow, with its local redirect listener.
+        .target(name: "XeroAuthorization", dependencies: ["DaemonConfig", "XeroAPI", "HTTPServer"]),
+        // `xero-webhookd demo`: the daemon against the fake Xero, end to end on one machine.
+        // The only target outside the tests that links FakeXero; the executable adds it to
+        // the CLI's commands.
+        .target(
+            name: "Demo",
+            dependencies: [
+                "CLI", "DaemonConfig", "DaemonRuntime", "FakeXero", "SystemSupport", "ByteJSON", "EventRecord", "Worker", "XeroAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The operator's commands: serve, reload, check-config, sign, send, selftest, queue,
+        // dead, authorize, token.
+        .target(
+            name: "CLI",
+            dependencies: [
+                "DaemonConfig", "DaemonRuntime", "XeroAuthorization", "SystemSupport", "OpenSSLSupport", "HTTPServer",
+                "DiskQueue", "ByteJSON", "EventRecord", "Worker", "XeroAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The root command: the CLI's commands and the demo.
         .executableTarget(
             name: "xero-webhookd",
-            dependencies: ["WebhookDaemon"]
+            dependencies: ["CLI", "Demo", "DaemonRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Helpers shared by the test targets (raw HTTP client, temp dirs, signature vectors).
         .target(name: "TestSupport", dependencies: ["COpenSSL"], path: "Tests/TestSupport"),
+        // The fake Xero with a manual clock and the client pieces the Xero API and daemon tests share.
+        .target(name: "XeroTestSupport", dependencies: ["XeroAPI", "FakeXero", "TestSupport"], path: "Tests/XeroTestSupport"),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "OpenSSLSupport", "TestSupport"]),
         .testTarget(name: "ByteJSONTests", dependencies: ["ByteJSON"]),
         .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"]),
         .testTarget(name: "DiskQueueTests", dependencies: ["DiskQueue", "SystemSupport"]),
         .testTarget(name: "XeroWebhooksTests", dependencies: ["XeroWebhooks", "EventRecord", "ByteJSON", "HTTPServer", "DiskQueue", "TestSupport"]),
         .testTarget(
-            name: "WebhookDaemonTests",
-            dependencies: ["WebhookDaemon", "SystemSupport", "TestSupport", .product(name: "Logging", package: "swift-log")]
+            name: "DaemonTests",
+            dependencies: [
+                "DaemonConfig", "DaemonRuntime", "XeroAuthorization", "CLI", "xero-webhookd", "SystemSupport", "OpenSSLSupport",
+                "HTTPServer", "DiskQueue", "ByteJSON", "EventRecord", "Worker", "XeroAPI", "FakeXero", "TestSupport", "XeroTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "SystemSupport", "DiskQueue", "ByteJSON", "EventRecord", "XeroWebhooks", "HTTPServer", "TestSupport"]),
-        .testTarget(name: "XeroAPITests", dependencies: ["XeroAPI", "FakeXero", "ByteJSON", "TestSupport", "WebhookDaemon", "xero-webhookd"]),
+        .testTarget(name: "XeroAPITests", dependencies: ["XeroAPI", "FakeXero", "ByteJSON", "TestSupport", "XeroTestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["xero-webhookd", "EventRecord", "XeroWebhooks", "ByteJSON", "FakeXero", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -405,7 +405,7 @@ else
   result SKIP "promtool is not installed and could not be (Debian's prometheus package)"
 fi
 check "deploy/grafana-dashboard.json is JSON with panels" python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["panels"]' deploy/grafana-dashboard.json
-exported=$(grep -o 'family("xero_webhookd_[a-z_]*"' Sources/WebhookDaemon/Metrics.swift | sed 's/family("//; s/"//' | sort -u)
+exported=$(grep -o 'family("xero_webhookd_[a-z_]*"' Sources/DaemonRuntime/Metrics.swift | sed 's/family("//; s/"//' | sort -u)
 used=$(grep -oh 'xero_webhookd_[a-z_]*' deploy/prometheus-alerts.yml deploy/grafana-dashboard.json | sed -E 's/_(bucket|sum|count)$//' | sort -u)
 unknown=$(comm -13 <(echo "$exported") <(echo "$used") | tr '\n' ' ')
 check "every metric in the alert rules and the dashboard is exported${unknown:+ (not: $unknown)}" test -z "$unknown"

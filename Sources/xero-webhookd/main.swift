@@ -1,3 +1,3 @@
-import WebhookDaemon
+import CLI
 
 XeroWebhookdCommand.main()

@@ -2,6 +2,7 @@ import FakeXero
 import Foundation
 import Testing
 import XeroAPI
+import XeroTestSupport
 
 /// A burst like a busy hour of webhooks: many events, many tenants, repeats.
 @Suite struct BurstTests {

@@ -3,6 +3,7 @@ import Foundation
 import TestSupport
 import Testing
 import XeroAPI
+import XeroTestSupport
 
 @Suite struct ClientCredentialsTests {
     @Test func customConnectionTokenIsRenewedOnExpiry() async throws {

@@ -3,6 +3,7 @@ import Foundation
 import TestSupport
 import Testing
 import XeroAPI
+import XeroTestSupport
 
 @Suite struct CommandTokenTests {
     func provider(_ script: String, timeout: Duration = .seconds(10)) -> CommandTokenProvider {

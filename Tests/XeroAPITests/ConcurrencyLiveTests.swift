@@ -2,6 +2,7 @@ import FakeXero
 import Foundation
 import Testing
 import XeroAPI
+import XeroTestSupport
 
 @Suite struct ConcurrencyLiveTests {
     @Test func oneTenantNeverHasMoreThanFiveCallsInProgress() async throws {

@@ -3,6 +3,7 @@ import FakeXero
 import Foundation
 import TestSupport
 import Testing
+import XeroTestSupport
 
 /// The fake answers as Xero does: for each captured answer in `Tests/Fixtures/xero-answers/`
 /// that the fake produces itself, the fake's answer to the same situation has the same status,

@@ -3,6 +3,7 @@ import FakeXero
 import Foundation
 import TestSupport
 import Testing
+import XeroTestSupport
 
 /// The fake itself obeys Xero's rules; checked with raw HTTP so no client code is involved.
 @Suite struct FakeXeroTests {

@@ -4,6 +4,7 @@ import Foundation
 import TestSupport
 import Testing
 import XeroAPI
+import XeroTestSupport
 
 /// `XeroClient.fetch` against a live FakeXero.
 @Suite struct FetchLiveTests {

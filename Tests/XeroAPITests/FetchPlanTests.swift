@@ -1,4 +1,5 @@
 import Testing
+import XeroTestSupport
 @testable import XeroAPI
 
 @Suite struct FetchPlanTests {

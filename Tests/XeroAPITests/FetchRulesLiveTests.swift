@@ -4,6 +4,7 @@ import Foundation
 import TestSupport
 import Testing
 import XeroAPI
+import XeroTestSupport
 
 /// Only what the event names is fetched, and archived contacts are records (issue items 8, 9),
 /// against a live FakeXero.

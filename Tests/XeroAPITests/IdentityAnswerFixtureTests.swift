@@ -4,6 +4,7 @@ import Foundation
 import TestSupport
 import Testing
 import XeroAPI
+import XeroTestSupport
 
 /// Xero's captured identity answers (`Tests/Fixtures/xero-answers/`) read by the client as Xero
 /// sends them.

@@ -2,6 +2,7 @@ import Foundation
 import TestSupport
 import Testing
 import XeroAPI
+import XeroTestSupport
 
 /// xero-rate-limits.json read back when the wall clock is not where it was when it was written.
 @Suite struct RateLimitClockTests {

@@ -2,6 +2,7 @@ import FakeXero
 import Foundation
 import Testing
 import XeroAPI
+import XeroTestSupport
 
 /// Parking after a 429, against a live FakeXero.
 @Suite struct RateLimitLiveTests {

@@ -1,5 +1,6 @@
 import Testing
 import XeroAPI
+import XeroTestSupport
 
 /// The policy with made-up instants: no test here waits.
 @Suite struct RateLimitPolicyTests {

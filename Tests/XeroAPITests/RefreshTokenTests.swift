@@ -4,6 +4,7 @@ import Synchronization
 import TestSupport
 import Testing
 import XeroAPI
+import XeroTestSupport
 
 /// A token store that can be made to fail, as if the process died between Xero's answer and
 /// the write reaching the disk.
@@ -180,9 +181,4 @@ final class FailingStore: TokenStore {
         guard case let .paused(reason) = await second.token() else { throw Failure("expected paused") }
         #expect(reason.contains("authorize"))
     }
-}
-
-struct Failure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

@@ -3,6 +3,7 @@ import Foundation
 import TestSupport
 import Testing
 import XeroAPI
+import XeroTestSupport
 
 @Suite struct StaticTokenTests {
     @Test func tokenFromTheEnvironmentWorksUntilItExpires() async throws {

@@ -3,6 +3,7 @@ import Foundation
 import TestSupport
 import Testing
 import XeroAPI
+import XeroTestSupport
 
 /// Waits and pauses as the client reports them, and the rate limiter's state across restarts.
 @Suite struct WaitOutcomeTests {

@@ -1,0 +1,124 @@
+import ArgumentParser
+import ByteJSON
+import DaemonConfig
+import DaemonRuntime
+import Foundation
+import Worker
+
+/// `xero-webhookd dead …`: inspect and act on events the worker gave up on. Safe while the
+/// daemon runs: the store is files, changed by whole-file writes and atomic renames.
+package struct DeadCommand: ParsableCommand {
+    package init() {}
+
+    package static let configuration = CommandConfiguration(
+        commandName: "dead",
+        abstract: "Inspect, replay or purge dead-lettered events.",
+        subcommands: [List.self, Show.self, Replay.self, Purge.self]
+    )
+
+    package struct Options: ParsableArguments {
+        package init() {}
+
+        @OptionGroup package var state: StateOptions
+
+        package func store() throws -> DeadLetterStore {
+            DeadLetterStore(stateDirectory: try state.settings(for: "dead").stateDirectory)
+        }
+    }
+
+    package struct List: ParsableCommand {
+        package init() {}
+
+        package static let configuration = CommandConfiguration(abstract: "One line per dead letter: id, attempts, last error.")
+        @OptionGroup package var options: Options
+
+        @Flag(help: "One JSON object per line (numbers as JSON numbers, times in ms since the epoch) instead of text.")
+        package var json = false
+
+        package func run() throws {
+            let letters = try options.store().list()
+            if json {
+                func q(_ text: String) -> String { String(decoding: JSONText.quoted(text), as: UTF8.self) }
+                var out = ""
+                for letter in letters {
+                    out += #"{"id":\#(q(letter.id)),"sequence":\#(letter.sequence),"eventId":\#(q(letter.eventID)),"attempts":\#(letter.attempts),"firstAttemptMs":\#(letter.firstAttempt),"deadAtMs":\#(letter.deadAt),"lastError":\#(q(letter.lastError))}"# + "\n"
+                }
+                writeOut(Array(out.utf8))
+                return
+            }
+            var out = ""
+            for letter in letters {
+                out += "\(letter.id)\tattempts=\(letter.attempts)\t\(letter.lastError)\n"
+            }
+            out += "\(letters.count) dead letter\(letters.count == 1 ? "" : "s")\n"
+            writeOut(Array(out.utf8))
+        }
+    }
+
+    package struct Show: ParsableCommand {
+        package init() {}
+
+        package static let configuration = CommandConfiguration(abstract: "Print one dead letter as JSON.")
+        @OptionGroup package var options: Options
+        @Argument(help: "The id from `dead list`.") package var id: String
+
+        package func run() throws {
+            guard let letter = try options.store().get(id) else {
+                printError("dead: no dead letter \(id)")
+                throw ExitCode.failure
+            }
+            writeOut(letter.json() + [UInt8(ascii: "\n")])
+        }
+    }
+
+    package struct Replay: ParsableCommand {
+        package init() {}
+
+        package static let configuration = CommandConfiguration(
+            abstract: "Queue dead letters again; the running daemon (or its next start) delivers them."
+        )
+        @OptionGroup package var selection: Selection
+
+        package func validate() throws { try selection.validate() }
+
+        package func run() throws {
+            try selection.act(done: "queued for replay") { store, ids throws(DurableFile.Failure) in try store.replay(ids) }
+        }
+    }
+
+    package struct Purge: ParsableCommand {
+        package init() {}
+
+        package static let configuration = CommandConfiguration(abstract: "Delete dead letters for good.")
+        @OptionGroup package var selection: Selection
+
+        package func validate() throws { try selection.validate() }
+
+        package func run() throws {
+            try selection.act(done: "purged") { store, ids throws(DurableFile.Failure) in try store.purge(ids) }
+        }
+    }
+
+    /// Which letters `replay` and `purge` act on: the ids given, or every one with `--all`.
+    package struct Selection: ParsableArguments {
+        package init() {}
+
+        @OptionGroup package var options: Options
+        @Flag(help: "Every dead letter.") package var all = false
+        @Argument(help: "Ids from `dead list`.") package var ids: [String] = []
+
+        package func validate() throws {
+            guard all != !ids.isEmpty else { throw ValidationError("give ids or --all, not both and not neither") }
+        }
+
+        /// Runs `action` on the selected ids, reports ids that were not found, and fails if any was missing.
+        package func act(done: String, _ action: (DeadLetterStore, [String]) throws(DurableFile.Failure) -> [String]) throws {
+            let store = try options.store()
+            let wanted = all ? store.list().map(\.id) : ids
+            let handled = try action(store, wanted)
+            for id in wanted where !handled.contains(id) { printError("dead: no dead letter \(id)") }
+            writeOut(Array("\(handled.count) \(done)\n".utf8))
+            if handled.count < wanted.count { throw ExitCode.failure }
+        }
+    }
+}

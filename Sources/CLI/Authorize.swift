@@ -46,8 +46,7 @@ package struct Authorize: ParsableCommand {
                 override = (parsed.host, parsed.port)
             }
         } catch {
-            printError(error.description)
-            throw configErrorExit
+            throw configFailure(error)
         }
         if settings.xero.auth.mode != .refreshToken {
             printError("note: xero.auth.mode is \(settings.xero.auth.mode.rawValue); the stored refresh token is used only in refreshToken mode")
@@ -58,8 +57,7 @@ package struct Authorize: ParsableCommand {
         do {
             url = try flow.start()
         } catch {
-            printError("authorize: \(error)")
-            throw ExitCode.failure
+            throw failure("authorize: \(error)")
         }
         writeOut(Array("Open this URL in a browser and allow access:\n\n\(url)\n\nWaiting for Xero's redirect to \(flow.redirectURI) …\n".utf8))
         let limit = Duration.seconds(timeout)
@@ -71,9 +69,8 @@ package struct Authorize: ParsableCommand {
             }
         }
         switch result {
-        case let .failure(failure):
-            printError("authorize: \(failure)")
-            throw ExitCode.failure
+        case let .failure(reason):
+            throw failure("authorize: \(reason)")
         case let .success(outcome):
             writeOut(Array(Self.report(outcome).joined(separator: "\n").appending("\n").utf8))
         }

@@ -80,8 +80,7 @@ package struct CheckConfig: ParsableCommand {
             lines.append("config OK")
             writeOut(Array((lines.joined(separator: "\n") + "\n").utf8))
         } catch {
-            printError(error.description)
-            throw configErrorExit
+            throw configFailure(error)
         }
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DaemonConfig
 import Foundation
 import SystemSupport
 #if canImport(Glibc)
@@ -8,6 +9,20 @@ import Glibc
 /// Exit status for configuration errors (sysexits.h EX_CONFIG); the systemd unit does not
 /// restart on it.
 package let configErrorExit = ExitCode(78)
+
+/// Ends a command on a configuration error: the error (naming the key and the reason) on
+/// standard error, exit status 78. `throw configFailure(error)`.
+package func configFailure(_ error: ConfigError) -> ExitCode {
+    printError(error.description)
+    return configErrorExit
+}
+
+/// Ends a command that could not do its work: `message` on standard error, exit status 1 (or
+/// `exit`). `throw failure("queue dump: \(error)")`.
+package func failure(_ message: String, exit: ExitCode = .failure) -> ExitCode {
+    printError(message)
+    return exit
+}
 
 /// Writes a line to standard error (logging may not be set up yet). When standard error is the
 /// journal, the line carries `<3>` (error), so `journalctl -p err` shows config and start-up

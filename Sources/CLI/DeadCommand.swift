@@ -64,8 +64,7 @@ package struct DeadCommand: ParsableCommand {
 
         package func run() throws {
             guard let letter = try options.store().get(id) else {
-                printError("dead: no dead letter \(id)")
-                throw ExitCode.failure
+                throw failure("dead: no dead letter \(id)")
             }
             writeOut(letter.json() + [UInt8(ascii: "\n")])
         }

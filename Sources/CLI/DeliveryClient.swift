@@ -55,8 +55,7 @@ extension DeliveryTarget {
     /// ends the command.
     package static func required(_ url: String, command: String) throws -> DeliveryTarget {
         guard let target = DeliveryTarget(url) else {
-            printError("\(command): \(url) is not an http(s) URL")
-            throw ExitCode.validationFailure
+            throw failure("\(command): \(url) is not an http(s) URL", exit: .validationFailure)
         }
         return target
     }

@@ -34,8 +34,7 @@ package struct QueueCommand: ParsableCommand {
             do {
                 status = try QueueStatus.read(stateDirectory: settings.stateDirectory)
             } catch {
-                printError("queue status: \(error)")
-                throw ExitCode.failure
+                throw failure("queue status: \(error)")
             }
             if json {
                 writeOut(Self.json(status) + [UInt8(ascii: "\n")])
@@ -103,8 +102,7 @@ package struct QueueCommand: ParsableCommand {
             do {
                 records = try QueueReader.records(in: settings.queueDirectory)
             } catch {
-                printError("queue dump: \(error)")
-                throw ExitCode.failure
+                throw failure("queue dump: \(error)")
             }
             var out: [UInt8] = []
             for record in records {
@@ -149,8 +147,7 @@ extension QueueCommand {
             do {
                 summary = try QueueSalvage.run(queue, directory: settings.queueDirectory, maxRecordBytes: Daemon.queueOptions(settings).maxRecordBytes)
             } catch {
-                printError("queue salvage: \(error)")
-                throw ExitCode.failure
+                throw failure("queue salvage: \(error)")
             }
             writeOut(Array((summary.description + "\n").utf8))
         }

@@ -50,27 +50,23 @@ package struct Reload: ParsableCommand {
         // the one given here, and one state directory has one daemon (the queue's lock).
         let signalled = ReloadResult.Moment.now()
         guard kill(pid, SIGHUP) == 0 else {
-            printError("reload: cannot signal process \(pid): \(String(cString: strerror(errno)))")
-            throw ExitCode.failure
+            throw failure("reload: cannot signal process \(pid): \(String(cString: strerror(errno)))")
         }
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeout) * 1_000_000_000
         while DispatchTime.now().uptimeNanoseconds < deadline {
             if let result = ReloadResult.read(path), result.started.isAfter(signalled), !result.started.isAfter(.now()) {
                 if let error = result.error {
-                    printError("reload: rejected, the running configuration stays: \(error)")
-                    throw ExitCode.failure
+                    throw failure("reload: rejected, the running configuration stays: \(error)")
                 }
                 writeOut(Array("reload: configuration reloaded\n".utf8))
                 return
             }
             if Self.hasExited(pid) {
-                printError("reload: process \(pid) exited without an answer (SIGHUP ends a process that is not xero-webhookd serve)")
-                throw ExitCode.failure
+                throw failure("reload: process \(pid) exited without an answer (SIGHUP ends a process that is not xero-webhookd serve)")
             }
             usleep(20_000)  // a reload takes milliseconds; this waits for another process, not a test
         }
-        printError("reload: process \(pid) gave no answer in \(path) within \(timeout) s (is it xero-webhookd serve with this state directory? its log says why it could not write there)")
-        throw ExitCode.failure
+        throw failure("reload: process \(pid) gave no answer in \(path) within \(timeout) s (is it xero-webhookd serve with this state directory? its log says why it could not write there)")
     }
 
     /// Gone, or a zombie its parent has not reaped yet (it exited all the same).

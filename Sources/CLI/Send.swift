@@ -69,8 +69,7 @@ package struct Send: ParsableCommand {
             }
         }
         if failures > 0 {
-            printError("send: \(failures) of \(count) deliveries were not answered 200")
-            throw ExitCode.failure
+            throw failure("send: \(failures) of \(count) deliveries were not answered 200")
         }
     }
 

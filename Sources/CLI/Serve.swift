@@ -60,8 +60,7 @@ package struct Serve: ParsableCommand {
             sink = loaded.worker.enabled
                 ? try SinkFactory.make(loaded.worker, stateDirectory: loaded.stateDirectory, environment: environment) : nil
         } catch {
-            printError(error.description)
-            throw configErrorExit
+            throw configFailure(error)
         }
 
         let journal = JournalStream.matches(environment)

@@ -22,8 +22,7 @@ package struct Sign: ParsableCommand {
         let body: [UInt8]
         if let file {
             guard let data = FileManager.default.contents(atPath: file) else {
-                printError("sign: cannot read \(file)")
-                throw ExitCode.failure
+                throw failure("sign: cannot read \(file)")
             }
             body = Array(data)
         } else {
@@ -58,8 +57,7 @@ package enum KeyArgument {
         do {
             return WebhookSignature(current: try resolve(keyFile: keyFile))
         } catch {
-            printError(error.description)
-            throw configErrorExit
+            throw configFailure(error)
         }
     }
 }

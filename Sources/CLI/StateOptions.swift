@@ -33,8 +33,7 @@ package struct StateOptions: ParsableArguments {
         do {
             settings = try ConfigLoader.load(path: config, environment: environment)
         } catch {
-            printError(error.description)
-            throw configErrorExit
+            throw configFailure(error)
         }
         var source = settings.stateDirectorySource
         if let stateDirectory {
@@ -50,8 +49,7 @@ package struct StateOptions: ParsableArguments {
             // Only the refresh-token mode keeps something there (the token set).
             let state = Self.absolute(settings.stateDirectory)
             guard settings.xero.auth.mode != .refreshToken || FileManager.default.fileExists(atPath: state) else {
-                printError("\(command): no state directory \(state) (from \(source)); pass --state-directory with the daemon's, e.g. \(installed) for the service")
-                throw ExitCode.failure
+                throw failure("\(command): no state directory \(state) (from \(source)); pass --state-directory with the daemon's, e.g. \(installed) for the service")
             }
             return settings
         }

@@ -33,8 +33,7 @@ package struct TokenStatusCommand: ParsableCommand {
         do {
             secrets = try XeroSecrets.load(settings.xero, environment: environment)
         } catch {
-            printError(error.description)
-            throw configErrorExit
+            throw configFailure(error)
         }
         let lines = runBlocking {
             await TokenStatusReport.lines(settings: settings.xero, secrets: secrets, stateDirectory: settings.stateDirectory,

@@ -75,8 +75,7 @@ package struct Demo: ParsableCommand {
         let address = try daemon.start()
         defer { daemon.stop() }
         guard let url = DeliveryTarget("http://\(address)\(config.webhookPath)") else {
-            printError("demo: http://\(address)\(config.webhookPath) is not a URL")
-            throw ExitCode.failure
+            throw failure("demo: http://\(address)\(config.webhookPath) is not a URL")
         }
         let signer = WebhookSignature(current: key)
         let poster = DeliveryClient()
@@ -84,16 +83,14 @@ package struct Demo: ParsableCommand {
         // Xero's intent-to-receive first, then the deliveries, several events each.
         let itr = Selftest.intentToReceiveBody()
         guard case .success(let answer) = poster.post(url, body: itr, signature: signer.signature(for: itr)), answer.status == 200 else {
-            printError("demo: the intent-to-receive check failed")
-            throw ExitCode.failure
+            throw failure("demo: the intent-to-receive check failed")
         }
         var deliveries = 0
         for start in stride(from: 0, to: changes.count, by: 8) {
             let chunk = changes[start..<min(start + 8, changes.count)]
             let body = Array(Self.delivery(chunk.map { Self.event($0, base: base) }, first: start + 1).utf8)
             guard case .success(let answer) = poster.post(url, body: body, signature: signer.signature(for: body)), answer.status == 200 else {
-                printError("demo: a delivery was not acknowledged")
-                throw ExitCode.failure
+                throw failure("demo: a delivery was not acknowledged")
             }
             deliveries += 1
         }

@@ -89,17 +89,33 @@ enum SegmentScanner {
         sequences: ClosedRange<UInt64>,
         maxRecordBytes: Int
     ) -> (offset: Int, sequence: UInt64)? {
-        var candidate = offset + 1
+        nextValidRecord(bytes, from: offset + 1, sequences: sequences, maxRecordBytes: maxRecordBytes)
+            .map { (offset: $0.offset, sequence: $0.sequence) }
+    }
+
+    /// The first offset from `start` on holding a whole record whose sequence lies in
+    /// `sequences` and whose checksum verifies, with its sequence and where it ends. Moves on
+    /// byte by byte; offsets whose sequence field is outside `sequences` get no checksum, and a
+    /// run of zeros is jumped to the first offset whose sequence field reaches past it.
+    private static func nextValidRecord(
+        _ bytes: UnsafeRawBufferPointer,
+        from start: Int,
+        sequences: ClosedRange<UInt64>,
+        maxRecordBytes: Int
+    ) -> (offset: Int, sequence: UInt64, end: Int)? {
+        var candidate = start
         while bytes.count - candidate >= RecordCodec.headerSize {
             let sequence = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: candidate + 8, as: UInt64.self))
             if sequence == 0 {
+                // Bytes candidate+8 ..< candidate+16 are zero: a record can start again only
+                // where its 8-byte sequence field takes in the next non-zero byte.
                 let next = firstNonZero(bytes, from: candidate + 16) ?? bytes.count
                 candidate = max(candidate + 1, next - 15)
                 continue
             }
             if sequences.contains(sequence),
-               case let .record(found, _, _) = RecordCodec.decode(bytes, at: candidate, maxRecordBytes: maxRecordBytes) {
-                return (candidate, found)
+               case let .record(found, _, end) = RecordCodec.decode(bytes, at: candidate, maxRecordBytes: maxRecordBytes) {
+                return (candidate, found, end)
             }
             candidate += 1
         }
@@ -122,22 +138,9 @@ enum SegmentScanner {
         let window = 1...(overflow ? UInt64.max : upper)
         var offset = start
         var highest: UInt64?
-        while bytes.count - offset >= RecordCodec.headerSize {
-            let sequence = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self))
-            if sequence == 0 {
-                // Bytes offset+8 ..< offset+16 are zero: a record can start again only where its
-                // 8-byte sequence field takes in the next non-zero byte.
-                let next = firstNonZero(bytes, from: offset + 16) ?? bytes.count
-                offset = max(offset + 1, next - 15)
-                continue
-            }
-            if window.contains(sequence),
-               case let .record(sequence, _, end) = RecordCodec.decode(bytes, at: offset, maxRecordBytes: maxRecordBytes) {
-                highest = max(highest ?? 0, sequence)
-                offset = end
-            } else {
-                offset += 1
-            }
+        while let found = nextValidRecord(bytes, from: offset, sequences: window, maxRecordBytes: maxRecordBytes) {
+            highest = max(highest ?? 0, found.sequence)
+            offset = found.end
         }
         return highest
     }

@@ -32,13 +32,16 @@ let package = Package(
             name: "XeroWebhooks",
             dependencies: ["EventRecord", "HTTPServer", "DiskQueue", "ByteJSON"]
         ),
+        // What the worker asks a fetcher: the resource identity and the request. Shared by the
+        // worker and the Xero API client, which do not link each other.
+        .target(name: "ResourceFetch"),
         // Xero API client: token providers, rate limiter, batched resource fetcher.
-        .target(name: "XeroAPI", dependencies: ["ByteJSON", "SystemSupport"]),
+        .target(name: "XeroAPI", dependencies: ["ByteJSON", "SystemSupport", "ResourceFetch"]),
         // A test double of Xero's identity and accounting endpoints, on our HTTP server.
         .target(name: "FakeXero", dependencies: ["HTTPServer", "ByteJSON"]),
         .target(
             name: "Worker",
-            dependencies: ["SystemSupport", "DiskQueue", "ByteJSON", "EventRecord"]
+            dependencies: ["SystemSupport", "DiskQueue", "ByteJSON", "EventRecord", "ResourceFetch"]
         ),
         // The daemon's settings: the config file, secrets from the environment, files and
         // systemd credentials, and the errors that name a key and a reason.
@@ -52,7 +55,7 @@ let package = Package(
             name: "DaemonRuntime",
             dependencies: [
                 "DaemonConfig", "SystemSupport", "OpenSSLSupport", "HTTPServer", "DiskQueue", "ByteJSON", "EventRecord",
-                "XeroWebhooks", "Worker", "XeroAPI",
+                "XeroWebhooks", "ResourceFetch", "Worker", "XeroAPI",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -88,7 +91,7 @@ let package = Package(
         // Helpers shared by the test targets (raw HTTP client, temp dirs, signature vectors).
         .target(name: "TestSupport", dependencies: ["COpenSSL"], path: "Tests/TestSupport"),
         // The fake Xero with a manual clock and the client pieces the Xero API and daemon tests share.
-        .target(name: "XeroTestSupport", dependencies: ["XeroAPI", "FakeXero", "TestSupport"], path: "Tests/XeroTestSupport"),
+        .target(name: "XeroTestSupport", dependencies: ["XeroAPI", "ResourceFetch", "FakeXero", "TestSupport"], path: "Tests/XeroTestSupport"),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "OpenSSLSupport", "TestSupport"]),
         .testTarget(name: "ByteJSONTests", dependencies: ["ByteJSON"]),
         .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"]),
@@ -98,12 +101,12 @@ let package = Package(
             name: "DaemonTests",
             dependencies: [
                 "DaemonConfig", "DaemonRuntime", "XeroAuthorization", "CLI", "xero-webhookd", "SystemSupport", "OpenSSLSupport",
-                "HTTPServer", "DiskQueue", "ByteJSON", "EventRecord", "Worker", "XeroAPI", "FakeXero", "TestSupport", "XeroTestSupport",
+                "HTTPServer", "DiskQueue", "ByteJSON", "EventRecord", "ResourceFetch", "Worker", "XeroAPI", "FakeXero", "TestSupport", "XeroTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "SystemSupport", "DiskQueue", "ByteJSON", "EventRecord", "XeroWebhooks", "HTTPServer", "TestSupport"]),
-        .testTarget(name: "XeroAPITests", dependencies: ["XeroAPI", "FakeXero", "ByteJSON", "TestSupport", "XeroTestSupport"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "ResourceFetch", "SystemSupport", "DiskQueue", "ByteJSON", "EventRecord", "XeroWebhooks", "HTTPServer", "TestSupport"]),
+        .testTarget(name: "XeroAPITests", dependencies: ["XeroAPI", "ResourceFetch", "FakeXero", "ByteJSON", "TestSupport", "XeroTestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["xero-webhookd", "EventRecord", "XeroWebhooks", "ByteJSON", "FakeXero", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

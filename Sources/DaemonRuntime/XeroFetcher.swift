@@ -1,8 +1,9 @@
 import DaemonConfig
+import ResourceFetch
 import Worker
 import XeroAPI
 
-/// The worker's view of the Xero API client: maps the worker's requests to resource refs and
+/// The worker's view of the Xero API client: takes the worker's requests as they are and maps
 /// the client's outcomes to the worker's closed set of results.
 package struct XeroFetcher: ResourceFetcher {
     /// The two credentials a fetch can need, as pauses and `/readyz` name them.
@@ -16,12 +17,10 @@ package struct XeroFetcher: ResourceFetcher {
     }
 
     package func fetch(_ requests: [FetchRequest]) async -> [ResourceKey: FetchResult] {
-        var byRef: [ResourceRef: ResourceKey] = [:]
-        for request in requests { byRef[Self.ref(request)] = request.key }
-        let outcomes = await client.fetch(Array(byRef.keys))
+        let outcomes = await client.fetch(requests)
         var results: [ResourceKey: FetchResult] = [:]
-        for (ref, key) in byRef {
-            results[key] = switch outcomes[ref] {
+        for request in requests {
+            results[request.key] = switch outcomes[request.key] {
             case let .found(bytes)?: .found(bytes)
             case .notFound?: .notFound
             case let .retryable(reason, retryAfter)?: .retry(reason, after: retryAfter)
@@ -37,12 +36,7 @@ package struct XeroFetcher: ResourceFetcher {
     }
 
     /// The client's refusal of this event's `resourceUrl` (no request is made).
-    package func refusal(for request: FetchRequest) -> String? { client.refusal(for: Self.ref(request)) }
-
-    package static func ref(_ request: FetchRequest) -> ResourceRef {
-        ResourceRef(tenantId: request.key.tenantID, category: request.key.category, resourceId: request.key.resourceID,
-                    resourceURL: request.resourceURL)
-    }
+    package func refusal(for request: FetchRequest) -> String? { client.refusal(for: request) }
 
     /// SUBSCRIPTION events are fetched with the App Store billing token, everything else with
     /// the organisation token.

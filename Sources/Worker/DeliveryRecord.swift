@@ -1,4 +1,5 @@
 import ByteJSON
+import ResourceFetch
 
 /// One record handed to the sink: the current state of one resource and every event it covers.
 ///

@@ -1,6 +1,7 @@
 import ByteJSON
 import DiskQueue
 import EventRecord
+import ResourceFetch
 
 /// One queued event as the worker sees it: the queue record decoded and its fields read.
 package struct QueuedItem: Sendable, Equatable {

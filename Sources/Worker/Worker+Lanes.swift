@@ -1,4 +1,5 @@
 import EventRecord
+import ResourceFetch
 
 /// Lanes: one fetch-and-deliver in flight per tenant, handed back to the actor when done.
 extension Worker {

@@ -1,3 +1,5 @@
+import ResourceFetch
+
 /// Pauses: a credential that cannot be used holds back the resources that need it, a tenant
 /// Xero refused (403) holds back its own; everything else goes on. A credential pause lets
 /// fetches through again every `pauseRecheck` (a fetch that works ends it); a tenant pause asks

@@ -1,6 +1,7 @@
 import DiskQueue
 import EventRecord
 import Foundation
+import ResourceFetch
 import Synchronization
 import SystemSupport
 

@@ -1,3 +1,5 @@
+import ResourceFetch
+
 /// How the worker retries, batches and paces itself.
 package struct WorkerConfiguration: Sendable, Equatable {
     /// Attempts (fetch plus delivery) before an event goes to the dead-letter store. Waits (rate

@@ -1,4 +1,6 @@
-/// How `XeroClient.fetch` turns references into HTTP calls.
+import ResourceFetch
+
+/// How `XeroClient.fetch` turns requests into HTTP calls.
 ///
 /// Every URL is built here from the category's collection (`ResourceKind`) and the event's
 /// `resourceId`; an event's `resourceUrl` is checked by `ResourceAddress` and never followed.
@@ -22,7 +24,8 @@ struct FetchPlan: Sendable {
         var tenantId: String
         var kind: Kind
         var url: String
-        var refs: [ResourceRef]
+        /// The resources it fetches (one, or a batch of one tenant and kind).
+        var keys: [ResourceKey]
         /// The collection and id member of the records this call fetches.
         var resource: ResourceKind
 
@@ -32,75 +35,77 @@ struct FetchPlan: Sendable {
 
         /// Whether a 400 on this call is worth splitting.
         var isSplittable: Bool {
-            if case .batch = kind { return refs.count > 1 }
+            if case .batch = kind { return keys.count > 1 }
             return false
         }
     }
 
     var calls: [Call] = []
     /// Outcomes decided without any request (refused, permanent).
-    var decided: [ResourceRef: FetchOutcome] = [:]
+    var decided: [ResourceKey: FetchOutcome] = [:]
 
-    init(_ refs: [ResourceRef], configuration: XeroAPIConfiguration, origin: URLOrigin) {
-        var seen = Set<ResourceRef>()
-        var batches: [String: (tenant: String, kind: ResourceKind, refs: [ResourceRef])] = [:]
+    /// Two requests for one resource are one fetch: the first one's `resourceURL` is checked.
+    init(_ requests: [FetchRequest], configuration: XeroAPIConfiguration, origin: URLOrigin) {
+        var seen = Set<ResourceKey>()
+        var batches: [String: (tenant: String, kind: ResourceKind, keys: [ResourceKey])] = [:]
         var batchOrder: [String] = []
-        for ref in refs where seen.insert(ref).inserted {
-            switch ResourceAddress.resolve(ref, configuration: configuration, origin: origin) {
+        for request in requests where seen.insert(request.key).inserted {
+            let key = request.key
+            switch ResourceAddress.resolve(request, configuration: configuration, origin: origin) {
             case let .decided(outcome):
-                decided[ref] = outcome
+                decided[key] = outcome
             case let .fetch(kind, _) where kind.batchable:
-                let key = ref.tenantId.lowercased() + " " + kind.collection
-                if batches[key] == nil {
-                    batches[key] = (ref.tenantId, kind, [])
-                    batchOrder.append(key)
+                let batch = key.tenantID + " " + kind.collection
+                if batches[batch] == nil {
+                    batches[batch] = (key.tenantID, kind, [])
+                    batchOrder.append(batch)
                 }
-                batches[key]!.refs.append(ref)
+                batches[batch]!.keys.append(key)
             case let .fetch(kind, url):
-                calls.append(Call(tenantId: ref.tenantId, kind: kind.api == .appStore ? .subscription : .single,
-                                  url: url, refs: [ref], resource: kind))
+                calls.append(Call(tenantId: key.tenantID, kind: kind.api == .appStore ? .subscription : .single,
+                                  url: url, keys: [key], resource: kind))
             }
         }
-        for key in batchOrder {
-            let (tenant, kind, refs) = batches[key]!
-            for chunk in Self.chunks(refs, base: kind.batchPrefix(configuration), suffix: kind.batchSuffix,
+        for batch in batchOrder {
+            let (tenant, kind, keys) = batches[batch]!
+            for chunk in Self.chunks(keys, base: kind.batchPrefix(configuration), suffix: kind.batchSuffix,
                                      configuration: configuration) {
-                calls.append(Self.batch(tenant: tenant, kind: kind, refs: chunk, configuration: configuration))
+                calls.append(Self.batch(tenant: tenant, kind: kind, keys: chunk, configuration: configuration))
             }
         }
     }
 
-    /// One `IDs=` call for `refs` (all of one tenant and kind).
-    static func batch(tenant: String, kind: ResourceKind, refs: [ResourceRef], configuration: XeroAPIConfiguration) -> Call {
-        let url = kind.batchPrefix(configuration) + refs.map(\.resourceId).joined(separator: ",") + kind.batchSuffix
+    /// One `IDs=` call for `keys` (all of one tenant and kind).
+    static func batch(tenant: String, kind: ResourceKind, keys: [ResourceKey], configuration: XeroAPIConfiguration) -> Call {
+        let url = kind.batchPrefix(configuration) + keys.map(\.resourceID).joined(separator: ",") + kind.batchSuffix
         return Call(tenantId: tenant, kind: .batch(collection: kind.collection, idKey: kind.idKey ?? "ID"), url: url,
-                    refs: refs, resource: kind)
+                    keys: keys, resource: kind)
     }
 
     /// The two halves of a batch Xero refused with 400.
     static func halves(of call: Call, configuration: XeroAPIConfiguration) -> [Call] {
-        let middle = call.refs.count / 2
-        return [Array(call.refs[..<middle]), Array(call.refs[middle...])].map {
-            batch(tenant: call.tenantId, kind: call.resource, refs: $0, configuration: configuration)
+        let middle = call.keys.count / 2
+        return [Array(call.keys[..<middle]), Array(call.keys[middle...])].map {
+            batch(tenant: call.tenantId, kind: call.resource, keys: $0, configuration: configuration)
         }
     }
 
-    /// Splits `refs` so each request has at most `maxIDsPerRequest` ids and a URL of at most
+    /// Splits `keys` so each request has at most `maxIDsPerRequest` ids and a URL of at most
     /// `maxURLLength` characters.
-    static func chunks(_ refs: [ResourceRef], base: String, suffix: String,
-                       configuration: XeroAPIConfiguration) -> [[ResourceRef]] {
-        var result: [[ResourceRef]] = []
-        var current: [ResourceRef] = []
+    static func chunks(_ keys: [ResourceKey], base: String, suffix: String,
+                       configuration: XeroAPIConfiguration) -> [[ResourceKey]] {
+        var result: [[ResourceKey]] = []
+        var current: [ResourceKey] = []
         var length = base.utf8.count + suffix.utf8.count
-        for ref in refs {
-            let added = ref.resourceId.utf8.count + (current.isEmpty ? 0 : 1)
+        for key in keys {
+            let added = key.resourceID.utf8.count + (current.isEmpty ? 0 : 1)
             if !current.isEmpty && (current.count >= configuration.maxIDsPerRequest || length + added > configuration.maxURLLength) {
                 result.append(current)
                 current = []
                 length = base.utf8.count + suffix.utf8.count
             }
-            length += ref.resourceId.utf8.count + (current.isEmpty ? 0 : 1)
-            current.append(ref)
+            length += key.resourceID.utf8.count + (current.isEmpty ? 0 : 1)
+            current.append(key)
         }
         if !current.isEmpty { result.append(current) }
         return result

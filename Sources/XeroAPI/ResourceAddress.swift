@@ -1,4 +1,5 @@
 import Foundation
+import ResourceFetch
 
 /// Decides, for one event, which record to fetch and from where, or why it must not be fetched.
 ///
@@ -18,22 +19,23 @@ enum ResourceAddress {
         case decided(FetchOutcome)
     }
 
-    static func resolve(_ ref: ResourceRef, configuration: XeroAPIConfiguration, origin: URLOrigin) -> Resolution {
-        guard XeroIdentifier.isSafe(ref.tenantId) else {
+    static func resolve(_ request: FetchRequest, configuration: XeroAPIConfiguration, origin: URLOrigin) -> Resolution {
+        let key = request.key
+        guard XeroIdentifier.isSafe(key.tenantID) else {
             return .decided(.refused("the tenant id is not a Xero id (letters, digits and '-' only), so it is not sent"))
         }
-        guard XeroIdentifier.isGUID(ref.resourceId) else {
+        guard XeroIdentifier.isGUID(key.resourceID) else {
             return .decided(.refused("the resource id is not a GUID (Xero ids are 8-4-4-4-12 hexadecimal digits), so it is not sent"))
         }
-        let category = ref.normalizedCategory
+        let category = key.category
         let known = ResourceKind.known[category]
-        guard !ref.resourceURL.isEmpty else {
+        guard !request.resourceURL.isEmpty else {
             guard let known else {
                 return .decided(.permanent("the event has no resourceUrl and category \(category) has no known address"))
             }
-            return .fetch(kind: known, url: known.singleURL(ref.resourceId, configuration: configuration))
+            return .fetch(kind: known, url: known.singleURL(key.resourceID, configuration: configuration))
         }
-        guard let target = URLOrigin(ref.resourceURL), let components = URLComponents(string: ref.resourceURL) else {
+        guard let target = URLOrigin(request.resourceURL), let components = URLComponents(string: request.resourceURL) else {
             return .decided(.refused("the resourceUrl is not an absolute http(s) URL without user info"))
         }
         guard target == origin else {
@@ -59,7 +61,7 @@ enum ResourceAddress {
             // An unknown category (Xero adds categories): accept only `/api.xro/2.0/{Letters}/{resourceId}`.
             let collection = segments.count >= 2 ? String(segments[segments.endIndex - 2]) : ""
             guard !collection.isEmpty, collection.utf8.allSatisfy({ ($0 | 0x20) >= 0x61 && ($0 | 0x20) <= 0x7A }) else {
-                return .decided(.refused("the resourceUrl path \(shown) does not name a collection and the \(category) \(ref.resourceId)"))
+                return .decided(.refused("the resourceUrl path \(shown) does not name a collection and the \(category) \(key.resourceID)"))
             }
             // A known category's collection holds that category's records: an event of another
             // category naming it would deliver, say, an invoice as something else.
@@ -69,10 +71,10 @@ enum ResourceAddress {
             }
             kind = ResourceKind(api: .accounting, collection: collection, idKey: nil)
         }
-        let url = kind.singleURL(ref.resourceId, configuration: configuration)
+        let url = kind.singleURL(key.resourceID, configuration: configuration)
         let expected = URLComponents(string: url)?.percentEncodedPath ?? url
         guard path.lowercased() == expected.lowercased() else {
-            return .decided(.refused("the resourceUrl path \(shown) does not name the \(category) \(ref.resourceId) "
+            return .decided(.refused("the resourceUrl path \(shown) does not name the \(category) \(key.resourceID) "
                 + "(expected \(expected)); it is not fetched"))
         }
         return .fetch(kind: kind, url: url)

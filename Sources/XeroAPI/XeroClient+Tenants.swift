@@ -1,24 +1,26 @@
+import ResourceFetch
+
 /// Keeping fetches to the tenants the configuration allows (`TenantScope`).
 extension XeroClient {
-    /// Splits `refs` into those to fetch and those decided for their tenant (refused, or held
-    /// back while the tenant listing cannot be had). SUBSCRIPTION events are never held back:
-    /// their tenant id is the app's ApplicationID, not an organisation.
-    func scoped(_ refs: [ResourceRef]) async -> (inScope: [ResourceRef], refused: [ResourceRef: FetchOutcome]) {
-        let organisational = refs.filter { $0.normalizedCategory != "SUBSCRIPTION" }
+    /// Splits `requests` into those to fetch and those decided for their tenant (refused, or
+    /// held back while the tenant listing cannot be had). SUBSCRIPTION events are never held
+    /// back: their tenant id is the app's ApplicationID, not an organisation.
+    func scoped(_ requests: [FetchRequest]) async -> (inScope: [FetchRequest], refused: [ResourceKey: FetchOutcome]) {
+        let organisational = requests.map(\.key).filter { $0.category != "SUBSCRIPTION" }
         let outside: Set<String>
         let outcome: (String) -> FetchOutcome
         switch tenantScope {
         case .all:
-            return (refs, [:])
+            return (requests, [:])
         case let .noTenant(reason):
-            outside = Set(organisational.map { $0.tenantId.lowercased() })
+            outside = Set(organisational.map(\.tenantID))
             outcome = { _ in .refused(reason) }
         case let .only(tenantId, origin):
-            outside = Set(organisational.map { $0.tenantId.lowercased() }).subtracting([tenantId.lowercased()])
+            outside = Set(organisational.map(\.tenantID)).subtracting([tenantId.lowercased()])
             outcome = { .refused("\(origin) limits fetching to tenant \(tenantId); this event is for tenant \($0)") }
         case let .listed(url, origin):
-            guard let directory, !organisational.isEmpty else { return (refs, [:]) }
-            let wanted = Set(organisational.map { $0.tenantId.lowercased() })
+            guard let directory, !organisational.isEmpty else { return (requests, [:]) }
+            let wanted = Set(organisational.map(\.tenantID))
             switch await directory.check(wanted, list: { url in await self.connections(url: url) }) {
             case let .success(unlisted):
                 outside = unlisted
@@ -38,14 +40,15 @@ extension XeroClient {
                 outcome = { _ in held }
             }
         }
-        guard !outside.isEmpty else { return (refs, [:]) }
-        var inScope: [ResourceRef] = []
-        var refused: [ResourceRef: FetchOutcome] = [:]
-        for ref in refs {
-            if ref.normalizedCategory != "SUBSCRIPTION" && outside.contains(ref.tenantId.lowercased()) {
-                refused[ref] = outcome(XeroIdentifier.isSafe(ref.tenantId) ? ref.tenantId : "(not a Xero id)")
+        guard !outside.isEmpty else { return (requests, [:]) }
+        var inScope: [FetchRequest] = []
+        var refused: [ResourceKey: FetchOutcome] = [:]
+        for request in requests {
+            let key = request.key
+            if key.category != "SUBSCRIPTION" && outside.contains(key.tenantID) {
+                refused[key] = outcome(XeroIdentifier.isSafe(key.tenantID) ? key.tenantID : "(not a Xero id)")
             } else {
-                inScope.append(ref)
+                inScope.append(request)
             }
         }
         return (inScope, refused)

@@ -1,4 +1,5 @@
 import Foundation
+import ResourceFetch
 import Synchronization
 
 /// Fetches the records named by webhook events from Xero's API, within Xero's rate limits.
@@ -54,15 +55,14 @@ package final class XeroClient: Sendable {
         self.limiter = RateLimiter(limits: configuration.limits, stateFile: rateLimitStateFile)
     }
 
-    /// Fetches every referenced resource, as few calls as the API allows, and returns one
-    /// outcome per distinct reference (see `ResourceRef` for what "distinct" means). Never
-    /// throws: every failure is an outcome. Calls for different tenants run in parallel; calls
-    /// for one tenant are held to its limits.
-    package func fetch(_ refs: [ResourceRef]) async -> [ResourceRef: FetchOutcome] {
-        let (inScope, outOfScope) = await scoped(refs)
+    /// Fetches every requested resource, as few calls as the API allows, and returns one
+    /// outcome per distinct resource (`ResourceKey`). Never throws: every failure is an outcome.
+    /// Calls for different tenants run in parallel; calls for one tenant are held to its limits.
+    package func fetch(_ requests: [FetchRequest]) async -> [ResourceKey: FetchOutcome] {
+        let (inScope, outOfScope) = await scoped(requests)
         let plan = FetchPlan(inScope, configuration: configuration, origin: origin)
         var results = plan.decided.merging(outOfScope) { first, _ in first }
-        await withTaskGroup(of: [ResourceRef: FetchOutcome].self) { group in
+        await withTaskGroup(of: [ResourceKey: FetchOutcome].self) { group in
             for call in plan.calls {
                 group.addTask { await self.performSplitting(call) }
             }
@@ -76,10 +76,10 @@ package final class XeroClient: Sendable {
         return results
     }
 
-    /// Why `ref` is refused without a request (its `resourceUrl`, resource id or tenant id), or
-    /// nil when it may be fetched; the same check `fetch` makes.
-    package func refusal(for ref: ResourceRef) -> String? {
-        guard case let .decided(.refused(reason)) = ResourceAddress.resolve(ref, configuration: configuration, origin: origin) else {
+    /// Why `request` is refused without a request to Xero (its `resourceUrl`, resource id or
+    /// tenant id), or nil when it may be fetched; the same check `fetch` makes.
+    package func refusal(for request: FetchRequest) -> String? {
+        guard case let .decided(.refused(reason)) = ResourceAddress.resolve(request, configuration: configuration, origin: origin) else {
             return nil
         }
         return reason
@@ -126,7 +126,7 @@ package final class XeroClient: Sendable {
 
     /// Performs `call`; a multi-id batch Xero refused with 400 (one id it cannot take spoils
     /// the whole batch) is split in halves, so only the id Xero cannot take ends `.permanent`.
-    private func performSplitting(_ call: FetchPlan.Call) async -> [ResourceRef: FetchOutcome] {
+    private func performSplitting(_ call: FetchPlan.Call) async -> [ResourceKey: FetchOutcome] {
         let outcomes = await perform(call)
         guard call.isSplittable, Self.refusedWhole(call, outcomes) else { return outcomes }
         return await split(call)
@@ -136,11 +136,11 @@ package final class XeroClient: Sendable {
     /// both are, the request rather than one id is what Xero refuses, and splitting further
     /// would cost about two calls per id (16 ids: 31 calls), so that part ends `.permanent`.
     /// One bad id among good ones is still found in about 2·log2 N calls.
-    private func split(_ call: FetchPlan.Call) async -> [ResourceRef: FetchOutcome] {
+    private func split(_ call: FetchPlan.Call) async -> [ResourceKey: FetchOutcome] {
         counters.withLock { $0.batchSplits += 1 }
         let halves = FetchPlan.halves(of: call, configuration: configuration)
-        var performed: [Int: [ResourceRef: FetchOutcome]] = [:]
-        await withTaskGroup(of: (Int, [ResourceRef: FetchOutcome]).self) { group in
+        var performed: [Int: [ResourceKey: FetchOutcome]] = [:]
+        await withTaskGroup(of: (Int, [ResourceKey: FetchOutcome]).self) { group in
             for (index, half) in halves.enumerated() {
                 group.addTask { (index, await self.perform(half)) }
             }
@@ -150,9 +150,9 @@ package final class XeroClient: Sendable {
         if refused.count == halves.count {
             let outcome = FetchOutcome.permanent("Xero refused the IDs batch (400) and both its halves: the request, not "
                 + "one id, is refused, so it is not split further")
-            return Dictionary(uniqueKeysWithValues: call.refs.map { ($0, outcome) })
+            return Dictionary(uniqueKeysWithValues: call.keys.map { ($0, outcome) })
         }
-        var results: [ResourceRef: FetchOutcome] = [:]
+        var results: [ResourceKey: FetchOutcome] = [:]
         for index in halves.indices {
             let part = refused.contains(index) ? await split(halves[index]) : performed[index] ?? [:]
             results.merge(part) { first, _ in first }
@@ -161,14 +161,14 @@ package final class XeroClient: Sendable {
     }
 
     /// Whether Xero refused every id of `call` with the 400 that asks for a split.
-    private static func refusedWhole(_ call: FetchPlan.Call, _ outcomes: [ResourceRef: FetchOutcome]) -> Bool {
+    private static func refusedWhole(_ call: FetchPlan.Call, _ outcomes: [ResourceKey: FetchOutcome]) -> Bool {
         let rejected = FetchOutcome.permanent(FetchPlan.Call.rejectedBatch)
-        return call.refs.allSatisfy { outcomes[$0] == rejected }
+        return call.keys.allSatisfy { outcomes[$0] == rejected }
     }
 
-    private func perform(_ call: FetchPlan.Call) async -> [ResourceRef: FetchOutcome] {
-        func all(_ outcome: FetchOutcome) -> [ResourceRef: FetchOutcome] {
-            Dictionary(uniqueKeysWithValues: call.refs.map { ($0, outcome) })
+    private func perform(_ call: FetchPlan.Call) async -> [ResourceKey: FetchOutcome] {
+        func all(_ outcome: FetchOutcome) -> [ResourceKey: FetchOutcome] {
+            Dictionary(uniqueKeysWithValues: call.keys.map { ($0, outcome) })
         }
         let provider: any TokenProvider
         if call.kind == .subscription {
@@ -259,9 +259,9 @@ package final class XeroClient: Sendable {
     }
 
     private func interpret(_ response: InboundResponse, headers: RateLimitHeaders,
-                           call: FetchPlan.Call) async -> [ResourceRef: FetchOutcome] {
-        func all(_ outcome: FetchOutcome) -> [ResourceRef: FetchOutcome] {
-            Dictionary(uniqueKeysWithValues: call.refs.map { ($0, outcome) })
+                           call: FetchPlan.Call) async -> [ResourceKey: FetchOutcome] {
+        func all(_ outcome: FetchOutcome) -> [ResourceKey: FetchOutcome] {
+            Dictionary(uniqueKeysWithValues: call.keys.map { ($0, outcome) })
         }
         let detail = ResponseRecords.errorDetail(response.body).map { ": \($0)" } ?? ""
         switch response.status {
@@ -298,18 +298,18 @@ package final class XeroClient: Sendable {
         }
     }
 
-    private func records(_ body: [UInt8], call: FetchPlan.Call) -> [ResourceRef: FetchOutcome] {
-        var outcomes: [ResourceRef: FetchOutcome] = [:]
+    private func records(_ body: [UInt8], call: FetchPlan.Call) -> [ResourceKey: FetchOutcome] {
+        var outcomes: [ResourceKey: FetchOutcome] = [:]
         switch call.kind {
         case let .batch(collection, idKey):
             guard let found = ResponseRecords.batch(body, collection: collection, idKey: idKey) else {
-                for ref in call.refs { outcomes[ref] = .retryable("Xero's answer has no \(collection) array", retryAfter: nil) }
+                for key in call.keys { outcomes[key] = .retryable("Xero's answer has no \(collection) array", retryAfter: nil) }
                 return outcomes
             }
-            for ref in call.refs { outcomes[ref] = found[ref.resourceId.lowercased()].map { .found($0) } ?? .notFound }
+            for key in call.keys { outcomes[key] = found[key.resourceID].map { .found($0) } ?? .notFound }
         case .single, .subscription:
-            for ref in call.refs {
-                outcomes[ref] = ResponseRecords.single(body, resource: call.resource, resourceId: ref.resourceId)
+            for key in call.keys {
+                outcomes[key] = ResponseRecords.single(body, resource: call.resource, resourceId: key.resourceID)
                     ?? .retryable("Xero's answer is not JSON", retryAfter: nil)
             }
         }

@@ -1,5 +1,6 @@
 import FakeXero
 import Foundation
+import ResourceFetch
 import TestSupport
 import Testing
 import XeroTestSupport
@@ -20,7 +21,7 @@ import XeroTestSupport
     static let tenant = "fe79f7dd-5d9f-4f3a-9c4e-1b2c3d4e5f60"
 
     func resolve(_ category: String, _ id: String, _ url: String) -> ResourceAddress.Resolution {
-        ResourceAddress.resolve(ResourceRef(tenantId: "t1", category: category, resourceId: id, resourceURL: url),
+        ResourceAddress.resolve(FetchRequest(key: ResourceKey(tenantID: "t1", category: category, resourceID: id), resourceURL: url),
                                 configuration: configuration, origin: origin)
     }
 
@@ -114,7 +115,7 @@ import XeroTestSupport
         let (provider, _) = try harness.environmentAndFileTokens(tenant: tenant, fileRefused: true)
         let client = try harness.makeClient(provider)
         let ref = harness.ref(tenant, "INVOICE", id)
-        let first = try #require(await client.fetch([ref])[ref])
+        let first = try #require(await client.fetch([ref])[ref.key])
         guard case .paused = first else {
             Issue.record("two refused tokens must pause, got \(first)")
             _ = await client.fetch([ref])
@@ -136,7 +137,7 @@ import XeroTestSupport
         let client = try XeroClient(configuration: harness.configuration, tokens: StaticTokenProvider(source: .value(
             accessToken: token, expiresIn: nil, scope: nil, origin: "test")), transport: harness.transport, tenantScope: scope)
         let ref = harness.ref(stranger, "CONTACT", strangerID)
-        let outcome = try #require(await client.fetch([ref])[ref])
+        let outcome = try #require(await client.fetch([ref])[ref.key])
         guard case .refused = outcome else {
             Issue.record("\(value) names tenant \(mine) (read as \(scope)); another tenant's event must be refused, got \(outcome)")
             return

@@ -1,5 +1,6 @@
 import FakeXero
 import Foundation
+import ResourceFetch
 import TestSupport
 import Testing
 @testable import CLI
@@ -91,9 +92,9 @@ import XeroTestSupport
         let provider = StaticTokenProvider(source: .file(path: path, origin: "file \(path)"), now: harness.clock.now)
         let client = try harness.makeClient(provider)
         let ref = harness.ref(tenant, "INVOICE", id)
-        guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("the token must work at first") }
+        guard case .found = try #require(await client.fetch([ref])[ref.key]) else { throw Failure("the token must work at first") }
         harness.clock.advance(seconds: 600)  // past exp, well within 1800 s of the file's mtime
-        let outcome = try #require(await client.fetch([ref])[ref])
+        let outcome = try #require(await client.fetch([ref])[ref.key])
         guard case let .paused(reason) = outcome else { throw Failure("expected paused, got \(outcome)") }
         #expect(reason.contains("expired"))
         #expect(harness.fake.stats.totalCalls == 1)
@@ -141,7 +142,7 @@ import XeroTestSupport
         let client = try #require(try settings.makeClient(stateDirectory: harness.dir.path, environment: environment,
                                                            transport: harness.transport))
         let ref = harness.ref(tenant, "INVOICE", id)
-        guard case let .refused(reason) = try #require(await client.fetch([ref])[ref]) else { throw Failure("must be refused") }
+        guard case let .refused(reason) = try #require(await client.fetch([ref])[ref.key]) else { throw Failure("must be refused") }
         #expect(reason.contains("PAN_SEC_XERO_TENANT_URL") && !reason.contains("s3cretpw"))
         #expect(harness.fake.stats.totalCalls == 0)
 
@@ -162,11 +163,11 @@ import XeroTestSupport
             accessToken: token, expiresIn: nil, scope: nil, origin: "test")), transport: harness.transport,
             tenantScope: .listed(url: harness.configuration.connectionsEndpoint, origin: "test"), relistInterval: .zero)
         let ref = harness.ref(tenant, "CONTACT", id)
-        let first = try #require(await client.fetch([ref])[ref])
+        let first = try #require(await client.fetch([ref])[ref.key])
         guard case let .retryable(reason, _) = first else { throw Failure("expected retryable, got \(first)") }
         #expect(reason.contains("listing") && reason.contains("503"))
         #expect(harness.fake.stats.calls(tenant: tenant, endpoint: "Contacts?IDs") == 0)
-        guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("must be fetched once listed") }
+        guard case .found = try #require(await client.fetch([ref])[ref.key]) else { throw Failure("must be fetched once listed") }
         #expect(harness.fake.stats.requestsByEndpoint["connections"] == 2)
     }
 
@@ -201,7 +202,7 @@ import XeroTestSupport
         var configuration = XeroAPIConfiguration()
         configuration.apiBaseURL = "https://api.xero.com"
         let id = newID()
-        let ref = ResourceRef(tenantId: "t1", category: "INVOICE", resourceId: id,
+        let ref = FetchRequest(key: ResourceKey(tenantID: "t1", category: "INVOICE", resourceID: id),
                               resourceURL: template.replacingOccurrences(of: "ID", with: id))
         let resolution = ResourceAddress.resolve(ref, configuration: configuration, origin: URLOrigin(configuration.apiBaseURL)!)
         guard case let .decided(.refused(reason)) = resolution else {
@@ -209,7 +210,7 @@ import XeroTestSupport
             return
         }
         #expect(reason.contains(expected), "\(reason)")
-        let defaultPort = ResourceRef(tenantId: "t1", category: "INVOICE", resourceId: id,
+        let defaultPort = FetchRequest(key: ResourceKey(tenantID: "t1", category: "INVOICE", resourceID: id),
                                       resourceURL: "https://API.xero.com:443/api.xro/2.0/Invoices/\(id)")
         guard case .fetch = ResourceAddress.resolve(defaultPort, configuration: configuration, origin: URLOrigin(configuration.apiBaseURL)!) else {
             Issue.record("the default port is the same origin")

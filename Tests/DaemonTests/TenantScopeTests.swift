@@ -61,8 +61,8 @@ import XeroTestSupport
                                     tenantScope: .only(tenantId: mine.uppercased(), origin: "environment PAN_SEC_XERO_TENANT_URL"))
         let refs = [harness.ref(mine, "INVOICE", id), harness.ref(other, "INVOICE", otherID)]
         let outcomes = await client.fetch(refs)
-        guard case .found = outcomes[refs[0]] else { throw Failure("the named tenant must be fetched") }
-        guard case let .refused(reason) = outcomes[refs[1]] else { throw Failure("another tenant must be refused") }
+        guard case .found = outcomes[refs[0].key] else { throw Failure("the named tenant must be fetched") }
+        guard case let .refused(reason) = outcomes[refs[1].key] else { throw Failure("another tenant must be refused") }
         #expect(reason.contains("PAN_SEC_XERO_TENANT_URL") && reason.contains(other))
         #expect(harness.fake.stats.calls(tenant: other, endpoint: "Invoices?IDs") == 0)
     }
@@ -82,8 +82,8 @@ import XeroTestSupport
         let steady = try client(relist: .seconds(3600))
         let refs = [harness.ref(mine, "CONTACT", id), harness.ref(stranger, "CONTACT", strangerID)]
         let outcomes = await steady.fetch(refs)
-        guard case .found = outcomes[refs[0]] else { throw Failure("a listed tenant must be fetched") }
-        guard case let .refused(reason) = outcomes[refs[1]] else { throw Failure("an unlisted tenant must be refused") }
+        guard case .found = outcomes[refs[0].key] else { throw Failure("a listed tenant must be fetched") }
+        guard case let .refused(reason) = outcomes[refs[1].key] else { throw Failure("an unlisted tenant must be refused") }
         #expect(reason.contains(stranger) && reason.contains("/connections"))
         #expect(harness.fake.stats.requestsByEndpoint["connections"] == 1)
         _ = await steady.fetch(refs)

@@ -1,5 +1,6 @@
 import DiskQueue
 import Foundation
+import ResourceFetch
 import Synchronization
 import TestSupport
 import Testing

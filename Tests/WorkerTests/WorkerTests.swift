@@ -2,6 +2,7 @@ import ByteJSON
 import DiskQueue
 import EventRecord
 import Foundation
+import ResourceFetch
 import Synchronization
 import TestSupport
 import Testing

@@ -1,5 +1,6 @@
 import DiskQueue
 import Foundation
+import ResourceFetch
 import TestSupport
 import Testing
 @testable import Worker

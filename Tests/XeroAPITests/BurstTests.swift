@@ -1,5 +1,6 @@
 import FakeXero
 import Foundation
+import ResourceFetch
 import Testing
 import XeroAPI
 import XeroTestSupport
@@ -37,7 +38,7 @@ import XeroTestSupport
                 }
             }
         }
-        var events: [ResourceRef] = []
+        var events: [FetchRequest] = []
         for _ in 0..<1000 {
             // Two busy organisations get about a third of the events (more than 50 distinct invoices).
             let hot = Int.random(in: 0..<100, using: &random)
@@ -51,37 +52,38 @@ import XeroTestSupport
         let client = try harness.makeClient(StaticTokenProvider(source: .value(accessToken: token, expiresIn: nil, scope: nil, origin: "test")))
 
         let outcomes = await client.fetch(events)
+        /// How many distinct resources of `category` the burst names for `tenant`.
+        func distinctCount(_ tenant: String, _ category: String) -> Int {
+            Set(events.map(\.key).filter { $0.tenantID == tenant && $0.category == category }.map(\.resourceID)).count
+        }
 
         let stats = harness.fake.stats
         #expect(stats.tooManyRequests == 0)
         #expect(stats.maxInFlightByTenant.values.allSatisfy { $0 <= 5 })
         #expect(stats.maxPerMinuteByTenant.values.allSatisfy { $0 <= 60 })
         for event in events {
-            let expected: FetchOutcome? = missing.contains(event.resourceId) ? .notFound : nil
+            let expected: FetchOutcome? = missing.contains(event.key.resourceID) ? .notFound : nil
             if let expected {
-                #expect(outcomes[event] == expected)
+                #expect(outcomes[event.key] == expected)
             } else {
-                guard case .found = outcomes[event] else { throw Failure("\(event) not found") }
+                guard case .found = outcomes[event.key] else { throw Failure("\(event) not found") }
             }
         }
         for tenant in tenants {
             for (category, endpoint) in [("INVOICE", "Invoices?IDs"), ("CONTACT", "Contacts?IDs")] {
-                let distinct = Set(events.filter { $0.tenantId == tenant && $0.category == category }.map(\.resourceId)).count
+                let distinct = distinctCount(tenant, category)
                 #expect(stats.calls(tenant: tenant, endpoint: endpoint) <= (distinct + 49) / 50)
             }
-            let notes = Set(events.filter { $0.tenantId == tenant && $0.category == "CREDITNOTE" }.map(\.resourceId)).count
+            let notes = distinctCount(tenant, "CREDITNOTE")
             #expect(stats.calls(tenant: tenant, endpoint: "CreditNotes/{id}") == notes)
         }
         let perEvent = Double(stats.totalCalls) / Double(events.count)
-        let busiest = tenants.max { a, b in
-            Set(events.filter { $0.tenantId == a && $0.category == "INVOICE" }.map(\.resourceId)).count
-                < Set(events.filter { $0.tenantId == b && $0.category == "INVOICE" }.map(\.resourceId)).count
-        }!
-        let busiestInvoices = Set(events.filter { $0.tenantId == busiest && $0.category == "INVOICE" }.map(\.resourceId)).count
+        let busiest = tenants.max { distinctCount($0, "INVOICE") < distinctCount($1, "INVOICE") }!
+        let busiestInvoices = distinctCount(busiest, "INVOICE")
         #expect(busiestInvoices > 50)  // the burst does exercise more than one batch per tenant
         print("burst: busiest tenant had \(busiestInvoices) distinct invoices, fetched in "
             + "\(stats.calls(tenant: busiest, endpoint: "Invoices?IDs")) calls")
-        print("burst: \(events.count) events, \(Set(events).count) distinct resources, \(tenants.count) tenants -> "
+        print("burst: \(events.count) events, \(Set(events.map(\.key)).count) distinct resources, \(tenants.count) tenants -> "
             + "\(stats.totalCalls) API calls = \(String(format: "%.3f", perEvent)) calls per event (a naive client: 1.000); "
             + "most in flight for one tenant: \(stats.maxInFlightByTenant.values.max() ?? 0), "
             + "most in one minute for one tenant: \(stats.maxPerMinuteByTenant.values.max() ?? 0), 429s: \(stats.tooManyRequests)")

@@ -1,5 +1,6 @@
 import FakeXero
 import Foundation
+import ResourceFetch
 import TestSupport
 import Testing
 import XeroAPI
@@ -10,11 +11,11 @@ import XeroTestSupport
         let harness = try Harness()
         defer { harness.stop() }
         let (client, ref, tenant) = try harness.customConnection()
-        guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("not found") }
-        guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("not found") }
+        guard case .found = try #require(await client.fetch([ref])[ref.key]) else { throw Failure("not found") }
+        guard case .found = try #require(await client.fetch([ref])[ref.key]) else { throw Failure("not found") }
         #expect(harness.fake.stats.tokenGrants["client_credentials"] == 1)
         harness.clock.advance(seconds: 1800)
-        guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("not found") }
+        guard case .found = try #require(await client.fetch([ref])[ref.key]) else { throw Failure("not found") }
         #expect(harness.fake.stats.tokenGrants["client_credentials"] == 2)
         let connections = try await client.connections().get()
         #expect(connections.map(\.tenantId) == [tenant])
@@ -41,12 +42,12 @@ import XeroTestSupport
                                                      scope: nil, origin: "test"))
         let billing = ClientCredentialsProvider(client: ClientCredentials(id: "store-app", secret: "s3"), scope: "marketplace.billing",
                                                 identity: harness.identity)
-        let ref = ResourceRef(tenantId: app, category: "SUBSCRIPTION", resourceId: subscription,
+        let ref = FetchRequest(key: ResourceKey(tenantID: app, category: "SUBSCRIPTION", resourceID: subscription),
                               resourceURL: "\(harness.configuration.apiBaseURL)/appstore/2.0/subscriptions/\(subscription)")
         let withBilling = try harness.makeClient(org, billing: billing)
-        #expect(await withBilling.fetch([ref])[ref] == .found(Array(body.utf8)))
+        #expect(await withBilling.fetch([ref])[ref.key] == .found(Array(body.utf8)))
         let withoutBilling = try harness.makeClient(org)
-        guard case let .permanent(reason) = try #require(await withoutBilling.fetch([ref])[ref]) else {
+        guard case let .permanent(reason) = try #require(await withoutBilling.fetch([ref])[ref.key]) else {
             throw Failure("expected permanent")
         }
         #expect(reason.contains("marketplace.billing"))

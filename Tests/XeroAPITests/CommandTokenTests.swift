@@ -19,7 +19,7 @@ import XeroTestSupport
         let provider = provider(#"printf '{"access_token":"\#(token)","expires_in":1800,"scope":"a b"}'"#)
         let client = try harness.makeClient(provider)
         let ref = harness.ref(tenant, "INVOICE", id)
-        guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("not found") }
+        guard case .found = try #require(await client.fetch([ref])[ref.key]) else { throw Failure("not found") }
         let status = await provider.status()
         #expect(status.state == .ready)
         #expect(status.scopes == ["a", "b"])

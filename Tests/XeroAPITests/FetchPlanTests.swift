@@ -1,3 +1,4 @@
+import ResourceFetch
 import Testing
 import XeroTestSupport
 @testable import XeroAPI
@@ -10,9 +11,9 @@ import XeroTestSupport
     }()
     var origin: URLOrigin { URLOrigin(configuration.apiBaseURL)! }
 
-    func ref(_ tenant: String, _ category: String, _ id: String, url: String? = nil) -> ResourceRef {
+    func ref(_ tenant: String, _ category: String, _ id: String, url: String? = nil) -> FetchRequest {
         let collection = ResourceKind.known[category.uppercased()]?.collection ?? "Things"
-        return ResourceRef(tenantId: tenant, category: category, resourceId: id,
+        return FetchRequest(key: ResourceKey(tenantID: tenant, category: category, resourceID: id),
                            resourceURL: url ?? "https://api.xero.com/api.xro/2.0/\(collection)/\(id)")
     }
 
@@ -20,7 +21,7 @@ import XeroTestSupport
         let ids = (0..<120).map { _ in newID() }
         let plan = FetchPlan(ids.map { ref("t1", "INVOICE", $0) }, configuration: configuration, origin: origin)
         #expect(plan.calls.count == 3)
-        #expect(plan.calls.map(\.refs.count) == [50, 50, 20])
+        #expect(plan.calls.map(\.keys.count) == [50, 50, 20])
         for call in plan.calls {
             #expect(call.url.hasPrefix("https://api.xero.com/api.xro/2.0/Invoices?IDs="))
             #expect(call.url.hasSuffix("&page=1"))
@@ -38,7 +39,7 @@ import XeroTestSupport
         let plan = FetchPlan(ids.map { ref("t1", "CONTACT", $0) }, configuration: tight, origin: origin)
         #expect(plan.calls.count > 1)
         #expect(plan.calls.allSatisfy { $0.url.utf8.count <= 400 })
-        #expect(plan.calls.flatMap(\.refs).count == 20)
+        #expect(plan.calls.flatMap(\.keys).count == 20)
     }
 
     @Test func groupsByTenantAndCategoryAndDeduplicatesIgnoringCase() {
@@ -49,23 +50,23 @@ import XeroTestSupport
         ]
         let plan = FetchPlan(refs, configuration: configuration, origin: origin)
         #expect(plan.calls.count == 3)
-        #expect(plan.calls.allSatisfy { $0.refs.count == 1 })
-        #expect(Set(refs).count == 3)
+        #expect(plan.calls.allSatisfy { $0.keys.count == 1 })
+        #expect(Set(refs.map(\.key)).count == 3)
     }
 
     @Test func creditNotesAndUnknownCategoriesUseTheirResourceURL() {
         let id = newID()
         let credit = ref("t1", "CREDITNOTE", id, url: "https://api.xero.com/api.xro/2.0/CreditNotes/\(id)")
-        let bare = ResourceRef(tenantId: "t1", category: "CREDITNOTE", resourceId: newID(), resourceURL: "")
+        let bare = FetchRequest(key: ResourceKey(tenantID: "t1", category: "CREDITNOTE", resourceID: newID()), resourceURL: "")
         let purchase = newID()
         let unknown = ref("t1", "PURCHASEORDER", purchase, url: "https://api.xero.com/api.xro/2.0/PurchaseOrders/\(purchase)")
-        let nowhere = ResourceRef(tenantId: "t1", category: "MYSTERY", resourceId: newID(), resourceURL: "")
+        let nowhere = FetchRequest(key: ResourceKey(tenantID: "t1", category: "MYSTERY", resourceID: newID()), resourceURL: "")
         let plan = FetchPlan([credit, bare, unknown, nowhere], configuration: configuration, origin: origin)
         #expect(plan.calls.map(\.url) == [
-            credit.resourceURL, "https://api.xero.com/api.xro/2.0/CreditNotes/\(bare.resourceId)", unknown.resourceURL,
+            credit.resourceURL, "https://api.xero.com/api.xro/2.0/CreditNotes/\(bare.key.resourceID)", unknown.resourceURL,
         ])
         #expect(plan.calls.allSatisfy { $0.kind == .single })
-        guard case .permanent = plan.decided[nowhere] else {
+        guard case .permanent = plan.decided[nowhere.key] else {
             Issue.record("no address for an unknown category without resourceUrl")
             return
         }
@@ -81,7 +82,7 @@ import XeroTestSupport
         let batchable = ref("t1", "INVOICE", newID(), url: url)
         let plan = FetchPlan([bad, batchable], configuration: configuration, origin: origin)
         #expect(plan.calls.isEmpty)
-        guard case .refused = plan.decided[bad], case .refused = plan.decided[batchable] else {
+        guard case .refused = plan.decided[bad.key], case .refused = plan.decided[batchable.key] else {
             Issue.record("\(url) must be refused")
             return
         }
@@ -132,8 +133,8 @@ import XeroTestSupport
         let event = ref("t1", "CREDITNOTE", id, url: url)
         let plan = FetchPlan([event], configuration: configuration, origin: origin)
         #expect(plan.calls.isEmpty, "\(url) must not be fetched")
-        guard case .refused = plan.decided[event] else {
-            Issue.record("\(url) must be refused, got \(String(describing: plan.decided[event]))")
+        guard case .refused = plan.decided[event.key] else {
+            Issue.record("\(url) must be refused, got \(String(describing: plan.decided[event.key]))")
             return
         }
     }
@@ -144,9 +145,9 @@ import XeroTestSupport
         let refs = (good + bad).map { ref("t1", "INVOICE", $0) }
         let plan = FetchPlan(refs, configuration: configuration, origin: origin)
         #expect(plan.calls.count == 1)
-        #expect(Set(plan.calls[0].refs.map(\.resourceId)) == Set(good))
+        #expect(Set(plan.calls[0].keys.map(\.resourceID)) == Set(good.map { $0.lowercased() }))
         for id in bad {
-            guard case .refused = plan.decided[ref("t1", "INVOICE", id)] else {
+            guard case .refused = plan.decided[ref("t1", "INVOICE", id).key] else {
                 Issue.record("\(id) must be refused before the batch")
                 continue
             }
@@ -159,15 +160,15 @@ import XeroTestSupport
         let call = try #require(plan.calls.first)
         #expect(call.isSplittable)
         let halves = FetchPlan.halves(of: call, configuration: configuration)
-        #expect(halves.map(\.refs.count) == [2, 3])
-        #expect(halves.flatMap(\.refs) == call.refs)
+        #expect(halves.map(\.keys.count) == [2, 3])
+        #expect(halves.flatMap(\.keys) == call.keys)
         #expect(halves.allSatisfy { $0.url.hasSuffix("&includeArchived=true") && $0.kind == call.kind })
         #expect(!FetchPlan.halves(of: halves[0], configuration: configuration)[0].isSplittable)
     }
 
     @Test func idsThatCouldBreakTheURLOrAHeaderAreRefused() {
         let comma = ref("t1", "INVOICE", "a,b")
-        let header = ResourceRef(tenantId: "t1\r\nX-Evil: 1", category: "INVOICE", resourceId: newID(), resourceURL: "")
+        let header = FetchRequest(key: ResourceKey(tenantID: "t1\r\nX-Evil: 1", category: "INVOICE", resourceID: newID()), resourceURL: "")
         let plan = FetchPlan([comma, header], configuration: configuration, origin: origin)
         #expect(plan.calls.isEmpty)
         #expect(plan.decided.count == 2)

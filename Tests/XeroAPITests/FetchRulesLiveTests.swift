@@ -1,6 +1,7 @@
 import ByteJSON
 import FakeXero
 import Foundation
+import ResourceFetch
 import TestSupport
 import Testing
 import XeroAPI
@@ -20,12 +21,12 @@ import XeroTestSupport
         let tenant = newID(), id = newID()
         let client = try staticClient(harness, tenants: [tenant])
         let base = harness.configuration.apiBaseURL
-        let walkOut = ResourceRef(tenantId: tenant, category: "CREDITNOTE", resourceId: id,
+        let walkOut = FetchRequest(key: ResourceKey(tenantID: tenant, category: "CREDITNOTE", resourceID: id),
                                   resourceURL: "\(base)/api.xro/2.0/../../_stats?ID")
-        let invoiceURL = ResourceRef(tenantId: tenant, category: "CREDITNOTE", resourceId: newID(),
+        let invoiceURL = FetchRequest(key: ResourceKey(tenantID: tenant, category: "CREDITNOTE", resourceID: newID()),
                                      resourceURL: "\(base)/api.xro/2.0/Invoices/\(id)")
         let outcomes = await client.fetch([walkOut, invoiceURL])
-        guard case .refused = outcomes[walkOut], case .refused = outcomes[invoiceURL] else {
+        guard case .refused = outcomes[walkOut.key], case .refused = outcomes[invoiceURL.key] else {
             throw Failure("both must be refused, got \(outcomes)")
         }
         #expect(harness.fake.stats.requestsByEndpoint.isEmpty)
@@ -41,7 +42,7 @@ import XeroTestSupport
                                json: #"{"CreditNoteID":"\#(other)","Total":5.00}"#)
         let client = try staticClient(harness, tenants: [tenant])
         let ref = harness.ref(tenant, "CREDITNOTE", asked)
-        let outcome = try #require(await client.fetch([ref])[ref])
+        let outcome = try #require(await client.fetch([ref])[ref.key])
         guard case let .refused(reason) = outcome else { throw Failure("expected refused, got \(outcome)") }
         #expect(reason.contains(other))
         #expect(harness.fake.stats.calls(tenant: tenant, endpoint: "CreditNotes/{id}") == 1)
@@ -53,9 +54,9 @@ import XeroTestSupport
         let (tenant, id) = harness.seededTenant("CreditNotes")
         let client = try staticClient(harness, tenants: [tenant])
         let shouted = harness.configuration.apiBaseURL.replacingOccurrences(of: "http://", with: "HTTP://")
-        let ref = ResourceRef(tenantId: tenant, category: "CREDITNOTE", resourceId: id,
+        let ref = FetchRequest(key: ResourceKey(tenantID: tenant, category: "CREDITNOTE", resourceID: id),
                               resourceURL: "\(shouted)/api.xro/2.0/CreditNotes/\(id)")
-        guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("must be found") }
+        guard case .found = try #require(await client.fetch([ref])[ref.key]) else { throw Failure("must be found") }
         #expect(harness.fake.stats.calls(tenant: tenant, endpoint: "CreditNotes/{id}") == 1)
     }
 
@@ -73,9 +74,9 @@ import XeroTestSupport
         let refs = ids.map { harness.ref(tenant, "INVOICE", $0) }
         let outcomes = await client.fetch(refs)
         for (id, ref) in zip(ids, refs) where id != bad {
-            guard case .found = outcomes[ref] else { throw Failure("\(id) must be found, got \(String(describing: outcomes[ref]))") }
+            guard case .found = outcomes[ref.key] else { throw Failure("\(id) must be found, got \(String(describing: outcomes[ref.key]))") }
         }
-        guard case let .permanent(reason) = outcomes[refs[5]] else { throw Failure("the bad id must be permanent") }
+        guard case let .permanent(reason) = outcomes[refs[5].key] else { throw Failure("the bad id must be permanent") }
         #expect(reason.contains("400"))
         // 8 → 4 + 4 → 2 + 2 (only the half holding the bad id splits further) → 1 + 1.
         #expect(harness.fake.stats.calls(tenant: tenant, endpoint: "Invoices?IDs") == 7)
@@ -91,9 +92,9 @@ import XeroTestSupport
         let client = try staticClient(harness, tenants: [tenant])
         let refs = [harness.ref(tenant, "CONTACT", archived), harness.ref(tenant, "CONTACT", active)]
         let outcomes = await client.fetch(refs)
-        guard case let .found(bytes) = outcomes[refs[0]] else { throw Failure("an archived contact must be found") }
+        guard case let .found(bytes) = outcomes[refs[0].key] else { throw Failure("an archived contact must be found") }
         #expect(try JSONParser.parse(bytes)["ContactStatus"]?.stringValue == "ARCHIVED")
-        guard case .found = outcomes[refs[1]] else { throw Failure("the active contact must be found") }
+        guard case .found = outcomes[refs[1].key] else { throw Failure("the active contact must be found") }
         #expect(harness.fake.stats.calls(tenant: tenant, endpoint: "Contacts?IDs") == 1)
     }
 }

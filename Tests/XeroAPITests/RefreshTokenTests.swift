@@ -1,5 +1,6 @@
 import FakeXero
 import Foundation
+import ResourceFetch
 import Synchronization
 import TestSupport
 import Testing
@@ -34,12 +35,12 @@ final class FailingStore: TokenStore {
         let (provider, file) = try harness.refreshProvider(tenants: [tenant], directory: dir)
         let client = try harness.makeClient(provider)
         let ref = harness.ref(tenant, "INVOICE", id)
-        guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("not found") }
+        guard case .found = try #require(await client.fetch([ref])[ref.key]) else { throw Failure("not found") }
         #expect(harness.fake.stats.tokenGrants["refresh_token"] == 1)
         let stored = try #require(try file.load())
         // 1,790 s later the token has less than the 60 s margin left: renewed before any 401.
         harness.clock.advance(seconds: 1790)
-        guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("not found") }
+        guard case .found = try #require(await client.fetch([ref])[ref.key]) else { throw Failure("not found") }
         #expect(harness.fake.stats.tokenGrants["refresh_token"] == 2)
         #expect(harness.fake.stats.unauthorized == 0)
         #expect(try file.load()?.refreshToken != stored.refreshToken)
@@ -58,7 +59,7 @@ final class FailingStore: TokenStore {
         harness.fake.loseNextTokenResponse()
         let client = try harness.makeClient(provider)
         let ref = harness.ref(tenant, "CONTACT", id)
-        guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("not found") }
+        guard case .found = try #require(await client.fetch([ref])[ref.key]) else { throw Failure("not found") }
         let stats = harness.fake.stats
         #expect(stats.lostTokenResponses == 1)
         #expect(stats.tokenGrants["refresh_token"] == 2)  // the lost one and the retry
@@ -73,7 +74,7 @@ final class FailingStore: TokenStore {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let tenants = (0..<callers).map { _ in newID() }
-        var refs: [ResourceRef] = []
+        var refs: [FetchRequest] = []
         for tenant in tenants {
             let id = newID()
             harness.fake.addRecord(tenant: tenant, collection: "Invoices", id: id)
@@ -82,7 +83,7 @@ final class FailingStore: TokenStore {
         let (provider, _) = try harness.refreshProvider(tenants: tenants, directory: dir)
         let client = try harness.makeClient(provider)
         let outcomes = await withTaskGroup(of: FetchOutcome?.self) { group in
-            for ref in refs { group.addTask { await client.fetch([ref])[ref] } }
+            for ref in refs { group.addTask { await client.fetch([ref])[ref.key] } }
             var all: [FetchOutcome?] = []
             for await outcome in group { all.append(outcome) }
             return all
@@ -105,7 +106,7 @@ final class FailingStore: TokenStore {
         let ref = harness.ref(tenant, "INVOICE", id)
 
         // Xero rotates, the write fails: nothing is fetched with the unsaved token.
-        let outcome = try #require(await harness.makeClient(first).fetch([ref])[ref])
+        let outcome = try #require(await harness.makeClient(first).fetch([ref])[ref.key])
         guard case .waiting = outcome else { throw Failure("expected a wait, got \(outcome)") }
         #expect(harness.fake.stats.tokenGrants["refresh_token"] == 1)
         #expect(harness.fake.stats.totalCalls == 0)
@@ -114,7 +115,7 @@ final class FailingStore: TokenStore {
         // "Restart": a new provider reads the old token from disk and refreshes inside the grace.
         harness.clock.advance(seconds: 600)
         let second = RefreshTokenProvider(client: harness.client, store: file, identity: harness.identity, now: harness.clock.now)
-        guard case .found = try #require(await harness.makeClient(second).fetch([ref])[ref]) else { throw Failure("not found") }
+        guard case .found = try #require(await harness.makeClient(second).fetch([ref])[ref.key]) else { throw Failure("not found") }
         #expect(harness.fake.stats.graceReuses == 1)
         #expect(try file.load()?.refreshToken != onDisk)
     }
@@ -133,7 +134,7 @@ final class FailingStore: TokenStore {
         let client = try harness.makeClient(provider)
         let ref = harness.ref(tenant, "INVOICE", id)
         for _ in 0..<3 {
-            guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("not found") }
+            guard case .found = try #require(await client.fetch([ref])[ref.key]) else { throw Failure("not found") }
             harness.clock.advance(seconds: 1790)
         }
         #expect(harness.fake.stats.firstUseChecks == 3)
@@ -150,7 +151,7 @@ final class FailingStore: TokenStore {
         let provider = RefreshTokenProvider(client: harness.client, store: file, identity: harness.identity, now: harness.clock.now)
         let client = try harness.makeClient(provider)
         let ref = harness.ref(tenant, "INVOICE", id)
-        let outcome = try #require(await client.fetch([ref])[ref])
+        let outcome = try #require(await client.fetch([ref])[ref.key])
         guard case let .paused(reason) = outcome else { throw Failure("expected paused, got \(outcome)") }
         #expect(reason.contains("invalid_grant"))
         #expect(reason.contains("xero-webhookd authorize"))
@@ -162,7 +163,7 @@ final class FailingStore: TokenStore {
         // A new authorisation written to the file resumes fetching.
         let fresh = harness.fake.issueRefreshToken(clientId: Harness.clientId, tenants: [tenant])
         try file.save(StoredTokenSet(refreshToken: fresh, accessToken: nil, expiresAt: nil, scopes: [], updatedAt: Date()))
-        guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("not resumed") }
+        guard case .found = try #require(await client.fetch([ref])[ref.key]) else { throw Failure("not resumed") }
     }
 
     @Test func aRefreshTokenUsedAfterTheGraceIsInvalid() async throws {

@@ -16,9 +16,9 @@ import XeroTestSupport
                                                           origin: "environment PAN_SEC_XERO_ACCESS_TOKEN"), now: harness.clock.now)
         let client = try harness.makeClient(provider)
         let ref = harness.ref(tenant, "INVOICE", id)
-        guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("not found") }
+        guard case .found = try #require(await client.fetch([ref])[ref.key]) else { throw Failure("not found") }
         harness.clock.advance(seconds: 1800)
-        let outcome = try #require(await client.fetch([ref])[ref])
+        let outcome = try #require(await client.fetch([ref])[ref.key])
         guard case let .paused(reason) = outcome else { throw Failure("expected paused, got \(outcome)") }
         #expect(reason.contains("expired"))
         #expect(harness.fake.stats.totalCalls == 1)  // nothing sent with the expired token
@@ -38,14 +38,14 @@ import XeroTestSupport
         let provider = StaticTokenProvider(source: .file(path: path, origin: "file \(path)"))
         let client = try harness.makeClient(provider)
         let ref = harness.ref(tenant, "CONTACT", id)
-        let outcome = try #require(await client.fetch([ref])[ref])
+        let outcome = try #require(await client.fetch([ref])[ref.key])
         guard case let .paused(reason) = outcome else { throw Failure("expected paused, got \(outcome)") }
         #expect(reason.contains("expired") && reason.contains(path))
         #expect(harness.fake.stats.totalCalls == 0)
 
         let fresh = harness.fake.issueAccessToken(tenants: [tenant])
         try writeFile(path, #"{"access_token":"\#(fresh)","expires_in":1800}"#)
-        guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("the new file must be used") }
+        guard case .found = try #require(await client.fetch([ref])[ref.key]) else { throw Failure("the new file must be used") }
         #expect(await provider.status().state == .ready)
     }
 
@@ -59,7 +59,7 @@ import XeroTestSupport
         let provider = StaticTokenProvider(source: .file(path: path, origin: "file \(path)"))
         let client = try harness.makeClient(provider)
         let ref = harness.ref(tenant, "INVOICE", id)
-        let outcome = try #require(await client.fetch([ref])[ref])
+        let outcome = try #require(await client.fetch([ref])[ref.key])
         guard case let .paused(reason) = outcome else { throw Failure("expected paused, got \(outcome)") }
         #expect(reason.contains("401"))
         #expect(harness.fake.stats.unauthorized == 1)
@@ -70,7 +70,7 @@ import XeroTestSupport
         let good = harness.fake.issueAccessToken(tenants: [tenant])
         try writeFile(path, good)
         await client.reloadCredentials()
-        guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("reload must pick up the file") }
+        guard case .found = try #require(await client.fetch([ref])[ref.key]) else { throw Failure("reload must pick up the file") }
     }
 
     /// `PAN_SEC_XERO_EXPIRES_IN` counts from the token's issue, not from when the daemon read
@@ -88,9 +88,9 @@ import XeroTestSupport
                                                           origin: "environment PAN_SEC_XERO_ACCESS_TOKEN"), now: harness.clock.now)
         let client = try harness.makeClient(provider)
         let ref = harness.ref(tenant, "INVOICE", id)
-        guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("not found") }
+        guard case .found = try #require(await client.fetch([ref])[ref.key]) else { throw Failure("not found") }
         harness.clock.advance(seconds: 600)  // past exp, well within "1800 s from reading"
-        let outcome = try #require(await client.fetch([ref])[ref])
+        let outcome = try #require(await client.fetch([ref])[ref.key])
         guard case let .paused(reason) = outcome else { throw Failure("expected paused, got \(outcome)") }
         #expect(reason.contains("expired"))
         #expect(harness.fake.stats.unauthorized == 0)  // the dead token was never sent
@@ -107,13 +107,13 @@ import XeroTestSupport
         let (provider, path) = try harness.environmentAndFileTokens(tenant: tenant, fileRefused: false)
         let client = try harness.makeClient(provider)
         let ref = harness.ref(tenant, "INVOICE", id)
-        let outcome = try #require(await client.fetch([ref])[ref])
+        let outcome = try #require(await client.fetch([ref])[ref.key])
         guard case .found = outcome else { throw Failure("expected found after re-reading the sources, got \(outcome)") }
         #expect(harness.fake.stats.unauthorized == 1)
         #expect(await provider.status().source == "file \(path)")
         // Both refused: paused, naming each source.
         harness.fake.revokeAccessTokens()
-        let paused = try #require(await client.fetch([ref])[ref])
+        let paused = try #require(await client.fetch([ref])[ref.key])
         guard case let .paused(reason) = paused else { throw Failure("expected paused, got \(paused)") }
         #expect(reason.contains("PAN_SEC_XERO_ACCESS_TOKEN") && reason.contains(path) && reason.contains("401"))
     }

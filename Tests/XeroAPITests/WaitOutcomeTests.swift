@@ -1,5 +1,6 @@
 import FakeXero
 import Foundation
+import ResourceFetch
 import TestSupport
 import Testing
 import XeroAPI
@@ -13,10 +14,10 @@ import XeroTestSupport
         defer { harness.stop() }
         let (client, ref, _) = try harness.customConnection()
         harness.fake.failTokenRequests(status: 503, times: 1)
-        let outcome = try #require(await client.fetch([ref])[ref])
+        let outcome = try #require(await client.fetch([ref])[ref.key])
         guard case .waiting = outcome else { throw Failure("expected a wait, got \(outcome)") }
         #expect(harness.fake.stats.failedTokenRequests == 1)
-        guard case .found = try #require(await client.fetch([ref])[ref]) else { throw Failure("not found after the outage") }
+        guard case .found = try #require(await client.fetch([ref])[ref.key]) else { throw Failure("not found after the outage") }
     }
 
     /// A billing client without `marketplace.billing` (invalid_scope) pauses SUBSCRIPTION fetches.
@@ -29,10 +30,10 @@ import XeroTestSupport
                                                      scope: nil, origin: "test"))
         let billing = ClientCredentialsProvider(client: ClientCredentials(id: "no-store", secret: "s4"), scope: "marketplace.billing",
                                                 identity: harness.identity)
-        let ref = ResourceRef(tenantId: newID(), category: "SUBSCRIPTION", resourceId: subscription,
+        let ref = FetchRequest(key: ResourceKey(tenantID: newID(), category: "SUBSCRIPTION", resourceID: subscription),
                               resourceURL: "\(harness.configuration.apiBaseURL)/appstore/2.0/subscriptions/\(subscription)")
         let client = try harness.makeClient(org, billing: billing)
-        guard case let .paused(reason) = try #require(await client.fetch([ref])[ref]) else { throw Failure("expected paused") }
+        guard case let .paused(reason) = try #require(await client.fetch([ref])[ref.key]) else { throw Failure("expected paused") }
         #expect(reason.contains("invalid_scope"))
     }
 

@@ -1,5 +1,6 @@
 import FakeXero
 import Foundation
+import ResourceFetch
 import Synchronization
 import TestSupport
 import Testing
@@ -80,7 +81,7 @@ package struct Harness: Sendable {
 
     /// A Custom Connection (client_credentials, one organisation holding one invoice) and a
     /// client using it; the reference names that invoice. `tenant` is the organisation.
-    package func customConnection() throws -> (client: XeroClient, ref: ResourceRef, tenant: String) {
+    package func customConnection() throws -> (client: XeroClient, ref: FetchRequest, tenant: String) {
         let tenant = newID(), id = newID()
         fake.registerClient(id: "cc", secret: "cc-secret", customConnectionTenant: tenant)
         fake.addRecord(tenant: tenant, collection: "Invoices", id: id)
@@ -105,14 +106,14 @@ package struct Harness: Sendable {
     }
 
     /// A reference as a webhook event would carry it, with the resourceUrl on the fake.
-    package func ref(_ tenant: String, _ category: String, _ id: String) -> ResourceRef {
+    package func ref(_ tenant: String, _ category: String, _ id: String) -> FetchRequest {
         let collection = switch category.uppercased() {
         case "INVOICE": "Invoices"
         case "CONTACT": "Contacts"
         case "CREDITNOTE": "CreditNotes"
         default: "Other"
         }
-        return ResourceRef(tenantId: tenant, category: category, resourceId: id,
+        return FetchRequest(key: ResourceKey(tenantID: tenant, category: category, resourceID: id),
                            resourceURL: "\(configuration.apiBaseURL)/api.xro/2.0/\(collection)/\(id)")
     }
 }

@@ -32,8 +32,8 @@ let package = Package(
             name: "XeroWebhooks",
             dependencies: ["EventRecord", "HTTPServer", "DiskQueue", "ByteJSON"]
         ),
-        // What the worker asks a fetcher: the resource identity and the request. Shared by the
-        // worker and the Xero API client, which do not link each other.
+        // What the worker asks a fetcher and what it answers: the resource identity, the request,
+        // the outcome. Shared by the worker and the Xero API client, which do not link each other.
         .target(name: "ResourceFetch"),
         // Xero API client: token providers, rate limiter, batched resource fetcher.
         .target(name: "XeroAPI", dependencies: ["ByteJSON", "SystemSupport", "ResourceFetch"]),

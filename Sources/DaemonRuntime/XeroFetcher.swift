@@ -3,8 +3,9 @@ import ResourceFetch
 import Worker
 import XeroAPI
 
-/// The worker's view of the Xero API client: takes the worker's requests as they are and maps
-/// the client's outcomes to the worker's closed set of results.
+/// The worker's view of the Xero API client: the client answers the worker's requests in the
+/// worker's terms already; this adds which credential a request needs and which tenants the
+/// organisation token reaches.
 package struct XeroFetcher: ResourceFetcher {
     /// The two credentials a fetch can need, as pauses and `/readyz` name them.
     package static let organisationCredential = "organisation token"
@@ -16,24 +17,7 @@ package struct XeroFetcher: ResourceFetcher {
         self.client = client
     }
 
-    package func fetch(_ requests: [FetchRequest]) async -> [ResourceKey: FetchResult] {
-        let outcomes = await client.fetch(requests)
-        var results: [ResourceKey: FetchResult] = [:]
-        for request in requests {
-            results[request.key] = switch outcomes[request.key] {
-            case let .found(bytes)?: .found(bytes)
-            case .notFound?: .notFound
-            case let .retryable(reason, retryAfter)?: .retry(reason, after: retryAfter)
-            case let .waiting(reason, retryAfter)?: .wait(reason, after: retryAfter)
-            case let .permanent(reason)?: .permanent(reason)
-            case let .refused(reason)?: .permanent("refused: \(reason)")
-            case let .paused(reason)?: .paused(reason)
-            case let .disconnected(reason)?: .disconnected(reason)
-            case nil: .retry("no answer for this resource", after: nil)
-            }
-        }
-        return results
-    }
+    package func fetch(_ requests: [FetchRequest]) async -> [ResourceKey: FetchOutcome] { await client.fetch(requests) }
 
     /// The client's refusal of this event's `resourceUrl` (no request is made).
     package func refusal(for request: FetchRequest) -> String? { client.refusal(for: request) }

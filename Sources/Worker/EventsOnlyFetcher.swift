@@ -6,7 +6,7 @@ import ResourceFetch
 /// same way as fetched records.
 package struct EventsOnlyFetcher: ResourceFetcher {
     package init() {}
-    package func fetch(_ requests: [FetchRequest]) async -> [ResourceKey: FetchResult] {
-        Dictionary(requests.map { ($0.key, FetchResult.eventsOnly) }, uniquingKeysWith: { first, _ in first })
+    package func fetch(_ requests: [FetchRequest]) async -> [ResourceKey: FetchOutcome] {
+        Dictionary(requests.map { ($0.key, FetchOutcome.eventsOnly) }, uniquingKeysWith: { first, _ in first })
     }
 }

@@ -2,7 +2,7 @@ import ResourceFetch
 
 /// Fetches current records (the daemon adapts the Xero API client to this).
 package protocol ResourceFetcher: Sendable {
-    func fetch(_ requests: [FetchRequest]) async -> [ResourceKey: FetchResult]
+    func fetch(_ requests: [FetchRequest]) async -> [ResourceKey: FetchOutcome]
     /// The name of the credential a request needs; a `.paused` result pauses every resource
     /// that needs the same one.
     func credential(for request: FetchRequest) -> String

@@ -28,6 +28,10 @@ extension Worker {
         }
     }
 
+    /// What the lane does with one resource, decided after the sink answered. Not a
+    /// `FetchOutcome` again: a fetched record is `delivered` only once the sink took it (a sink
+    /// failure is a retry), and a pause names what it holds back (the credential the request
+    /// needs, or the tenant), which only the worker knows.
     private enum LaneOutcome: Sendable {
         case delivered(notFound: Bool)
         case retry(String, after: Duration?)
@@ -59,7 +63,7 @@ extension Worker {
         var outcomes: [ResourceKey: LaneOutcome] = [:]
         var records: [DeliveryRecord] = []
         for resource in work {
-            switch results[resource.key] ?? .retry("no answer for this resource", after: nil) {
+            switch results[resource.key] ?? .retryable("no answer for this resource", retryAfter: nil) {
             // `work` holds only resources with events, so a record is always made.
             case let .found(bytes):
                 if let record = DeliveryRecord(items: resource.items, resource: bytes, fetchedAt: fetchedAt) { records.append(record) }
@@ -67,9 +71,10 @@ extension Worker {
                 if let record = DeliveryRecord(items: resource.items, resource: nil, fetchedAt: fetchedAt) { records.append(record) }
             case .eventsOnly:
                 if let record = DeliveryRecord(eventsOf: resource.items) { records.append(record) }
-            case let .retry(reason, after): outcomes[resource.key] = .retry(reason, after: after)
-            case let .wait(reason, after): outcomes[resource.key] = .wait(reason, after: after)
+            case let .retryable(reason, after): outcomes[resource.key] = .retry(reason, after: after)
+            case let .waiting(reason, after): outcomes[resource.key] = .wait(reason, after: after)
             case let .permanent(reason): outcomes[resource.key] = .dead(reason)
+            case let .refused(reason): outcomes[resource.key] = .dead("refused: \(reason)")
             case let .paused(reason):
                 let request = FetchRequest(key: resource.key, resourceURL: resource.items.last!.resourceURL)
                 outcomes[resource.key] = .paused(.credential(name: fetcher.credential(for: request)), reason)

@@ -1,5 +1,6 @@
 import ByteJSON
 import Foundation
+import ResourceFetch
 
 /// Takes records out of Xero answers without re-serialising them: each record is the exact
 /// byte range of its JSON value in the answer.

@@ -14,7 +14,7 @@ import Testing
         let setup = try Setup()
         defer { setup.close() }
         let key = ResourceKey(tenantID: "t", category: "INVOICE", resourceID: "r")
-        setup.fetcher.script(key, Array(repeating: .wait("429", after: .seconds(Int64.max / 4)), count: 2))
+        setup.fetcher.script(key, Array(repeating: .waiting("429", retryAfter: .seconds(Int64.max / 4)), count: 2))
         try enqueue(setup.queue, [event(tenant: "t", resource: "r")])
         let worker = setup.worker { $0.maxAge = .seconds(600) }
         let started = setup.clock.now

@@ -35,7 +35,7 @@ import Testing
                    now: { clock.now }, random: { 0.5 })
         }
         let old = try DiskQueue(directory: dir.file("state/queue"))
-        fetcher.script(ResourceKey(tenantID: "a", category: "INVOICE", resourceID: "r1"), [.retry("500 from Xero", after: nil)])
+        fetcher.script(ResourceKey(tenantID: "a", category: "INVOICE", resourceID: "r1"), [.retryable("500 from Xero", retryAfter: nil)])
         try enqueue(old, [event(tenant: "a", resource: "r1"), event(tenant: "b", resource: "r2"), event(tenant: "c", resource: "r3")])
         let before = worker(old)
         #expect(try await drive(before) { finishedRanges(dir.file("state/worker/finished.json")) == [[2, 3]] })
@@ -176,7 +176,7 @@ import Testing
     @Test func aFailedStateWriteDoesNotLoseFinishedEvents() async throws {
         let setup = try Setup()
         defer { setup.close() }
-        setup.fetcher.script(ResourceKey(tenantID: "b", category: "INVOICE", resourceID: "r2"), [.retry("500 from Xero", after: nil)])
+        setup.fetcher.script(ResourceKey(tenantID: "b", category: "INVOICE", resourceID: "r2"), [.retryable("500 from Xero", retryAfter: nil)])
         try enqueue(setup.queue, [event(tenant: "a", resource: "r1"), event(tenant: "b", resource: "r2"), event(tenant: "c", resource: "r3")])
         let retried = Mutex(false)
         let worker = setup.worker(events: { if case .retrying = $0 { retried.withLock { $0 = true } } })

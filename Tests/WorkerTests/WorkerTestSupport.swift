@@ -9,9 +9,9 @@ import TestSupport
 /// A fetcher whose answers a test scripts per resource; unscripted resources are found with a
 /// small JSON record. Counts calls and can hold a tenant's fetches until released.
 final class ScriptedFetcher: ResourceFetcher, Sendable {
-    private let state = Mutex<(scripts: [ResourceKey: [FetchResult]], calls: [[FetchRequest]], held: Set<String>)>(([:], [], []))
+    private let state = Mutex<(scripts: [ResourceKey: [FetchOutcome]], calls: [[FetchRequest]], held: Set<String>)>(([:], [], []))
 
-    func script(_ key: ResourceKey, _ results: [FetchResult]) { state.withLock { $0.scripts[key] = results } }
+    func script(_ key: ResourceKey, _ results: [FetchOutcome]) { state.withLock { $0.scripts[key] = results } }
     func hold(tenant: String) { state.withLock { _ = $0.held.insert(tenant) } }
     func release(tenant: String) { state.withLock { _ = $0.held.remove(tenant) } }
     var calls: [[FetchRequest]] { state.withLock { $0.calls } }
@@ -35,13 +35,13 @@ final class ScriptedFetcher: ResourceFetcher, Sendable {
         connections.withLock { $0.asked += 1; return $0.answer }
     }
 
-    func fetch(_ requests: [FetchRequest]) async -> [ResourceKey: FetchResult] {
+    func fetch(_ requests: [FetchRequest]) async -> [ResourceKey: FetchOutcome] {
         while state.withLock({ s in requests.contains { s.held.contains($0.key.tenantID) } }) {
             try? await Task.sleep(for: .milliseconds(2))
         }
         return state.withLock { s in
             s.calls.append(requests)
-            var out: [ResourceKey: FetchResult] = [:]
+            var out: [ResourceKey: FetchOutcome] = [:]
             for request in requests {
                 if var queue = s.scripts[request.key], !queue.isEmpty {
                     out[request.key] = queue.removeFirst()

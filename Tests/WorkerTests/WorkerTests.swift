@@ -70,7 +70,7 @@ import Testing
         let setup = try Setup()
         defer { setup.close() }
         let key = ResourceKey(tenantID: "t1", category: "INVOICE", resourceID: "r")
-        setup.fetcher.script(key, [.retry("503 from Xero", after: nil), .retry("503 from Xero", after: nil)])
+        setup.fetcher.script(key, [.retryable("503 from Xero", retryAfter: nil), .retryable("503 from Xero", retryAfter: nil)])
         try enqueue(setup.queue, [event(tenant: "t1", resource: "r")])
         let first = setup.worker()
         #expect(try await drive(first) { await first.currentStatus().retriesScheduled == 1 })
@@ -121,7 +121,7 @@ import Testing
         let setup = try Setup()
         defer { setup.close() }
         let bad = ResourceKey(tenantID: "bad", category: "INVOICE", resourceID: "r")
-        setup.fetcher.script(bad, Array(repeating: .retry("500 from Xero", after: nil), count: 10))
+        setup.fetcher.script(bad, Array(repeating: .retryable("500 from Xero", retryAfter: nil), count: 10))
         try enqueue(setup.queue, [event(tenant: "bad", resource: "r"), event(tenant: "good", resource: "g1")])
         let recorder = EventRecorder()
         let worker = setup.worker({ $0.maxAttempts = 3 }, events: recorder.record)
@@ -144,7 +144,7 @@ import Testing
         let setup = try Setup()
         defer { setup.close() }
         let key = ResourceKey(tenantID: "t", category: "INVOICE", resourceID: "r")
-        setup.fetcher.script(key, [.retry("timeout", after: nil)])
+        setup.fetcher.script(key, [.retryable("timeout", retryAfter: nil)])
         try enqueue(setup.queue, [event(tenant: "t", resource: "r", type: "CREATE")])
         let worker = setup.worker()
         #expect(try await drive(worker) { await worker.currentStatus().retriesScheduled == 1 })

@@ -18,7 +18,7 @@ import Testing
         let setup = try Setup()
         defer { setup.close() }
         let key = ResourceKey(tenantID: "t", category: "INVOICE", resourceID: "r")
-        setup.fetcher.script(key, Array(repeating: .wait("Xero rate limit reached (minute)", after: .seconds(1)), count: 5))
+        setup.fetcher.script(key, Array(repeating: .waiting("Xero rate limit reached (minute)", retryAfter: .seconds(1)), count: 5))
         try enqueue(setup.queue, [event(tenant: "t", resource: "r")])
         let recorder = EventRecorder()
         let worker = setup.worker({ $0.maxAttempts = 3 }, events: recorder.record)
@@ -46,7 +46,7 @@ import Testing
         let setup = try Setup()
         defer { setup.close() }
         let key = ResourceKey(tenantID: "t", category: "INVOICE", resourceID: "r")
-        setup.fetcher.script(key, Array(repeating: .wait("token endpoint unavailable", after: nil), count: 100))
+        setup.fetcher.script(key, Array(repeating: .waiting("token endpoint unavailable", retryAfter: nil), count: 100))
         try enqueue(setup.queue, [event(tenant: "t", resource: "r")])
         let worker = setup.worker { $0.maxAttempts = 1; $0.maxAge = .seconds(600) }
         for _ in 0..<12 {
@@ -171,7 +171,7 @@ import Testing
         let setup = try Setup()
         defer { setup.close() }
         let first = ResourceKey(tenantID: "a", category: "INVOICE", resourceID: "r1")
-        setup.fetcher.script(first, [.retry("500 from Xero", after: nil)])
+        setup.fetcher.script(first, [.retryable("500 from Xero", retryAfter: nil)])
         try enqueue(setup.queue, [event(tenant: "a", resource: "r1"), event(tenant: "b", resource: "r2"), event(tenant: "c", resource: "r3")])
         let before = setup.worker()
         #expect(try await drive(before) { setup.sink.records.count == 2 })

@@ -94,7 +94,7 @@ let package = Package(
         .target(name: "XeroTestSupport", dependencies: ["XeroAPI", "ResourceFetch", "FakeXero", "TestSupport"], path: "Tests/XeroTestSupport"),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "OpenSSLSupport", "TestSupport"]),
         .testTarget(name: "ByteJSONTests", dependencies: ["ByteJSON"]),
-        .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"]),
+        .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport", "TestSupport"]),
         .testTarget(name: "DiskQueueTests", dependencies: ["DiskQueue", "SystemSupport"]),
         .testTarget(name: "XeroWebhooksTests", dependencies: ["XeroWebhooks", "EventRecord", "ByteJSON", "HTTPServer", "DiskQueue", "TestSupport"]),
         .testTarget(

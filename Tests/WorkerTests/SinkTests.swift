@@ -4,6 +4,7 @@ import EventRecord
 import Foundation
 import HTTPServer
 import Synchronization
+import SystemSupport
 import TestSupport
 import Testing
 @testable import Worker
@@ -145,4 +146,29 @@ import Testing
             kill(pid, 0) != 0 || ((try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? "").contains(") Z ")
         })
     }
+
+    @Test func commandSinkRunsAtMostItsConcurrency() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        // Each run marks itself running, counts the runs marked, and stays a moment.
+        let script = "mkdir \(dir.path)/run.$$ && ls -d \(dir.path)/run.* | wc -l >> \(dir.file("counts")); sleep 0.05; rmdir \(dir.path)/run.$$"
+        let sink = CommandSink(command: ["/bin/sh", "-c", script], timeout: .seconds(30), concurrency: 2)!
+        let records = try (0..<60).map { try record("r\($0)") }
+        let results = await sink.deliver(records)
+        #expect(results.allSatisfy { if case .success = $0 { true } else { false } })
+        let counts = try String(contentsOfFile: dir.file("counts"), encoding: .utf8).split(separator: "\n").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        #expect(counts.count == 60)
+        #expect((counts.max() ?? 0) <= 2, "more than 2 commands ran at once: \(counts.max() ?? 0)")
+    }
+
+    @Test func commandSinkFailureNamesTheFirstLineTheCommandWroteToStderr() async throws {
+        let sink = CommandSink(command: ["/bin/sh", "-c", "cat > /dev/null; echo 'no database' >&2; exit 4"], timeout: .seconds(10))!
+        let results = await sink.deliver([try record("r")])
+        guard case let .failure(error) = results[0] else {
+            Issue.record("exit 4 was accepted")
+            return
+        }
+        #expect(error.reason.hasSuffix("exited with status 4: no database"))
+    }
 }
+

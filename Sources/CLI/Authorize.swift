@@ -2,6 +2,7 @@ import ArgumentParser
 import DaemonConfig
 import DaemonRuntime
 import Foundation
+import SystemSupport
 import XeroAPI
 import XeroAuthorization
 

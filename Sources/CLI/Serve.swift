@@ -180,12 +180,7 @@ package struct Serve: ParsableCommand {
                 daemon.stop()
                 if let client {
                     // The day's call counts and parks, for the next start.
-                    let flushed = DispatchSemaphore(value: 0)
-                    Task {
-                        await client.flushState()
-                        flushed.signal()
-                    }
-                    flushed.wait()
+                    runBlocking { await client.flushState() }
                 }
                 logger.info("stopped")
                 Glibc.exit(0)

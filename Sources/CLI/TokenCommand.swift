@@ -2,6 +2,7 @@ import ArgumentParser
 import DaemonConfig
 import DaemonRuntime
 import Foundation
+import SystemSupport
 import XeroAPI
 
 /// `xero-webhookd token …`: inspect the Xero credentials.

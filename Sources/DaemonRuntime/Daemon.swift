@@ -190,12 +190,7 @@ package final class Daemon: Sendable {
         server.shutdown(grace: .milliseconds(config.shutdownGraceMilliseconds))
         if let worker {
             // Deliveries in flight finish; anything not acknowledged stays queued for next time.
-            let stopped = DispatchSemaphore(value: 0)
-            Task {
-                await worker.stop()
-                stopped.signal()
-            }
-            stopped.wait()
+            runBlocking { await worker.stop() }
         }
         queue.close()
         let stats = queue.stats

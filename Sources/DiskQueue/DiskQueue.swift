@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import SystemSupport
 
 /// The durable on-disk queue: an acknowledged record is on disk and survives a crash.
 ///
@@ -107,7 +107,7 @@ package final class DiskQueue: @unchecked Sendable {
     /// durable. Must not be called from a completion (the writer thread would wait for itself).
     package func append(_ payloads: [[UInt8]]) throws(DiskQueueError) -> Range<UInt64> {
         precondition(Thread.current !== writerThread, "DiskQueue.append(_:) blocks; use append(_:completion:) inside a completion")
-        let slot = ResultSlot()
+        let slot = ResultSlot<Result<Range<UInt64>, DiskQueueError>>()
         append(payloads) { result in
             slot.put(result)
         }
@@ -146,21 +146,5 @@ package final class DiskQueue: @unchecked Sendable {
         commits.requestClose()
         if Thread.current === writerThread { return }
         commits.waitUntilFinished()
-    }
-}
-
-/// One result handed from the writer thread to a thread blocked in `DiskQueue.append(_:)`.
-private final class ResultSlot: Sendable {
-    private let result = Mutex<Result<Range<UInt64>, DiskQueueError>?>(nil)
-    private let ready = DispatchSemaphore(value: 0)
-
-    func put(_ value: Result<Range<UInt64>, DiskQueueError>) {
-        result.withLock { $0 = value }
-        ready.signal()
-    }
-
-    func take() -> Result<Range<UInt64>, DiskQueueError> {
-        ready.wait()
-        return result.withLock { $0! }
     }
 }

@@ -60,26 +60,28 @@ enum ConsumerPositionFile {
         return decode(try file.read(count: size + 1, at: 0))
     }
 
-    /// Makes `position` the durable consumer position: write and fsync `consumer.tmp`, rename it
-    /// over `consumer`, fsync the directory. Every return code is checked. When it throws before
-    /// the rename, `consumer` is untouched; after it, the new file may or may not survive a crash.
+    /// Makes `position` the durable consumer position with `AtomicFile`: write and fsync
+    /// `consumer.tmp`, rename it over `consumer`, fsync the directory. Every return code is
+    /// checked and a failed call keeps its errno (`.system`). When it throws before the rename,
+    /// `consumer` is untouched; after it, the new file may or may not survive a crash. The file
+    /// is mode 0640 like the daemon's other state files (it was 0644 less the umask; under the
+    /// unit's UMask=0027 that is the same).
     static func write(_ position: UInt64, directory: String, faults: FaultInjector?) throws(DiskQueueError) {
-        let temporary = QueueDirectory.path(directory, temporaryName)
-        do throws(DiskQueueError) {
-            let file = try FileDescriptor.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC)
-            defer { file.close() }
-            try file.write(encode(position), at: 0)
-            try file.synchronize()
-            try faults?.fire(.writeConsumerPosition)
-            try QueueDirectory.rename(temporary, to: QueueDirectory.path(directory, fileName))
+        let staged: AtomicFile.Staged
+        do throws(SystemCallError) {
+            staged = try AtomicFile.stage(QueueDirectory.path(directory, fileName), with: encode(position), mode: 0o640,
+                                          temporary: QueueDirectory.path(directory, temporaryName))
         } catch {
-            // Best effort: the next write truncates a leftover and recovery removes it, so a
-            // failed unlink changes nothing that matters; the original error is the one to report.
-            _ = unlink(temporary)
+            throw .system(error)
+        }
+        do throws(DiskQueueError) {
+            try faults?.fire(.writeConsumerPosition)
+        } catch {
+            staged.discard()
             throw error
         }
         do throws(SystemCallError) {
-            try DirectorySync.synchronize(directory: directory)
+            try staged.commit()
         } catch {
             throw .system(error)
         }

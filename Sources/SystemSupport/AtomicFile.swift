@@ -1,30 +1,93 @@
 import Glibc
 
-/// Replaces small files atomically and durably, for the state files outside the queue (dead
-/// letters, retry state, the Xero token file): a crash leaves the old content or the new one.
+/// Replaces small files atomically and durably, for the state files (dead letters, retry state,
+/// the Xero token file, the queue's consumer position): a crash leaves the old content or the
+/// new one.
+///
+/// The steps, each return code checked: write a temporary file beside the target, fsync it,
+/// rename it over the target, fsync the directory (`DirectorySync`). Every failure is a
+/// `SystemCallError` with the call's errno and the path it acted on; a failed fsync is never
+/// retried. On an error before the rename the temporary file is removed and the target is
+/// untouched.
 package enum AtomicFile {
-    /// Writes `bytes` to a new temporary file beside `path` (created exclusively with `mode`,
-    /// which a narrower umask does not change), fsyncs it, renames it over `path` and fsyncs the
-    /// directory (`DirectorySync`). On an error before the rename the temporary file is removed
-    /// and `path` is untouched.
-    package static func replace(_ path: String, with bytes: [UInt8], mode: mode_t) throws(SystemCallError) {
-        let temporary = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw .last("open", path: temporary) }
+    /// Writes `bytes` to `path` through a temporary file (see `AtomicFile`).
+    /// - Parameters:
+    ///   - mode: the new file's permissions, set with `fchmod` so a narrower umask does not
+    ///     change them.
+    ///   - temporary: the temporary file's path, in the same directory. By default a new name
+    ///     (`<path>.tmp-<pid>-<random>`) created exclusively, so concurrent writers from several
+    ///     processes never share one. A fixed name (which recovery can find and remove after a
+    ///     crash) is truncated if a crash left it; its callers serialise their writers.
+    package static func replace(_ path: String, with bytes: [UInt8], mode: mode_t, temporary: String? = nil) throws(SystemCallError) {
+        try stage(path, with: bytes, mode: mode, temporary: temporary).commit()
+    }
+
+    /// The first half of `replace`: the temporary file written and fsynced, not yet renamed, so
+    /// a caller can do a step between the two halves. Then either `commit()` or `discard()`.
+    package static func stage(_ path: String, with bytes: [UInt8], mode: mode_t, temporary: String? = nil) throws(SystemCallError) -> Staged {
+        let temporaryPath = temporary ?? "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (temporary == nil ? O_EXCL : O_TRUNC)
+        var fd: Int32
+        repeat {
+            fd = open(temporaryPath, flags, mode)
+        } while fd < 0 && errno == EINTR
+        guard fd >= 0 else { throw .last("open", path: temporaryPath) }
         var failure: SystemCallError?
-        if fchmod(fd, mode) != 0 { failure = .last("fchmod", path: temporary) }
-        var offset = 0
-        while failure == nil && offset < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { failure = .last("write", path: temporary) }
+        if fchmod(fd, mode) != 0 { failure = .last("fchmod", path: temporaryPath) }
+        if failure == nil {
+            failure = bytes.withUnsafeBytes { buffer -> SystemCallError? in
+                var offset = 0
+                while offset < buffer.count {
+                    let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                    if n > 0 {
+                        offset += n
+                    } else if n == 0 {
+                        // A regular file never takes zero bytes without an error, and errno is
+                        // not set then: report an I/O error rather than a stale errno or a spin.
+                        return SystemCallError(call: "write", errno: EIO, path: temporaryPath)
+                    } else {
+                        let error = SystemCallError.last("write", path: temporaryPath)
+                        if error.errno != EINTR { return error }
+                    }
+                }
+                return nil
+            }
         }
-        if failure == nil && fsync(fd) != 0 { failure = .last("fsync", path: temporary) }
-        if close(fd) != 0 && failure == nil && errno != EINTR { failure = .last("close", path: temporary) }
-        if failure == nil && rename(temporary, path) != 0 { failure = .last("rename", path: path) }
+        if failure == nil && fsync(fd) != 0 { failure = .last("fsync", path: temporaryPath) }
+        // Linux releases the descriptor even when close fails (never retried); after a good
+        // fsync an error here (EIO on some file systems) still means the data may not be there.
+        if close(fd) != 0 && failure == nil && errno != EINTR { failure = .last("close", path: temporaryPath) }
         if let failure {
-            unlink(temporary)
+            // Best effort: the error that matters is the one above; a leftover temporary file
+            // changes nothing (a fixed name is truncated next time or removed by recovery).
+            _ = unlink(temporaryPath)
             throw failure
         }
-        try DirectorySync.synchronize(directory: DirectorySync.parent(of: path))
+        return Staged(path: path, temporary: temporaryPath)
+    }
+
+    /// A temporary file written and fsynced by `stage`, waiting to replace `path`. Used once.
+    package struct Staged: ~Copyable {
+        /// The file it replaces.
+        package let path: String
+        /// Where its bytes are now.
+        package let temporary: String
+
+        /// Renames the temporary file over `path`, then fsyncs the directory. When the rename
+        /// fails, the temporary file is removed and `path` is untouched; when the directory sync
+        /// fails, the new file is in place but may not survive a crash.
+        package consuming func commit() throws(SystemCallError) {
+            guard rename(temporary, path) == 0 else {
+                let error = SystemCallError.last("rename", path: temporary)
+                _ = unlink(temporary)  // best effort, as in `stage`
+                throw error
+            }
+            try DirectorySync.synchronize(directory: DirectorySync.parent(of: path))
+        }
+
+        /// Removes the temporary file; `path` is untouched. Best effort: a leftover changes nothing.
+        package consuming func discard() {
+            _ = unlink(temporary)
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 import Testing
 @testable import DiskQueue
 
@@ -120,6 +121,29 @@ import Testing
             #expect(reopened.consumerPosition == 3)
             #expect(!reopened.recovery.consumerPositionReset)
             reopened.close()
+        }
+    }
+
+    @Test func aFailedRenameKeepsItsErrnoAndALeftoverTemporaryFileIsOverwritten() throws {
+        try withTemporaryDirectory { base in
+            let queue = try DiskQueue(directory: base, options: Self.options)
+            defer { queue.close() }
+            for index in 1...6 { _ = try queue.append([payload(index)]) }
+            // A temporary file longer than a position file, as a crash could leave one while
+            // the queue runs elsewhere: it is truncated, not appended to or refused.
+            try writeFile(base + "/consumer.tmp", [UInt8](repeating: 0x78, count: 100))
+            try queue.setConsumerPosition(3)
+            #expect(try fileBytes(base + "/consumer") == ConsumerPositionFile.encode(3))
+            #expect(!FileManager.default.fileExists(atPath: base + "/consumer.tmp"))
+
+            // `consumer` turned into a directory: the rename fails with its own errno.
+            try FileManager.default.removeItem(atPath: base + "/consumer")
+            try FileManager.default.createDirectory(atPath: base + "/consumer/inside", withIntermediateDirectories: true)
+            #expect(throws: DiskQueueError.system(SystemCallError(call: "rename", errno: EISDIR, path: base + "/consumer.tmp"))) {
+                try queue.setConsumerPosition(5)
+            }
+            #expect(queue.consumerPosition == 3)
+            #expect(!FileManager.default.fileExists(atPath: base + "/consumer.tmp"))
         }
     }
 

@@ -22,6 +22,8 @@ package final class Daemon: Sendable {
     private let adminServer: HTTPServer?
     private let receiver: WebhookReceiver
     private let worker: Worker?
+    /// The dead-letter store the worker buries events in and whose count `/metrics` reports.
+    private let deadLetters: DeadLetterStore
     package let metrics = Metrics()
     /// Whether the size bound refuses events right now (for `/readyz`).
     private let refusal: QueueRefusal
@@ -52,9 +54,11 @@ package final class Daemon: Sendable {
             now: { Int64(Date().timeIntervalSince1970 * 1000) },
             onOutcome: Daemon.outcomeLogger(logger, metrics: metrics, refusal: refusal, queue: queue)
         )
+        deadLetters = DeadLetterStore(stateDirectory: config.stateDirectory)
+        _ = deadLetters.count  // listed once now rather than at the first scrape
         if config.worker.enabled, let fetcher, let sink {
             worker = Worker(queue: queue, fetcher: fetcher, sink: sink, stateDirectory: config.stateDirectory,
-                            configuration: config.worker.workerConfiguration, onEvent: Daemon.workerLogger(logger, metrics: metrics))
+                            deadLetters: deadLetters, configuration: config.worker.workerConfiguration, onEvent: Daemon.workerLogger(logger, metrics: metrics))
         } else {
             worker = nil
         }
@@ -63,14 +67,14 @@ package final class Daemon: Sendable {
         let metrics = self.metrics
         let refusal = self.refusal
         let directorySink = sink as? DirectorySink
-        let stateDirectory = config.stateDirectory
+        let deadLetters = self.deadLetters
         var router = Router(webhookPath: config.webhookPath, receiver: receiver, queue: queue, metrics: metrics, readiness: {
             Daemon.problems(queue: queue, worker: worker, now: Int64(Date().timeIntervalSince1970 * 1000), refusal: refusal)
         }, pauses: {
             Daemon.pauses(worker: worker)
         }, exposition: {
             let xero = await xeroMetrics?()
-            return metrics.render(queue: queue, stateDirectory: stateDirectory, worker: worker?.statusSnapshot, xero: xero,
+            return metrics.render(queue: queue, deadLetters: deadLetters, worker: worker?.statusSnapshot, xero: xero,
                                   tls: tls?.certificate, sink: directorySink)
         })
         if config.adminPort != nil {

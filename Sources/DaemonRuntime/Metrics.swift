@@ -1,6 +1,5 @@
 import DaemonConfig
 import DiskQueue
-import Dispatch
 import EventRecord
 import Foundation
 import HTTPServer
@@ -22,19 +21,6 @@ package final class Metrics: Sendable {
     }
 
     private let counters = Mutex(Counters())
-    /// The dead-letter count and when it was taken: a scrape counts the store's entries at most
-    /// every 30 s (names only, no file is read), so frequent scrapes cost nothing.
-    private let deadLetterCount = Mutex<(taken: UInt64, count: Int)?>(nil)
-
-    package func deadLetters(in stateDirectory: String, now: UInt64 = DispatchTime.now().uptimeNanoseconds) -> Int {
-        deadLetterCount.withLock { cached in
-            if let cached, now &- cached.taken < 30_000_000_000 { return cached.count }
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: stateDirectory + "/dead")) ?? []
-            let count = names.filter { $0.hasSuffix(".json") }.count
-            cached = (now, count)
-            return count
-        }
-    }
 
     package func response(_ status: Int) { counters.withLock { $0.responses[status, default: 0] += 1 } }
     package func signatureFailure() { counters.withLock { $0.signatureFailures += 1 } }
@@ -42,9 +28,10 @@ package final class Metrics: Sendable {
     package func delivery(_ outcome: String) { counters.withLock { $0.deliveries[outcome, default: 0] += 1 } }
     package func tlsFailure() { counters.withLock { $0.tlsFailures += 1 } }
 
-    /// The exposition text. Reads the queue's counters and, on this call only, the record at the
-    /// consumer position (for the oldest pending age) and the dead-letter directory.
-    package func render(queue: DiskQueue, stateDirectory: String, worker: WorkerStatus?, xero: XeroClientMetrics?,
+    /// The exposition text. Reads the queue's counters, the dead-letter store's count (a `stat`
+    /// of its directory; a listing of names only after the directory changed) and, on this call
+    /// only, the record at the consumer position (for the oldest pending age).
+    package func render(queue: DiskQueue, deadLetters: DeadLetterStore, worker: WorkerStatus?, xero: XeroClientMetrics?,
                 tls: TLSContext.Certificate? = nil, sink: DirectorySink? = nil) -> String {
         let c = counters.withLock { $0 }
         var out = ""
@@ -108,7 +95,7 @@ package final class Metrics: Sendable {
             sample("xero_webhookd_sink_files_removed_total", usage.filesRemoved)
         }
         family("xero_webhookd_dead_letters", "gauge", "Events in the dead-letter store.")
-        sample("xero_webhookd_dead_letters", deadLetters(in: stateDirectory))
+        sample("xero_webhookd_dead_letters", deadLetters.count)
         family("xero_webhookd_sink_deliveries_total", "counter", "Worker outcomes per resource: delivered, not_found, retried, dead_lettered.")
         for outcome in ["delivered", "not_found", "retried", "dead_lettered"] {
             sample("xero_webhookd_sink_deliveries_total", "outcome=\"\(outcome)\"", c.deliveries[outcome, default: 0])

@@ -80,18 +80,30 @@ package struct DeadLetter: Sendable, Equatable {
 /// The dead-letter directory. Safe to use from the CLI while the daemon runs: every change is a
 /// whole-file write or an atomic rename. `replay` moves an entry into `dead/replay/`, which the
 /// running worker (or the next start) turns back into a queued event.
+///
+/// Copies share one `DeadLetterCount`: the daemon hands its store to the worker, so the count
+/// `/metrics` reads sees the worker's letters as they are stored.
 package struct DeadLetterStore: Sendable {
     package let directory: String
     package var replayDirectory: String { directory + "/replay" }
+    private let counter: DeadLetterCount
 
     package init(stateDirectory: String) {
         directory = stateDirectory + "/dead"
+        counter = DeadLetterCount(directory: directory)
     }
+
+    /// How many letters the store holds, without reading them (see `DeadLetterCount`): the
+    /// directory is listed at the first call and after it changed, not at every call.
+    package var count: Int { counter.value }
 
     /// Stores `letter` durably.
     package func add(_ letter: DeadLetter) throws(DurableFile.Failure) {
         try DurableFile.makeDirectory(directory)
-        try DurableFile.write(letter.json(), to: directory + "/\(letter.id).json")
+        let path = directory + "/\(letter.id).json"
+        let replaces = access(path, F_OK) == 0  // the same letter again (after a crash): no new one
+        try DurableFile.write(letter.json(), to: path)
+        if !replaces { counter.adjust(by: 1) }
     }
 
     /// Every stored letter, oldest sequence first.
@@ -113,6 +125,7 @@ package struct DeadLetterStore: Sendable {
         try DurableFile.makeDirectory(replayDirectory)
         try giveToOwner(replayDirectory)
         var moved: [String] = []
+        defer { counter.adjust(by: -moved.count) }
         for id in ids {
             guard rename(directory + "/\(id).json", replayDirectory + "/\(id).json") == 0 else {
                 let error = SystemCallError.last("rename", path: directory + "/\(id).json")
@@ -130,6 +143,7 @@ package struct DeadLetterStore: Sendable {
     /// than a missing letter stops with its error.
     package func purge(_ ids: [String]) throws(DurableFile.Failure) -> [String] {
         var removed: [String] = []
+        defer { counter.adjust(by: -removed.count) }
         for id in ids {
             guard unlink(directory + "/\(id).json") == 0 else {
                 let error = SystemCallError.last("unlink", path: directory + "/\(id).json")

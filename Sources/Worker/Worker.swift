@@ -78,8 +78,10 @@ package actor Worker {
     /// - Parameters:
     ///   - now: milliseconds since the epoch (injectable for tests).
     ///   - random: a number in [0, 1) for backoff jitter.
+    ///   - deadLetters: where given-up events go; by default the store in `stateDirectory`. The
+    ///     daemon passes the one whose count `/metrics` reads, so that count sees them at once.
     package init(queue: DiskQueue, fetcher: any ResourceFetcher, sink: any Sink, stateDirectory: String,
-                configuration: WorkerConfiguration = .init(),
+                deadLetters: DeadLetterStore? = nil, configuration: WorkerConfiguration = .init(),
                 now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
                 random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
                 onEvent: @escaping @Sendable (WorkerEvent) -> Void = { _ in }) {
@@ -90,7 +92,7 @@ package actor Worker {
         self.now = now
         self.random = random
         self.onEvent = onEvent
-        deadLetters = DeadLetterStore(stateDirectory: stateDirectory)
+        self.deadLetters = deadLetters ?? DeadLetterStore(stateDirectory: stateDirectory)
         let workerDirectory = stateDirectory + "/worker"
         try? DurableFile.makeDirectory(workerDirectory)  // a failure shows at the first save
         retries = RetryStore(directory: workerDirectory)

@@ -229,6 +229,12 @@ import Glibc
         setup.fake.fail(id: bad, status: 500, times: 3)  // every attempt of the worker (maxAttempts 3)
         let daemon = try DaemonProcess(["serve", "--config", setup.config], environment: setup.environment)
         let client = try RawHTTPClient(port: daemon.port)
+        func deadLetterGauge() throws -> String? {
+            let scrape = try RawHTTPClient(port: daemon.port)
+            let text = String(decoding: try scrape.exchange(Array("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".utf8)).body, as: UTF8.self)
+            return text.split(separator: "\n").first { $0.hasPrefix("xero_webhookd_dead_letters ") }.map(String.init)
+        }
+        #expect(try deadLetterGauge() == "xero_webhookd_dead_letters 0")
         #expect(try setup.post(client, [setup.event(tenant: "t-bad", category: "INVOICE", id: bad)]) == 200)
         var good: Set<String> = []
         for n in 0..<10 {
@@ -245,9 +251,13 @@ import Glibc
         #expect(list.stdout.contains("attempts=3"))
         #expect(list.stdout.contains("500"))
         #expect(!setup.deliveredResources().contains("t-bad/\(bad)"))
+        // The worker's letter counts at once (the scrape before it must not hide it), and one
+        // the command line takes out of the store from another process stops counting at once.
+        #expect(try deadLetterGauge() == "xero_webhookd_dead_letters 1")
         // The fake has recovered (it failed exactly three times): replay delivers it.
         let replay = try Binary.run(["dead", "replay", "--all", "--config", setup.config])
         #expect(replay.status == 0)
+        #expect(try deadLetterGauge() == "xero_webhookd_dead_letters 0")
         #expect(waitUntil(seconds: 30) { setup.deliveredResources().contains("t-bad/\(bad)") })
         #expect(try Binary.run(["dead", "list", "--config", setup.config]).stdout.contains("0 dead letters"))
         daemon.signal(SIGTERM)

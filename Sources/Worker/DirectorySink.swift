@@ -86,14 +86,14 @@ package final class DirectorySink: Sink, @unchecked Sendable {
         do {
             try DirectorySync.makeDirectory(at: directory, mode: 0o755)
         } catch {
-            return SinkError("cannot create \(directory): \(error)")
+            return SinkError(error, context: "cannot create \(directory)")
         }
         if day != fileDay { index = 0 }
         while true {
             index += 1
             let path = directory + "/records-\(day)-" + String(format: "%04d", index) + ".jsonl"
             let opened = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-            guard opened >= 0 else { return SinkError("open \(path): \(String(cString: strerror(errno)))") }
+            guard opened >= 0 else { return SinkError(.last("open", path: path)) }
             var info = stat()
             fstat(opened, &info)
             if Int(info.st_size) >= maxFileBytes {  // left from an earlier run: take the next name
@@ -112,7 +112,7 @@ package final class DirectorySink: Sink, @unchecked Sendable {
                 try DirectorySync.synchronize(directory: directory)
             } catch {
                 close(opened)
-                return SinkError("\(error)")
+                return SinkError(error)
             }
             fd = opened
             fileDay = day
@@ -179,7 +179,9 @@ package final class DirectorySink: Sink, @unchecked Sendable {
         while end > 0 {
             let start = max(0, end - chunk.count)
             let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, end - start, off_t(start)) }
-            guard n == end - start else { return .failure(SinkError("read the end of a records file: \(String(cString: strerror(errno)))")) }
+            guard n == end - start else {
+                return .failure(SinkError(n < 0 ? .last("pread") : SystemCallError(call: "pread", errno: EIO), context: "read the end of a records file"))
+            }
             if let newline = chunk[..<n].lastIndex(of: UInt8(ascii: "\n")) {
                 end = start + newline + 1
                 break
@@ -187,15 +189,14 @@ package final class DirectorySink: Sink, @unchecked Sendable {
             end = start
         }
         guard end < size else { return .success(size) }
-        guard ftruncate(fd, off_t(end)) == 0, fdatasync(fd) == 0 else {
-            return .failure(SinkError("cut a partly written record: \(String(cString: strerror(errno)))"))
-        }
+        guard ftruncate(fd, off_t(end)) == 0 else { return .failure(SinkError(.last("ftruncate"), context: "cut a partly written record")) }
+        guard fdatasync(fd) == 0 else { return .failure(SinkError(.last("fdatasync"), context: "cut a partly written record")) }
         return .success(end)
     }
 
     /// Reports a failed batch; the file is cut back so no half line stays (the batch is retried).
     private func fail(_ call: String, cutBackTo size: Int) -> SinkError {
-        let error = SinkError("\(call) in \(directory): \(String(cString: strerror(errno)))")
+        let error = SinkError(.last(call, path: directory))
         _ = ftruncate(fd, off_t(size))  // best effort: a failed cut leaves a line the next fsync may keep
         close(fd)
         fd = -1  // reopen (and re-check) on the next batch

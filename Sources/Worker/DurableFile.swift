@@ -9,16 +9,19 @@ import Glibc
 package enum DurableFile {
     package struct Failure: Error, CustomStringConvertible {
         package let description: String
+        /// The failed system call (name, errno, path), when one failed.
+        package let system: SystemCallError?
         /// The failed call's errno, when a system call failed.
-        package var errno: Int32?
+        package var errno: Int32? { system?.errno }
 
         init(_ error: SystemCallError) {
             description = error.description
-            errno = error.errno
+            system = error
         }
 
         init(description: String) {
             self.description = description
+            system = nil
         }
     }
 

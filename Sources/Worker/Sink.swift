@@ -1,3 +1,5 @@
+import SystemSupport
+
 /// Where delivered records go. A record counts as accepted only when `deliver` reported success
 /// for it; only then does the worker acknowledge its events in the queue (at least once).
 package protocol Sink: Sendable {
@@ -5,8 +7,23 @@ package protocol Sink: Sendable {
     func deliver(_ records: [DeliveryRecord]) async -> [Result<Void, SinkError>]
 }
 
+/// Why a sink did not take a record: a sentence for the log and the dead letter, and, when a
+/// system call failed, that call with its errno.
 package struct SinkError: Error, Equatable, CustomStringConvertible {
     package let reason: String
-    package init(_ reason: String) { self.reason = reason }
+    /// The failed system call (name, errno, path), when the failure was one.
+    package let system: SystemCallError?
+
+    package init(_ reason: String) {
+        self.reason = reason
+        system = nil
+    }
+
+    /// A failed system call; `context` says what the sink was doing.
+    package init(_ error: SystemCallError, context: String? = nil) {
+        reason = context.map { "\($0): \(error)" } ?? error.description
+        system = error
+    }
+
     package var description: String { reason }
 }

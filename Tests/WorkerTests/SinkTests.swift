@@ -170,5 +170,18 @@ import Testing
         }
         #expect(error.reason.hasSuffix("exited with status 4: no database"))
     }
-}
 
+    @Test func aDirectorySinkFailureKeepsTheSystemCallAndItsErrno() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try writeFile(dir.file("plain-file"), "not a directory")
+        let sink = DirectorySink(directory: dir.file("plain-file") + "/records")
+        let results = await sink.deliver([try record("r")])
+        guard case let .failure(error) = results[0] else {
+            Issue.record("a sink under a regular file accepted a record")
+            return
+        }
+        #expect(error.system?.errno == ENOTDIR, "\(error)")
+        #expect(error.reason.contains("cannot create"))
+    }
+}

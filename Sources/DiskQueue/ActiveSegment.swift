@@ -1,3 +1,4 @@
+import SystemSupport
 /// The segment records are appended to: its open file (read-write), its first sequence, the
 /// committed end offset where the next batch is written, and the prepared end (the file size).
 ///

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SystemSupport
 
 /// The consumer position (sequence of the next record to deliver), its durable copy in
 /// `<directory>/consumer`, and the deletion of segments the consumer is done with.
@@ -79,8 +80,8 @@ final class ConsumerCursor: Sendable {
             deleted = true
         }
         guard deleted else { return }
-        let directoryFile = try FileDescriptor.openDirectory(directory)
+        let directoryFile = try system { try FileDescriptor.openDirectory(directory) }
         defer { directoryFile.close() }
-        try directoryFile.synchronizeDirectory()
+        try system { try directoryFile.synchronizeDirectory() }
     }
 }

@@ -51,13 +51,13 @@ enum ConsumerPositionFile {
     static func read(directory: String) throws(DiskQueueError) -> Contents {
         let file: FileDescriptor
         do throws(DiskQueueError) {
-            file = try FileDescriptor.open(QueueDirectory.path(directory, fileName), flags: O_RDONLY)
+            file = try system { try FileDescriptor.open(QueueDirectory.path(directory, fileName), flags: O_RDONLY) }
         } catch .system(let error) where error.errno == ENOENT {
             return .missing
         }
         defer { file.close() }
         // One byte more than a valid file, so a longer file is seen as invalid.
-        return decode(try file.read(count: size + 1, at: 0))
+        return decode(try system { try file.read(count: size + 1, at: 0) })
     }
 
     /// Makes `position` the durable consumer position with `AtomicFile`: write and fsync

@@ -1,4 +1,5 @@
 import Glibc
+import SystemSupport
 
 /// The exclusive `flock` on `<directory>/lock` that keeps two writers off one queue.
 ///
@@ -13,12 +14,12 @@ final class DirectoryLock {
     /// Takes the lock without blocking; throws `.locked` with the holder's pid when it is taken.
     init(directory: String) throws(DiskQueueError) {
         let path = QueueDirectory.path(directory, DirectoryLock.fileName)
-        let file = try FileDescriptor.open(path, flags: O_RDWR | O_CREAT)
+        let file = try system { try FileDescriptor.open(path, flags: O_RDWR | O_CREAT) }
         guard try DirectoryLock.acquire(file) else {
             throw .locked(path: path, holder: DirectoryLock.holder(of: file))
         }
-        try file.truncate(to: 0)
-        try file.write(Array("\(getpid())\n".utf8), at: 0)
+        try system { try file.truncate(to: 0) }
+        try system { try file.write(Array("\(getpid())\n".utf8), at: 0) }
         self.file = file
     }
 
@@ -28,10 +29,10 @@ final class DirectoryLock {
     /// A real second daemon holds it for longer and is refused.
     private static func acquire(_ file: FileDescriptor) throws(DiskQueueError) -> Bool {
         for _ in 0..<100 {
-            if try file.tryLockExclusive() { return true }
+            if (try system { try file.tryLockExclusive() }) { return true }
             usleep(10_000)
         }
-        return try file.tryLockExclusive()
+        return try system { try file.tryLockExclusive() }
     }
 
     func release() {

@@ -1,13 +1,14 @@
 import Glibc
+import SystemSupport
 
 /// Reading and marking the files recovery set aside (`SetAsideFile`), for `queue salvage`.
 extension DiskQueue {
     /// The bytes of a set-aside file of this queue.
     package func read(_ file: SetAsideFile) throws(DiskQueueError) -> [UInt8] {
         try consumer.checkOpen()
-        let handle = try FileDescriptor.open(QueueDirectory.path(consumer.directory, file.name), flags: O_RDONLY)
+        let handle = try system { try FileDescriptor.open(QueueDirectory.path(consumer.directory, file.name), flags: O_RDONLY) }
         defer { handle.close() }
-        return try handle.readAll()
+        return try system { try handle.readAll() }
     }
 
     /// Marks a set-aside file as salvaged: renames it to `<name>.salvaged` and syncs the
@@ -20,8 +21,8 @@ extension DiskQueue {
         let directory = consumer.directory
         try QueueDirectory.rename(QueueDirectory.path(directory, file.name),
                                   to: QueueDirectory.path(directory, file.name + SetAsideFile.salvagedSuffix))
-        let directoryFile = try FileDescriptor.openDirectory(directory)
+        let directoryFile = try system { try FileDescriptor.openDirectory(directory) }
         defer { directoryFile.close() }
-        try directoryFile.synchronizeDirectory()
+        try system { try directoryFile.synchronizeDirectory() }
     }
 }

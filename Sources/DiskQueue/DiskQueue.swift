@@ -36,7 +36,7 @@ package final class DiskQueue: @unchecked Sendable {
         try options.validate()
         try QueueDirectory.create(directory)
         let lock = try DirectoryLock(directory: directory)
-        let directoryFile = try FileDescriptor.openDirectory(directory)
+        let directoryFile = try system { try FileDescriptor.openDirectory(directory) }
         let outcome = try Recovery.run(directory: directory, directoryFile: directoryFile, maxRecordBytes: options.maxRecordBytes)
         let live = LiveBytes(outcome.liveSegments)
         let segments = SegmentWriter(

@@ -102,3 +102,20 @@ package enum DiskQueueError: Error, Equatable, CustomStringConvertible {
         return self
     }
 }
+
+/// Runs steps on a `FileDescriptor` (calls that throw `SystemCallError`), giving their failure
+/// the queue's error type: `try system { try file.synchronizeData() }`. (A closure's typed
+/// throws is not inferred yet, so the closure is untyped; only `SystemCallError` can come out of
+/// the calls it is used for, and anything else would still be reported, as EIO.)
+@inline(__always)
+func system<T>(_ body: () throws -> T) throws(DiskQueueError) -> T {
+    do {
+        return try body()
+    } catch let error as SystemCallError {
+        throw .system(error)
+    } catch let error as DiskQueueError {
+        throw error
+    } catch {
+        throw .system(SystemCallError(call: "\(error)", errno: EIO))
+    }
+}

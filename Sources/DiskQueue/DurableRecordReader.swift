@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import SystemSupport
 
 /// Reads committed records straight from the segment files with `pread`, for
 /// `DiskQueue.readRecords`, while the writer keeps appending and `setConsumerPosition` deletes
@@ -58,7 +59,7 @@ final class DurableRecordReader: Sendable {
         let path = QueueDirectory.path(directory, name.fileName)
         let file: FileDescriptor
         do throws(DiskQueueError) {
-            file = try FileDescriptor.open(path, flags: O_RDONLY)
+            file = try system { try FileDescriptor.open(path, flags: O_RDONLY) }
         } catch .system(let error) where error.errno == ENOENT {
             return
         }
@@ -91,7 +92,7 @@ final class DurableRecordReader: Sendable {
                     : 0
                 let wanted = max(Self.chunkBytes, RecordCodec.encodedSize(payloadCount: length))
                 chunkOffset += position
-                chunk = try file.read(count: wanted, at: chunkOffset)
+                chunk = try system { try file.read(count: wanted, at: chunkOffset) }
                 reachedEnd = chunk.count < wanted
                 position = 0
             case let .invalid(reason):
@@ -107,7 +108,7 @@ final class DurableRecordReader: Sendable {
     private static func isZeroFilled(_ file: FileDescriptor, from offset: Int) throws(DiskQueueError) -> Bool {
         var position = offset
         while true {
-            let chunk = try file.read(count: chunkBytes, at: position)
+            let chunk = try system { try file.read(count: chunkBytes, at: position) }
             guard chunk.withUnsafeBytes({ SegmentScanner.isZeroFilled($0, from: 0) }) else { return false }
             if chunk.count < chunkBytes { return true }
             position += chunk.count
@@ -120,7 +121,7 @@ final class DurableRecordReader: Sendable {
         if let last = resume.withLock({ $0 }), last.segment == name.firstSequence, last.sequence <= from {
             return (last.offset, last.sequence)
         }
-        let bytes = try file.read(count: SegmentHeader.size, at: 0)
+        let bytes = try system { try file.read(count: SegmentHeader.size, at: 0) }
         switch bytes.withUnsafeBytes({ SegmentHeader.decode($0) }) {
         case let .header(header) where header.firstSequence == name.firstSequence:
             return (SegmentHeader.size, header.firstSequence)

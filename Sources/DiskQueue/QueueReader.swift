@@ -1,4 +1,5 @@
 import Glibc
+import SystemSupport
 
 /// Reads records straight from a queue directory without taking its lock.
 ///
@@ -28,8 +29,8 @@ package enum QueueReader {
             let path = QueueDirectory.path(directory, name.fileName)
             let bytes: [UInt8]
             do throws(DiskQueueError) {
-                let file = try FileDescriptor.open(path, flags: O_RDONLY)
-                bytes = try file.readAll()
+                let file = try system { try FileDescriptor.open(path, flags: O_RDONLY) }
+                bytes = try system { try file.readAll() }
             } catch .system(let error) where error.errno == ENOENT {
                 // Renamed aside or removed by a recovery since the listing.
                 continue

@@ -1,4 +1,5 @@
 import Glibc
+import SystemSupport
 
 /// Setting damaged bytes aside while keeping every intact record (see `Recovery`).
 extension Recovery {
@@ -27,9 +28,9 @@ extension Recovery {
         } else if try QueueDirectory.exists(partPath) {
             // Left by an interrupted run: the same bytes, since the damaged segment is only cut
             // after the part is durable. Anything else is a file this queue did not write.
-            let existing = try FileDescriptor.open(partPath, flags: O_RDONLY)
+            let existing = try system { try FileDescriptor.open(partPath, flags: O_RDONLY) }
             defer { existing.close() }
-            guard try existing.readAll() == contents else {
+            guard (try system { try existing.readAll() }) == contents else {
                 let reason = "segment overlaps \(name.fileName), whose records after damage at byte \(damageFrom) "
                     + "would go here; move one of them out of the queue directory"
                 throw .corrupt(path: partPath, offset: 0, reason: reason)
@@ -44,7 +45,7 @@ extension Recovery {
                 count(name.firstSequence, scan: scan)
             } else {
                 try QueueDirectory.remove(path)
-                try directoryFile.synchronizeDirectory()
+                try system { try directoryFile.synchronizeDirectory() }
             }
         }
         let sequences = lastGood + 1 < resume.sequence ? (lastGood + 1)...(resume.sequence - 1) : nil
@@ -76,20 +77,20 @@ extension Recovery {
                 // the copy leaves no partial file under a set-aside name (one starting with "."
                 // is none), and the bytes are still in the segment, which is cut only afterwards.
                 let temporary = QueueDirectory.path(directory, ".partial-" + candidate)
-                let copy = try FileDescriptor.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC)
+                let copy = try system { try FileDescriptor.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC) }
                 defer { copy.close() }
-                try copy.write(bytes, at: 0)
-                try copy.synchronize()
+                try system { try copy.write(bytes, at: 0) }
+                try system { try copy.synchronize() }
                 try QueueDirectory.rename(temporary, to: path)
                 break
             }
-            let existing = try FileDescriptor.open(path, flags: O_RDONLY)
+            let existing = try system { try FileDescriptor.open(path, flags: O_RDONLY) }
             defer { existing.close() }
-            if try existing.readAll() == bytes { break }
+            if (try system { try existing.readAll() }) == bytes { break }
             counter += 1
             candidate = "\(base).\(counter)"
         }
-        try directoryFile.synchronizeDirectory()
+        try system { try directoryFile.synchronizeDirectory() }
         return candidate
     }
 
@@ -97,11 +98,11 @@ extension Recovery {
     /// directory synced.
     func replace(_ path: String, with bytes: [UInt8]) throws(DiskQueueError) {
         let temporary = path + ".tmp"
-        let file = try FileDescriptor.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC)
+        let file = try system { try FileDescriptor.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC) }
         defer { file.close() }
-        try file.write(bytes, at: 0)
-        try file.synchronize()
+        try system { try file.write(bytes, at: 0) }
+        try system { try file.synchronize() }
         try QueueDirectory.rename(temporary, to: path)
-        try directoryFile.synchronizeDirectory()
+        try system { try directoryFile.synchronizeDirectory() }
     }
 }

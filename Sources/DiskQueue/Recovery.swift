@@ -1,4 +1,5 @@
 import Glibc
+import SystemSupport
 
 /// Brings a queue directory to a state where every kept segment is valid, before any append.
 ///
@@ -126,17 +127,17 @@ struct Recovery {
         if let last, last.next == report.nextSequence {
             active = last.segment
             // This segment's last writer may have crashed before syncing it (or its prepared space).
-            try last.segment.file.synchronize()
+            try system { try last.segment.file.synchronize() }
         } else if let last, last.segment.preparedBytes > 0 {
             // It becomes a sealed segment: cut to its exact size before the writer creates the next one.
-            try last.segment.file.truncate(to: last.segment.end)
-            try last.segment.file.synchronize()
+            try system { try last.segment.file.truncate(to: last.segment.end) }
+            try system { try last.segment.file.synchronize() }
         }
         let consumer = try ConsumerPositionFile.recover(directory: directory, earliestRecord: earliestRecord, nextSequence: report.nextSequence)
         report.consumerPosition = consumer.position
         report.consumerPositionReset = consumer.reset
         report.missingSequences = Self.missing(held: held, nextSequence: report.nextSequence, from: consumer.position)
-        try directoryFile.synchronizeDirectory()
+        try system { try directoryFile.synchronizeDirectory() }
         return Outcome(report: report, active: active, liveSegments: liveSegments)
     }
 
@@ -146,8 +147,8 @@ struct Recovery {
     private mutating func recover(_ name: SegmentName, following: UInt64?) throws(DiskQueueError) -> Step {
         let isLast = following == nil
         let path = QueueDirectory.path(directory, name.fileName)
-        let file = try FileDescriptor.open(path, flags: isLast ? O_RDWR : O_RDONLY)
-        let bytes = try file.readAll()
+        let file = try system { try FileDescriptor.open(path, flags: isLast ? O_RDWR : O_RDONLY) }
+        let bytes = try system { try file.readAll() }
         if bytes.isEmpty, isLast {
             file.close()
             try QueueDirectory.remove(path)
@@ -249,18 +250,18 @@ struct Recovery {
 
     /// Cuts a sealed segment (opened read-only for the scan) to `length`: `ftruncate` + `fsync`.
     func cut(_ path: String, to length: Int) throws(DiskQueueError) {
-        let file = try FileDescriptor.open(path, flags: O_RDWR)
+        let file = try system { try FileDescriptor.open(path, flags: O_RDWR) }
         defer { file.close() }
-        try file.truncate(to: length)
-        try file.synchronize()
+        try system { try file.truncate(to: length) }
+        try system { try file.synchronize() }
     }
 
     /// Copies the bytes from `offset` to `<name>.truncated-<offset>` (synced), then cuts the file there.
     private mutating func preserveTail(of name: SegmentName, file: FileDescriptor, bytes: [UInt8], from offset: Int) throws(DiskQueueError) {
         let tail = Array(bytes[offset...])
         _ = try keepCopy(tail, named: "\(name.fileName).truncated-\(offset)")
-        try file.truncate(to: offset)
-        try file.synchronize()
+        try system { try file.truncate(to: offset) }
+        try system { try file.synchronize() }
         report.truncatedBytes += tail.count
     }
 
@@ -268,7 +269,7 @@ struct Recovery {
     mutating func quarantine(_ name: SegmentName) throws(DiskQueueError) {
         let target = try QueueDirectory.unusedName(name.fileName + ".bad", in: directory)
         try QueueDirectory.rename(QueueDirectory.path(directory, name.fileName), to: QueueDirectory.path(directory, target))
-        try directoryFile.synchronizeDirectory()
+        try system { try directoryFile.synchronizeDirectory() }
         report.quarantinedFiles.append(target)
     }
 
@@ -289,8 +290,8 @@ struct Recovery {
             } else {
                 continue
             }
-            let file = try FileDescriptor.open(QueueDirectory.path(directory, entry), flags: O_RDONLY)
-            let bytes = try file.readAll()
+            let file = try system { try FileDescriptor.open(QueueDirectory.path(directory, entry), flags: O_RDONLY) }
+            let bytes = try system { try file.readAll() }
             let found = bytes.withUnsafeBytes {
                 SegmentScanner.highestSequence(in: $0, from: min(start, $0.count), firstSequence: segment.firstSequence, maxRecordBytes: maxRecordBytes)
             }

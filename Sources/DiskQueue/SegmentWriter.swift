@@ -1,4 +1,5 @@
 import Glibc
+import SystemSupport
 
 /// Owns the active segment and the directory descriptor, and turns batches into durable records.
 ///
@@ -91,7 +92,7 @@ final class SegmentWriter {
         do throws(DiskQueueError) {
             try options.faults?.fire(.afterWriteBeforeSync)
             let started = monotonicNanoseconds()
-            try segment.file.synchronizeData()
+            try system { try segment.file.synchronizeData() }
             syncNanoseconds = monotonicNanoseconds() &- started
             try options.faults?.fire(.afterSyncBeforeAck)
         } catch {
@@ -137,7 +138,7 @@ final class SegmentWriter {
         } else {
             growth = header + byteCount
         }
-        let available = try directoryFile.availableBytes()
+        let available = try system { try directoryFile.availableBytes() }
         if available - growth < options.minFreeBytes {
             throw .diskFull("\(available) bytes free; writing \(growth) would go below the reserve of \(options.minFreeBytes)")
         }
@@ -164,14 +165,14 @@ final class SegmentWriter {
         var target = min(max(segment.preparedEnd + options.preallocationBytes, needed), options.segmentBytes)
         if let room { target = min(target, needed + room) }
         guard target > needed else { return segment }
-        let spare = try directoryFile.availableBytes() - options.minFreeBytes - options.preallocationBytes
+        let spare = try system { try directoryFile.availableBytes() } - options.minFreeBytes - options.preallocationBytes
         if spare < target - segment.preparedEnd {
             target = segment.preparedEnd + max(0, spare)
             guard target > needed else { return segment }
         }
         do throws(DiskQueueError) {
             try options.faults?.fire(.prepareSpace)
-            try segment.file.write([UInt8](repeating: 0, count: target - segment.preparedEnd), at: segment.preparedEnd)
+            try system { try segment.file.write([UInt8](repeating: 0, count: target - segment.preparedEnd), at: segment.preparedEnd) }
         } catch {
             guard error.isOutOfSpace else { throw error }
             try cutToCommittedEnd()
@@ -182,7 +183,7 @@ final class SegmentWriter {
         segment.preparedEnd = target
         self.active = segment
         let started = monotonicNanoseconds()
-        try segment.file.synchronizeData()
+        try system { try segment.file.synchronizeData() }
         preparation.syncNanoseconds &+= monotonicNanoseconds() &- started
         preparation.syncs += 1
         preparation.bytes += grown
@@ -197,7 +198,7 @@ final class SegmentWriter {
     private func write(_ bytes: [UInt8], to segment: ActiveSegment) throws(DiskQueueError) {
         do throws(DiskQueueError) {
             try options.faults?.fire(.beforeWrite)
-            try segment.file.write(bytes, at: segment.end)
+            try system { try segment.file.write(bytes, at: segment.end) }
         } catch {
             guard error.isOutOfSpace else { throw discardBatch(after: error) }
             try cutToCommittedEnd()
@@ -222,7 +223,7 @@ final class SegmentWriter {
     private func discardBatch(after failure: DiskQueueError) -> DiskQueueError {
         do throws(DiskQueueError) {
             try cutToCommittedEnd()
-            try active?.file.synchronize()
+            try system { try active?.file.synchronize() }
             return failure
         } catch {
             return .failed(reason: "\(failure.description); cutting the refused batch off failed too (\(error.description)), so it may be queued again at the next start")
@@ -234,7 +235,7 @@ final class SegmentWriter {
     /// handles. If this fails, unknown bytes stay past the end: the error stops the queue.
     private func cutToCommittedEnd() throws(DiskQueueError) {
         guard var segment = active else { return }
-        try segment.file.truncate(to: segment.end)
+        try system { try segment.file.truncate(to: segment.end) }
         segment.preparedEnd = segment.end
         active = segment
     }
@@ -254,8 +255,8 @@ final class SegmentWriter {
     /// fails, the error stops the queue and no next segment is created.
     private func roll() throws(DiskQueueError) -> ActiveSegment {
         if var sealed = active, sealed.preparedEnd > sealed.end {
-            try sealed.file.truncate(to: sealed.end)
-            try sealed.file.synchronize()
+            try system { try sealed.file.truncate(to: sealed.end) }
+            try system { try sealed.file.synchronize() }
             sealed.preparedEnd = sealed.end
             active = sealed
         }
@@ -282,7 +283,7 @@ final class SegmentWriter {
         let file: FileDescriptor
         do throws(DiskQueueError) {
             try options.faults?.fire(.createSegment)
-            file = try FileDescriptor.open(path, flags: O_RDWR | O_CREAT | O_EXCL)
+            file = try system { try FileDescriptor.open(path, flags: O_RDWR | O_CREAT | O_EXCL) }
         } catch {
             guard error.isTransient else { throw error }
             // EMFILE and ENFILE come before the file is created, but ENOMEM may come after it. A
@@ -293,7 +294,7 @@ final class SegmentWriter {
         }
         do throws(DiskQueueError) {
             try options.faults?.fire(.writeSegmentHeader)
-            try file.write(SegmentHeader(firstSequence: firstSequence).encoded(), at: 0)
+            try system { try file.write(SegmentHeader(firstSequence: firstSequence).encoded(), at: 0) }
         } catch {
             file.close()
             guard error.isTransient else { throw error }
@@ -303,8 +304,8 @@ final class SegmentWriter {
             try removeLeftover(path, after: error)
             throw error.refusal
         }
-        try file.synchronize()
-        try directoryFile.synchronizeDirectory()
+        try system { try file.synchronize() }
+        try system { try directoryFile.synchronizeDirectory() }
         live.add(SegmentHeader.size, to: firstSequence)
         return ActiveSegment(file: file, firstSequence: firstSequence, end: SegmentHeader.size)
     }

@@ -1,14 +1,13 @@
-import SystemSupport
 import Glibc
 
 /// Owns one open file descriptor (always opened with `O_CLOEXEC`) and closes it exactly once:
 /// in `close()` or, if that was never called, in `deinit`.
 ///
 /// Not synchronised: each instance is used by one thread at a time (its owner says which).
-/// Every failure is a `SystemCallError` built right after the call, wrapped in `.system`.
-final class FileDescriptor {
+/// Every failure is a `SystemCallError` built right after the call.
+package final class FileDescriptor {
     /// The path it was opened with, for error messages.
-    let path: String
+    package let path: String
     private var raw: Int32
 
     private init(raw: Int32, path: String) {
@@ -21,22 +20,22 @@ final class FileDescriptor {
     }
 
     /// Opens `path` with `flags | O_CLOEXEC`, retrying EINTR.
-    static func open(_ path: String, flags: Int32, mode: mode_t = 0o644) throws(DiskQueueError) -> FileDescriptor {
+    package static func open(_ path: String, flags: Int32, mode: mode_t = 0o644) throws(SystemCallError) -> FileDescriptor {
         while true {
             let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
             if fd >= 0 { return FileDescriptor(raw: fd, path: path) }
             let error = SystemCallError.last("open", path: path)
-            if error.errno != EINTR { throw .system(error) }
+            if error.errno != EINTR { throw error }
         }
     }
 
     /// Opens a directory read-only, for `fsync` of its entries.
-    static func openDirectory(_ path: String) throws(DiskQueueError) -> FileDescriptor {
+    package static func openDirectory(_ path: String) throws(SystemCallError) -> FileDescriptor {
         try open(path, flags: O_RDONLY | O_DIRECTORY)
     }
 
     /// Releases the descriptor. Safe to call more than once.
-    func close() {
+    package func close() {
         guard raw >= 0 else { return }
         // Linux releases the descriptor even when close reports an error, and retrying could close
         // a descriptor another thread just received; durability was already settled by fsync.
@@ -45,7 +44,7 @@ final class FileDescriptor {
     }
 
     /// Writes all of `bytes` at `offset` (pwrite: never depends on the file position or O_APPEND).
-    func write(_ bytes: [UInt8], at offset: Int) throws(DiskQueueError) {
+    package func write(_ bytes: [UInt8], at offset: Int) throws(SystemCallError) {
         // Array.withUnsafeBytes only rethrows untyped errors, so the failure comes out as a value.
         let failure = bytes.withUnsafeBytes { buffer -> SystemCallError? in
             var done = 0
@@ -64,11 +63,11 @@ final class FileDescriptor {
             }
             return nil
         }
-        if let failure { throw .system(failure) }
+        if let failure { throw failure }
     }
 
     /// Reads up to `count` bytes at `offset`; fewer only at end of file.
-    func read(count: Int, at offset: Int) throws(DiskQueueError) -> [UInt8] {
+    package func read(count: Int, at offset: Int) throws(SystemCallError) -> [UInt8] {
         guard count > 0 else { return [] }
         var bytes = [UInt8](repeating: 0, count: count)
         let outcome = bytes.withUnsafeMutableBytes { buffer -> Result<Int, SystemCallError> in
@@ -88,7 +87,7 @@ final class FileDescriptor {
         }
         switch outcome {
         case let .failure(error):
-            throw .system(error)
+            throw error
         case let .success(filled):
             if filled < count { bytes.removeSubrange(filled...) }
             return bytes
@@ -96,25 +95,25 @@ final class FileDescriptor {
     }
 
     /// Reads the whole file as it is now.
-    func readAll() throws(DiskQueueError) -> [UInt8] {
+    package func readAll() throws(SystemCallError) -> [UInt8] {
         try read(count: size(), at: 0)
     }
 
     /// Current file size from `fstat`.
-    func size() throws(DiskQueueError) -> Int {
+    package func size() throws(SystemCallError) -> Int {
         var info = stat()
         guard fstat(raw, &info) == 0 else {
-            throw .system(.last("fstat", path: path))
+            throw .last("fstat", path: path)
         }
         return Int(info.st_size)
     }
 
     /// Bytes an unprivileged user may still write on this file's file system
     /// (`fstatvfs`: `f_bavail * f_frsize`), saturating at `Int.max`.
-    func availableBytes() throws(DiskQueueError) -> Int {
+    package func availableBytes() throws(SystemCallError) -> Int {
         var info = statvfs()
         guard fstatvfs(raw, &info) == 0 else {
-            throw .system(.last("fstatvfs", path: path))
+            throw .last("fstatvfs", path: path)
         }
         let (product, overflow) = UInt64(info.f_bavail).multipliedReportingOverflow(by: UInt64(info.f_frsize))
         return overflow || product > UInt64(Int.max) ? Int.max : Int(product)
@@ -123,45 +122,41 @@ final class FileDescriptor {
     /// `fdatasync`: file data plus the metadata needed to read it back (size) reach the disk.
     /// Not retried on any error, EINTR included: after a failed sync the kernel may already have
     /// dropped the dirty pages, so a later success would prove nothing.
-    func synchronizeData() throws(DiskQueueError) {
+    package func synchronizeData() throws(SystemCallError) {
         guard fdatasync(raw) == 0 else {
-            throw .system(.last("fdatasync", path: path))
+            throw .last("fdatasync", path: path)
         }
     }
 
     /// `fsync`: data and all metadata. Used for new files (directories: `synchronizeDirectory`).
     /// Not retried (see above).
-    func synchronize() throws(DiskQueueError) {
+    package func synchronize() throws(SystemCallError) {
         guard fsync(raw) == 0 else {
-            throw .system(.last("fsync", path: path))
+            throw .last("fsync", path: path)
         }
     }
 
     /// `fsync` of this descriptor, a directory opened with `openDirectory`, through `DirectorySync`
     /// (the one place directory syncs go through): entries created, renamed or removed in it
     /// survive a crash. Keeps using this descriptor, so it needs no new one. Not retried.
-    func synchronizeDirectory() throws(DiskQueueError) {
-        do throws(SystemCallError) {
-            try DirectorySync.synchronize(descriptor: raw, path: path)
-        } catch {
-            throw .system(error)
-        }
+    package func synchronizeDirectory() throws(SystemCallError) {
+        try DirectorySync.synchronize(descriptor: raw, path: path)
     }
 
     /// `ftruncate` to `length` bytes.
-    func truncate(to length: Int) throws(DiskQueueError) {
+    package func truncate(to length: Int) throws(SystemCallError) {
         while ftruncate(raw, off_t(length)) != 0 {
             let error = SystemCallError.last("ftruncate", path: path)
-            if error.errno != EINTR { throw .system(error) }
+            if error.errno != EINTR { throw error }
         }
     }
 
     /// Non-blocking exclusive `flock`. Returns false when another open file description holds it.
-    func tryLockExclusive() throws(DiskQueueError) -> Bool {
+    package func tryLockExclusive() throws(SystemCallError) -> Bool {
         while flock(raw, LOCK_EX | LOCK_NB) != 0 {
             let error = SystemCallError.last("flock", path: path)
             if error.errno == EWOULDBLOCK { return false }
-            if error.errno != EINTR { throw .system(error) }
+            if error.errno != EINTR { throw error }
         }
         return true
     }

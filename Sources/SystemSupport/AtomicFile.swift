@@ -26,42 +26,19 @@ package enum AtomicFile {
     /// a caller can do a step between the two halves. Then either `commit()` or `discard()`.
     package static func stage(_ path: String, with bytes: [UInt8], mode: mode_t, temporary: String? = nil) throws(SystemCallError) -> Staged {
         let temporaryPath = temporary ?? "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let flags = O_WRONLY | O_CREAT | O_CLOEXEC | (temporary == nil ? O_EXCL : O_TRUNC)
-        var fd: Int32
-        repeat {
-            fd = open(temporaryPath, flags, mode)
-        } while fd < 0 && errno == EINTR
-        guard fd >= 0 else { throw .last("open", path: temporaryPath) }
-        var failure: SystemCallError?
-        if fchmod(fd, mode) != 0 { failure = .last("fchmod", path: temporaryPath) }
-        if failure == nil {
-            failure = bytes.withUnsafeBytes { buffer -> SystemCallError? in
-                var offset = 0
-                while offset < buffer.count {
-                    let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                    if n > 0 {
-                        offset += n
-                    } else if n == 0 {
-                        // A regular file never takes zero bytes without an error, and errno is
-                        // not set then: report an I/O error rather than a stale errno or a spin.
-                        return SystemCallError(call: "write", errno: EIO, path: temporaryPath)
-                    } else {
-                        let error = SystemCallError.last("write", path: temporaryPath)
-                        if error.errno != EINTR { return error }
-                    }
-                }
-                return nil
-            }
-        }
-        if failure == nil && fsync(fd) != 0 { failure = .last("fsync", path: temporaryPath) }
-        // Linux releases the descriptor even when close fails (never retried); after a good
-        // fsync an error here (EIO on some file systems) still means the data may not be there.
-        if close(fd) != 0 && failure == nil && errno != EINTR { failure = .last("close", path: temporaryPath) }
-        if let failure {
+        let flags = O_WRONLY | O_CREAT | (temporary == nil ? O_EXCL : O_TRUNC)
+        let file = try FileDescriptor.open(temporaryPath, flags: flags, mode: mode)
+        do throws(SystemCallError) {
+            try file.setMode(mode)
+            try file.write(bytes, at: 0)
+            try file.synchronize()
+            try file.closeReportingError()
+        } catch {
+            file.close()
             // Best effort: the error that matters is the one above; a leftover temporary file
             // changes nothing (a fixed name is truncated next time or removed by recovery).
             _ = unlink(temporaryPath)
-            throw failure
+            throw error
         }
         return Staged(path: path, temporary: temporaryPath)
     }

@@ -43,6 +43,22 @@ package final class FileDescriptor {
         raw = -1
     }
 
+    /// Closes the descriptor and reports an error `close` returns: after a good fsync, EIO from
+    /// some file systems still means the data may not be there. Not retried (Linux releases the
+    /// descriptor even when close fails); EINTR is not an error here.
+    package func closeReportingError() throws(SystemCallError) {
+        guard raw >= 0 else { return }
+        let result = Glibc.close(raw)
+        let error = SystemCallError.last("close", path: path)
+        raw = -1
+        if result != 0 && error.errno != EINTR { throw error }
+    }
+
+    /// `fchmod`: the file's permissions exactly, whatever the umask made of them at creation.
+    package func setMode(_ mode: mode_t) throws(SystemCallError) {
+        guard fchmod(raw, mode) == 0 else { throw .last("fchmod", path: path) }
+    }
+
     /// Writes all of `bytes` at `offset` (pwrite: never depends on the file position or O_APPEND).
     package func write(_ bytes: [UInt8], at offset: Int) throws(SystemCallError) {
         // Array.withUnsafeBytes only rethrows untyped errors, so the failure comes out as a value.

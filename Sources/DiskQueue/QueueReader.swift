@@ -48,12 +48,13 @@ package enum QueueReader {
     }
 
     /// The consumer position stored in `<directory>/consumer` (the sequence of the next record to
-    /// deliver), or nil when the file is missing, unreadable, torn or damaged. Not checked against
-    /// the segments: opening the queue does that and may fall back to an earlier position.
-    package static func consumerPosition(in directory: String) -> UInt64? {
-        // Any failure means "no usable position", which is what nil reports; callers that need
-        // the reason open the queue and read its RecoveryReport.
-        guard case let .position(position) = try? ConsumerPositionFile.read(directory: directory) else { return nil }
+    /// deliver), or nil when the file is missing, torn or damaged (recovery then starts from the
+    /// earliest record). A file that cannot be read (EACCES for a user outside the daemon's
+    /// group) is an error, not a missing position: counting from the earliest record would
+    /// report delivered events as pending. Not checked against the segments: opening the queue
+    /// does that and may fall back to an earlier position.
+    package static func consumerPosition(in directory: String) throws(DiskQueueError) -> UInt64? {
+        guard case let .position(position) = try ConsumerPositionFile.read(directory: directory) else { return nil }
         return position
     }
 

@@ -17,7 +17,7 @@ package enum AtomicFile {
     ///   - temporary: the temporary file's path, in the same directory. By default a new name
     ///     (`<path>.tmp-<pid>-<random>`) created exclusively, so concurrent writers from several
     ///     processes never share one. A fixed name (which recovery can find and remove after a
-    ///     crash) is truncated if a crash left it; its callers serialise their writers.
+    ///     crash) is removed first if a crash left it; its callers serialise their writers.
     package static func replace(_ path: String, with bytes: [UInt8], mode: mode_t, temporary: String? = nil) throws(SystemCallError) {
         try stage(path, with: bytes, mode: mode, temporary: temporary).commit()
     }
@@ -26,8 +26,10 @@ package enum AtomicFile {
     /// a caller can do a step between the two halves. Then either `commit()` or `discard()`.
     package static func stage(_ path: String, with bytes: [UInt8], mode: mode_t, temporary: String? = nil) throws(SystemCallError) -> Staged {
         let temporaryPath = temporary ?? "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let flags = O_WRONLY | O_CREAT | (temporary == nil ? O_EXCL : O_TRUNC)
-        let file = try FileDescriptor.open(temporaryPath, flags: flags, mode: mode)
+        // Always a new file, never one found at the name: a fixed name a crash left (or a
+        // symbolic link planted there) is removed first, so nothing it points to is written.
+        if temporary != nil { _ = unlink(temporaryPath) }
+        let file = try FileDescriptor.open(temporaryPath, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode)
         do throws(SystemCallError) {
             try file.setMode(mode)
             try file.write(bytes, at: 0)
@@ -36,7 +38,7 @@ package enum AtomicFile {
         } catch {
             file.close()
             // Best effort: the error that matters is the one above; a leftover temporary file
-            // changes nothing (a fixed name is truncated next time or removed by recovery).
+            // changes nothing (a fixed name is removed next time, or by recovery).
             _ = unlink(temporaryPath)
             throw error
         }

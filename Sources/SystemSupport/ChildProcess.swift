@@ -69,10 +69,25 @@ package enum ChildProcess {
         }
     }
 
+    /// The program `name` names: itself when it holds a `/` (if executable), else the first
+    /// executable of that name in the directories of this process's `PATH`. Nil when none.
+    package static func resolve(_ name: String, path: String? = nil) -> String? {
+        if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
+        let directories = path ?? getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
+        for directory in directories.split(separator: ":") {
+            let candidate = "\(directory)/\(name)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+
     /// How a child ended, from a `waitpid` status.
     package enum Ending: Equatable, Sendable {
         case exited(Int32)
         case killed(signal: Int32)
+        /// The status could not be learned: the child was reaped by someone else (SIGCHLD set
+        /// to be ignored makes the kernel do it) or could not be waited for. Never a success.
+        case unknown
 
         package init(waitStatus status: Int32) {
             let signal = status & 0x7F

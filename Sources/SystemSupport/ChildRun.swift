@@ -26,9 +26,13 @@ package enum ChildRun {
         /// The deadline passed and the group was signalled.
         package var timedOut = false
 
-        /// The first line of `stderr`, for a one-line error message.
+        /// The first line of `stderr`, for a one-line error message: at most 200 characters,
+        /// control characters (terminal escapes among them) replaced by `?`.
         package var firstErrorLine: String {
-            String(decoding: stderr, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+            let line = String(decoding: stderr, as: UTF8.self).split(whereSeparator: \.isNewline).first ?? ""
+            return String(String.UnicodeScalarView(line.unicodeScalars.prefix(200).map {
+                $0.value < 0x20 && $0 != "\t" || (0x7F...0x9F).contains($0.value) ? "?" : $0
+            }))
         }
     }
 
@@ -104,14 +108,37 @@ package enum ChildRun {
                                     timeout: Duration,
                                     spawnGate: @escaping SpawnGate = { $0() }) async -> Result<Outcome, SystemCallError> {
         await withCheckedContinuation { continuation in
-            let thread = Thread {
+            let started = startThread {
                 _ = setThreadName.map { $0(pthread_self(), threadName) }
                 continuation.resume(returning: run(executable, arguments: arguments, environment: environment, stdin: stdin,
                                                    captureStdout: captureStdout, maxStdout: maxStdout, maxStderr: maxStderr,
                                                    timeout: timeout, spawnGate: spawnGate))
             }
-            thread.start()
+            // No thread (RLIMIT_NPROC, the unit's TasksMax): the run fails now rather than
+            // waiting for ever; callers retry it like any failed start.
+            if let started { continuation.resume(returning: .failure(started)) }
         }
+    }
+
+    /// Starts `body` on a new detached thread; nil when started, else why not.
+    fileprivate static func startThread(_ body: @escaping @Sendable () -> Void) -> SystemCallError? {
+        final class Body {
+            let run: @Sendable () -> Void
+            init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+        }
+        let context = Unmanaged.passRetained(Body(body))
+        var thread = pthread_t()
+        let result = pthread_create(&thread, nil, { context in
+            let body = Unmanaged<Body>.fromOpaque(context!).takeRetainedValue()
+            body.run()
+            return nil
+        }, context.toOpaque())
+        guard result == 0 else {
+            context.release()
+            return SystemCallError(call: "pthread_create", errno: result)
+        }
+        pthread_detach(thread)
+        return nil
     }
 
     /// `pthread_setname_np`, looked up at run time: Swift's Glibc module does not declare it.
@@ -160,6 +187,8 @@ package enum ChildRun {
         let timeout: Duration
         var outcome = Outcome(ending: .exited(0))
         var status: Int32?
+        /// waitpid could not report the status (ECHILD: reaped by someone else).
+        var lost = false
 
         init(pid: pid_t, input: Stream, pending: [UInt8], output: Stream, errors: Stream, maxStdout: Int, maxStderr: Int,
              timeout: Duration) {
@@ -183,10 +212,10 @@ package enum ChildRun {
             var stageEnd = Self.now() + UInt64(max(0, timeout.nanoseconds))
             var recheck: Int32 = 0  // ms until the next waitpid when there is no pidfd
             while true {
-                if status == nil && !exit.isOpen {
+                if status == nil && !lost && !exit.isOpen {
                     _ = reaped()
                 }
-                if status != nil {
+                if status != nil || lost {
                     finishInput()  // nobody is left to read it
                     // Done once its stdout has ended (a helper may still hold it open, and a
                     // token command's answer is all of it); stderr is read as far as it has come.
@@ -201,12 +230,18 @@ package enum ChildRun {
                     switch stage {
                     case 0:
                         outcome.timedOut = true
-                        kill(-pid, SIGTERM)
+                        signal(SIGTERM)
                     case 1:
-                        kill(-pid, SIGKILL)
+                        signal(SIGKILL)
                     default:
-                        // Something outside the group holds a pipe: stop waiting for it.
-                        if status == nil { status = ChildProcess.wait(pid) }
+                        // Something outside the group holds a pipe, or the program cannot be
+                        // reaped yet (stuck in the kernel): stop waiting. A thread of its own
+                        // reaps it whenever it ends, so no zombie stays behind.
+                        if status == nil && !lost {
+                            let pid = self.pid
+                            lost = true
+                            _ = ChildRun.startThread { _ = ChildProcess.wait(pid) }
+                        }
                         return finished()
                     }
                     stage += 1
@@ -218,7 +253,7 @@ package enum ChildRun {
                 if input.isOpen { fds.append(pollfd(fd: input.fd, events: Int16(POLLOUT), revents: 0)) }
                 if output.isOpen { fds.append(pollfd(fd: output.fd, events: Int16(POLLIN), revents: 0)) }
                 if errors.isOpen { fds.append(pollfd(fd: errors.fd, events: Int16(POLLIN), revents: 0)) }
-                if status == nil {
+                if status == nil && !lost {
                     if exit.isOpen {
                         fds.append(pollfd(fd: exit.fd, events: Int16(POLLIN), revents: 0))
                     } else {
@@ -244,7 +279,7 @@ package enum ChildRun {
         }
 
         private mutating func reaped() -> Bool {
-            guard status == nil else { return true }
+            guard status == nil && !lost else { return true }
             var raw: Int32 = 0
             let result = waitpid(pid, &raw, WNOHANG)
             if result == pid {
@@ -252,25 +287,32 @@ package enum ChildRun {
                 return true
             }
             if result < 0 && errno != EINTR {
-                status = 0  // ECHILD: someone else reaped it; nothing more can be learned
+                lost = true  // ECHILD: reaped by someone else; its status is unknown, not 0
                 return true
             }
             return false
         }
 
+        /// The program's process group, and the program itself should it have left the group.
+        /// Not once it has been reaped (its pid may belong to another process by then).
+        private func signal(_ number: Int32) {
+            kill(-pid, number)
+            if status == nil && !lost { kill(pid, number) }
+        }
+
         /// A poll failure that is not EINTR (it cannot happen with valid descriptors): the
         /// group is killed and reaped, and the run counts as timed out.
         private mutating func abandon() -> Outcome {
-            kill(-pid, SIGKILL)
+            signal(SIGKILL)
             input.close(); output.close(); errors.close()
-            if status == nil { status = ChildProcess.wait(pid) }
+            if status == nil && !lost { status = ChildProcess.wait(pid) }
             outcome.timedOut = true
             return finished()
         }
 
         private mutating func finished() -> Outcome {
             input.close(); output.close(); errors.close()
-            outcome.ending = ChildProcess.Ending(waitStatus: status ?? 0)
+            outcome.ending = status.map(ChildProcess.Ending.init(waitStatus:)) ?? .unknown
             return outcome
         }
 
@@ -326,9 +368,13 @@ package enum ChildRun {
 }
 
 private extension Duration {
+    /// Whole nanoseconds, 0 for a negative duration, `Int64.max` for one too long to count.
     var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
+        guard seconds >= 0 && attoseconds >= 0 else { return 0 }
         let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? Int64.max : product.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue
+        guard !overflow else { return Int64.max }
+        let (sum, sumOverflow) = product.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return sumOverflow ? Int64.max : sum
     }
 }

@@ -45,7 +45,10 @@ package final class CommandSink: Sink, Sendable {
     }
 
     private func run(_ record: DeliveryRecord) async -> Result<Void, SinkError> {
-        let ran = await ChildRun.runDetached(command[0], arguments: command, environment: environment,
+        guard let executable = ChildProcess.resolve(command[0]) else {
+            return .failure(SinkError("\(command[0]) was not found (give an absolute path or a name on PATH)"))
+        }
+        let ran = await ChildRun.runDetached(executable, arguments: command, environment: environment,
                                              stdin: record.json() + [UInt8(ascii: "\n")], captureStdout: false, timeout: timeout)
         switch ran {
         case let .failure(error):
@@ -57,6 +60,7 @@ package final class CommandSink: Sink, Sendable {
             case .exited(0): return .success(())
             case let .exited(status): return .failure(SinkError("\(command[0]) exited with status \(status)\(line)"))
             case let .killed(signal): return .failure(SinkError("\(command[0]) was killed by signal \(signal)\(line)"))
+            case .unknown: return .failure(SinkError("\(command[0]) ended with a status that could not be learned\(line)"))
             }
         }
     }

@@ -25,7 +25,7 @@ package struct QueueStatus: Sendable, Equatable {
         let records = exists ? try QueueReader.records(in: queueDirectory) : []
         let setAside = exists ? try SetAsideFile.list(in: queueDirectory) : []
         // Recovery falls back to the earliest record when the position file is missing or bad.
-        let position = QueueReader.consumerPosition(in: queueDirectory) ?? records.first?.sequence ?? 1
+        let position = try (exists ? QueueReader.consumerPosition(in: queueDirectory) : nil) ?? records.first?.sequence ?? 1
         // Delivered above a position an older event still holds back: not pending any more.
         let finished = FinishedStore.read(stateDirectory: stateDirectory, position: position,
                                            records: records.filter { $0.sequence >= position })

@@ -23,6 +23,8 @@ package enum CommandRunner {
         case killed(signal: Int32, stderr: String)
         case timedOut(Duration)
         case outputTooLarge
+        /// Its exit status could not be learned (something else reaped it): never taken as success.
+        case statusUnknown
 
         package var description: String {
             switch self {
@@ -32,6 +34,7 @@ package enum CommandRunner {
             case let .killed(signal, line): "was killed by signal \(signal)" + (line.isEmpty ? "" : ": \(line)")
             case let .timedOut(limit): "did not finish within \(limit)"
             case .outputTooLarge: "printed more than 1 MiB"
+            case .statusUnknown: "ended with a status that could not be learned (is SIGCHLD ignored?)"
             }
         }
     }
@@ -57,17 +60,12 @@ package enum CommandRunner {
             case let .killed(signal): return .failure(.killed(signal: signal, stderr: outcome.firstErrorLine))
             case let .exited(status) where status != 0: return .failure(.exited(status: status, stderr: outcome.firstErrorLine))
             case .exited: return .success(outcome.stdout)
+            case .unknown: return .failure(.statusUnknown)
             }
         }
     }
 
     static func resolve(_ name: String) -> String? {
-        if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        for directory in path.split(separator: ":") {
-            let candidate = "\(directory)/\(name)"
-            if access(candidate, X_OK) == 0 { return candidate }
-        }
-        return nil
+        ChildProcess.resolve(name)
     }
 }

@@ -14,17 +14,33 @@ import Testing
         queue.close()
     }
 
+    @Test func anUnreadablePositionIsAnErrorNotAMissingOne() throws {
+        try withTemporaryDirectory { base in
+            try Self.makeQueue(base, count: 2)
+            // Cannot be read (as EACCES is for a user outside the daemon's group): counting from
+            // the earliest record instead would report delivered events as pending.
+            try? FileManager.default.removeItem(atPath: base + "/consumer")
+            try FileManager.default.createDirectory(atPath: base + "/consumer", withIntermediateDirectories: false)
+            let error = #expect(throws: DiskQueueError.self) { try QueueReader.consumerPosition(in: base) }
+            guard case let .system(failure)? = error else {
+                Issue.record("not a system error: \(String(describing: error))")
+                return
+            }
+            #expect(failure.errno == EISDIR)
+        }
+    }
+
     @Test func positionIsStoredDurablyAndSurvivesReopen() throws {
         try withTemporaryDirectory { base in
             let queue = try DiskQueue(directory: base)
             #expect(queue.consumerPosition == 1)
             #expect(queue.recovery.consumerPosition == 1)
             #expect(!queue.recovery.consumerPositionReset)
-            #expect(QueueReader.consumerPosition(in: base) == nil)
+            #expect(try QueueReader.consumerPosition(in: base) == nil)
             for index in 1...10 { _ = try queue.append([payload(index)]) }
             try queue.setConsumerPosition(4)
             #expect(queue.consumerPosition == 4)
-            #expect(QueueReader.consumerPosition(in: base) == 4)
+            #expect(try QueueReader.consumerPosition(in: base) == 4)
             try queue.setConsumerPosition(4)  // unchanged is allowed
             queue.close()
 
@@ -89,12 +105,12 @@ import Testing
             for index in 1...5 { _ = try queue.append([payload(index)]) }
             #expect(throws: DiskQueueError.invalidPosition(requested: 0, allowed: 1...6)) { try queue.setConsumerPosition(0) }
             #expect(throws: DiskQueueError.invalidPosition(requested: 7, allowed: 1...6)) { try queue.setConsumerPosition(7) }
-            #expect(QueueReader.consumerPosition(in: base) == nil)
+            #expect(try QueueReader.consumerPosition(in: base) == nil)
             try queue.setConsumerPosition(3)
             #expect(throws: DiskQueueError.invalidPosition(requested: 2, allowed: 3...6)) { try queue.setConsumerPosition(2) }
             #expect(throws: DiskQueueError.invalidPosition(requested: .max, allowed: 3...6)) { try queue.setConsumerPosition(.max) }
             #expect(queue.consumerPosition == 3)
-            #expect(QueueReader.consumerPosition(in: base) == 3)
+            #expect(try QueueReader.consumerPosition(in: base) == 3)
         }
     }
 
@@ -110,7 +126,7 @@ import Testing
                 #expect(throws: DiskQueueError.system(FaultSwitch.injected)) { try queue.setConsumerPosition(9) }
                 #expect(faults.hits(.writeConsumerPosition) == 2)
                 #expect(queue.consumerPosition == 3)
-                #expect(QueueReader.consumerPosition(in: base) == 3)
+                #expect(try QueueReader.consumerPosition(in: base) == 3)
                 #expect(try segmentFiles(in: base) == files)
                 #expect(!FileManager.default.fileExists(atPath: base + "/consumer.tmp"))
                 #expect(!queue.isFailed)  // the append path is not affected
@@ -137,7 +153,7 @@ import Testing
             #expect(!FileManager.default.fileExists(atPath: base + "/consumer.tmp"))
 
             // `consumer` turned into a directory: the rename fails with its own errno.
-            try FileManager.default.removeItem(atPath: base + "/consumer")
+            try? FileManager.default.removeItem(atPath: base + "/consumer")
             try FileManager.default.createDirectory(atPath: base + "/consumer/inside", withIntermediateDirectories: true)
             #expect(throws: DiskQueueError.system(SystemCallError(call: "rename", errno: EISDIR, path: base + "/consumer.tmp"))) {
                 try queue.setConsumerPosition(5)
@@ -168,7 +184,7 @@ import Testing
             queue.close()
             #expect(throws: DiskQueueError.closed) { try queue.setConsumerPosition(2) }
             #expect(throws: DiskQueueError.closed) { try queue.readRecords(from: 1, maxCount: 1) }
-            #expect(QueueReader.consumerPosition(in: base) == nil)
+            #expect(try QueueReader.consumerPosition(in: base) == nil)
         }
     }
 }

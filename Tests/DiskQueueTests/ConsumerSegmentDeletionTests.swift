@@ -28,7 +28,7 @@ import Testing
                 failures.withLock { $0 = 1 }
                 try queue.setConsumerPosition(5)
                 #expect(queue.consumerPosition == 5)
-                #expect(QueueReader.consumerPosition(in: base) == 5)
+                #expect(try QueueReader.consumerPosition(in: base) == 5)
                 #expect(try segmentFiles(in: base).first == "segment-00000000000000000005.log")
 
                 // Twice: the segments are gone but the old position stays in force.
@@ -37,7 +37,7 @@ import Testing
                     try queue.setConsumerPosition(9)
                 }
                 #expect(queue.consumerPosition == 5)
-                #expect(QueueReader.consumerPosition(in: base) == 5)
+                #expect(try QueueReader.consumerPosition(in: base) == 5)
                 #expect(try segmentFiles(in: base).first == "segment-00000000000000000009.log")
                 #expect(queue.liveBytes == (try totalSegmentBytes(in: base)))
                 queue.close()

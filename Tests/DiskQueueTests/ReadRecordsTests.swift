@@ -102,7 +102,7 @@ import Testing
             #expect(try segmentFiles(in: base).count == 1)
             #expect(queue.liveBytes == (try committedSegmentBytes(in: base)))
             queue.close()
-            #expect(QueueReader.consumerPosition(in: base) == UInt64(total + 1))
+            #expect(try QueueReader.consumerPosition(in: base) == UInt64(total + 1))
         }
     }
 

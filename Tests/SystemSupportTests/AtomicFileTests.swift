@@ -71,4 +71,20 @@ import Testing
             #expect(try FileManager.default.contentsOfDirectory(atPath: root) == ["state.json"])
         }
     }
+
+    @Test func aSymbolicLinkAtTheTemporaryNameIsReplacedNotFollowed() throws {
+        try withRoot { root in
+            let victim = root + "/victim"
+            try Data("precious data\n".utf8).write(to: URL(fileURLWithPath: victim))
+            chmod(victim, 0o644)
+            #expect(symlink(victim, root + "/position.tmp") == 0)
+            try AtomicFile.replace(root + "/position", with: [1, 2, 3], mode: 0o640, temporary: root + "/position.tmp")
+            #expect(contents(victim) == Array("precious data\n".utf8))
+            #expect(mode(victim) == 0o644)
+            var info = stat()
+            #expect(lstat(root + "/position", &info) == 0 && info.st_mode & S_IFMT == S_IFREG)
+            #expect(contents(root + "/position") == [1, 2, 3])
+        }
+    }
 }
+

@@ -112,4 +112,37 @@ import Testing
             for index in 0..<48 { #expect(answers[index] == "\(index)\n") }
         }
     }
+
+    @Test func aProgramThatLeavesItsProcessGroupIsStillStoppedAtTheDeadline() throws {
+        let started = Date()
+        // Moves into this process's group (out of reach of a signal to its own) and ignores SIGTERM.
+        let result = ChildRun.run("/usr/bin/perl", arguments: ["perl", "-e", "setpgrp(0, getpgrp(getppid())) or die; $SIG{TERM} = 'IGNORE'; sleep 30"],
+                                  environment: environment, captureStdout: false, timeout: .milliseconds(300))
+        let outcome = try result.get()
+        #expect(outcome.timedOut)
+        #expect(outcome.ending == .killed(signal: SIGKILL))
+        #expect(Date().timeIntervalSince(started) < 10, "the run must end about 2 s after its deadline")
+    }
+
+    @Test func timeoutsAtTheEdgesOfDuration() throws {
+        let huge = try sh("exit 0", timeout: .seconds(9_223_372_036) + .milliseconds(900))
+        #expect(huge.ending == .exited(0) && !huge.timedOut, "a timeout too long to count in nanoseconds is no timeout at all")
+        let negative = try sh("sleep 30", timeout: .seconds(Int64.min))
+        #expect(negative.timedOut, "a negative timeout is over at once")
+    }
+
+    @Test func theFirstErrorLineCarriesNoControlCharacters() throws {
+        let outcome = try sh(#"printf '\033[31mred\tline\r\nsecond\n' >&2; exit 1"#)
+        #expect(outcome.firstErrorLine == "?[31mred\tline")
+        let long = try sh("head -c 5000 /dev/zero | tr '\\0' x >&2; exit 1")
+        #expect(long.firstErrorLine.count == 200)
+    }
+
+    @Test func namesWithoutASlashAreLookedUpOnThePath() {
+        #expect(ChildProcess.resolve("sh", path: "/nonexistent:/bin") == "/bin/sh")
+        #expect(ChildProcess.resolve("sh", path: "/nonexistent") == nil)
+        #expect(ChildProcess.resolve("/bin/sh") == "/bin/sh")
+        #expect(ChildProcess.resolve("./no-such-program") == nil)
+    }
 }
+

@@ -184,4 +184,14 @@ import Testing
         #expect(error.system?.errno == ENOTDIR, "\(error)")
         #expect(error.reason.contains("cannot create"))
     }
+
+    @Test func aCommandNamedWithoutASlashIsFoundOnThePath() async throws {
+        let sink = CommandSink(command: ["true"], timeout: .seconds(10))!
+        let results = await sink.deliver([try record("r")])
+        if case let .failure(error) = results[0] { Issue.record("\(error)") }
+        let missing = CommandSink(command: ["no-such-program-anywhere"], timeout: .seconds(10))!
+        let failed = await missing.deliver([try record("r")])
+        if case let .failure(error) = failed[0] { #expect(error.reason.contains("was not found")) } else { Issue.record("a missing program delivered") }
+    }
 }
+

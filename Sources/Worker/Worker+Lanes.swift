@@ -5,8 +5,10 @@ import ResourceFetch
 extension Worker {
     // MARK: Scheduling
 
-    /// Starts one fetch-and-deliver per tenant that has ready resources and none in flight.
-    func launchLanes() {
+    /// Starts one fetch-and-deliver per tenant that has ready resources and none in flight;
+    /// `launch` runs each lane (in the loop's task group; tests driving `pass()` give each its
+    /// own task).
+    func launchLanes(_ launch: (_ tenant: String, _ work: [(key: ResourceKey, items: [QueuedItem])]) -> Void) {
         let current = now()
         var groups: [ResourceKey: [QueuedItem]] = [:]
         for item in items.values { groups[item.key, default: []].append(item) }
@@ -23,8 +25,7 @@ extension Worker {
             launches += 1
             laneLaunch[tenant] = launches
             for resource in batch { resourcesInFlight.insert(resource.key) }
-            let work = Array(batch)
-            Task { await self.runLane(tenant: tenant, work: work) }
+            launch(tenant, Array(batch))
         }
     }
 
@@ -41,7 +42,7 @@ extension Worker {
     }
 
     /// Fetch and deliver for one tenant. Runs outside the actor except for the final hand-back.
-    private nonisolated func runLane(tenant: String, work all: [(key: ResourceKey, items: [QueuedItem])]) async {
+    nonisolated func runLane(tenant: String, work all: [(key: ResourceKey, items: [QueuedItem])]) async {
         // Every event's resourceUrl is checked, not only the one the fetch uses: an event whose
         // URL is refused is dead-lettered on its own, its siblings are fetched with a good URL.
         var work: [(key: ResourceKey, items: [QueuedItem])] = []

@@ -65,9 +65,11 @@ package actor Worker {
     var tenantsInFlight: Set<String> = []
     var status = WorkerStatus()
     private var loop: Task<Void, Never>?
+    /// Set by `stop()`: the loop ends after its current pass and waits for its lanes.
+    private var stopping = false
     /// Wakes the loop when records are committed and when a lane finishes.
     nonisolated let wake = WakeSignal()
-    /// `stop()` waiting for the lanes in flight to finish.
+    /// `stop()` waiting for lanes started by `pass()` outside the loop (tests) to finish.
     var lanesDone: [CheckedContinuation<Void, Never>] = []
     /// The latest `currentStatus()`, readable without awaiting the actor (health checks run on
     /// connection queues).
@@ -121,17 +123,21 @@ package actor Worker {
     /// Starts draining in the background.
     package func start() {
         guard loop == nil else { return }
+        stopping = false
         loop = Task { await self.run() }
     }
 
     /// Stops reading and waits for deliveries in flight to finish; what is not acknowledged yet
     /// stays in the queue for the next start.
     package func stop() async {
-        loop?.cancel()
+        // Not a cancellation: that would reach the lanes, and a delivery cut off halfway would
+        // be made again. The loop ends and its task group waits for the lanes to finish.
+        stopping = true
+        wake.signal()
         await loop?.value
         loop = nil
         if !tenantsInFlight.isEmpty {
-            // Lanes finish on their own (they do not observe cancellation); the last one resumes this.
+            // Lanes started by `pass()` outside the loop: the last one resumes this.
             await withCheckedContinuation { lanesDone.append($0) }
         }
         // What the lanes finished while stopping is recorded now, or the next start delivers it again.
@@ -155,14 +161,21 @@ package actor Worker {
         return snapshot
     }
 
-    /// One pass of the loop; tests drive the worker with it directly.
+    /// One pass of the loop; tests drive the worker with it directly (each lane it starts then
+    /// runs in a task of its own).
     package func pass() async throws {
+        try await pass { tenant, work in
+            Task { await self.runLane(tenant: tenant, work: work) }
+        }
+    }
+
+    private func pass(launch: (_ tenant: String, _ work: [(key: ResourceKey, items: [QueuedItem])]) -> Void) async throws {
         status.lastPass = now()
         defer { publish() }
         try await replayDeadLetters()
         try await readAhead()
         try await checkPauses()
-        launchLanes()
+        launchLanes(launch)
         try await advancePosition()
     }
 
@@ -171,11 +184,21 @@ package actor Worker {
         published.withLock { $0 = snapshot }
     }
 
+    /// The loop: passes until `stop()` or a failure, its lanes in one task group, which it
+    /// waits for before it returns.
     private func run() async {
+        await withDiscardingTaskGroup { lanes in
+            await loop(lanes: &lanes)
+        }
+    }
+
+    private func loop(lanes: inout DiscardingTaskGroup) async {
         var short = false
-        while !Task.isCancelled && status.failed == nil {
+        while !stopping && !Task.isCancelled && status.failed == nil {
             do {
-                try await pass()
+                try await pass { tenant, work in
+                    lanes.addTask { await self.runLane(tenant: tenant, work: work) }
+                }
                 short = false
             } catch where Self.isShortage(error) {
                 // Nothing is lost: what was not recorded is read or delivered again.

@@ -148,6 +148,26 @@ import Testing
         #expect(setup.sink.records.count == 1, "delivered again after a clean stop (position \(setup.queue.consumerPosition))")
     }
 
+    /// The running loop's lanes belong to its task group, and stopping is not a cancellation:
+    /// a fetch in flight when `stop()` is called runs to its end uncancelled and is delivered,
+    /// and stop returns only after that.
+    @Test func stoppingWaitsForTheLoopsLaneWithoutCancellingIt() async throws {
+        let setup = try Setup()
+        defer { setup.close() }
+        setup.fetcher.hold(tenant: "a")
+        try enqueue(setup.queue, [event(tenant: "a", resource: "r1")])
+        let worker = setup.worker()
+        await worker.start()
+        #expect(waitUntil(seconds: 60) { setup.fetcher.calls.isEmpty && worker.statusSnapshot.tenantsInFlight == 1 },
+                "the loop started no lane")
+        let stopping = Task { await worker.stop() }
+        setup.fetcher.release(tenant: "a")
+        await stopping.value
+        #expect(setup.sink.records.count == 1)
+        #expect(setup.fetcher.cancelledFetches == 0, "stopping cancelled the fetch in flight")
+        #expect(setup.fetcher.calls.count == 1)
+    }
+
     /// A 403 for a tenant `/connections` still lists (Xero's 403 for scopes the grant does not
     /// cover, e.g. a PREPAYMENT without accounting.payments.read): paused, listed, resumed,
     /// refused, paused again, every 30 s until `maxAge`; two log lines per cycle per tenant.

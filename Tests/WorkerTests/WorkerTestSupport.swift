@@ -15,6 +15,9 @@ final class ScriptedFetcher: ResourceFetcher, Sendable {
     func hold(tenant: String) { state.withLock { _ = $0.held.insert(tenant) } }
     func release(tenant: String) { state.withLock { _ = $0.held.remove(tenant) } }
     var calls: [[FetchRequest]] { state.withLock { $0.calls } }
+    /// Fetches that found their task cancelled when they answered.
+    var cancelledFetches: Int { cancelled.withLock { $0 } }
+    private let cancelled = Mutex(0)
     /// Fetches that included `key`.
     func calls(of key: ResourceKey) -> Int { calls.filter { $0.contains { $0.key == key } }.count }
 
@@ -39,6 +42,7 @@ final class ScriptedFetcher: ResourceFetcher, Sendable {
         while state.withLock({ s in requests.contains { s.held.contains($0.key.tenantID) } }) {
             try? await Task.sleep(for: .milliseconds(2))
         }
+        if Task.isCancelled { cancelled.withLock { $0 += 1 } }
         return state.withLock { s in
             s.calls.append(requests)
             var out: [ResourceKey: FetchOutcome] = [:]

@@ -318,7 +318,9 @@ package actor Worker {
             if case let .system(cause) = error { return codes.contains(cause.errno) }
             return false
         case let error as SystemCallError: return codes.contains(error.errno)
-        case let error as DurableFile.Failure: return error.errno.map(codes.contains) ?? false
+        case let error as DurableFile.Failure:
+            guard let cause = error.system else { return false }
+            return codes.contains(cause.errno)
         default: return false
         }
     }

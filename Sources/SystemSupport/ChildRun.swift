@@ -25,13 +25,17 @@ package enum ChildRun {
         package var stdoutOverflowed = false
         /// The deadline passed and the group was signalled.
         package var timedOut = false
+        /// The program itself had ended by the deadline, but something it started still held its
+        /// stdout open (so the run could not know the output was complete).
+        package var outputHeldOpen = false
 
         /// The first line of `stderr`, for a one-line error message: at most 200 characters,
-        /// control characters (terminal escapes among them) replaced by `?`.
+        /// control characters (tabs and terminal escapes among them) replaced by `?`, so the
+        /// line fits in a log line or a tab-separated listing as one field.
         package var firstErrorLine: String {
             let line = String(decoding: stderr, as: UTF8.self).split(whereSeparator: \.isNewline).first ?? ""
             return String(String.UnicodeScalarView(line.unicodeScalars.prefix(200).map {
-                $0.value < 0x20 && $0 != "\t" || (0x7F...0x9F).contains($0.value) ? "?" : $0
+                $0.value < 0x20 || (0x7F...0x9F).contains($0.value) ? "?" : $0
             }))
         }
     }
@@ -230,6 +234,7 @@ package enum ChildRun {
                     switch stage {
                     case 0:
                         outcome.timedOut = true
+                        outcome.outputHeldOpen = status != nil || lost
                         signal(SIGTERM)
                     case 1:
                         signal(SIGKILL)

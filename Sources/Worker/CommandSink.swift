@@ -45,14 +45,16 @@ package final class CommandSink: Sink, Sendable {
     }
 
     private func run(_ record: DeliveryRecord) async -> Result<Void, SinkError> {
-        guard let executable = ChildProcess.resolve(command[0]) else {
-            return .failure(SinkError("\(command[0]) was not found (give an absolute path or a name on PATH)"))
+        // A path is run as given (posix_spawn then names what is wrong with it: ENOENT, EACCES);
+        // a bare name is looked up on PATH.
+        guard let executable = command[0].contains("/") ? command[0] : ChildProcess.resolve(command[0]) else {
+            return .failure(SinkError("\(command[0]) was not found on PATH (give an absolute path or a name on PATH)"))
         }
         let ran = await ChildRun.runDetached(executable, arguments: command, environment: environment,
                                              stdin: record.json() + [UInt8(ascii: "\n")], captureStdout: false, timeout: timeout)
         switch ran {
         case let .failure(error):
-            return .failure(SinkError("cannot run \(command[0]): \(error)"))
+            return .failure(SinkError(error, context: "cannot run \(command[0])"))
         case let .success(outcome):
             let line = outcome.firstErrorLine.isEmpty ? "" : ": \(outcome.firstErrorLine)"
             if outcome.timedOut { return .failure(SinkError("\(command[0]) ran longer than \(timeout)")) }

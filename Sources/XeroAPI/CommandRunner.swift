@@ -22,6 +22,8 @@ package enum CommandRunner {
         case exited(status: Int32, stderr: String)
         case killed(signal: Int32, stderr: String)
         case timedOut(Duration)
+        /// It exited, but something it started kept its stdout open past the timeout.
+        case outputHeldOpen(Duration)
         case outputTooLarge
         /// Its exit status could not be learned (something else reaped it): never taken as success.
         case statusUnknown
@@ -33,6 +35,9 @@ package enum CommandRunner {
             case let .exited(status, line): "exited with status \(status)" + (line.isEmpty ? "" : ": \(line)")
             case let .killed(signal, line): "was killed by signal \(signal)" + (line.isEmpty ? "" : ": \(line)")
             case let .timedOut(limit): "did not finish within \(limit)"
+            case let .outputHeldOpen(limit):
+                "exited, but a process it started kept its standard output open for over \(limit) "
+                    + "(redirect that process's output, e.g. to /dev/null)"
             case .outputTooLarge: "printed more than 1 MiB"
             case .statusUnknown: "ended with a status that could not be learned (is SIGCHLD ignored?)"
             }
@@ -54,7 +59,7 @@ package enum CommandRunner {
         case let .failure(error):
             return .failure(.cannotStart(error))
         case let .success(outcome):
-            if outcome.timedOut { return .failure(.timedOut(timeout)) }
+            if outcome.timedOut { return .failure(outcome.outputHeldOpen ? .outputHeldOpen(timeout) : .timedOut(timeout)) }
             if outcome.stdoutOverflowed { return .failure(.outputTooLarge) }
             switch outcome.ending {
             case let .killed(signal): return .failure(.killed(signal: signal, stderr: outcome.firstErrorLine))

@@ -193,5 +193,19 @@ import Testing
         let failed = await missing.deliver([try record("r")])
         if case let .failure(error) = failed[0] { #expect(error.reason.contains("was not found")) } else { Issue.record("a missing program delivered") }
     }
+
+    @Test func aCommandPathThatCannotRunSaysWhy() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try writeFile(dir.file("not-executable.sh"), "#!/bin/sh\nexit 0\n")
+        chmod(dir.file("not-executable.sh"), 0o644)
+        let sink = CommandSink(command: [dir.file("not-executable.sh")], timeout: .seconds(10))!
+        let results = await sink.deliver([try record("r")])
+        guard case let .failure(error) = results[0] else {
+            Issue.record("a file that is not executable ran")
+            return
+        }
+        #expect(error.system?.errno == EACCES, "\(error)")
+    }
 }
 

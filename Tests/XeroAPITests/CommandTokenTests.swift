@@ -58,4 +58,10 @@ import XeroTestSupport
         }
         #expect(reason.contains("no JSON token response"))
     }
+
+    @Test func aHelperHoldingTheCommandsOutputIsNamedAsSuch() async {
+        let result = await CommandRunner.run(["/bin/sh", "-c", "echo '{}'; sleep 30 & exit 0"], timeout: .milliseconds(300))
+        #expect(result == .failure(.outputHeldOpen(.milliseconds(300))), "\(result)")
+    }
 }
+

@@ -158,8 +158,14 @@ import Testing
         try enqueue(setup.queue, [event(tenant: "a", resource: "r1")])
         let worker = setup.worker()
         await worker.start()
-        #expect(waitUntil(seconds: 60) { setup.fetcher.calls.isEmpty && worker.statusSnapshot.tenantsInFlight == 1 },
-                "the loop started no lane")
+        // Polled without blocking a thread of the concurrency pool, which the loop needs.
+        var inFlight = false
+        let deadline = Date().addingTimeInterval(120)
+        while !inFlight && Date() < deadline {
+            inFlight = setup.fetcher.calls.isEmpty && worker.statusSnapshot.tenantsInFlight == 1
+            if !inFlight { try await Task.sleep(for: .milliseconds(2)) }
+        }
+        #expect(inFlight, "the loop started no lane")
         let stopping = Task { await worker.stop() }
         setup.fetcher.release(tenant: "a")
         await stopping.value

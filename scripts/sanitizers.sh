@@ -47,11 +47,11 @@ EOF
   fi
 
   log=$scratch/sanitizer.log
-  # ThreadSanitizer slows everything several times: run in parallel on two cores, the
-  # synchronous tests (blocked on daemons and sockets) held both threads of the concurrency pool
-  # long enough for async worker tests to reach their 120 s bound. One test at a time instead.
-  serial=()
-  [ "$kind" = thread ] && serial=(--no-parallel)
+  # Both sanitizers slow everything several times: run in parallel on two cores, the
+  # synchronous tests (blocked on daemons, sockets and child programs) held both threads of the
+  # concurrency pool long enough for async worker tests to reach their 120 s bound (ThreadSanitizer
+  # from the start, AddressSanitizer once the suite passed 630 tests). One test at a time instead.
+  serial=(--no-parallel)
   command=(swift test --sanitize="$kind" --scratch-path "$scratch"
            -Xlinker "$defaults" "${serial[@]}" "$@")
   echo "== ${command[*]}" >&2

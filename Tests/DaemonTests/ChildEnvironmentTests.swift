@@ -50,21 +50,14 @@ import Testing
         #expect(ChildEnvironment.isVariableName(name) == valid)
     }
 
-    private func load(_ json: String) throws(ConfigError) -> DaemonConfig {
-        let dir = try! TemporaryDirectory()
-        defer { dir.remove() }
-        try! writeFile(dir.file("config.json"), json)
-        return try ConfigLoader.load(path: dir.file("config.json"), environment: [:])
-    }
-
     @Test func bothKeysAreReadAndDuplicatesDropped() throws {
-        let config = try load(#"""
+        let config = try loadConfig(#"""
         {"sink": {"type": "command", "command": ["/bin/true"], "passEnvironment": ["DATABASE_URL", "DATABASE_URL", "TZ"]},
          "xero": {"auth": {"mode": "command", "command": ["/bin/true"], "passEnvironment": ["PAN_SEC_XERO_CLIENT_SECRET"]}}}
         """#)
         #expect(config.worker.sinkPassEnvironment == ["DATABASE_URL", "TZ"])
         #expect(config.xero.auth.passEnvironment == ["PAN_SEC_XERO_CLIENT_SECRET"])
-        #expect(try load("{}").worker.sinkPassEnvironment.isEmpty)
+        #expect(try loadConfig("{}").worker.sinkPassEnvironment.isEmpty)
     }
 
     @Test(arguments: [
@@ -77,9 +70,9 @@ import Testing
          "config: xero.auth.passEnvironment: entry 1 is not a variable name (a letter or _, then letters, digits, _)"),
     ])
     func badNamesAreConfigErrorsWithoutTheirText(_ json: String, _ message: String) {
-        #expect(throws: ConfigError.self) { try load(json) }
+        #expect(throws: ConfigError.self) { try loadConfig(json) }
         do {
-            _ = try load(json)
+            _ = try loadConfig(json)
         } catch {
             #expect(error.description == message)
             #expect(!error.description.contains("s3cr3t"))

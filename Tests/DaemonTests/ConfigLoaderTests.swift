@@ -9,14 +9,6 @@ import Testing
 @testable import DaemonRuntime
 
 @Suite struct ConfigLoaderTests {
-    private func load(_ json: String, environment: [String: String] = [:]) throws(ConfigError) -> DaemonConfig {
-        let dir = try! TemporaryDirectory()
-        defer { dir.remove() }
-        let path = dir.file("config.json")
-        try! writeFile(path, json)
-        return try ConfigLoader.load(path: path, environment: environment)
-    }
-
     @Test func embeddedDefaults() throws {
         let config = try ConfigLoader.load(path: nil, environment: [:])
         #expect(config.listenHost == "127.0.0.1")
@@ -36,7 +28,7 @@ import Testing
     }
 
     @Test func valuesAreApplied() throws {
-        let config = try load(#"""
+        let config = try loadConfig(#"""
         {"listen": {"host": "::1", "port": 0}, "webhook": {"path": "/x", "keyFile": "/k"},
          "stateDirectory": "/tmp/s", "limits": {"maxBodyBytes": 2048, "headTimeoutMilliseconds": 500},
          "queue": {"segmentBytes": 1048576}, "log": {"level": "debug"}, "//": "comment"}
@@ -82,9 +74,9 @@ import Testing
          "config: queue.maxBytes: 1048576 is less than two segments (2 × queue.segmentBytes = 2097152); raise it or lower queue.segmentBytes"),
     ])
     func badConfigNamesTheKeyAndReason(_ json: String, _ message: String) {
-        #expect(throws: ConfigError.self) { try load(json) }
+        #expect(throws: ConfigError.self) { try loadConfig(json) }
         do {
-            _ = try load(json)
+            _ = try loadConfig(json)
         } catch {
             #expect(error.description == message)
         }
@@ -92,7 +84,7 @@ import Testing
 
     @Test func invalidJSONIsReported() {
         do {
-            _ = try load("{nope")
+            _ = try loadConfig("{nope")
             Issue.record("expected an error")
         } catch {
             #expect(error.description.contains("is not valid JSON"))

@@ -8,14 +8,6 @@ import XeroAPI
 import XeroTestSupport
 
 @Suite struct XeroConfigTests {
-    private func load(_ json: String, environment: [String: String] = [:]) throws(ConfigError) -> DaemonConfig {
-        let dir = try! TemporaryDirectory()
-        defer { dir.remove() }
-        let path = dir.file("config.json")
-        try! writeFile(path, json)
-        return try ConfigLoader.load(path: path, environment: environment)
-    }
-
     @Test func defaults() throws {
         let xero = try ConfigLoader.load(path: nil, environment: [:]).xero
         #expect(xero.apiBaseURL == "https://api.xero.com")
@@ -30,7 +22,7 @@ import XeroTestSupport
     }
 
     @Test func valuesAreApplied() throws {
-        let xero = try load(#"""
+        let xero = try loadConfig(#"""
         {"xero": {"apiBaseURL": "http://127.0.0.1:9000/", "identityBaseURL": "http://127.0.0.1:9001",
                   "requestTimeoutMilliseconds": 5000,
                   "auth": {"mode": "command", "command": ["/usr/bin/get-token", "--org", "x"], "scopes": "offline_access",
@@ -68,7 +60,7 @@ import XeroTestSupport
     ])
     func badXeroConfigNamesTheKeyPath(_ json: String, _ message: String) {
         do {
-            _ = try load(json)
+            _ = try loadConfig(json)
             Issue.record("expected \(message)")
         } catch {
             #expect(error.description == message)

@@ -57,22 +57,27 @@ package enum ChildRun {
                             stdin: [UInt8]? = nil, captureStdout: Bool, maxStdout: Int = 1 << 20, maxStderr: Int = 4096,
                             timeout: Duration, spawnGate: SpawnGate = { $0() }) -> Result<Outcome, SystemCallError> {
         var input = Stream.none, output = Stream.none, errors = Stream.none
-        var childEnds: [Int32] = []
-        defer { for fd in childEnds { close(fd) } }
+        // The child's ends, closed here once the child has its own copies (or it did not start).
+        var childIn: Int32?, childOut: Int32?, childErr: Int32?
+        func closeChildEnds() {
+            for fd in [childIn, childOut, childErr].compactMap({ $0 }) { close(fd) }
+            childIn = nil; childOut = nil; childErr = nil
+        }
+        defer { closeChildEnds() }
         func opened() -> Result<Void, SystemCallError> {
             if stdin != nil {
                 var ends: [Int32] = [-1, -1]
                 guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
                     return .failure(.last("socketpair"))
                 }
-                input = Stream(ends[0]); childEnds.append(ends[1])
+                input = Stream(ends[0]); childIn = ends[1]
             }
             if captureStdout {
                 guard let ends = pipeEnds() else { return .failure(.last("pipe")) }
-                output = Stream(ends.read); childEnds.append(ends.write)
+                output = Stream(ends.read); childOut = ends.write
             }
             guard let ends = pipeEnds() else { return .failure(.last("pipe")) }
-            errors = Stream(ends.read); childEnds.append(ends.write)
+            errors = Stream(ends.read); childErr = ends.write
             return .success(())
         }
         if case let .failure(error) = opened() {
@@ -83,19 +88,19 @@ package enum ChildRun {
         do {
             try spawnGate {
                 spawned = ChildProcess.spawn(executable, arguments: arguments, environment: environment,
-                                             stdin: stdin == nil ? nil : childEnds[0],
-                                             stdout: captureStdout ? childEnds[childEnds.count - 2] : nil,
-                                             stderr: childEnds[childEnds.count - 1])
+                                             stdin: childIn, stdout: childOut, stderr: childErr)
             }
         } catch {
             spawned = .failure(SystemCallError(call: "posix_spawn", errno: EPERM, path: executable))
         }
-        for fd in childEnds { close(fd) }  // the child has its own copies
-        childEnds = []
-        guard case let .success(pid) = spawned else {
+        closeChildEnds()
+        let pid: pid_t
+        switch spawned {
+        case let .success(started):
+            pid = started
+        case let .failure(error):
             input.close(); output.close(); errors.close()
-            if case let .failure(error) = spawned { return .failure(error) }
-            return .failure(SystemCallError(call: "posix_spawn", errno: EINVAL, path: executable))
+            return .failure(error)
         }
         var run = Loop(pid: pid, input: input, pending: stdin ?? [], output: output, errors: errors,
                        maxStdout: maxStdout, maxStderr: maxStderr, timeout: timeout)

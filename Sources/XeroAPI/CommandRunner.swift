@@ -52,7 +52,7 @@ package enum CommandRunner {
     package static func run(_ argv: [String], timeout: Duration,
                            environment: ChildEnvironment = ChildEnvironment(from: ProcessInfo.processInfo.environment),
                            spawnGate: @escaping SpawnGate = { try $0() }) async -> Result<[UInt8], Failure> {
-        guard let name = argv.first, let executable = resolve(name) else { return .failure(.notFound) }
+        guard let name = argv.first, let executable = ChildProcess.resolve(name) else { return .failure(.notFound) }
         let ran = await ChildRun.runDetached(executable, arguments: argv, environment: environment, captureStdout: true,
                                              maxStdout: maxOutput, timeout: timeout, spawnGate: { body in try spawnGate { body() } })
         switch ran {
@@ -68,9 +68,5 @@ package enum CommandRunner {
             case .unknown: return .failure(.statusUnknown)
             }
         }
-    }
-
-    static func resolve(_ name: String) -> String? {
-        ChildProcess.resolve(name)
     }
 }

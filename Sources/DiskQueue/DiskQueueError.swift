@@ -113,8 +113,6 @@ func system<T>(_ body: () throws -> T) throws(DiskQueueError) -> T {
         return try body()
     } catch let error as SystemCallError {
         throw .system(error)
-    } catch let error as DiskQueueError {
-        throw error
     } catch {
         throw .system(SystemCallError(call: "\(error)", errno: EIO))
     }

@@ -3,6 +3,7 @@ import ByteJSON
 import Glibc
 #endif
 import HTTPServer
+import SystemSupport
 
 /// Reads a JSON config file over the embedded defaults. Every key is optional; unknown keys are
 /// errors (a typo must not silently fall back to a default). Keys starting with `//` hold comments.

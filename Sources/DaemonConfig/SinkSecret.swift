@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 
 /// The HTTP sink's signing secret: `XERO_WEBHOOKD_SINK_SECRET`, else the systemd credential
 /// `sink-secret`, else the file `sink.secretFile`.

@@ -1,5 +1,6 @@
 import EventRecord
 import Foundation
+import SystemSupport
 
 /// The webhook signing key(s) and where they came from. The first key is the current one;
 /// any further keys are predecessors that still verify during a rotation.

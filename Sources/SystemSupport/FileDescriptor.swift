@@ -115,6 +115,33 @@ package final class FileDescriptor {
         try read(count: size(), at: 0)
     }
 
+    /// Reads from the current position to end of file with `read` (not the size `fstat` gives,
+    /// which is 0 for `/proc` files). nil once more than `limit` bytes were read.
+    package func readToEnd(limit: Int) throws(SystemCallError) -> [UInt8]? {
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: limit < 64 * 1024 ? limit + 1 : 64 * 1024)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(raw, $0.baseAddress, $0.count) }
+            if n < 0 {
+                let error = SystemCallError.last("read", path: path)
+                if error.errno == EINTR { continue }
+                throw error
+            }
+            if n == 0 { return result }
+            result.append(contentsOf: chunk[0..<n])
+            if result.count > limit { return nil }
+        }
+    }
+
+    /// Whether `fstat` says this is a regular file.
+    package func isRegularFile() throws(SystemCallError) -> Bool {
+        var info = stat()
+        guard fstat(raw, &info) == 0 else {
+            throw .last("fstat", path: path)
+        }
+        return info.st_mode & S_IFMT == S_IFREG
+    }
+
     /// Current file size from `fstat`.
     package func size() throws(SystemCallError) -> Int {
         var info = stat()

@@ -38,7 +38,7 @@ package final class DirectorySink: Sink, @unchecked Sendable {
     /// Bytes in the record files and files deleted by retention, for `/metrics` (read from any thread).
     private let usage = Mutex<(bytes: Int, removed: Int)>((0, 0))
     private let io = DispatchQueue(label: "xero-webhookd.sink.directory")
-    private var fd: Int32 = -1
+    private var file: FileDescriptor?
     private var fileDay = ""
     private var fileBytes = 0
     private var index = 0
@@ -51,8 +51,6 @@ package final class DirectorySink: Sink, @unchecked Sendable {
 
     /// Bytes the record files hold (as of the last batch) and files retention has deleted.
     package var diskUsage: (bytes: Int, filesRemoved: Int) { usage.withLock { ($0.bytes, $0.removed) } }
-
-    deinit { if fd >= 0 { close(fd) } }
 
     package func deliver(_ records: [DeliveryRecord]) async -> [Result<Void, SinkError>] {
         let outcome: Result<Void, SinkError> = await withCheckedContinuation { continuation in
@@ -68,21 +66,24 @@ package final class DirectorySink: Sink, @unchecked Sendable {
             bytes.append(UInt8(ascii: "\n"))
         }
         let day = String(UTCTimestamp.format(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000)).prefix(10))
-        if fd < 0 || day != fileDay || (fileBytes > 0 && fileBytes + bytes.count > maxFileBytes) {
+        if file == nil || day != fileDay || (fileBytes > 0 && fileBytes + bytes.count > maxFileBytes) {
             if let error = openNext(day: day) { return .failure(error) }
         }
-        if let code = bytes.withUnsafeBytes({ writeAll(fd, $0) }) {
-            errno = code
-            return .failure(fail("write", cutBackTo: fileBytes))
+        guard let file else { return .failure(SinkError(SystemCallError(call: "open", errno: EBADF, path: directory))) }
+        do {
+            try file.write(bytes, at: fileBytes)
+            try file.synchronizeData()
+        } catch {
+            return .failure(fail(error, cutBackTo: fileBytes))
         }
-        guard fdatasync(fd) == 0 else { return .failure(fail("fdatasync", cutBackTo: fileBytes)) }
         fileBytes += bytes.count
         usage.withLock { $0.bytes += bytes.count }
         return .success(())
     }
 
     private func openNext(day: String) -> SinkError? {
-        if fd >= 0 { close(fd); fd = -1 }
+        file?.close()
+        file = nil
         do {
             try DirectorySync.makeDirectory(at: directory, mode: 0o755)
         } catch {
@@ -92,31 +93,36 @@ package final class DirectorySink: Sink, @unchecked Sendable {
         while true {
             index += 1
             let path = directory + "/records-\(day)-" + String(format: "%04d", index) + ".jsonl"
-            let opened = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-            guard opened >= 0 else { return SinkError(.last("open", path: path)) }
-            var info = stat()
-            fstat(opened, &info)
-            if Int(info.st_size) >= maxFileBytes {  // left from an earlier run: take the next name
-                close(opened)
+            // Written with pwrite at the size it keeps, so no O_APPEND: appending is its job.
+            let opened: FileDescriptor
+            let size: Int
+            do {
+                opened = try FileDescriptor.open(path, flags: O_RDWR | O_CREAT, mode: 0o640)
+                size = try opened.size()
+            } catch {
+                return SinkError(error)
+            }
+            if size >= maxFileBytes {  // left from an earlier run: take the next name
+                opened.close()
                 continue
             }
-            let size: Int
-            switch Self.cutTornTail(opened, size: Int(info.st_size)) {
-            case let .success(kept): size = kept
+            let kept: Int
+            switch Self.cutTornTail(opened, size: size) {
+            case let .success(cut): kept = cut
             case let .failure(error):
-                close(opened)
+                opened.close()
                 return error
             }
             // The file may be new: its name must be durable before a batch in it is accepted.
             do {
                 try DirectorySync.synchronize(directory: directory)
             } catch {
-                close(opened)
+                opened.close()
                 return SinkError(error)
             }
-            fd = opened
+            file = opened
             fileDay = day
-            fileBytes = size
+            fileBytes = kept
             break
         }
         applyRetention(today: day, current: directory + "/records-\(day)-" + String(format: "%04d", index) + ".jsonl")
@@ -173,33 +179,41 @@ package final class DirectorySink: Sink, @unchecked Sendable {
     /// A file whose last line has no LF was cut by a crash mid-write: that batch was never
     /// reported accepted (the fsync comes first), so the worker delivers it again. The partial
     /// line is cut off, or the next record would be glued to it. Returns the size kept.
-    static func cutTornTail(_ fd: Int32, size: Int) -> Result<Int, SinkError> {
+    static func cutTornTail(_ file: FileDescriptor, size: Int) -> Result<Int, SinkError> {
+        let chunkSize = 64 << 10
         var end = size
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
         while end > 0 {
-            let start = max(0, end - chunk.count)
-            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, end - start, off_t(start)) }
-            guard n == end - start else {
-                return .failure(SinkError(n < 0 ? .last("pread") : SystemCallError(call: "pread", errno: EIO), context: "read the end of a records file"))
+            let start = max(0, end - chunkSize)
+            let chunk: [UInt8]
+            do {
+                chunk = try file.read(count: end - start, at: start)
+            } catch {
+                return .failure(SinkError(error, context: "read the end of a records file"))
             }
-            if let newline = chunk[..<n].lastIndex(of: UInt8(ascii: "\n")) {
+            guard chunk.count == end - start else {
+                return .failure(SinkError(SystemCallError(call: "pread", errno: EIO, path: file.path), context: "read the end of a records file"))
+            }
+            if let newline = chunk.lastIndex(of: UInt8(ascii: "\n")) {
                 end = start + newline + 1
                 break
             }
             end = start
         }
         guard end < size else { return .success(size) }
-        guard ftruncate(fd, off_t(end)) == 0 else { return .failure(SinkError(.last("ftruncate"), context: "cut a partly written record")) }
-        guard fdatasync(fd) == 0 else { return .failure(SinkError(.last("fdatasync"), context: "cut a partly written record")) }
+        do {
+            try file.truncate(to: end)
+            try file.synchronizeData()
+        } catch {
+            return .failure(SinkError(error, context: "cut a partly written record"))
+        }
         return .success(end)
     }
 
     /// Reports a failed batch; the file is cut back so no half line stays (the batch is retried).
-    private func fail(_ call: String, cutBackTo size: Int) -> SinkError {
-        let error = SinkError(.last(call, path: directory))
-        _ = ftruncate(fd, off_t(size))  // best effort: a failed cut leaves a line the next fsync may keep
-        close(fd)
-        fd = -1  // reopen (and re-check) on the next batch
-        return error
+    private func fail(_ error: SystemCallError, cutBackTo size: Int) -> SinkError {
+        try? file?.truncate(to: size)  // best effort: a failed cut leaves a line the next fsync may keep
+        file?.close()
+        file = nil  // reopen (and re-check) on the next batch
+        return SinkError(error)
     }
 }

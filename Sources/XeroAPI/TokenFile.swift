@@ -25,23 +25,15 @@ package struct TokenFile: TokenStore {
     }
 
     package func load() throws(TokenStoreError) -> StoredTokenSet? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            if errno == ENOENT { return nil }
-            throw .system(call: "open", path: path, errno: errno)
-        }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .system(call: "read", path: path, errno: errno)
-            }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-            guard bytes.count <= 1 << 20 else { throw .damaged(path: path) }
+        let bytes: [UInt8]
+        do {
+            bytes = try FileBytes.read(path)
+        } catch where error.errno == ENOENT {
+            return nil
+        } catch where error.errno == EFBIG {
+            throw .damaged(path: path)
+        } catch {
+            throw .system(call: error.call, path: path, errno: error.errno)
         }
         guard let set = StoredTokenSet.decode(bytes) else { throw .damaged(path: path) }
         return set

@@ -77,12 +77,8 @@ extension Recovery {
                 // the copy leaves no partial file under a set-aside name (one starting with "."
                 // is none), and the bytes are still in the segment, which is cut only afterwards.
                 let temporary = QueueDirectory.path(directory, ".partial-" + candidate)
-                let copy = try system { try FileDescriptor.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC) }
-                defer { copy.close() }
-                try system { try copy.write(bytes, at: 0) }
-                try system { try copy.synchronize() }
-                try QueueDirectory.rename(temporary, to: path)
-                break
+                try system { try AtomicFile.replace(path, with: bytes, mode: Self.copyMode, temporary: temporary) }
+                return candidate
             }
             let existing = try system { try FileDescriptor.open(path, flags: O_RDONLY) }
             defer { existing.close() }
@@ -94,15 +90,11 @@ extension Recovery {
         return candidate
     }
 
-    /// Replaces (or creates) `path` atomically: `<path>.tmp` written and synced, renamed over it,
-    /// directory synced.
+    /// Replaces (or creates) `path` atomically through `<path>.tmp` (see `AtomicFile`).
     func replace(_ path: String, with bytes: [UInt8]) throws(DiskQueueError) {
-        let temporary = path + ".tmp"
-        let file = try system { try FileDescriptor.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC) }
-        defer { file.close() }
-        try system { try file.write(bytes, at: 0) }
-        try system { try file.synchronize() }
-        try QueueDirectory.rename(temporary, to: path)
-        try system { try directoryFile.synchronizeDirectory() }
+        try system { try AtomicFile.replace(path, with: bytes, mode: Self.copyMode, temporary: path + ".tmp") }
     }
+
+    /// Permissions of the files salvage writes: those of the consumer position file.
+    static let copyMode: mode_t = 0o640
 }

@@ -17,6 +17,16 @@ package func configFailure(_ error: ConfigError) -> ExitCode {
     return configErrorExit
 }
 
+/// Runs the part of a command that reads its config and secrets: a config error ends the
+/// command through `configFailure`. `let settings = try readingConfig { try ConfigLoader.load(...) }`.
+package func readingConfig<T>(_ body: () throws(ConfigError) -> T) throws -> T {
+    do {
+        return try body()
+    } catch {
+        throw configFailure(error)
+    }
+}
+
 /// Ends a command that could not do its work: `message` on standard error, exit status 1 (or
 /// `exit`). `throw failure("queue dump: \(error)")`.
 package func failure(_ message: String, exit: ExitCode = .failure) -> ExitCode {

@@ -54,10 +54,6 @@ package enum KeyArgument {
 
     /// A signer with that key; a key that cannot be had is printed and ends the command (78).
     package static func signer(keyFile: String?) throws -> WebhookSignature {
-        do {
-            return WebhookSignature(current: try resolve(keyFile: keyFile))
-        } catch {
-            throw configFailure(error)
-        }
+        WebhookSignature(current: try readingConfig { () throws(ConfigError) in try resolve(keyFile: keyFile) })
     }
 }

@@ -29,12 +29,7 @@ package struct StateOptions: ParsableArguments {
     /// the directory does not exist), naming the directory and where it came from.
     package func settings(for command: String, needsQueue: Bool = true, environment: [String: String] = ProcessInfo.processInfo.environment,
                   installed: String = StateOptions.installedStateDirectory) throws -> DaemonConfig {
-        var settings: DaemonConfig
-        do {
-            settings = try ConfigLoader.load(path: config, environment: environment)
-        } catch {
-            throw configFailure(error)
-        }
+        var settings = try readingConfig { () throws(ConfigError) in try ConfigLoader.load(path: config, environment: environment) }
         var source = settings.stateDirectorySource
         if let stateDirectory {
             settings.stateDirectory = stateDirectory

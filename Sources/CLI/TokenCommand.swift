@@ -30,12 +30,7 @@ package struct TokenStatusCommand: ParsableCommand {
     package func run() throws {
         let environment = ProcessInfo.processInfo.environment
         let settings = try state.settings(for: "token status", needsQueue: false, environment: environment)
-        let secrets: XeroSecrets
-        do {
-            secrets = try XeroSecrets.load(settings.xero, environment: environment)
-        } catch {
-            throw configFailure(error)
-        }
+        let secrets = try readingConfig { () throws(ConfigError) in try XeroSecrets.load(settings.xero, environment: environment) }
         let lines = runBlocking {
             await TokenStatusReport.lines(settings: settings.xero, secrets: secrets, stateDirectory: settings.stateDirectory,
                                           transport: URLSessionTransport())

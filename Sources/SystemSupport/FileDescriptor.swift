@@ -82,6 +82,14 @@ package final class FileDescriptor {
         if let failure { throw failure }
     }
 
+    /// Writes all of `bytes` with `write` at the file position: at the end of the file when it
+    /// was opened with `O_APPEND`, even if another process wrote there meanwhile.
+    package func append(_ bytes: [UInt8]) throws(SystemCallError) {
+        if let code = bytes.withUnsafeBytes({ writeAll(raw, $0) }) {
+            throw SystemCallError(call: "write", errno: code, path: path)
+        }
+    }
+
     /// Reads up to `count` bytes at `offset`; fewer only at end of file.
     package func read(count: Int, at offset: Int) throws(SystemCallError) -> [UInt8] {
         guard count > 0 else { return [] }

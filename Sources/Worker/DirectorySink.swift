@@ -71,7 +71,7 @@ package final class DirectorySink: Sink, @unchecked Sendable {
         }
         guard let file else { return .failure(SinkError(SystemCallError(call: "open", errno: EBADF, path: directory))) }
         do {
-            try file.write(bytes, at: fileBytes)
+            try file.append(bytes)
             try file.synchronizeData()
         } catch {
             return .failure(fail(error, cutBackTo: fileBytes))
@@ -93,11 +93,10 @@ package final class DirectorySink: Sink, @unchecked Sendable {
         while true {
             index += 1
             let path = directory + "/records-\(day)-" + String(format: "%04d", index) + ".jsonl"
-            // Written with pwrite at the size it keeps, so no O_APPEND: appending is its job.
             let opened: FileDescriptor
             let size: Int
             do {
-                opened = try FileDescriptor.open(path, flags: O_RDWR | O_CREAT, mode: 0o640)
+                opened = try FileDescriptor.open(path, flags: O_RDWR | O_CREAT | O_APPEND, mode: 0o640)
                 size = try opened.size()
             } catch {
                 return SinkError(error)

@@ -46,6 +46,29 @@ import Testing
         #expect(DirectorySink.day("2026-03-01", minus: 1) == "2026-02-28")
     }
 
+    /// Two daemons pointed at one records directory (two state directories, one sink
+    /// directory) append to the same file: each batch lands after the other's, none is written
+    /// over.
+    @Test func twoSinksOnOneDirectoryAppendWithoutOverwriting() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let first = DirectorySink(directory: dir.file("out"))
+        let second = DirectorySink(directory: dir.file("out"))
+        for n in 0..<5 {
+            for (sink, name) in [(first, "a\(n)"), (second, "b\(n)")] {
+                let results = await sink.deliver([try record(name)])
+                #expect(results.allSatisfy { if case .success = $0 { true } else { false } })
+            }
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.file("out"))
+        #expect(files.count == 1)
+        let text = try String(contentsOfFile: dir.file("out") + "/" + files[0], encoding: .utf8)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 11 && lines.last == "", "ten whole lines: \(text)")
+        for line in lines.dropLast() { #expect((try? JSONParser.parse(Array(line.utf8))) != nil, "torn: \(line)") }
+        for n in 0..<5 { #expect(text.contains("\"a\(n)\"") && text.contains("\"b\(n)\"")) }
+    }
+
     @Test func directorySinkWritesJSONLinesAndRotatesBySize() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

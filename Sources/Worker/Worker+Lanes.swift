@@ -99,10 +99,6 @@ extension Worker {
                           outcomes: [ResourceKey: LaneOutcome]) async {
         defer {
             tenantsInFlight.remove(tenant)
-            if tenantsInFlight.isEmpty {
-                for waiter in lanesDone { waiter.resume() }
-                lanesDone.removeAll()
-            }
             wake.signal()
         }
         let current = now()

@@ -69,8 +69,6 @@ package actor Worker {
     private var stopping = false
     /// Wakes the loop when records are committed and when a lane finishes.
     nonisolated let wake = WakeSignal()
-    /// `stop()` waiting for lanes started by `pass()` outside the loop (tests) to finish.
-    var lanesDone: [CheckedContinuation<Void, Never>] = []
     /// The latest `currentStatus()`, readable without awaiting the actor (health checks run on
     /// connection queues).
     private nonisolated let published = Mutex<WorkerStatus>(WorkerStatus())
@@ -136,10 +134,6 @@ package actor Worker {
         wake.signal()
         await loop?.value
         loop = nil
-        if !tenantsInFlight.isEmpty {
-            // Lanes started by `pass()` outside the loop: the last one resumes this.
-            await withCheckedContinuation { lanesDone.append($0) }
-        }
         // What the lanes finished while stopping is recorded now, or the next start delivers it again.
         guard status.failed == nil else { return }
         do {
@@ -161,12 +155,21 @@ package actor Worker {
         return snapshot
     }
 
-    /// One pass of the loop; tests drive the worker with it directly (each lane it starts then
-    /// runs in a task of its own).
+    /// One pass of the loop, for tests that drive the worker step by step: its lanes run in a
+    /// task group of their own, and it returns when they have finished (a test that holds a
+    /// lane open across passes runs the loop with `start()` instead).
     package func pass() async throws {
-        try await pass { tenant, work in
-            Task { await self.runLane(tenant: tenant, work: work) }
+        var failure: (any Error)?
+        await withDiscardingTaskGroup { lanes in
+            do {
+                try await pass { tenant, work in
+                    lanes.addTask { await self.runLane(tenant: tenant, work: work) }
+                }
+            } catch {
+                failure = error
+            }
         }
+        if let failure { throw failure }
     }
 
     private func pass(launch: (_ tenant: String, _ work: [(key: ResourceKey, items: [QueuedItem])]) -> Void) async throws {

@@ -137,7 +137,7 @@ import Testing
         try enqueue(setup.queue, [event(tenant: "a", resource: "r1")])
         let worker = setup.worker()
         await worker.start()
-        #expect(try await drive(worker) { await worker.currentStatus().tenantsInFlight == 1 })
+        #expect(try await waitUntil { await worker.currentStatus().tenantsInFlight == 1 })
         let stopping = Task { await worker.stop() }
         try await Task.sleep(for: .milliseconds(50))
         setup.fetcher.release(tenant: "a")

@@ -107,6 +107,17 @@ func drive(_ worker: Worker, until condition: () async -> Bool) async throws -> 
     return await condition()
 }
 
+/// Waits, without driving passes, until `condition` holds or the deadline passes: for tests
+/// that run the worker's own loop (`start()`), e.g. with a lane held open across passes.
+func waitUntil(_ condition: () async -> Bool) async throws -> Bool {
+    let deadline = Date().addingTimeInterval(120)  // as generous as `drive`
+    while Date() < deadline {
+        if await condition() { return true }
+        try await Task.sleep(for: .milliseconds(2))
+    }
+    return await condition()
+}
+
 /// The ranges a finished.json holds (nil when it is missing or unreadable).
 func finishedRanges(_ path: String) -> [[UInt64]]? {
     FileManager.default.contents(atPath: path).flatMap { try? JSONDecoder().decode(FinishedStore.File.self, from: $0) }?.ranges

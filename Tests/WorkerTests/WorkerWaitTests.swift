@@ -106,15 +106,18 @@ import Testing
         try enqueue(setup.queue, [event(tenant: "a", resource: "ra"), event(tenant: "b", resource: "rb")])
         let recorder = EventRecorder()
         let worker = setup.worker(events: recorder.record)
-        #expect(try await drive(worker) { await !worker.currentStatus().pauses.isEmpty })
+        // The worker's own loop: the held lane stays open across its passes.
+        await worker.start()
+        #expect(try await waitUntil { await !worker.currentStatus().pauses.isEmpty })
         setup.fetcher.release(tenant: "a")
-        #expect(try await drive(worker) { setup.sink.records.count == 1 })
-        #expect(try await drive(worker) { await worker.currentStatus().tenantsInFlight == 0 })
+        #expect(try await waitUntil { setup.sink.records.count == 1 })
+        #expect(try await waitUntil { await worker.currentStatus().tenantsInFlight == 0 })
         #expect(await worker.currentStatus().pauses.map(\.reason) == ["invalid_grant"])
         #expect(!recorder.events.contains(.resumed(.credential(name: "organisation"))))
         setup.clock.advance(.seconds(31))
-        #expect(try await drive(worker) { await worker.currentStatus().position == 3 })
+        #expect(try await waitUntil { await worker.currentStatus().position == 3 })
         #expect(recorder.events.contains(.resumed(.credential(name: "organisation"))))
+        await worker.stop()
     }
 
     /// A 403 (disconnected tenant) pauses that tenant, not the event; `/connections` is asked

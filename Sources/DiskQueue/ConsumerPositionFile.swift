@@ -69,7 +69,7 @@ enum ConsumerPositionFile {
     static func write(_ position: UInt64, directory: String, faults: FaultInjector?) throws(DiskQueueError) {
         let staged: AtomicFile.Staged
         do throws(SystemCallError) {
-            staged = try AtomicFile.stage(QueueDirectory.path(directory, fileName), with: encode(position), mode: 0o640,
+            staged = try AtomicFile.stage(QueueDirectory.path(directory, fileName), with: encode(position), mode: QueueDirectory.fileMode,
                                           temporary: QueueDirectory.path(directory, temporaryName))
         } catch {
             throw .system(error)

@@ -3,6 +3,11 @@ import Glibc
 
 /// File-system operations on the queue directory. Stateless; callers own any descriptors.
 enum QueueDirectory {
+    /// The mode of the files the queue writes: segments, the consumer position, what salvage
+    /// sets aside. Events are the user's data: no one outside the daemon's group reads them,
+    /// whatever the umask of whoever started it (a narrower umask narrows a new segment more).
+    static let fileMode: mode_t = 0o640
+
     /// `<directory>/<name>`.
     static func path(_ directory: String, _ name: String) -> String {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name

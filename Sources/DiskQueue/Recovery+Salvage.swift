@@ -77,7 +77,7 @@ extension Recovery {
                 // the copy leaves no partial file under a set-aside name (one starting with "."
                 // is none), and the bytes are still in the segment, which is cut only afterwards.
                 let temporary = QueueDirectory.path(directory, ".partial-" + candidate)
-                try system { try AtomicFile.replace(path, with: bytes, mode: Self.copyMode, temporary: temporary) }
+                try system { try AtomicFile.replace(path, with: bytes, mode: QueueDirectory.fileMode, temporary: temporary) }
                 return candidate
             }
             let existing = try system { try FileDescriptor.open(path, flags: O_RDONLY) }
@@ -92,9 +92,6 @@ extension Recovery {
 
     /// Replaces (or creates) `path` atomically through `<path>.tmp` (see `AtomicFile`).
     func replace(_ path: String, with bytes: [UInt8]) throws(DiskQueueError) {
-        try system { try AtomicFile.replace(path, with: bytes, mode: Self.copyMode, temporary: path + ".tmp") }
+        try system { try AtomicFile.replace(path, with: bytes, mode: QueueDirectory.fileMode, temporary: path + ".tmp") }
     }
-
-    /// Permissions of the files salvage writes: those of the consumer position file.
-    static let copyMode: mode_t = 0o640
 }

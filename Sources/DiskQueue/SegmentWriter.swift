@@ -283,7 +283,7 @@ final class SegmentWriter {
         let file: FileDescriptor
         do throws(DiskQueueError) {
             try options.faults?.fire(.createSegment)
-            file = try system { try FileDescriptor.open(path, flags: O_RDWR | O_CREAT | O_EXCL) }
+            file = try system { try FileDescriptor.open(path, flags: O_RDWR | O_CREAT | O_EXCL, mode: QueueDirectory.fileMode) }
         } catch {
             guard error.isTransient else { throw error }
             // EMFILE and ENFILE come before the file is created, but ENOMEM may come after it. A

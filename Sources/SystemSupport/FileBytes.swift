@@ -16,6 +16,9 @@ package enum FileBytes {
         init(_ error: SystemCallError) {
             self.init(call: error.call, errno: error.errno)
         }
+        /// The path names a directory, FIFO, device or socket, not a file.
+        package var isNotRegularFile: Bool { call == "fstat" && errno == EINVAL && reason == Self.notRegularFile }
+        static let notRegularFile = "not a regular file"
         package var description: String { reason ?? String(cString: strerror(errno)) }
     }
 
@@ -35,7 +38,7 @@ package enum FileBytes {
         }
         defer { file.close() }
         do {
-            guard try file.isRegularFile() else { throw ReadError(call: "fstat", errno: EINVAL, reason: "not a regular file") }
+            guard try file.isRegularFile() else { throw ReadError(call: "fstat", errno: EINVAL, reason: ReadError.notRegularFile) }
             guard try file.size() <= limit, let bytes = try file.readToEnd(limit: limit) else {
                 throw ReadError(call: "read", errno: EFBIG, reason: "larger than \(limit) bytes")
             }

@@ -19,6 +19,10 @@ import EventRecord
 /// `retention.days` before today, then the oldest files while all of them pass
 /// `retention.maxTotalBytes`, are deleted; never the file being written.
 ///
+/// Only one sink writes in a directory at a time: it holds an `flock` on the directory, and a
+/// second one (another daemon configured with the same directory) fails its batches until the
+/// first is gone.
+///
 /// Its state (the open file) is confined to `io`, a private serial queue that may block on fsync.
 package final class DirectorySink: Sink, @unchecked Sendable {
     package struct Retention: Sendable, Equatable {
@@ -39,6 +43,8 @@ package final class DirectorySink: Sink, @unchecked Sendable {
     private let usage = Mutex<(bytes: Int, removed: Int)>((0, 0))
     private let io = DispatchQueue(label: "xero-webhookd.sink.directory")
     private var file: FileDescriptor?
+    /// The records directory, locked (`flock`) while this sink writes in it.
+    private var lock: FileDescriptor?
     private var fileDay = ""
     private var fileBytes = 0
     private var index = 0
@@ -89,6 +95,7 @@ package final class DirectorySink: Sink, @unchecked Sendable {
         } catch {
             return SinkError(error, context: "cannot create \(directory)")
         }
+        if lock == nil, let error = lockDirectory() { return error }
         if day != fileDay { index = 0 }
         while true {
             index += 1
@@ -126,6 +133,23 @@ package final class DirectorySink: Sink, @unchecked Sendable {
         }
         applyRetention(today: day, current: directory + "/records-\(day)-" + String(format: "%04d", index) + ".jsonl")
         return nil
+    }
+
+    /// One writer per records directory: two sinks each cutting a failed batch back to its own
+    /// count of the bytes, or rotating by it, would cut or strand each other's accepted lines.
+    /// A second daemon pointed at the same directory is refused until the first lets go.
+    private func lockDirectory() -> SinkError? {
+        do {
+            let opened = try FileDescriptor.openDirectory(directory)
+            guard try opened.tryLockExclusive() else {
+                opened.close()
+                return SinkError("\(directory) is in use by another xero-webhookd (each daemon needs a records directory of its own)")
+            }
+            lock = opened
+            return nil
+        } catch {
+            return SinkError(error, context: "cannot lock \(directory)")
+        }
     }
 
     /// Deletes what retention allows (never `current`) and recounts the bytes the files hold.

@@ -32,6 +32,8 @@ package struct TokenFile: TokenStore {
             return nil
         } catch where error.errno == EFBIG {
             throw .damaged(path: path)
+        } catch where error.isNotRegularFile {
+            throw .notAFile(path: path)
         } catch {
             throw .system(call: error.call, path: path, errno: error.errno)
         }

@@ -27,11 +27,14 @@ package struct FileStamp: Sendable, Equatable {
 package enum TokenStoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case system(call: String, path: String, errno: Int32)
     case damaged(path: String)
+    /// A directory, FIFO or device where the token file should be.
+    case notAFile(path: String)
 
     package var description: String {
         switch self {
         case let .system(call, path, code): "\(call) \(path): \(String(cString: strerror(code)))"
         case let .damaged(path): "\(path) is not a token file written by xero-webhookd"
+        case let .notAFile(path): "\(path) is not a regular file"
         }
     }
 }

@@ -30,6 +30,19 @@ import XeroAPI
         #expect(throws: TokenStoreError.damaged(path: dir.file("xero-token.json"))) { try TokenFile(stateDirectory: dir.path).load() }
     }
 
+    /// A directory or FIFO at the token file's name is named as such (a FIFO is not waited on).
+    @Test func aDirectoryOrFIFOIsNotAFile() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.file("xero-token.json")
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        #expect(throws: TokenStoreError.notAFile(path: path)) { try TokenFile(stateDirectory: dir.path).load() }
+        #expect(TokenStoreError.notAFile(path: path).description == "\(path) is not a regular file")
+        try FileManager.default.removeItem(atPath: path)
+        #expect(mkfifo(path, 0o600) == 0)
+        #expect(throws: TokenStoreError.notAFile(path: path)) { try TokenFile(stateDirectory: dir.path).load() }
+    }
+
     @Test func printingNeverShowsATokenOrSecret() {
         let set = StoredTokenSet(refreshToken: "SECRET-RT", accessToken: "SECRET-AT", expiresAt: nil, scopes: [], updatedAt: Date())
         let token = XeroToken(accessToken: "SECRET-AT", expiresAt: nil)

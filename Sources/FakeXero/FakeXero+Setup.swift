@@ -150,12 +150,17 @@ extension FakeXero {
         state.withLock { $0.loseTokenResponses += 1 }
     }
 
-    /// Sets the lifetime, in seconds, of access tokens issued from now on.
     /// Delays every answer (to keep calls in flight for a while).
     package func setResponseDelay(_ delay: Duration) {
         state.withLock { $0.options.responseDelay = delay }
     }
 
+    /// Delays every token answer (so concurrent refreshes overlap).
+    package func setTokenDelay(_ delay: Duration) {
+        state.withLock { $0.options.tokenDelay = delay }
+    }
+
+    /// Sets the lifetime, in seconds, of access tokens issued from now on.
     package func setAccessTokenLifetime(_ seconds: Int) {
         state.withLock { $0.options.accessTokenLifetime = seconds }
     }

@@ -6,23 +6,30 @@ extension FakeXero {
     func handleToken(_ request: HTTPRequest, _ responder: HTTPResponder) {
         let form = Dictionary(FakeXeroWire.pairs(Substring(String(decoding: request.body, as: UTF8.self)), plusIsSpace: true),
                               uniquingKeysWith: { first, _ in first })
-        let (response, lose) = state.withLock { state -> (HTTPResponse, Bool) in
+        let (response, lose, delay) = state.withLock { state -> (HTTPResponse, Bool, Duration) in
+            state.tokenRequestsInFlight += 1
+            state.stats.maxTokenRequestsInFlight = max(state.stats.maxTokenRequestsInFlight, state.tokenRequestsInFlight)
+            let delay = state.options.tokenDelay
             if state.tokenFailures.remaining > 0 {
                 state.tokenFailures.remaining -= 1
                 state.stats.failedTokenRequests += 1
                 return (HTTPResponse(status: state.tokenFailures.status, headers: [(name: "Content-Type", value: "text/html")],
-                                     body: Array("<html><body>Service Unavailable</body></html>".utf8)), false)
+                                     body: Array("<html><body>Service Unavailable</body></html>".utf8)), false, delay)
             }
             let response = tokenAnswer(form, authorization: request.head.headers["Authorization"], state: &state)
-            guard state.loseTokenResponses > 0 else { return (response, false) }
+            guard state.loseTokenResponses > 0 else { return (response, false, delay) }
             state.loseTokenResponses -= 1
             state.stats.lostTokenResponses += 1
-            return (response, true)
+            return (response, true, delay)
         }
+        let ended: @Sendable () -> Void = { self.state.withLock { $0.tokenRequestsInFlight -= 1 } }
         // A lost answer: the grant has happened, but the client never hears of it. The
         // connection stays open without an answer until the client gives up or the fake stops.
-        if lose { return }
-        responder.send(response)
+        if lose {
+            ended()
+            return
+        }
+        send(response, to: responder, delay: delay, after: ended)
     }
 
     private func tokenAnswer(_ form: [String: String], authorization: String?, state: inout FakeXeroState) -> HTTPResponse {

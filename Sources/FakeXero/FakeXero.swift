@@ -102,9 +102,10 @@ package final class FakeXero: Sendable {
         state.withLock { $0.stats.requestsByEndpoint[endpoint, default: 0] += 1 }
     }
 
-    /// Sends `response` after the configured delay (if any), then runs `after`.
-    func send(_ response: HTTPResponse, to responder: HTTPResponder, after: @escaping @Sendable () -> Void = {}) {
-        let delay = state.withLock { $0.options.responseDelay }
+    /// Sends `response` after `delay` (by default the configured `responseDelay`), running
+    /// `after` just before.
+    func send(_ response: HTTPResponse, to responder: HTTPResponder, delay: Duration? = nil, after: @escaping @Sendable () -> Void = {}) {
+        let delay = delay ?? state.withLock { $0.options.responseDelay }
         if delay == .zero {
             after()
             responder.send(response)

@@ -19,6 +19,9 @@ package struct FakeXeroOptions: Sendable {
     package var refreshTokenGraceSeconds: Double = 1800
     /// Time each API answer takes, so concurrent calls overlap as they do against Xero.
     package var responseDelay: Duration = .zero
+    /// Time each token answer takes, so refreshes sent from several places at once overlap
+    /// (and `maxTokenRequestsInFlight` sees it) unless the senders take turns.
+    package var tokenDelay: Duration = .zero
     /// Request URLs longer than this get 404, as Xero's do (about 2,000 characters).
     package var maxURLLength = 2000
 

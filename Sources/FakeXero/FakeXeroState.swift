@@ -68,6 +68,7 @@ struct FakeXeroState {
     /// Answers to send verbatim, by tenant (lower case), `appstore` or `connections`, in order.
     var canned: [String: [CannedAnswer]] = [:]
     var loseTokenResponses = 0
+    var tokenRequestsInFlight = 0
     var tokenFailures: (status: Int, remaining: Int) = (503, 0)
     var load: [String: TenantLoad] = [:]
     var appArrivals: [ContinuousClock.Instant] = []

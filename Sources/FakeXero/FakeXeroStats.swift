@@ -18,6 +18,8 @@ package struct FakeXeroStats: Sendable {
     package var graceReuses = 0
     /// Authorize requests redirected back with `error=invalid_scope`.
     package var invalidScopes = 0
+    /// Most token requests being answered at once (see `FakeXeroOptions.tokenDelay`).
+    package var maxTokenRequestsInFlight = 0
     /// `invalid_grant` answers.
     package var invalidGrants = 0
     /// Token answers deliberately not sent (`loseNextTokenResponse`).

@@ -179,4 +179,31 @@ import XeroTestSupport
         #expect(try refresh("rt-unknown").status == 400)
         #expect(fake.stats.tokenGrants["refresh_token"] == 2)
     }
+
+    /// With a token delay, refreshes sent at once overlap and the fake counts them; sent one
+    /// after the other, they never do.
+    @Test func tokenRequestsInFlightAreCounted() throws {
+        let fake = FakeXero()
+        try fake.start()
+        defer { fake.shutdown() }
+        fake.registerClient(id: "c", secret: "s")
+        fake.setTokenDelay(.seconds(1))
+        func request(_ token: String) -> [UInt8] {
+            RawHTTPClient.post("/connect/token", body: Array("grant_type=refresh_token&refresh_token=\(token)".utf8),
+                               headers: [("Content-Type", "application/x-www-form-urlencoded"),
+                                         ("Authorization", "Basic " + Data("c:s".utf8).base64EncodedString())], close: true)
+        }
+        let one = try RawHTTPClient(port: port(fake))
+        #expect(try one.exchange(request(fake.issueRefreshToken(clientId: "c", tenants: [newID()]))).status == 200)
+        #expect(try RawHTTPClient(port: port(fake)).exchange(request(fake.issueRefreshToken(clientId: "c", tenants: [newID()]))).status == 200)
+        #expect(fake.stats.maxTokenRequestsInFlight == 1)
+        // Both sent before either is answered (each answer waits a second).
+        let first = try RawHTTPClient(port: port(fake))
+        let second = try RawHTTPClient(port: port(fake))
+        try first.send(request(fake.issueRefreshToken(clientId: "c", tenants: [newID()])))
+        try second.send(request(fake.issueRefreshToken(clientId: "c", tenants: [newID()])))
+        #expect(try first.readResponse().status == 200)
+        #expect(try second.readResponse().status == 200)
+        #expect(fake.stats.maxTokenRequestsInFlight == 2)
+    }
 }

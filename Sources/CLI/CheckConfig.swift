@@ -27,6 +27,9 @@ package struct CheckConfig: ParsableCommand {
             let xeroSecrets = try XeroSecrets.load(settings.xero, environment: environment)
             let tls = try settings.tls?.makeContext()
             let l = settings.limits
+            // The postgres sink's URL may come from the environment or a credential: resolved (and
+            // checked) here, shown without its password.
+            let postgres = settings.worker.sink == .postgres ? try PostgresSinkSettings.endpoint(settings.worker, environment: environment) : nil
             var lines = [
                 "listen.host: \(settings.listenHost)",
                 "listen.port: \(settings.listenPort)",
@@ -63,6 +66,8 @@ package struct CheckConfig: ParsableCommand {
                 "sink.directory: \(settings.worker.sinkDirectory ?? settings.stateDirectory + "/records")",
                 "sink.url: \(settings.worker.sinkURL ?? "none")",
                 "sink.command: \(settings.worker.sinkCommand.first.map { "\($0) (arguments not shown)" } ?? "none")",
+                "sink.postgresURL: " + (postgres.map { "\($0.endpoint) (from \($0.source))" } ?? "none"),
+                "sink.table: \(settings.worker.sinkTable)",
                 "sink.passEnvironment: " + ChildEnvironment.describe(
                     passing: settings.worker.sinkPassEnvironment,
                     built: ChildEnvironment(from: environment, passing: settings.worker.sinkPassEnvironment)),
@@ -72,7 +77,7 @@ package struct CheckConfig: ParsableCommand {
             lines = lines.map { line in
                 guard let colon = line.range(of: ": ") else { return line }
                 let key = String(line[..<colon.lowerBound])
-                guard !["stateDirectory", "webhook.keys", "sink.passEnvironment"].contains(key) else { return line }
+                guard !["stateDirectory", "webhook.keys", "sink.passEnvironment", "sink.postgresURL"].contains(key) else { return line }
                 return line + (set.contains(key) ? "  [config file]" : "  [default]")
             }
             lines += settings.xero.describe(secrets: xeroSecrets, stateDirectory: settings.stateDirectory)

@@ -2,7 +2,7 @@ import Worker
 
 /// The `worker` and `sink` config sections.
 package struct WorkerSettings: Sendable, Equatable {
-    package enum SinkKind: String, Sendable, CaseIterable { case directory, http, command }
+    package enum SinkKind: String, Sendable, CaseIterable { case directory, http, command, postgres }
 
     /// Run the worker inside `serve`. It also needs Xero credentials (`xero.auth.mode`).
     package var enabled = true
@@ -31,6 +31,11 @@ package struct WorkerSettings: Sendable, Equatable {
     package var sinkCommand: [String] = []
     /// Command sink: variables the command gets on top of the base set (`ChildEnvironment`).
     package var sinkPassEnvironment: [String] = []
+    /// Postgres sink: the connection URL (else `XERO_WEBHOOKD_POSTGRES_URL` or the systemd
+    /// credential `postgres-url`, see `PostgresSinkSettings`).
+    package var sinkPostgresURL: String?
+    /// Postgres sink: the table, one row per resource (created and migrated at start).
+    package var sinkTable = PostgresSinkSettings.defaultTable
     package var sinkTimeoutMilliseconds = 30_000
     package var sinkConcurrency = 4
 
@@ -62,7 +67,7 @@ package enum WorkerSettingsLoader {
     package static func applySink(_ o: ConfigObject, to settings: inout WorkerSettings) throws(ConfigError) {
         if let type = try o.string("type") {
             guard let kind = WorkerSettings.SinkKind(rawValue: type) else {
-                throw ConfigError("sink.type", "\"\(type)\" is not one of directory, http, command")
+                throw ConfigError("sink.type", "\"\(type)\" is not one of directory, http, command, postgres")
             }
             settings.sink = kind
         }
@@ -90,6 +95,18 @@ package enum WorkerSettingsLoader {
         settings.sinkSecretFile = try o.string("secretFile") ?? settings.sinkSecretFile
         if let command = try o.stringArray("command") { settings.sinkCommand = command }
         if let names = try o.variableNames("passEnvironment") { settings.sinkPassEnvironment = names }
+        if let url = try o.string("postgresURL") {
+            do {
+                _ = try PostgresEndpoint.parse(url)
+            } catch {
+                throw ConfigError("sink.postgresURL", error.reason)
+            }
+            settings.sinkPostgresURL = url
+        }
+        if let table = try o.string("table") {
+            if let problem = PostgresSinkSettings.tableProblem(table) { throw ConfigError("sink.table", problem) }
+            settings.sinkTable = table
+        }
         if let timeout = try o.integer("timeoutMilliseconds") {
             guard (100...3_600_000).contains(timeout) else {
                 throw ConfigError("sink.timeoutMilliseconds", "\(timeout) is out of range (100-3600000)")
@@ -101,12 +118,14 @@ package enum WorkerSettingsLoader {
             settings.sinkConcurrency = concurrency
         }
         try o.rejectUnknown(["type", "directory", "maxFileBytes", "retentionDays", "maxTotalBytes", "url", "secretFile", "command", "passEnvironment", "timeoutMilliseconds",
-                             "concurrency"])
+                             "concurrency", "postgresURL", "table"])
         switch settings.sink {
         case .http where settings.sinkURL == nil:
             throw ConfigError("sink.url", "is required when sink.type is http")
         case .command where settings.sinkCommand.isEmpty:
             throw ConfigError("sink.command", "is required when sink.type is command (an array: program and arguments)")
+        case .postgres where settings.mode == .events:
+            throw ConfigError("sink.type", "postgres keeps the fetched record of each resource; it needs worker.mode fetch")
         default:
             break
         }

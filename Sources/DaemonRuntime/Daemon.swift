@@ -22,6 +22,8 @@ package final class Daemon: Sendable {
     private let adminServer: HTTPServer?
     private let receiver: WebhookReceiver
     private let worker: Worker?
+    /// The worker's sink when it has work of its own to start and stop (the postgres sink).
+    private let managedSink: (any ManagedSink)?
     /// The dead-letter store the worker buries events in and whose count `/metrics` reports.
     private let deadLetters: DeadLetterStore
     package let metrics = Metrics()
@@ -62,6 +64,7 @@ package final class Daemon: Sendable {
         } else {
             worker = nil
         }
+        managedSink = worker == nil ? nil : sink as? any ManagedSink
         let queue = self.queue
         let worker = self.worker
         let metrics = self.metrics
@@ -167,6 +170,7 @@ package final class Daemon: Sendable {
             logger.notice("/metrics, /healthz and /readyz are served on the webhook listener; set admin.listen to keep them off it")
         }
         if let worker {
+            managedSink?.start()
             Task { await worker.start() }
             logger.info("worker started", metadata: ["sink": "\(config.worker.sink.rawValue)"])
         }
@@ -195,6 +199,9 @@ package final class Daemon: Sendable {
         if let worker {
             // Deliveries in flight finish; anything not acknowledged stays queued for next time.
             runBlocking { await worker.stop() }
+        }
+        if let managedSink {
+            runBlocking { await managedSink.stop() }
         }
         queue.close()
         let stats = queue.stats

@@ -27,3 +27,14 @@ package struct SinkError: Error, Equatable, CustomStringConvertible {
 
     package var description: String { reason }
 }
+
+/// A sink with work of its own between the daemon's start and stop (a connection pool, schema
+/// migrations). The daemon calls `start` once, before the worker's first delivery, and `stop`
+/// after the worker's last delivery has returned.
+package protocol ManagedSink: Sink {
+    /// Begins the sink's background work and returns at once; a failure there is logged, and
+    /// deliveries fail (and are retried) until it succeeds.
+    func start()
+    /// Ends the background work and closes connections.
+    func stop() async
+}

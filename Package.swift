@@ -7,9 +7,19 @@ let package = Package(
     products: [
         .executable(name: "xero-webhookd", targets: ["xero-webhookd"]),
     ],
+    traits: [
+        // The postgres sink links vapor/postgres-nio and with it SwiftNIO, swift-nio-ssl and
+        // swift-crypto: about 8 times the release build time and 64 MB more binary, and 2-3 MB
+        // more idle memory even when no postgres sink is configured
+        // (bench/results/postgres-dependency.md). On by default;
+        // `swift build --product xero-webhookd --disable-default-traits` builds the daemon without it.
+        .trait(name: "PostgreSQL", description: "The postgres sink (sink.type postgres), through vapor/postgres-nio."),
+        .default(enabledTraits: ["PostgreSQL"]),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .systemLibrary(
@@ -59,6 +69,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The postgres sink: one row per resource, migrations, NOTIFY. The only target that links
+        // a PostgreSQL client (and with it SwiftNIO); the receive path does not.
+        .target(
+            name: "PostgresSink",
+            dependencies: [
+                "DaemonConfig", "Worker", "ByteJSON",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Xero's OAuth 2 authorization-code flow, with its local redirect listener.
         .target(name: "XeroAuthorization", dependencies: ["DaemonConfig", "XeroAPI", "HTTPServer"]),
         // `xero-webhookd demo`: the daemon against the fake Xero, end to end on one machine.
@@ -79,6 +99,7 @@ let package = Package(
             dependencies: [
                 "DaemonConfig", "DaemonRuntime", "XeroAuthorization", "SystemSupport", "OpenSSLSupport", "HTTPServer",
                 "DiskQueue", "ByteJSON", "EventRecord", "Worker", "XeroAPI",
+                .target(name: "PostgresSink", condition: .when(traits: ["PostgreSQL"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -92,6 +113,8 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["COpenSSL"], path: "Tests/TestSupport"),
         // The fake Xero with a manual clock and the client pieces the Xero API and daemon tests share.
         .target(name: "XeroTestSupport", dependencies: ["XeroAPI", "ResourceFetch", "FakeXero", "TestSupport"], path: "Tests/XeroTestSupport"),
+        // The throwaway PostgreSQL cluster the postgres tests share (initdb + pg_ctl in a temp dir).
+        .target(name: "PostgresTestSupport", dependencies: ["TestSupport"], path: "Tests/PostgresTestSupport"),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "OpenSSLSupport", "TestSupport"]),
         .testTarget(name: "ByteJSONTests", dependencies: ["ByteJSON"]),
         .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport", "TestSupport"]),
@@ -107,6 +130,13 @@ let package = Package(
         ),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "ResourceFetch", "SystemSupport", "DiskQueue", "ByteJSON", "EventRecord", "XeroWebhooks", "HTTPServer", "TestSupport"]),
         .testTarget(name: "XeroAPITests", dependencies: ["XeroAPI", "ResourceFetch", "FakeXero", "ByteJSON", "TestSupport", "XeroTestSupport"]),
+        .testTarget(
+            name: "PostgresSinkTests",
+            dependencies: [
+                "PostgresSink", "PostgresTestSupport", "xero-webhookd", "DaemonConfig", "Worker", "DiskQueue", "EventRecord", "ByteJSON",
+                "FakeXero", "TestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
         .testTarget(name: "EndToEndTests", dependencies: ["xero-webhookd", "EventRecord", "XeroWebhooks", "ByteJSON", "FakeXero", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -8,6 +8,9 @@ import Foundation
 import HTTPServer
 import Logging
 import OpenSSLSupport
+#if PostgreSQL
+import PostgresSink
+#endif
 import SystemSupport
 import Worker
 import XeroAPI
@@ -58,7 +61,7 @@ package struct Serve: ParsableCommand {
             faults = try FailPoints.injector(environment: environment)
             client = try loaded.xero.makeClient(stateDirectory: loaded.stateDirectory, environment: environment)
             sink = loaded.worker.enabled
-                ? try SinkFactory.make(loaded.worker, stateDirectory: loaded.stateDirectory, environment: environment) : nil
+                ? try SinkFactory.make(loaded.worker, stateDirectory: loaded.stateDirectory, environment: environment, postgres: Self.postgresSink) : nil
         } catch {
             throw configFailure(error)
         }
@@ -230,6 +233,15 @@ package struct Serve: ParsableCommand {
             return "\(error)"
         }
         return nil
+    }
+
+    /// The postgres sink's maker when this build has PostgreSQL support (the PostgreSQL trait), else nil.
+    package static var postgresSink: SinkFactory.PostgresMaker? {
+        #if PostgreSQL
+        return PostgresSink.maker
+        #else
+        return nil
+        #endif
     }
 
     package static func certificateMetadata(_ tls: TLSContext) -> Logger.Metadata {

@@ -1,0 +1,24 @@
+import DaemonConfig
+import PostgresNIO
+
+extension PostgresEndpoint {
+    /// The client configuration for this endpoint: TLS as `sslmode` says, at most `connections`
+    /// connections, none kept open while idle beyond the pool's timeout.
+    package func clientConfiguration(connections: Int = 4) -> PostgresClient.Configuration {
+        var configuration: PostgresClient.Configuration
+        if let unixSocketPath {
+            configuration = .init(unixSocketPath: unixSocketPath, username: user, password: password, database: database)
+        } else {
+            let mode: PostgresClient.Configuration.TLS = switch tls {
+            case .disable: .disable
+            case .prefer: .prefer(.makeClientConfiguration())
+            case .require: .require(.makeClientConfiguration())
+            }
+            configuration = .init(host: host, port: port, username: user, password: password, database: database, tls: mode)
+        }
+        configuration.options.maximumConnections = connections
+        configuration.options.minimumConnections = 0
+        configuration.options.additionalStartupParameters = [("application_name", "xero-webhookd")]
+        return configuration
+    }
+}

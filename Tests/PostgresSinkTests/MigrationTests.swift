@@ -34,7 +34,7 @@ struct MigrationTests {
         let applied = try await withThrowingTaskGroup(of: [Int32].self) { group in
             for _ in 0..<8 {
                 group.addTask {
-                    let sink = PostgresSink(endpoint: endpoint, table: table)
+                    let sink = PostgresSink(endpoint: endpoint, table: table, timeout: .seconds(600))
                     sink.start()  // its own migration runs too, concurrently with the explicit one
                     let versions = try await sink.migrateIfNeeded()
                     await sink.stop()

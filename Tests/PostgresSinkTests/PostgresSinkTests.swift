@@ -168,7 +168,8 @@ struct PostgresSinkTests {
         let started = ContinuousClock.now
         let results = await sink.deliver([try Fixtures.record(id: "inv-1", resource: "{}", fetchedAt: "2026-11-29T01:00:02.000Z")])
         await sink.stop()
-        #expect(ContinuousClock.now - started < .seconds(20))
+        // Bounded (3 s, plus what a loaded concurrency pool adds in the full parallel run), not hung.
+        #expect(ContinuousClock.now - started < .seconds(120))
         guard case let .failure(error) = results[0] else {
             Issue.record("delivered to a server that does not exist")
             return

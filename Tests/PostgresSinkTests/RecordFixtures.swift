@@ -33,7 +33,10 @@ enum Fixtures {
     }
 
     /// A sink on the shared test server writing to `table`, started; stop it when done.
-    static func sink(table: String, timeout: Duration = .seconds(30)) throws -> PostgresSink {
+    /// The timeout is long: in the full parallel run, tests that block the two threads of the
+    /// concurrency pool delay the client's continuations by tens of seconds, and a delivery
+    /// that times out there would fail these tests for a reason they do not test.
+    static func sink(table: String, timeout: Duration = .seconds(600)) throws -> PostgresSink {
         let endpoint = try PostgresEndpoint.parse(try TestPostgres.server().url())
         let sink = PostgresSink(endpoint: endpoint, table: ResourceTable(table)!, timeout: timeout)
         sink.start()

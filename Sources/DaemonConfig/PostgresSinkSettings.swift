@@ -1,4 +1,5 @@
 import Foundation
+import SystemSupport
 
 /// The postgres sink's connection and table: the URL from `sink.postgresURL`, else
 /// `XERO_WEBHOOKD_POSTGRES_URL`, else the systemd credential `postgres-url`.

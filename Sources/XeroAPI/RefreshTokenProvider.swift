@@ -107,35 +107,18 @@ package actor RefreshTokenProvider: TokenProvider {
         guard let refreshToken = current?.refreshToken else {
             return .paused(pausedReason ?? "no refresh token in \(store.location): run `xero-webhookd authorize` first")
         }
-        var attempts = 0
-        while true {
-            let answer = await identity.refresh(refreshToken, client: client)
-            switch answer {
-            case let .token(response):
-                guard let set = StoredTokenSet(response, issuedAt: now(), previousRefreshToken: refreshToken), let token = set.token else {
-                    return failing("the token endpoint answered without a token", retryAfter: nil)
-                }
-                unsaved = set
-                if let failure = save(set) { return failure }
-                renewals += 1
-                lastFailure = nil
-                return .ready(token)
-            case let .rejected(_, error, _) where error == "invalid_grant":
-                pausedReason = "Xero refused the refresh token (invalid_grant): it has expired, been revoked or been "
-                    + "replaced. Run `xero-webhookd authorize` again."
-                return .paused(pausedReason!)
-            case let .rejected(status, error, _):
-                pausedReason = "Xero refused the refresh (\(error), HTTP \(status)): check the client id and secret, "
-                    + "then run `xero-webhookd authorize` again if needed."
-                return .paused(pausedReason!)
-            case let .lost(reason):
-                attempts += 1
-                if attempts <= lostAnswerRetries { continue }
-                return failing("no answer from the token endpoint (\(reason)); the same refresh token will be sent "
-                    + "again (Xero accepts it for 30 minutes)", retryAfter: nil)
-            case let .unexpected(reason, retryAfter):
-                return failing(reason, retryAfter: retryAfter)
-            }
+        switch await RefreshAttempt.run(refreshToken, client: client, identity: identity, lostAnswerRetries: lostAnswerRetries, now: now) {
+        case let .rotated(set):
+            unsaved = set
+            if let failure = save(set) { return failure }
+            renewals += 1
+            lastFailure = nil
+            return set.token.map { .ready($0) } ?? failing("the token endpoint answered without a token", retryAfter: nil)
+        case let .refused(reason):
+            pausedReason = reason
+            return .paused(reason)
+        case let .failed(reason, retryAfter):
+            return failing(reason, retryAfter: retryAfter)
         }
     }
 

@@ -69,12 +69,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // PostgreSQL for several daemons: the client settings, numbered schema steps, and the
+        // token set they share in cluster mode. Links postgres-nio (and with it SwiftNIO).
+        .target(
+            name: "PostgresSupport",
+            dependencies: [
+                "DaemonConfig", "XeroAPI",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The postgres sink: one row per resource, migrations, NOTIFY. The only target that links
         // a PostgreSQL client (and with it SwiftNIO); the receive path does not.
         .target(
             name: "PostgresSink",
             dependencies: [
-                "DaemonConfig", "Worker", "ByteJSON",
+                "DaemonConfig", "Worker", "ByteJSON", "PostgresSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -100,6 +110,7 @@ let package = Package(
                 "DaemonConfig", "DaemonRuntime", "XeroAuthorization", "SystemSupport", "OpenSSLSupport", "HTTPServer",
                 "DiskQueue", "ByteJSON", "EventRecord", "Worker", "XeroAPI",
                 .target(name: "PostgresSink", condition: .when(traits: ["PostgreSQL"])),
+                .target(name: "PostgresSupport", condition: .when(traits: ["PostgreSQL"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -135,6 +146,14 @@ let package = Package(
             dependencies: [
                 "PostgresSink", "PostgresTestSupport", "xero-webhookd", "DaemonConfig", "Worker", "DiskQueue", "EventRecord", "ByteJSON",
                 "FakeXero", "TestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "PostgresSupportTests",
+            dependencies: [
+                "PostgresSupport", "PostgresTestSupport", "xero-webhookd", "DaemonConfig", "EventRecord", "XeroAPI", "FakeXero", "TestSupport",
+                "XeroTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         .testTarget(name: "EndToEndTests", dependencies: ["xero-webhookd", "EventRecord", "XeroWebhooks", "ByteJSON", "FakeXero", "TestSupport"]),

@@ -30,6 +30,8 @@ package struct CheckConfig: ParsableCommand {
             // The postgres sink's URL may come from the environment or a credential: resolved (and
             // checked) here, shown without its password.
             let postgres = settings.worker.sink == .postgres ? try PostgresSinkSettings.endpoint(settings.worker, environment: environment) : nil
+            var cluster: (endpoint: PostgresEndpoint, source: String)?
+            if let settings = settings.cluster { cluster = try settings.endpoint(environment: environment) }
             var lines = [
                 "listen.host: \(settings.listenHost)",
                 "listen.port: \(settings.listenPort)",
@@ -68,6 +70,8 @@ package struct CheckConfig: ParsableCommand {
                 "sink.command: \(settings.worker.sinkCommand.first.map { "\($0) (arguments not shown)" } ?? "none")",
                 "sink.postgresURL: " + (postgres.map { "\($0.endpoint) (from \($0.source))" } ?? "none"),
                 "sink.table: \(settings.worker.sinkTable)",
+                "cluster.postgresURL: " + (cluster.map { "\($0.endpoint) (from \($0.source))" } ?? "none (not in cluster mode)"),
+                "cluster.tokenTable: \(settings.cluster?.tokenTable ?? ClusterSettings().tokenTable)",
                 "sink.passEnvironment: " + ChildEnvironment.describe(
                     passing: settings.worker.sinkPassEnvironment,
                     built: ChildEnvironment(from: environment, passing: settings.worker.sinkPassEnvironment)),
@@ -77,7 +81,7 @@ package struct CheckConfig: ParsableCommand {
             lines = lines.map { line in
                 guard let colon = line.range(of: ": ") else { return line }
                 let key = String(line[..<colon.lowerBound])
-                guard !["stateDirectory", "webhook.keys", "sink.passEnvironment", "sink.postgresURL"].contains(key) else { return line }
+                guard !["stateDirectory", "webhook.keys", "sink.passEnvironment", "sink.postgresURL", "cluster.postgresURL"].contains(key) else { return line }
                 return line + (set.contains(key) ? "  [config file]" : "  [default]")
             }
             lines += settings.xero.describe(secrets: xeroSecrets, stateDirectory: settings.stateDirectory)

@@ -10,6 +10,7 @@ import Logging
 import OpenSSLSupport
 #if PostgreSQL
 import PostgresSink
+import PostgresSupport
 #endif
 import SystemSupport
 import Worker
@@ -59,7 +60,8 @@ package struct Serve: ParsableCommand {
             keys = try WebhookKeys.load(keyFile: loaded.webhookKeyFile, environment: environment)
             tls = try loaded.tls?.makeContext()
             faults = try FailPoints.injector(environment: environment)
-            client = try loaded.xero.makeClient(stateDirectory: loaded.stateDirectory, environment: environment)
+            client = try loaded.xero.makeClient(stateDirectory: loaded.stateDirectory, environment: environment,
+                                                sharedTokens: try Self.sharedTokens(loaded, environment: environment))
             sink = loaded.worker.enabled
                 ? try SinkFactory.make(loaded.worker, stateDirectory: loaded.stateDirectory, environment: environment, postgres: Self.postgresSink) : nil
         } catch {
@@ -241,6 +243,19 @@ package struct Serve: ParsableCommand {
         return PostgresSink.maker
         #else
         return nil
+        #endif
+    }
+
+    /// Cluster mode's shared token store (nil without a `cluster` section); a config error when
+    /// this build has no PostgreSQL support.
+    package static func sharedTokens(_ config: DaemonConfig, environment: [String: String]) throws(ConfigError) -> (any SharedTokenStore)? {
+        guard let cluster = config.cluster else { return nil }
+        let endpoint = try cluster.endpoint(environment: environment).endpoint
+        #if PostgreSQL
+        return PostgresTokenStore(endpoint: endpoint, table: cluster.tokenTable)
+        #else
+        _ = endpoint
+        throw ConfigError("cluster", "this build of xero-webhookd has no PostgreSQL support (built without the PostgreSQL trait)")
         #endif
     }
 

@@ -118,6 +118,7 @@ package enum ConfigLoader {
         }
         if let worker = try top.object("worker") { try WorkerSettingsLoader.applyWorker(worker, to: &config.worker) }
         if let sink = try top.object("sink") { try WorkerSettingsLoader.applySink(sink, to: &config.worker) }
+        if let cluster = try top.object("cluster") { try ClusterSettings.apply(cluster, to: &config) }
         if let admin = try top.object("admin") {
             if let listen = try admin.string("listen") {
                 do {
@@ -128,7 +129,7 @@ package enum ConfigLoader {
             }
             try admin.rejectUnknown(["listen"])
         }
-        try top.rejectUnknown(["listen", "admin", "webhook", "stateDirectory", "limits", "queue", "shutdown", "log", "xero", "worker", "sink"])
+        try top.rejectUnknown(["listen", "admin", "webhook", "stateDirectory", "limits", "queue", "shutdown", "log", "xero", "worker", "sink", "cluster"])
     }
 
     /// `listen.tls`: both paths are required. `${CREDENTIALS_DIRECTORY}` in a path is replaced by

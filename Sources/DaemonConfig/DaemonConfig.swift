@@ -47,6 +47,8 @@ package struct DaemonConfig: Sendable, Equatable {
     package var xero = XeroSettings()
     /// The worker that turns queued events into records, and where it delivers them.
     package var worker = WorkerSettings()
+    /// Cluster mode: state shared with other daemons through PostgreSQL; nil: none.
+    package var cluster: ClusterSettings?
 
     package init(environment: [String: String] = [:]) {
         if let fromSystemd = environment["STATE_DIRECTORY"].flatMap({ $0.split(separator: ":").first.map(String.init) }) {

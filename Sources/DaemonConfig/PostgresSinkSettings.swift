@@ -21,14 +21,20 @@ package enum PostgresSinkSettings {
 
     /// The URL text and the config key (or pseudo-key) it came from.
     private static func url(_ settings: WorkerSettings, environment: [String: String]) throws(ConfigError) -> (String, String) {
-        if let value = settings.sinkPostgresURL { return (value, "sink.postgresURL") }
+        try url(configured: settings.sinkPostgresURL, key: "sink.postgresURL", for: "the postgres sink", environment: environment)
+    }
+
+    /// A PostgreSQL URL from `configured` (the config key `key`), else `XERO_WEBHOOKD_POSTGRES_URL`,
+    /// else the systemd credential `postgres-url`, with where it came from; `user` names what needs it.
+    package static func url(configured: String?, key: String, for user: String, environment: [String: String]) throws(ConfigError) -> (String, String) {
+        if let value = configured { return (value, key) }
         if let value = environment[variable]?.trimmingCharacters(in: .whitespacesAndNewlines), !value.isEmpty { return (value, variable) }
         if let directory = environment["CREDENTIALS_DIRECTORY"],
            let bytes = try? FileBytes.read(directory + "/" + credential) {  // a missing credential means: not given this way
             let value = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             if !value.isEmpty { return (value, "systemd credential \(credential)") }
         }
-        throw ConfigError("sink.postgresURL", "no PostgreSQL URL for the postgres sink: set it, set \(variable), or pass the systemd credential \"\(credential)\"")
+        throw ConfigError(key, "no PostgreSQL URL for \(user): set it, set \(variable), or pass the systemd credential \"\(credential)\"")
     }
 
     /// Why `name` cannot be the sink's table, or nil when it can: a lower-case SQL identifier

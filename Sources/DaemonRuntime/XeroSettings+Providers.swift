@@ -5,8 +5,10 @@ import XeroAPI
 
 /// Building the Xero client from the settings and secrets.
 extension XeroSettings {
-    /// The token provider for the configured mode; nil for `none`.
+    /// The token provider for the configured mode; nil for `none`. With `sharedTokens` (cluster
+    /// mode), the refresh-token set lives there and the local token file only seeds it.
     package func makeTokenProvider(secrets: XeroSecrets, stateDirectory: String, transport: any HTTPTransport,
+                                  sharedTokens: (any SharedTokenStore)? = nil,
                                   now: @escaping @Sendable () -> Date = Date.init) -> (any TokenProvider)? {
         let identity = IdentityClient(configuration: apiConfiguration, transport: transport)
         switch auth.mode {
@@ -16,6 +18,10 @@ extension XeroSettings {
             return secrets.accessTokenSources.isEmpty ? nil : StaticTokenProvider(sources: secrets.accessTokenSources, now: now)
         case .refreshToken:
             guard let client = secrets.client else { return nil }
+            if let sharedTokens {
+                return SharedRefreshTokenProvider(client: client, store: sharedTokens, seed: tokenFile(stateDirectory: stateDirectory),
+                                                  identity: identity, now: now)
+            }
             return RefreshTokenProvider(client: client, store: tokenFile(stateDirectory: stateDirectory), identity: identity, now: now)
         case .clientCredentials:
             guard let client = secrets.client else { return nil }
@@ -39,9 +45,11 @@ extension XeroSettings {
 
     /// The client the worker uses; nil when `xero.auth.mode` is `none`.
     package func makeClient(stateDirectory: String, environment: [String: String],
-                           transport: any HTTPTransport = URLSessionTransport()) throws(ConfigError) -> XeroClient? {
+                           transport: any HTTPTransport = URLSessionTransport(),
+                           sharedTokens: (any SharedTokenStore)? = nil) throws(ConfigError) -> XeroClient? {
         let secrets = try XeroSecrets.load(self, environment: environment)
-        guard let provider = makeTokenProvider(secrets: secrets, stateDirectory: stateDirectory, transport: transport) else {
+        guard let provider = makeTokenProvider(secrets: secrets, stateDirectory: stateDirectory, transport: transport,
+                                               sharedTokens: sharedTokens) else {
             return nil
         }
         do {

@@ -1,14 +1,10 @@
 import Logging
 import PostgresNIO
+import PostgresSupport
 
-/// The resource table's schema, as numbered steps. `run` applies the steps a database lacks,
-/// all in one transaction under a transaction-scoped advisory lock, so daemons starting at once
-/// wait for each other and each step runs exactly once. Applied versions are recorded per
-/// table in `xero_webhookd_migrations`. A step is never edited once released: changes are new steps.
+/// The resource table's schema, as numbered steps, applied by `MigrationRunner` (recorded
+/// under the table's name).
 package enum Migrations {
-    /// Key of the advisory lock every daemon takes before looking at the schema ("xwhd" in ASCII).
-    package static let lockKey: Int64 = 0x7877_6864
-
     /// The steps for `table`, version 1 first.
     package static func steps(_ table: ResourceTable) -> [(version: Int32, statements: [String])] {
         [
@@ -42,37 +38,6 @@ package enum Migrations {
     /// another daemon, or an earlier start, already had). Commits before it returns.
     @discardableResult
     package static func run(_ client: PostgresClient, table: ResourceTable, logger: Logger) async throws -> [Int32] {
-        try await client.withTransaction(logger: logger) { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
-            try await connection.query(PostgresQuery(unsafeSQL: """
-                CREATE TABLE IF NOT EXISTS \(table.migrationsQuoted) (
-                    table_name text NOT NULL,
-                    version integer NOT NULL,
-                    applied_at timestamptz NOT NULL DEFAULT now(),
-                    PRIMARY KEY (table_name, version)
-                )
-                """), logger: logger)
-            let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT coalesce(max(version), 0) FROM \(table.migrationsQuoted) WHERE table_name = $1",
-                                                                binds: binds(table.name)), logger: logger)
-            var current: Int32 = 0
-            for try await (version) in rows.decode(Int32.self) { current = version }
-            var applied: [Int32] = []
-            for step in steps(table) where step.version > current {
-                for statement in step.statements {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
-                }
-                try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(table.migrationsQuoted) (table_name, version) VALUES ($1, $2)",
-                                                         binds: binds(table.name, step.version)), logger: logger)
-                applied.append(step.version)
-            }
-            return applied
-        }
-    }
-
-    private static func binds(_ name: String, _ version: Int32? = nil) -> PostgresBindings {
-        var bindings = PostgresBindings()
-        bindings.append(name)
-        if let version { bindings.append(version) }
-        return bindings
+        try await MigrationRunner.run(client, name: table.name, migrationsTable: table.migrationsQuoted, steps: steps(table), logger: logger)
     }
 }

@@ -2,6 +2,7 @@ import DaemonConfig
 import Foundation
 import Logging
 import PostgresNIO
+import PostgresSupport
 import Synchronization
 import Worker
 

@@ -1,0 +1,51 @@
+import Logging
+import PostgresNIO
+
+/// Applies numbered schema steps a database lacks, all in one transaction under a
+/// transaction-scoped advisory lock, so daemons starting at once wait for each other and each
+/// step runs exactly once. Applied versions are recorded per name in `xero_webhookd_migrations`.
+/// A step is never edited once released: changes are new steps.
+package enum MigrationRunner {
+    /// Key of the advisory lock every daemon takes before looking at the schema ("xwhd" in ASCII).
+    package static let lockKey: Int64 = 0x7877_6864
+
+    /// Brings the schema named `name` to its last step; returns the versions this call applied
+    /// (empty when another daemon, or an earlier start, already had). Commits before it returns.
+    /// - Parameter migrationsTable: the quoted migrations table, e.g. `"schema"."xero_webhookd_migrations"`.
+    @discardableResult
+    package static func run(_ client: PostgresClient, name: String, migrationsTable: String,
+                            steps: [(version: Int32, statements: [String])], logger: Logger) async throws -> [Int32] {
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
+            try await connection.query(PostgresQuery(unsafeSQL: """
+                CREATE TABLE IF NOT EXISTS \(migrationsTable) (
+                    table_name text NOT NULL,
+                    version integer NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (table_name, version)
+                )
+                """), logger: logger)
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT coalesce(max(version), 0) FROM \(migrationsTable) WHERE table_name = $1",
+                                                                binds: binds(name)), logger: logger)
+            var current: Int32 = 0
+            for try await (version) in rows.decode(Int32.self) { current = version }
+            var applied: [Int32] = []
+            for step in steps where step.version > current {
+                for statement in step.statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(migrationsTable) (table_name, version) VALUES ($1, $2)",
+                                                         binds: binds(name, step.version)), logger: logger)
+                applied.append(step.version)
+            }
+            return applied
+        }
+    }
+
+    private static func binds(_ name: String, _ version: Int32? = nil) -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(name)
+        if let version { bindings.append(version) }
+        return bindings
+    }
+}

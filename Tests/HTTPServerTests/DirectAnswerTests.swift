@@ -17,11 +17,15 @@ import Testing
         let live = try LiveServer()
         defer { live.stop() }
         let client = try live.connect()
-        for number in 0..<50 {
+        // Whether one answer is direct depends on which thread gets there first: on a loaded
+        // machine many may not be. At least 50, and on until one is (bounded).
+        var number = 0
+        while number < 50 || (live.server.directAnswerCount == 0 && number < 5000) {
             let answer = try client.exchange(Self.get("/now?n=\(number)"))
             #expect(answer.status == 200)
             #expect(answer.header("X-Target") == "/now?n=\(number)")
             #expect(answer.header("Connection") == nil)
+            number += 1
         }
         #expect(live.server.directAnswerCount > 0, "every answer went through the queue")
         #expect(try client.exchange(Self.get("/after")).status == 200, "the connection reads on after direct answers")
@@ -69,8 +73,10 @@ import Testing
         defer { live.stop() }
         let client = try live.connect()
         try client.startTLS(RawHTTPClient.TLSOptions(caFile: pki.caFile))
-        for number in 0..<20 {
+        var number = 0
+        while number < 20 || (live.server.directAnswerCount == 0 && number < 2000) {  // as above
             #expect(try client.exchange(Self.get("/now?\(number)")).header("X-Target") == "/now?\(number)")
+            number += 1
         }
         let big = try client.exchange(Self.get("/now-big"))
         #expect(big.body == LiveServer.bigBody)

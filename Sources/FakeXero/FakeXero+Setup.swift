@@ -182,4 +182,10 @@ extension FakeXero {
     package func revokeAccessTokens() {
         state.withLock { $0.accessTokens.removeAll() }
     }
+
+    /// Invalidates every refresh token issued so far (as when the user revokes the app's
+    /// connection): each is then answered with `invalid_grant`.
+    package func revokeRefreshTokens() {
+        state.withLock { $0.refreshTokens.removeAll() }
+    }
 }

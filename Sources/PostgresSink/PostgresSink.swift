@@ -187,17 +187,7 @@ package final class PostgresSink: ManagedSink, Sendable {
     /// A line for the log and the dead letter: the server's message and SQLSTATE when it sent
     /// one, else the client's error (never the query's parameters).
     package static func describe(_ error: any Error) -> String {
-        if let error = error as? PostgresTransactionError {
-            // What failed inside the transaction, not the whole record of BEGIN, body, ROLLBACK.
-            if let inner = error.beginError ?? error.closureError ?? error.commitError { return describe(inner) }
-        }
-        if let error = error as? PSQLError {
-            if let message = error.serverInfo?[.message] {
-                return "\(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))"
-            }
-            return "\(error.code)"
-        }
         if case Failure.timedOut = error { return "no answer in time" }
-        return "\(error)"
+        return PostgresErrorText.describe(error)
     }
 }

@@ -46,7 +46,36 @@ package final class PostgresTokenStore: SharedTokenStore, Sendable {
         await runner.value
     }
 
+    /// A failure with the server's message (PSQLError's own description hides it).
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
+    }
+
     package func load() async throws -> SharedTokenState {
+        do {
+            return try await loadState()
+        } catch {
+            throw Failure(description: PostgresErrorText.describe(error))
+        }
+    }
+
+    package func offer(_ set: StoredTokenSet) async throws -> Bool {
+        do {
+            return try await store(set)
+        } catch {
+            throw Failure(description: PostgresErrorText.describe(error))
+        }
+    }
+
+    package func renew<Result: Sendable>(_ body: @escaping @Sendable (SharedTokenState) async -> (change: SharedTokenChange, result: Result)) async throws -> Result {
+        do {
+            return try await renewLocked(body)
+        } catch {
+            throw Failure(description: PostgresErrorText.describe(error))
+        }
+    }
+
+    private func loadState() async throws -> SharedTokenState {
         try await migrateIfNeeded()
         let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT token_set, refusal FROM \(quoted) WHERE name = $1", binds: binds(name)),
                                           logger: logger)
@@ -57,12 +86,15 @@ package final class PostgresTokenStore: SharedTokenStore, Sendable {
         return state
     }
 
-    package func offer(_ set: StoredTokenSet) async throws -> Bool {
+    private func store(_ set: StoredTokenSet) async throws -> Bool {
         try await migrateIfNeeded()
         let query = PostgresQuery(unsafeSQL: """
             INSERT INTO \(quoted) AS stored (name, token_set, set_updated_at) VALUES ($1, $2, $3)
-            ON CONFLICT (name) DO UPDATE SET token_set = EXCLUDED.token_set, set_updated_at = EXCLUDED.set_updated_at, refusal = NULL, updated_at = now()
-            WHERE stored.token_set IS NULL OR stored.set_updated_at < EXCLUDED.set_updated_at
+            ON CONFLICT (name) DO UPDATE SET token_set = EXCLUDED.token_set, set_updated_at = EXCLUDED.set_updated_at, refusal = NULL, refused_at = NULL,
+                updated_at = now()
+            WHERE stored.token_set IS NULL
+               OR (stored.refusal IS NULL AND stored.set_updated_at < EXCLUDED.set_updated_at)
+               OR (stored.refusal IS NOT NULL AND stored.refused_at < EXCLUDED.set_updated_at)
             RETURNING name
             """, binds: binds(name, String(decoding: set.encoded(), as: UTF8.self), set.updatedAt))
         var stored = false
@@ -70,7 +102,7 @@ package final class PostgresTokenStore: SharedTokenStore, Sendable {
         return stored
     }
 
-    package func renew<Result: Sendable>(_ body: @escaping @Sendable (SharedTokenState) async -> (change: SharedTokenChange, result: Result)) async throws -> Result {
+    private func renewLocked<Result: Sendable>(_ body: @escaping @Sendable (SharedTokenState) async -> (change: SharedTokenChange, result: Result)) async throws -> Result {
         try await migrateIfNeeded()
         let (quoted, name, logger) = (self.quoted, self.name, self.logger)
         return try await client.withTransaction(logger: logger) { connection in
@@ -91,11 +123,12 @@ package final class PostgresTokenStore: SharedTokenStore, Sendable {
                 break
             case let .replace(set):
                 try await connection.query(PostgresQuery(unsafeSQL: """
-                    UPDATE \(quoted) SET token_set = $2, set_updated_at = $3, refusal = NULL, updated_at = now(), renewals = renewals + 1
+                    UPDATE \(quoted) SET token_set = $2, set_updated_at = now(), refusal = NULL, refused_at = NULL, updated_at = now(),
+                        renewals = renewals + 1
                     WHERE name = $1
-                    """, binds: Self.binds(name, String(decoding: set.encoded(), as: UTF8.self), set.updatedAt)), logger: logger)
+                    """, binds: Self.binds(name, String(decoding: set.encoded(), as: UTF8.self))), logger: logger)
             case let .refuse(reason):
-                try await connection.query(PostgresQuery(unsafeSQL: "UPDATE \(quoted) SET refusal = $2, updated_at = now() WHERE name = $1",
+                try await connection.query(PostgresQuery(unsafeSQL: "UPDATE \(quoted) SET refusal = $2, refused_at = now(), updated_at = now() WHERE name = $1",
                                                          binds: Self.binds(name, reason)), logger: logger)
             }
             return result
@@ -115,6 +148,8 @@ package final class PostgresTokenStore: SharedTokenStore, Sendable {
                     renewals bigint NOT NULL DEFAULT 0
                 )
                 """]),
+            // Times the daemons compare come from the database's clock, not each node's.
+            (2, ["ALTER TABLE \(quoted) ADD COLUMN refused_at timestamptz"]),
         ]
         try await MigrationRunner.run(client, name: table, migrationsTable: migrationsTable, steps: steps, logger: logger)
         migrated.withLock { $0 = true }

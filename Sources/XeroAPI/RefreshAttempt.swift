@@ -6,8 +6,12 @@ enum RefreshAttempt {
     enum Outcome: Sendable {
         /// Xero rotated the pair: store `set` before its access token is used.
         case rotated(StoredTokenSet)
-        /// Xero refused the refresh token for good; the reason says what the operator does.
+        /// Xero refused the refresh token for good (`invalid_grant`); the reason says what the
+        /// operator does.
         case refused(String)
+        /// Xero refused this client (`invalid_client`, a wrong id or secret): nothing is known
+        /// about the refresh token.
+        case clientRejected(String)
         /// A passing problem; try again later.
         case failed(String, retryAfter: Duration?)
     }
@@ -29,7 +33,7 @@ enum RefreshAttempt {
                 return .refused("Xero refused the refresh token (invalid_grant): it has expired, been revoked or been "
                     + "replaced. Run `xero-webhookd authorize` again.")
             case let .rejected(status, error, _):
-                return .refused("Xero refused the refresh (\(error), HTTP \(status)): check the client id and secret, "
+                return .clientRejected("Xero refused the refresh (\(error), HTTP \(status)): check the client id and secret, "
                     + "then run `xero-webhookd authorize` again if needed.")
             case let .lost(reason):
                 attempts += 1

@@ -114,7 +114,7 @@ package actor RefreshTokenProvider: TokenProvider {
             renewals += 1
             lastFailure = nil
             return set.token.map { .ready($0) } ?? failing("the token endpoint answered without a token", retryAfter: nil)
-        case let .refused(reason):
+        case let .refused(reason), let .clientRejected(reason):
             pausedReason = reason
             return .paused(reason)
         case let .failed(reason, retryAfter):

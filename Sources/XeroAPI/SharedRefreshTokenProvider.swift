@@ -31,6 +31,9 @@ package actor SharedRefreshTokenProvider: TokenProvider {
     /// The refresh token Xero refused, and the reason.
     private var refused: (refreshToken: String, reason: String)?
     private var lastFailure: String?
+    /// Xero refused this daemon's client id or secret: this daemon pauses until `reload()`; the
+    /// shared refresh token is not blamed (other daemons may hold the right secret).
+    private var clientRejected: String?
     private let renewal = SingleFlight<TokenAvailability>()
     private var renewals = 0
 
@@ -48,6 +51,7 @@ package actor SharedRefreshTokenProvider: TokenProvider {
 
     package func token() async -> TokenAvailability {
         await loadIfDue()
+        if let clientRejected { return .paused(clientRejected) }
         if let refused, current?.refreshToken == refused.refreshToken { return .paused(refused.reason) }
         if let token = current?.token, token.isValid(at: now(), margin: margin) { return .ready(token) }
         return await renewal.run { await self.performRenewal(rejected: nil) }
@@ -55,6 +59,7 @@ package actor SharedRefreshTokenProvider: TokenProvider {
 
     package func tokenRejected(_ rejected: XeroToken) async -> TokenAvailability {
         await loadIfDue()
+        if let clientRejected { return .paused(clientRejected) }
         if let refused, current?.refreshToken == refused.refreshToken { return .paused(refused.reason) }
         if let token = current?.token, token.accessToken != rejected.accessToken, token.isValid(at: now(), margin: margin) {
             return .ready(token)
@@ -64,13 +69,16 @@ package actor SharedRefreshTokenProvider: TokenProvider {
 
     package func reload() async {
         loadedAt = nil
+        clientRejected = nil
         await loadIfDue()
     }
 
     package func status() async -> TokenStatus {
         await loadIfDue()
         let state: TokenStatus.State
-        if let refused, current?.refreshToken == refused.refreshToken {
+        if let clientRejected {
+            state = .paused(clientRejected)
+        } else if let refused, current?.refreshToken == refused.refreshToken {
             state = .paused(refused.reason)
         } else if let token = current?.token {
             state = token.isValid(at: now(), margin: margin) ? .ready : lastFailure.map { .failing($0) } ?? .expired
@@ -94,6 +102,7 @@ package actor SharedRefreshTokenProvider: TokenProvider {
         case adopt(StoredTokenSet)
         case rotated(StoredTokenSet)
         case refused(refreshToken: String, reason: String)
+        case clientRejected(String)
         case failed(String, retryAfter: Duration?)
         case none
     }
@@ -111,6 +120,7 @@ package actor SharedRefreshTokenProvider: TokenProvider {
                 switch await RefreshAttempt.run(set.refreshToken, client: client, identity: identity, lostAnswerRetries: retries, now: now) {
                 case let .rotated(rotated): return (.replace(rotated), .rotated(rotated))
                 case let .refused(reason): return (.refuse(reason), .refused(refreshToken: set.refreshToken, reason: reason))
+                case let .clientRejected(reason): return (.keep, .clientRejected(reason))
                 case let .failed(reason, retryAfter): return (.keep, .failed(reason, retryAfter: retryAfter))
                 }
             }
@@ -128,6 +138,9 @@ package actor SharedRefreshTokenProvider: TokenProvider {
         case let .refused(refreshToken, reason):
             current?.refreshToken = refreshToken
             self.refused = (refreshToken, reason)
+            return .paused(reason)
+        case let .clientRejected(reason):
+            clientRejected = reason
             return .paused(reason)
         case let .failed(reason, retryAfter):
             return failing(reason, retryAfter: retryAfter)

@@ -109,4 +109,45 @@ struct SharedTokenStoreTests {
         #expect(cluster.harness.fake.stats.tokenGrants["refresh_token"] == 1)
         await cluster.close()
     }
+
+    /// A daemon with a wrong client secret (a rotation rolled out node by node) pauses alone:
+    /// Xero's invalid_client says nothing about the shared refresh token.
+    @Test func aWrongClientSecretOnOneDaemonPausesOnlyThatDaemon() async throws {
+        let cluster = try await Cluster(tokenDelay: .zero)
+        _ = await cluster.providers[0].status()  // the first node offers the file's set
+        let harness = cluster.harness
+        let wrong = SharedRefreshTokenProvider(client: ClientCredentials(id: Harness.clientId, secret: "rotated-away"),
+                                               store: cluster.stores[1], seed: nil, identity: harness.identity, now: harness.clock.now)
+        guard case let .paused(reason) = await wrong.token() else { throw Failure("the wrong secret was not refused") }
+        #expect(reason.contains("client id and secret"), "\(reason)")
+        guard case .ready = await cluster.providers[2].token() else { throw Failure("the other daemons were paused too") }
+        #expect(harness.fake.stats.tokenGrants["refresh_token"] == 1)
+        #expect(try await cluster.stores[0].load().refusal == nil)
+        await cluster.close()
+    }
+
+    /// Times compared across daemons come from the database: a daemon whose clock runs a day
+    /// ahead renews, Xero later refuses the token, and a new authorisation made afterwards on a
+    /// daemon with a right clock is still taken.
+    @Test func aNewAuthorisationIsTakenAfterARefusalDespiteAFastClockElsewhere() async throws {
+        let cluster = try await Cluster(tokenDelay: .zero)
+        let harness = cluster.harness
+        _ = await cluster.providers[0].status()
+        let fast = SharedRefreshTokenProvider(client: harness.client, store: cluster.stores[1], seed: nil, identity: harness.identity,
+                                              now: { harness.clock.now().addingTimeInterval(86_400) })
+        guard case .ready = await fast.token() else { throw Failure("no token") }
+        harness.fake.revokeRefreshTokens()
+        harness.fake.revokeAccessTokens()
+        let stored = try #require(try await cluster.stores[0].load().set?.accessToken)
+        guard case .paused = await cluster.providers[2].tokenRejected(XeroToken(accessToken: stored, expiresAt: nil)) else {
+            throw Failure("the revoked refresh token was not refused")
+        }
+        #expect(try await cluster.stores[0].load().refusal != nil)
+        let fresh = harness.fake.issueRefreshToken(clientId: Harness.clientId, tenants: [cluster.tenant])
+        #expect(try await cluster.stores[0].offer(StoredTokenSet(refreshToken: fresh, accessToken: nil, expiresAt: nil, scopes: [],
+                                                               updatedAt: Date())))
+        await cluster.providers[2].reload()
+        guard case .ready = await cluster.providers[2].token() else { throw Failure("the new authorisation was not taken") }
+        await cluster.close()
+    }
 }

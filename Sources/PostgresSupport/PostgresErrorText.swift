@@ -1,0 +1,19 @@
+import PostgresNIO
+
+/// What went wrong at the server, in one line: its message and SQLSTATE (PSQLError's own
+/// description hides them), or for a transaction the step that failed.
+package enum PostgresErrorText {
+    package static func describe(_ error: any Error) -> String {
+        if let error = error as? PostgresTransactionError {
+            // What failed inside the transaction, not the whole record of BEGIN, body, ROLLBACK.
+            if let inner = error.beginError ?? error.closureError ?? error.commitError { return describe(inner) }
+        }
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] {
+                return "\(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))"
+            }
+            return "\(error.code)"
+        }
+        return "\(error)"
+    }
+}

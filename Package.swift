@@ -144,7 +144,7 @@ let package = Package(
         .testTarget(
             name: "PostgresSinkTests",
             dependencies: [
-                "PostgresSink", "PostgresTestSupport", "xero-webhookd", "DaemonConfig", "Worker", "DiskQueue", "EventRecord", "ByteJSON",
+                "PostgresSink", "PostgresSupport", "PostgresTestSupport", "xero-webhookd", "DaemonConfig", "Worker", "DiskQueue", "EventRecord", "ByteJSON",
                 "FakeXero", "TestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),

@@ -43,6 +43,7 @@ package enum PostgresSinkSettings {
     package static func tableProblem(_ name: String) -> String? {
         let parts = name.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count <= 2 else { return "\"\(name)\" has more than one dot (schema.table at most)" }
+        if parts.last == "xero_webhookd_migrations" { return "\"\(name)\" is the name of the daemon's migrations table" }
         for part in parts {
             guard !part.isEmpty, part.utf8.count <= 63 else {
                 return "\"\(name)\" is not an SQL identifier (1 to 63 characters per part)"

@@ -115,7 +115,11 @@ package final class PostgresSink: ManagedSink, Sendable {
         try await migrateIfNeeded()
         let logger = state.withLock { $0.logger }
         let table = self.table
+        // The server ends a statement that waits past the delivery's timeout (a lock another
+        // session holds): cancelling the client's task alone does not stop a query in flight.
+        let limit = max(1, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         return try await client.withTransaction(logger: logger) { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL statement_timeout = \(limit)"), logger: logger)
             var refused: [Int: String] = [:]
             for (position, row) in rows.enumerated() {
                 try await connection.query("SAVEPOINT row", logger: logger)

@@ -29,6 +29,11 @@ package enum MigrationRunner {
                                                                 binds: binds(name)), logger: logger)
             var current: Int32 = 0
             for try await (version) in rows.decode(Int32.self) { current = version }
+            let known = steps.last?.version ?? 0
+            guard current <= known else {
+                throw NewerSchema(description: "\(name) is at schema version \(current), newer than this xero-webhookd knows (\(known)): "
+                    + "a newer daemon migrated it; run that version here too")
+            }
             var applied: [Int32] = []
             for step in steps where step.version > current {
                 for statement in step.statements {
@@ -40,6 +45,11 @@ package enum MigrationRunner {
             }
             return applied
         }
+    }
+
+    /// The schema was migrated by a newer daemon: this one does not write into it.
+    package struct NewerSchema: Error, CustomStringConvertible {
+        package let description: String
     }
 
     private static func binds(_ name: String, _ version: Int32? = nil) -> PostgresBindings {

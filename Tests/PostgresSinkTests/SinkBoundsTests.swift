@@ -18,8 +18,11 @@ struct SinkBoundsTests {
     /// about its timeout instead of hanging the lane.
     @Test func theTimeoutBoundsADeliveryBlockedOnALock() async throws {
         let table = TestPostgres.uniqueTable("blocked")
+        // The table made first, without a tight timeout (the suite runs beside the others).
+        let setup = try Fixtures.sink(table: table)
+        #expect(ok(await setup.deliver([try Fixtures.record(id: "inv-0", resource: "{}", fetchedAt: "2026-11-29T01:00:00.000Z")])))
+        await setup.stop()
         let sink = try Fixtures.sink(table: table, timeout: .seconds(2))
-        #expect(ok(await sink.deliver([try Fixtures.record(id: "inv-0", resource: "{}", fetchedAt: "2026-11-29T01:00:00.000Z")])))
         let locked = Task {
             try await Fixtures.withClient { client in
                 try await client.withTransaction(logger: Logger(label: "test")) { connection in

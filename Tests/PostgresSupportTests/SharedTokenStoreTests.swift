@@ -99,8 +99,10 @@ struct SharedTokenStoreTests {
         #expect(answers.allSatisfy { if case .paused = $0 { true } else { false } }, "\(answers)")
         #expect(cluster.harness.fake.stats.invalidGrants == 1)
         let fresh = cluster.harness.fake.issueRefreshToken(clientId: Harness.clientId, tenants: [cluster.tenant])
+        // Stamped after the refusal (which the database stamps with its own clock) and after
+        // the refused set's own stamp.
         #expect(try await cluster.stores[0].offer(StoredTokenSet(refreshToken: fresh, accessToken: nil, expiresAt: nil, scopes: [],
-                                                               updatedAt: cluster.harness.clock.now().addingTimeInterval(2))))
+                                                               updatedAt: Date().addingTimeInterval(5))))
         // An older set is not taken over a newer one.
         #expect(try await !cluster.stores[0].offer(bogus))
         for provider in cluster.providers { await provider.reload() }

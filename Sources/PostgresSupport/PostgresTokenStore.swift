@@ -77,7 +77,7 @@ package final class PostgresTokenStore: SharedTokenStore, Sendable {
 
     private func loadState() async throws -> SharedTokenState {
         try await migrateIfNeeded()
-        let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT token_set, refusal FROM \(quoted) WHERE name = $1", binds: binds(name)),
+        let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT token_set, refusal FROM \(quoted) WHERE name = $1", binds: Self.binds(name)),
                                           logger: logger)
         var state = SharedTokenState(set: nil)
         for try await (text, refusal) in rows.decode((String?, String?).self) {
@@ -96,7 +96,7 @@ package final class PostgresTokenStore: SharedTokenStore, Sendable {
                OR (stored.refusal IS NULL AND stored.set_updated_at < EXCLUDED.set_updated_at)
                OR (stored.refusal IS NOT NULL AND stored.refused_at < EXCLUDED.set_updated_at)
             RETURNING name
-            """, binds: binds(name, String(decoding: set.encoded(), as: UTF8.self), set.updatedAt))
+            """, binds: Self.binds(name, String(decoding: set.encoded(), as: UTF8.self), set.updatedAt))
         var stored = false
         for try await _ in try await client.query(query, logger: logger) { stored = true }
         return stored
@@ -154,8 +154,6 @@ package final class PostgresTokenStore: SharedTokenStore, Sendable {
         try await MigrationRunner.run(client, name: table, migrationsTable: migrationsTable, steps: steps, logger: logger)
         migrated.withLock { $0 = true }
     }
-
-    private func binds(_ name: String, _ text: String? = nil, _ date: Date? = nil) -> PostgresBindings { Self.binds(name, text, date) }
 
     private static func binds(_ name: String, _ text: String? = nil, _ date: Date? = nil) -> PostgresBindings {
         var bindings = PostgresBindings()

@@ -31,6 +31,9 @@ package actor SharedRefreshTokenProvider: TokenProvider {
     /// The refresh token Xero refused, and the reason.
     private var refused: (refreshToken: String, reason: String)?
     private var lastFailure: String?
+    /// The local file's stamp when it was last offered: a file is offered once, and again only
+    /// when `authorize` has replaced it.
+    private var offeredStamp: FileStamp?
     /// Xero refused this daemon's client id or secret: this daemon pauses until `reload()`; the
     /// shared refresh token is not blamed (other daemons may hold the right secret).
     private var clientRejected: String?
@@ -156,16 +159,19 @@ package actor SharedRefreshTokenProvider: TokenProvider {
     }
 
     /// Reads the store at the first call, after `reload()`, and every `pausedRecheck` seconds
-    /// while paused; offers the local file's set first.
+    /// while paused; first offers the local file's set if the file is new since its last offer.
     private func loadIfDue() async {
         if let loadedAt {
             let paused = refused != nil && current?.refreshToken == refused?.refreshToken
             guard paused, now().timeIntervalSince(loadedAt) >= pausedRecheck else { return }
         }
-        do {
-            if let seed, let set = try seed.load() { _ = try await store.offer(set) }
-        } catch {
-            lastFailure = "cannot offer the local token file to \(store.location): \(error)"
+        if let seed, let stamp = seed.stamp(), stamp != offeredStamp {
+            do {
+                if let set = try seed.load() { _ = try await store.offer(set) }
+                offeredStamp = stamp
+            } catch {
+                lastFailure = "cannot offer the local token file to \(store.location): \(error)"
+            }
         }
         do {
             let state = try await store.load()

@@ -29,8 +29,6 @@ package final class PostgresSink: ManagedSink, Sendable {
         var logger = Logger(label: "xero-webhookd")
     }
 
-    package enum Failure: Error, Equatable { case timedOut }
-
     /// - Parameters:
     ///   - timeout: how long one delivery (or the migration before it) may take before it fails.
     package init(endpoint: PostgresEndpoint, table: ResourceTable, timeout: Duration = .seconds(30)) {
@@ -93,7 +91,7 @@ package final class PostgresSink: ManagedSink, Sendable {
         guard !accepted.isEmpty else { return results }
         let outcome: Result<[Int: String], any Error>
         do {
-            outcome = .success(try await withTimeout { try await self.write(accepted.map(\.1)) })
+            outcome = .success(try await Deadline.run(within: timeout) { try await self.write(accepted.map(\.1)) })
         } catch {
             outcome = .failure(error)
         }
@@ -118,7 +116,7 @@ package final class PostgresSink: ManagedSink, Sendable {
         // The server ends a statement that waits past the delivery's timeout (a lock another
         // session holds): cancelling the client's task alone does not stop a query in flight.
         let limit = max(1, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-        return try await client.withTransaction(logger: logger) { connection in
+        return try await PostgresSession.transaction(client, logger: logger) { connection in
             try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL statement_timeout = \(limit)"), logger: logger)
             var refused: [Int: String] = [:]
             for (position, row) in rows.enumerated() {
@@ -131,9 +129,10 @@ package final class PostgresSink: ManagedSink, Sendable {
                         try await connection.query("SELECT pg_notify(\(table.channel), \(row.notification))", logger: logger)
                     }
                     try await connection.query("RELEASE SAVEPOINT row", logger: logger)
-                } catch let error as PSQLError where error.code == .server {
-                    // The server refused this row (e.g. a \u0000 escape, which jsonb cannot hold);
-                    // the others go on.
+                } catch let error as PSQLError where Self.refusesRow(error) {
+                    // The server refused this row's data (e.g. a \u0000 escape, which jsonb cannot
+                    // hold); the others go on. Anything else (a timeout, a lost session) fails
+                    // the whole delivery, to be retried.
                     try await connection.query("ROLLBACK TO SAVEPOINT row", logger: logger)
                     refused[position] = Self.describe(error)
                 }
@@ -173,25 +172,16 @@ package final class PostgresSink: ManagedSink, Sendable {
 
     private static func date(_ milliseconds: Int64) -> Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
 
-    /// Runs `body`, failing with `Failure.timedOut` once `timeout` has passed (the body is cancelled).
-    private func withTimeout<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let timeout = self.timeout
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else { throw Failure.timedOut }
-            return value
-        }
+    /// Whether `error` refuses one row's data (SQLSTATE class 22, data exception; 23, integrity
+    /// constraint; 54, a limit such as an oversized value), with the session still usable.
+    static func refusesRow(_ error: PSQLError) -> Bool {
+        guard PostgresSession.continues(after: error), let state = error.serverInfo?[.sqlState] else { return false }
+        return ["22", "23", "54"].contains(String(state.prefix(2)))
     }
 
     /// A line for the log and the dead letter: the server's message and SQLSTATE when it sent
     /// one, else the client's error (never the query's parameters).
     package static func describe(_ error: any Error) -> String {
-        if case Failure.timedOut = error { return "no answer in time" }
         return PostgresErrorText.describe(error)
     }
 }

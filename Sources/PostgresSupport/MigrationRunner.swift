@@ -15,7 +15,7 @@ package enum MigrationRunner {
     @discardableResult
     package static func run(_ client: PostgresClient, name: String, migrationsTable: String,
                             steps: [(version: Int32, statements: [String])], logger: Logger) async throws -> [Int32] {
-        try await client.withTransaction(logger: logger) { connection in
+        try await PostgresSession.transaction(client, logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
             try await connection.query(PostgresQuery(unsafeSQL: """
                 CREATE TABLE IF NOT EXISTS \(migrationsTable) (

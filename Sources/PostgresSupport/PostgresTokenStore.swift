@@ -77,13 +77,16 @@ package final class PostgresTokenStore: SharedTokenStore, Sendable {
 
     private func loadState() async throws -> SharedTokenState {
         try await migrateIfNeeded()
-        let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT token_set, refusal FROM \(quoted) WHERE name = $1", binds: Self.binds(name)),
-                                          logger: logger)
-        var state = SharedTokenState(set: nil)
-        for try await (text, refusal) in rows.decode((String?, String?).self) {
-            state = SharedTokenState(set: text.flatMap { StoredTokenSet.decode(Array($0.utf8)) }, refusal: refusal)
+        let (quoted, name, logger) = (self.quoted, self.name, self.logger)
+        return try await PostgresSession.with(client) { connection in
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT token_set, refusal FROM \(quoted) WHERE name = $1", binds: Self.binds(name)),
+                                                  logger: logger)
+            var state = SharedTokenState(set: nil)
+            for try await (text, refusal) in rows.decode((String?, String?).self) {
+                state = SharedTokenState(set: text.flatMap { StoredTokenSet.decode(Array($0.utf8)) }, refusal: refusal)
+            }
+            return state
         }
-        return state
     }
 
     private func store(_ set: StoredTokenSet) async throws -> Bool {
@@ -97,15 +100,18 @@ package final class PostgresTokenStore: SharedTokenStore, Sendable {
                OR (stored.refusal IS NOT NULL AND stored.refused_at < EXCLUDED.set_updated_at)
             RETURNING name
             """, binds: Self.binds(name, String(decoding: set.encoded(), as: UTF8.self), set.updatedAt))
-        var stored = false
-        for try await _ in try await client.query(query, logger: logger) { stored = true }
-        return stored
+        let logger = self.logger
+        return try await PostgresSession.with(client) { connection in
+            var stored = false
+            for try await _ in try await connection.query(query, logger: logger) { stored = true }
+            return stored
+        }
     }
 
     private func renewLocked<Result: Sendable>(_ body: @escaping @Sendable (SharedTokenState) async -> (change: SharedTokenChange, result: Result)) async throws -> Result {
         try await migrateIfNeeded()
         let (quoted, name, logger) = (self.quoted, self.name, self.logger)
-        return try await client.withTransaction(logger: logger) { connection in
+        return try await PostgresSession.transaction(client, logger: logger) { connection in
             // Another daemon's renewal holds the row for one refresh at most (the identity
             // client's timeout); waiting longer than this means something is wrong.
             try await connection.query("SET LOCAL lock_timeout = '120s'", logger: logger)

@@ -252,7 +252,9 @@ package struct Serve: ParsableCommand {
         guard let cluster = config.cluster else { return nil }
         let endpoint = try cluster.endpoint(environment: environment).endpoint
         #if PostgreSQL
-        return PostgresTokenStore(endpoint: endpoint, table: cluster.tokenTable)
+        // A renewal's lease outlasts one refresh with its two resends after a lost answer.
+        let lease = Duration.milliseconds(config.xero.requestTimeoutMilliseconds) * 3 + .seconds(10)
+        return PostgresTokenStore(endpoint: endpoint, table: cluster.tokenTable, leaseLength: lease)
         #else
         _ = endpoint
         throw ConfigError("cluster", "this build of xero-webhookd has no PostgreSQL support (built without the PostgreSQL trait)")

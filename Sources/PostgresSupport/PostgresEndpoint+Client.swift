@@ -3,8 +3,11 @@ import PostgresNIO
 
 extension PostgresEndpoint {
     /// The client configuration for this endpoint: TLS as `sslmode` says, at most `connections`
-    /// connections, none kept open while idle beyond the pool's timeout.
-    package func clientConfiguration(connections: Int = 4) -> PostgresClient.Configuration {
+    /// connections, none kept open while idle beyond the pool's timeout. Every session commits
+    /// synchronously (a server or role default of `synchronous_commit = off` would let a
+    /// committed row vanish in a crash) and takes `settings` (further server parameters); its
+    /// `application_name` in `pg_stat_activity` is `name`.
+    package func clientConfiguration(connections: Int = 4, settings: [(String, String)] = [], name: String = "xero-webhookd") -> PostgresClient.Configuration {
         var configuration: PostgresClient.Configuration
         if let unixSocketPath {
             configuration = .init(unixSocketPath: unixSocketPath, username: user, password: password, database: database)
@@ -18,7 +21,7 @@ extension PostgresEndpoint {
         }
         configuration.options.maximumConnections = connections
         configuration.options.minimumConnections = 0
-        configuration.options.additionalStartupParameters = [("application_name", "xero-webhookd")]
+        configuration.options.additionalStartupParameters = [("application_name", name), ("synchronous_commit", "on")] + settings
         return configuration
     }
 }

@@ -6,10 +6,17 @@ import Synchronization
 import XeroAPI
 
 /// The token set of cluster mode in one PostgreSQL row (table `xero_webhookd_tokens`, one row per
-/// connection name). A renewal is one transaction that takes the row with `SELECT … FOR UPDATE`:
-/// every other daemon's renewal waits on that row lock, and the rotated set is written in the
-/// same transaction, so it is committed (synchronous commit) before the lock is let go and
-/// before any daemon uses its access token.
+/// connection name).
+///
+/// A renewal holds a lease on the row, not an open transaction: a short transaction takes the
+/// row (`SELECT … FOR UPDATE`) and, when no other daemon's lease is current, commits
+/// `lease_owner`/`lease_until`; the refresh at Xero runs; a second transaction writes the rotated
+/// set and clears the lease, only if the lease is still this renewal's. Every other daemon waits
+/// while a lease is current, then reads the new set. Because the lease is committed, it outlives
+/// the holder's database session: a session the server kills, or a daemon killed, mid-refresh
+/// does not let a second daemon refresh while the first refresh may still be at Xero — the
+/// others wait until the lease expires (`leaseLength`, longer than a refresh with its retries).
+/// The rotated set is committed (synchronous commit) before any daemon uses its access token.
 package final class PostgresTokenStore: SharedTokenStore, Sendable {
     package static let defaultTable = "xero_webhookd_tokens"
 
@@ -22,12 +29,22 @@ package final class PostgresTokenStore: SharedTokenStore, Sendable {
     private let runner: Task<Void, Never>
     private let migrated = Mutex(false)
     private let logger = Logger(label: "xero-webhookd")
+    private let leaseLength: Duration
+    private let statementLimit: Duration = .seconds(30)
 
     /// - Parameters:
     ///   - table: a lower-case SQL identifier, optionally schema-qualified (checked by the caller).
     ///   - name: the connection whose set this is.
-    package init(endpoint: PostgresEndpoint, table: String = PostgresTokenStore.defaultTable, name: String = "organisation") {
-        let client = PostgresClient(configuration: endpoint.clientConfiguration(connections: 2))
+    ///   - leaseLength: how long a renewal may hold the set before another daemon may renew;
+    ///     longer than one refresh with its retries (`Serve` derives it from the request timeout).
+    ///   - sessionName: its sessions' `application_name`.
+    package init(endpoint: PostgresEndpoint, table: String = PostgresTokenStore.defaultTable, name: String = "organisation",
+                 leaseLength: Duration = .seconds(100), sessionName: String = "xero-webhookd") {
+        // No statement here waits long: a lock is held only for a short transaction.
+        let client = PostgresClient(configuration: endpoint.clientConfiguration(connections: 2, settings: [
+            ("lock_timeout", "10000"), ("statement_timeout", "30000"), ("idle_in_transaction_session_timeout", "30000"),
+        ], name: sessionName))
+        self.leaseLength = leaseLength
         self.client = client
         self.table = table
         self.name = name
@@ -53,7 +70,7 @@ package final class PostgresTokenStore: SharedTokenStore, Sendable {
 
     package func load() async throws -> SharedTokenState {
         do {
-            return try await loadState()
+            return try await Deadline.run(within: statementLimit) { try await self.loadState() }
         } catch {
             throw Failure(description: PostgresErrorText.describe(error))
         }
@@ -61,7 +78,7 @@ package final class PostgresTokenStore: SharedTokenStore, Sendable {
 
     package func offer(_ set: StoredTokenSet) async throws -> Bool {
         do {
-            return try await store(set)
+            return try await Deadline.run(within: statementLimit) { try await self.store(set) }
         } catch {
             throw Failure(description: PostgresErrorText.describe(error))
         }
@@ -108,37 +125,92 @@ package final class PostgresTokenStore: SharedTokenStore, Sendable {
         }
     }
 
+    /// A renewal that found its lease taken over when it came to store its change: it ran past
+    /// `leaseLength`, and another daemon renewed meanwhile.
+    package struct LeaseLost: Error, CustomStringConvertible {
+        package var description: String { "the renewal outlasted its lease and another daemon renewed; its change was not stored" }
+    }
+
     private func renewLocked<Result: Sendable>(_ body: @escaping @Sendable (SharedTokenState) async -> (change: SharedTokenChange, result: Result)) async throws -> Result {
-        try await migrateIfNeeded()
-        let (quoted, name, logger) = (self.quoted, self.name, self.logger)
+        try await Deadline.run(within: statementLimit) { try await self.migrateIfNeeded() }
+        let owner = UUID().uuidString
+        let state = try await waitForLease(owner)
+        let (change, result) = await body(state)
+        let stored = try await Deadline.run(within: statementLimit) { try await self.finish(owner, change) }
+        guard stored else { throw LeaseLost() }
+        return result
+    }
+
+    /// Takes the lease for `owner`, waiting while another daemon's is current (it ends with that
+    /// renewal or at its expiry); returns the state stored when it was taken.
+    private func waitForLease(_ owner: String) async throws -> SharedTokenState {
+        let waitUntil = ContinuousClock.now + leaseLength * 2 + statementLimit
+        while true {
+            if let state = try await Deadline.run(within: statementLimit, { try await self.takeLease(owner) }) { return state }
+            guard ContinuousClock.now < waitUntil else {
+                throw Failure(description: "another daemon's renewal has held the token set for longer than \(leaseLength * 2)")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// The stored state with this renewal's lease committed, or nil while another lease is current.
+    private func takeLease(_ owner: String) async throws -> SharedTokenState? {
+        let (quoted, name, logger, lease) = (self.quoted, self.name, self.logger, Self.milliseconds(leaseLength))
         return try await PostgresSession.transaction(client, logger: logger) { connection in
-            // Another daemon's renewal holds the row for one refresh at most (the identity
-            // client's timeout); waiting longer than this means something is wrong.
-            try await connection.query("SET LOCAL lock_timeout = '120s'", logger: logger)
             try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(quoted) (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
                                                      binds: Self.binds(name)), logger: logger)
-            let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT token_set, refusal FROM \(quoted) WHERE name = $1 FOR UPDATE",
-                                                                binds: Self.binds(name)), logger: logger)
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: """
+                SELECT token_set, refusal, coalesce(lease_until > now(), false) FROM \(quoted) WHERE name = $1 FOR UPDATE
+                """, binds: Self.binds(name)), logger: logger)
             var state = SharedTokenState(set: nil)
-            for try await (text, refusal) in rows.decode((String?, String?).self) {
+            var leased = false
+            for try await (text, refusal, current) in rows.decode((String?, String?, Bool).self) {
                 state = SharedTokenState(set: text.flatMap { StoredTokenSet.decode(Array($0.utf8)) }, refusal: refusal)
+                leased = current
             }
-            let (change, result) = await body(state)
-            switch change {
-            case .keep:
-                break
-            case let .replace(set):
-                try await connection.query(PostgresQuery(unsafeSQL: """
-                    UPDATE \(quoted) SET token_set = $2, set_updated_at = now(), refusal = NULL, refused_at = NULL, updated_at = now(),
-                        renewals = renewals + 1
-                    WHERE name = $1
-                    """, binds: Self.binds(name, String(decoding: set.encoded(), as: UTF8.self))), logger: logger)
-            case let .refuse(reason):
-                try await connection.query(PostgresQuery(unsafeSQL: "UPDATE \(quoted) SET refusal = $2, refused_at = now(), updated_at = now() WHERE name = $1",
-                                                         binds: Self.binds(name, reason)), logger: logger)
-            }
-            return result
+            guard !leased else { return nil }
+            try await connection.query(PostgresQuery(unsafeSQL: """
+                UPDATE \(quoted) SET lease_owner = $2, lease_until = now() + interval '\(lease) milliseconds' WHERE name = $1
+                """, binds: Self.binds(name, owner)), logger: logger)
+            return state
         }
+    }
+
+    /// Applies `change` and clears the lease, when the lease is still `owner`'s; false when it is not.
+    private func finish(_ owner: String, _ change: SharedTokenChange) async throws -> Bool {
+        let (quoted, name, logger) = (self.quoted, self.name, self.logger)
+        let query: PostgresQuery
+        switch change {
+        case .keep:
+            query = PostgresQuery(unsafeSQL: """
+                UPDATE \(quoted) SET lease_owner = NULL, lease_until = NULL WHERE name = $1 AND lease_owner = $2 RETURNING name
+                """, binds: Self.binds(name, owner))
+        case let .replace(set):
+            var bindings = Self.binds(name, owner)
+            bindings.append(String(decoding: set.encoded(), as: UTF8.self))
+            query = PostgresQuery(unsafeSQL: """
+                UPDATE \(quoted) SET token_set = $3, set_updated_at = now(), refusal = NULL, refused_at = NULL, updated_at = now(),
+                    renewals = renewals + 1, lease_owner = NULL, lease_until = NULL
+                WHERE name = $1 AND lease_owner = $2 RETURNING name
+                """, binds: bindings)
+        case let .refuse(reason):
+            var bindings = Self.binds(name, owner)
+            bindings.append(reason)
+            query = PostgresQuery(unsafeSQL: """
+                UPDATE \(quoted) SET refusal = $3, refused_at = now(), updated_at = now(), lease_owner = NULL, lease_until = NULL
+                WHERE name = $1 AND lease_owner = $2 RETURNING name
+                """, binds: bindings)
+        }
+        return try await PostgresSession.with(client) { connection in
+            var stored = false
+            for try await _ in try await connection.query(query, logger: logger) { stored = true }
+            return stored
+        }
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 
     private func migrateIfNeeded() async throws {
@@ -156,6 +228,8 @@ package final class PostgresTokenStore: SharedTokenStore, Sendable {
                 """]),
             // Times the daemons compare come from the database's clock, not each node's.
             (2, ["ALTER TABLE \(quoted) ADD COLUMN refused_at timestamptz"]),
+            // A renewal's lease, committed before it calls Xero (see the type's comment).
+            (3, ["ALTER TABLE \(quoted) ADD COLUMN lease_owner text, ADD COLUMN lease_until timestamptz"]),
         ]
         try await MigrationRunner.run(client, name: table, migrationsTable: migrationsTable, steps: steps, logger: logger)
         migrated.withLock { $0 = true }

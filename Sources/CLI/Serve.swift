@@ -61,7 +61,8 @@ package struct Serve: ParsableCommand {
             tls = try loaded.tls?.makeContext()
             faults = try FailPoints.injector(environment: environment)
             client = try loaded.xero.makeClient(stateDirectory: loaded.stateDirectory, environment: environment,
-                                                sharedTokens: try Self.sharedTokens(loaded, environment: environment))
+                                                sharedTokens: try Self.sharedTokens(loaded, environment: environment),
+                                                rateBudget: try Self.sharedRateBudget(loaded, environment: environment))
             sink = loaded.worker.enabled
                 ? try SinkFactory.make(loaded.worker, stateDirectory: loaded.stateDirectory, environment: environment, postgres: Self.postgresSink) : nil
         } catch {
@@ -255,6 +256,22 @@ package struct Serve: ParsableCommand {
         // A renewal's lease outlasts one refresh with its two resends after a lost answer.
         let lease = Duration.milliseconds(config.xero.requestTimeoutMilliseconds) * 3 + .seconds(10)
         return PostgresTokenStore(endpoint: endpoint, table: cluster.tokenTable, leaseLength: lease)
+        #else
+        _ = endpoint
+        throw ConfigError("cluster", "this build of xero-webhookd has no PostgreSQL support (built without the PostgreSQL trait)")
+        #endif
+    }
+
+    /// Cluster mode's shared rate budget (nil without a `cluster` section).
+    package static func sharedRateBudget(_ config: DaemonConfig, environment: [String: String]) throws(ConfigError) -> (any RateBudget)? {
+        guard let cluster = config.cluster else { return nil }
+        let endpoint = try cluster.endpoint(environment: environment).endpoint
+        #if PostgreSQL
+        // An admitted call counts as in progress for at most one request timeout and a margin
+        // after its daemon stopped answering for it.
+        let lease = Duration.milliseconds(config.xero.requestTimeoutMilliseconds) + .seconds(10)
+        let schema = cluster.tokenTable.split(separator: ".").dropLast().first.map(String.init)
+        return PostgresRateBudget(endpoint: endpoint, limits: config.xero.apiConfiguration.limits, callLease: lease, schema: schema)
         #else
         _ = endpoint
         throw ConfigError("cluster", "this build of xero-webhookd has no PostgreSQL support (built without the PostgreSQL trait)")

@@ -46,7 +46,8 @@ extension XeroSettings {
     /// The client the worker uses; nil when `xero.auth.mode` is `none`.
     package func makeClient(stateDirectory: String, environment: [String: String],
                            transport: any HTTPTransport = URLSessionTransport(),
-                           sharedTokens: (any SharedTokenStore)? = nil) throws(ConfigError) -> XeroClient? {
+                           sharedTokens: (any SharedTokenStore)? = nil,
+                           rateBudget: (any RateBudget)? = nil) throws(ConfigError) -> XeroClient? {
         let secrets = try XeroSecrets.load(self, environment: environment)
         guard let provider = makeTokenProvider(secrets: secrets, stateDirectory: stateDirectory, transport: transport,
                                                sharedTokens: sharedTokens) else {
@@ -56,7 +57,7 @@ extension XeroSettings {
             return try XeroClient(configuration: apiConfiguration, tokens: provider,
                                   billingTokens: makeBillingProvider(secrets: secrets, transport: transport), transport: transport,
                                   tenantScope: secrets.tenantScope,
-                                  rateLimitStateFile: stateDirectory + "/xero-rate-limits.json")
+                                  rateLimitStateFile: stateDirectory + "/xero-rate-limits.json", rateBudget: rateBudget)
         } catch {
             // Name what is wrong: the API base, or else the tenant listing read from the variable.
             let key = URLOrigin(apiConfiguration.apiBaseURL) == nil ? "xero.apiBaseURL" : TenantURLReading.variable

@@ -13,7 +13,7 @@ package final class XeroClient: Sendable {
     private let tokens: any TokenProvider
     private let billingTokens: (any TokenProvider)?
     private let transport: any HTTPTransport
-    private let limiter: RateLimiter
+    private let limiter: any RateBudget
     private let origin: URLOrigin
     private let counters = Mutex(XeroClientMetrics())
     /// Which tenants events are fetched for.
@@ -29,9 +29,12 @@ package final class XeroClient: Sendable {
     ///   - relistInterval: for `.listed`, the shortest time between two listings.
     ///   - rateLimitStateFile: where each tenant's calls of the day and its parks are kept across
     ///     restarts (nil: in memory only).
+    ///   - rateBudget: a budget shared with other daemons (cluster mode); without it, a
+    ///     `RateLimiter` of this client's own (with `rateLimitStateFile`).
     package init(configuration: XeroAPIConfiguration, tokens: any TokenProvider, billingTokens: (any TokenProvider)? = nil,
                 transport: any HTTPTransport = URLSessionTransport(), tenantScope: TenantScope = .all,
-                relistInterval: Duration = .seconds(60), rateLimitStateFile: String? = nil) throws(XeroAPIError) {
+                relistInterval: Duration = .seconds(60), rateLimitStateFile: String? = nil,
+                rateBudget: (any RateBudget)? = nil) throws(XeroAPIError) {
         guard let origin = URLOrigin(configuration.apiBaseURL) else {
             throw .invalidConfiguration("apiBaseURL \(configuration.apiBaseURL) is not an absolute http(s) URL")
         }
@@ -52,7 +55,7 @@ package final class XeroClient: Sendable {
         self.billingTokens = billingTokens
         self.transport = transport
         self.origin = origin
-        self.limiter = RateLimiter(limits: configuration.limits, stateFile: rateLimitStateFile)
+        self.limiter = rateBudget ?? RateLimiter(limits: configuration.limits, stateFile: rateLimitStateFile)
     }
 
     /// Fetches every requested resource, as few calls as the API allows, and returns one
@@ -192,7 +195,11 @@ package final class XeroClient: Sendable {
         // and one it offers again is not sent again.
         var refused: Set<String> = []
         while true {
-            if case let .deferred(retryAfter, reason) = await limiter.acquire(tenant: call.tenantId) {
+            let permit: RatePermit
+            switch await limiter.admit(tenant: call.tenantId) {
+            case let .granted(granted):
+                permit = granted
+            case let .deferred(retryAfter, reason):
                 counters.withLock { $0.deferred += 1 }
                 return all(.waiting(reason, retryAfter: retryAfter))
             }
@@ -203,23 +210,23 @@ package final class XeroClient: Sendable {
             case let .ready(ready):
                 token = ready
             case let .paused(reason):
-                await limiter.release(tenant: call.tenantId, reachedXero: false)
+                await limiter.finish(permit, reachedXero: false, headers: nil)
                 return all(.paused(reason))
             case let .unavailable(reason, retryAfter):
-                await limiter.release(tenant: call.tenantId, reachedXero: false)
+                await limiter.finish(permit, reachedXero: false, headers: nil)
                 return all(.waiting(reason, retryAfter: retryAfter))
             }
             counters.withLock { $0.apiCalls += 1 }
             let answer = await transport.send(request(call, token: token))
             switch answer {
             case let .failure(failure):
-                await limiter.release(tenant: call.tenantId, reachedXero: !isInvalidURL(failure))
+                await limiter.finish(permit, reachedXero: !isInvalidURL(failure), headers: nil)
                 counters.withLock { $0.transportFailures += 1 }
                 if case .invalidURL = failure { return all(.refused("the URL cannot be used: \(call.url)")) }
                 return all(.retryable("no answer from Xero: \(failure)", retryAfter: nil))
             case let .success(response):
                 let headers = RateLimitHeaders(response)
-                await limiter.release(tenant: call.tenantId, headers: headers)
+                await limiter.finish(permit, reachedXero: true, headers: headers)
                 counters.withLock { $0.statuses[response.status, default: 0] += 1 }
                 if response.status == 401 && refused.count < Self.maxRefusedTokens {
                     counters.withLock { $0.unauthorized += 1 }
@@ -286,7 +293,7 @@ package final class XeroClient: Sendable {
             return all(.notFound)
         case 429:
             counters.withLock { $0.rateLimited += 1 }
-            let wait = await limiter.record429(tenant: call.tenantId, problem: headers.problem, retryAfter: headers.retryAfter)
+            let wait = await limiter.park(tenant: call.tenantId, problem: headers.problem, retryAfter: headers.retryAfter)
             let problem = headers.problem ?? "unspecified"
             return all(.waiting("Xero rate limit reached (\(problem)); the tenant is parked", retryAfter: wait))
         case 500...599:

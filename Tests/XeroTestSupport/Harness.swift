@@ -75,8 +75,9 @@ package struct Harness: Sendable {
         return (provider, file)
     }
 
-    package func makeClient(_ tokens: any TokenProvider, billing: (any TokenProvider)? = nil) throws -> XeroClient {
-        try XeroClient(configuration: configuration, tokens: tokens, billingTokens: billing, transport: transport)
+    package func makeClient(_ tokens: any TokenProvider, billing: (any TokenProvider)? = nil,
+                            rateBudget: (any RateBudget)? = nil) throws -> XeroClient {
+        try XeroClient(configuration: configuration, tokens: tokens, billingTokens: billing, transport: transport, rateBudget: rateBudget)
     }
 
     /// A Custom Connection (client_credentials, one organisation holding one invoice) and a

@@ -1,0 +1,247 @@
+import DaemonConfig
+import Dispatch
+import EventRecord
+import FakeXero
+import Foundation
+import PostgresNIO
+import PostgresSupport
+import PostgresTestSupport
+import Synchronization
+import TestSupport
+import Testing
+import XeroAPI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The multi-node proof: three built daemons in cluster mode (state directories of their own,
+/// one PostgreSQL for the token set, the rate budget and the records) behind nginx, round-robin;
+/// the fake Xero in refresh-token mode, with Xero's limits. 1,000 events for 20 tenants go in
+/// through nginx while one daemon is killed with SIGKILL and started again, and the access token
+/// is revoked twice (every daemon then needs a new one at once). Every event that got a 200 must
+/// reach the table; Xero must never have seen more than 5 calls at once or 60 a minute for a
+/// tenant, a 429, two refreshes at once or an `invalid_grant`.
+///
+/// `CLUSTER_PROOF_REPORT=<file>` appends the figures (acknowledgements per second through
+/// nginx, calls per event) to that file; `bench/cluster-proof.sh` runs it on a release build.
+@Suite(.enabled(if: TestPostgres.runs && nginxPath != nil, "needs a PostgreSQL server and nginx (apt-get install nginx)"))
+struct ClusterProofTests {
+    static let key = "cluster-proof-key-0123456789"
+
+    /// A loopback port free a moment ago (the daemons must come back on the same one).
+    private static func freePort() -> UInt16 {
+        let (fd, port) = loopbackListener()
+        close(fd)
+        return port
+    }
+
+    @Test func threeDaemonsBehindNginxLoseNothingAndHoldXerosLimitsThroughAKill() async throws {
+        let server = try TestPostgres.server()
+        let (tokenTable, recordTable) = (TestPostgres.uniqueTable("proof_tokens"), TestPostgres.uniqueTable("proof_records"))
+        let dir = try TemporaryDirectory("xero-webhookd-cluster-proof")
+        defer { dir.remove() }
+        let fake = FakeXero()
+        defer { fake.shutdown() }
+        let baseURL = try fake.start()
+        fake.registerClient(id: "proof-client", secret: "proof-secret")
+        fake.setTokenDelay(.milliseconds(200))
+        fake.setResponseDelay(.milliseconds(20))
+        let tenants = (0..<20).map { String(format: "7c1e0000-0000-0000-0000-%012d", $0) }
+        var invoices: [(tenant: String, id: String)] = []
+        for (index, tenant) in tenants.enumerated() {
+            fake.addTenant(tenant, name: "Proof Org \(index)")
+            for number in 0..<50 {
+                let id = String(format: "00000000-0000-%04d-0000-%012d", index, number)
+                fake.addRecord(tenant: tenant, collection: "Invoices", id: id)
+                invoices.append((tenant, id))
+            }
+        }
+        // What `authorize` leaves on the first node only.
+        let refresh = fake.issueRefreshToken(clientId: "proof-client", tenants: tenants)
+        try FileManager.default.createDirectory(atPath: dir.file("state-0"), withIntermediateDirectories: true)
+        try TokenFile(stateDirectory: dir.file("state-0")).save(StoredTokenSet(refreshToken: refresh, accessToken: nil, expiresAt: nil,
+                                                                               scopes: [], updatedAt: Date()))
+        let environment = ["PAN_SEC_XERO_WEBHOOK_KEY": Self.key, "PAN_SEC_XERO_CLIENT_ID": "proof-client",
+                           "PAN_SEC_XERO_CLIENT_SECRET": "proof-secret"]
+        let ports = (0..<3).map { _ in Self.freePort() }
+        let configs = try (0..<3).map { node in
+            let config = dir.file("config-\(node).json")
+            try writeFile(config, #"""
+            {"stateDirectory": "\#(dir.file("state-\(node)"))", "listen": {"host": "127.0.0.1", "port": \#(ports[node])},
+             "xero": {"apiBaseURL": "\#(baseURL)", "identityBaseURL": "\#(baseURL)", "auth": {"mode": "refreshToken"},
+                      "requestTimeoutMilliseconds": 2000},
+             "worker": {"backoffBaseMilliseconds": 50, "backoffCapMilliseconds": 1000},
+             "sink": {"type": "postgres", "postgresURL": "\#(server.url())", "table": "\#(recordTable)"},
+             "cluster": {"postgresURL": "\#(server.url())", "tokenTable": "\#(tokenTable)"}}
+            """#)
+            return config
+        }
+        var daemons = try configs.map { try DaemonProcess(["serve", "--config", $0], environment: environment) }
+        let balancer = try Nginx(directory: dir.file("nginx"), upstreams: ports)
+        defer { balancer.stop() }
+
+        // 100 deliveries of 10 events, sent by 4 senders through nginx; the second daemon is
+        // killed after the 40th answer and started again after the 60th; the token is revoked
+        // after the 25th and the 75th.
+        let deliveries = stride(from: 0, to: invoices.count, by: 10).map { Array(invoices[$0..<min($0 + 10, invoices.count)]) }
+        let progress = Mutex((answered: 0, acknowledged: [String](), refused: [Int: Int]()))
+        let restarted = DispatchSemaphore(value: 0)
+        let milestones = AsyncStream<Int>.makeStream()
+        let nextDelivery = Mutex(0)
+        let started = ContinuousClock.now
+        let group = DispatchGroup()
+        for sender in 0..<4 {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                while true {
+                    let index = nextDelivery.withLock { next -> Int? in
+                        guard next < deliveries.count else { return nil }
+                        defer { next += 1 }
+                        return next
+                    }
+                    guard let index else { return }
+                    let events = deliveries[index].map { tenant, id in
+                        #"{"resourceUrl":"\#(baseURL)/api.xro/2.0/Invoices/\#(id)","resourceId":"\#(id)","eventDateUtc":"2026-12-04T01:15:39.902","eventType":"UPDATE","eventCategory":"INVOICE","tenantId":"\#(tenant)","tenantType":"ORGANISATION"}"#
+                    }
+                    let body = Array(#"{"events":[\#(events.joined(separator: ","))],"firstEventSequence":\#(index * 10 + 1),"lastEventSequence":\#(index * 10 + 10),"entropy":"PROOF\#(sender)"}"#.utf8)
+                    let signature = WebhookSignature(current: Self.key).signature(for: body)
+                    let status = (try? RawHTTPClient(port: balancer.port).exchange(
+                        RawHTTPClient.post("/webhooks/xero", body: body, headers: [("x-xero-signature", signature)], close: true)).status) ?? 0
+                    let answered = progress.withLock { state -> Int in
+                        state.answered += 1
+                        if status == 200 { state.acknowledged += deliveries[index].map(\.id) } else { state.refused[status, default: 0] += 1 }
+                        return state.answered
+                    }
+                    if answered == 25 || answered == 75 { fake.revokeAccessTokens() }
+                    if answered == 40 { milestones.continuation.yield(40) }
+                    if answered == 60 {
+                        milestones.continuation.yield(60)
+                        restarted.wait()
+                    }
+                }
+            }
+        }
+        group.notify(queue: .global()) { milestones.continuation.finish() }
+        for await milestone in milestones.stream {
+            if milestone == 40 {
+                daemons[1].signal(SIGKILL)
+                _ = daemons[1].waitForExit()
+            } else {
+                // The killed daemon comes back on its port with its state directory (its queue).
+                defer { restarted.signal() }
+                daemons[1] = try DaemonProcess(["serve", "--config", configs[1]], environment: environment)
+            }
+        }
+        let sendSeconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
+        let (acknowledged, refused) = progress.withLock { ($0.acknowledged, $0.refused) }
+
+        let wanted = Set(acknowledged)
+        var stored: Set<String> = []
+        let deadline = ContinuousClock.now + .seconds(240)
+        while ContinuousClock.now < deadline && !wanted.isSubset(of: stored) {
+            stored = try await Self.storedIDs(server.url(), table: recordTable)
+            if !wanted.isSubset(of: stored) { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        let drained = ContinuousClock.now - started
+        let stats = fake.stats
+        let missing = wanted.subtracting(stored)
+        #expect(acknowledged.count >= 900, "only \(acknowledged.count) of 1000 events acknowledged; refused: \(refused)")
+        #expect(missing.isEmpty, "\(missing.count) acknowledged events never reached the table, e.g. \(missing.prefix(5))")
+        #expect(stats.maxInFlightByTenant.values.allSatisfy { $0 <= 5 }, "\(stats.maxInFlightByTenant)")
+        #expect(stats.maxPerMinuteByTenant.values.allSatisfy { $0 <= 60 }, "\(stats.maxPerMinuteByTenant)")
+        #expect(stats.tooManyRequests == 0, "\(stats.tooManyRequestsByProblem)")
+        #expect(stats.maxTokenRequestsInFlight == 1, "refreshes overlapped")
+        #expect(stats.invalidGrants == 0)
+        if let report = ProcessInfo.processInfo.environment["CLUSTER_PROOF_REPORT"] {
+            let line = String(format: "disk queue, 3 daemons behind nginx: %d of 1000 events acknowledged in %.2f s (%.0f events/s, %.1f deliveries/s); "
+                + "all stored after %.1f s; %d calls to Xero (%.3f per event); refresh grants %d; refused: %@\n",
+                acknowledged.count, sendSeconds, Double(acknowledged.count) / sendSeconds, Double(acknowledged.count) / 10 / sendSeconds,
+                Double(drained.components.seconds), stats.totalCalls, Double(stats.totalCalls) / Double(max(1, stored.count)),
+                stats.tokenGrants["refresh_token"] ?? 0, "\(refused)")
+            if let handle = FileHandle(forWritingAtPath: report) ?? { FileManager.default.createFile(atPath: report, contents: nil); return FileHandle(forWritingAtPath: report) }() {
+                handle.seekToEndOfFile()
+                handle.write(Data(line.utf8))
+                try? handle.close()
+            }
+        }
+        for daemon in daemons {
+            daemon.signal(SIGTERM)
+            #expect(daemon.waitForExit() == 0)
+            #expect(!daemon.stderr.contains(refresh))
+        }
+    }
+
+    private static func storedIDs(_ url: String, table: String) async throws -> Set<String> {
+        let endpoint = try PostgresEndpoint.parse(url)
+        let client = PostgresClient(configuration: endpoint.clientConfiguration())
+        let runner = Task { await client.run() }
+        defer { runner.cancel() }
+        var ids: Set<String> = []
+        for try await id in try await client.query(PostgresQuery(unsafeSQL: "SELECT resource_id FROM \(table) WHERE NOT not_found")).decode(String.self) {
+            ids.insert(id)
+        }
+        return ids
+    }
+}
+
+private let nginxPath = ["/usr/sbin/nginx", "/usr/bin/nginx"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+/// nginx as a round-robin balancer in front of the daemons, started from its own directory.
+private final class Nginx: Sendable {
+    let port: UInt16
+    private let process: Process
+
+    init(directory: String, upstreams: [UInt16]) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+        var lastError = ""
+        for _ in 0..<5 {
+            let port = { let (fd, port) = loopbackListener(); close(fd); return port }()
+            let servers = upstreams.map { "server 127.0.0.1:\($0) max_fails=0;" }.joined(separator: " ")
+            try writeFile(directory + "/nginx.conf", """
+                worker_processes 1;
+                error_log \(directory)/error.log;
+                pid \(directory)/nginx.pid;
+                events { worker_connections 512; }
+                http {
+                    access_log off;
+                    client_body_buffer_size 1m;
+                    client_body_temp_path \(directory)/body;
+                    proxy_temp_path \(directory)/proxy;
+                    fastcgi_temp_path \(directory)/fastcgi;
+                    uwsgi_temp_path \(directory)/uwsgi;
+                    scgi_temp_path \(directory)/scgi;
+                    upstream daemons { \(servers) keepalive 16; }
+                    server {
+                        listen 127.0.0.1:\(port);
+                        location / {
+                            proxy_pass http://daemons;
+                            proxy_http_version 1.1;
+                            proxy_set_header Connection "";
+                            proxy_next_upstream error timeout;
+                            proxy_connect_timeout 2s;
+                        }
+                    }
+                }
+                """)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: nginxPath!)
+            process.arguments = ["-p", directory, "-c", directory + "/nginx.conf", "-g", "daemon off;"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try withProcessSpawnLock { try process.run() }
+            if waitUntil(seconds: 30, { (try? RawHTTPClient(port: port)) != nil || !process.isRunning }), process.isRunning {
+                self.port = port
+                self.process = process
+                return
+            }
+            lastError = (try? String(contentsOfFile: directory + "/error.log", encoding: .utf8)) ?? ""
+        }
+        throw RawHTTPClient.ClientError(description: "nginx did not start: \(lastError)")
+    }
+
+    func stop() {
+        process.terminate()
+        process.waitUntilExit()
+    }
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The multi-node proof (Tests/PostgresSinkTests/ClusterProofTests.swift) run ROUNDS times on a
+# release build: three daemons in cluster mode behind nginx, 1,000 events for 20 tenants through
+# nginx, one daemon killed with SIGKILL and restarted midway. Each round appends one line of
+# figures (acknowledgements per second through nginx, calls to Xero per event) to the report.
+# Needs postgresql and nginx (as .ci/run installs them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+report=${1:-bench/results/cluster-proof.txt}
+rounds=${ROUNDS:-3}
+mkdir -p "$(dirname "$report")"
+swift build -c release --build-tests
+for _ in $(seq "$rounds"); do
+  CLUSTER_PROOF_REPORT="$PWD/$report" swift test -c release --skip-build --filter ClusterProofTests
+done
+tail -n "$rounds" "$report"

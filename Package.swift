@@ -89,6 +89,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Cluster mode's shared queue: events, tenant lanes under leases, dead letters in PostgreSQL.
+        .target(
+            name: "PostgresQueue",
+            dependencies: [
+                "DaemonConfig", "DiskQueue", "EventRecord", "ResourceFetch", "Worker", "XeroWebhooks", "PostgresSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Xero's OAuth 2 authorization-code flow, with its local redirect listener.
         .target(name: "XeroAuthorization", dependencies: ["DaemonConfig", "XeroAPI", "HTTPServer"]),
         // `xero-webhookd demo`: the daemon against the fake Xero, end to end on one machine.
@@ -108,9 +117,10 @@ let package = Package(
             name: "CLI",
             dependencies: [
                 "DaemonConfig", "DaemonRuntime", "XeroAuthorization", "SystemSupport", "OpenSSLSupport", "HTTPServer",
-                "DiskQueue", "ByteJSON", "EventRecord", "Worker", "XeroAPI",
+                "DiskQueue", "ByteJSON", "EventRecord", "Worker", "XeroAPI", "XeroWebhooks",
                 .target(name: "PostgresSink", condition: .when(traits: ["PostgreSQL"])),
                 .target(name: "PostgresSupport", condition: .when(traits: ["PostgreSQL"])),
+                .target(name: "PostgresQueue", condition: .when(traits: ["PostgreSQL"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -144,7 +154,7 @@ let package = Package(
         .testTarget(
             name: "PostgresSinkTests",
             dependencies: [
-                "PostgresSink", "PostgresSupport", "PostgresTestSupport", "xero-webhookd", "DaemonConfig", "Worker", "DiskQueue", "EventRecord", "ByteJSON",
+                "PostgresSink", "PostgresSupport", "PostgresQueue", "PostgresTestSupport", "xero-webhookd", "DaemonConfig", "Worker", "DiskQueue", "EventRecord", "ByteJSON",
                 "FakeXero", "TestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),

@@ -9,12 +9,14 @@ import HTTPServer
 import Logging
 import OpenSSLSupport
 #if PostgreSQL
+import PostgresQueue
 import PostgresSink
 import PostgresSupport
 #endif
 import SystemSupport
 import Worker
 import XeroAPI
+import XeroWebhooks
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -127,7 +129,8 @@ package struct Serve: ParsableCommand {
             var xeroMetrics: (@Sendable () async -> XeroClientMetrics)?
             if let client { xeroMetrics = { await client.metrics() } }
             daemon = try Daemon(config: settings, keys: keys, logger: logger, tls: tls, faults: faults,
-                                fetcher: fetcher, sink: sink, xeroMetrics: xeroMetrics)
+                                fetcher: fetcher, sink: sink, xeroMetrics: xeroMetrics,
+                                sharedQueue: try Self.sharedQueue(settings, environment: environment, fetcher: fetcher, sink: sink))
             address = try daemon.start(environment: environment)
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
@@ -259,6 +262,25 @@ package struct Serve: ParsableCommand {
         #else
         _ = endpoint
         throw ConfigError("cluster", "this build of xero-webhookd has no PostgreSQL support (built without the PostgreSQL trait)")
+        #endif
+    }
+
+    /// Cluster mode's shared queue (`queue.backend: postgres`) and its worker (nil when the
+    /// worker is off); nil with the disk queue.
+    package static func sharedQueue(_ config: DaemonConfig, environment: [String: String], fetcher: (any ResourceFetcher)?, sink: (any Sink)?) throws -> (store: any EventStore, worker: SharedQueueWorkerMaker?)? {
+        guard config.queueBackend == .postgres, let cluster = config.cluster else { return nil }
+        let endpoint = try cluster.endpoint(environment: environment).endpoint
+        #if PostgreSQL
+        let schema = cluster.tokenTable.split(separator: ".").dropLast().first.map(String.init)
+        let queue = PostgresEventQueue(endpoint: endpoint, schema: schema)
+        guard config.worker.enabled, let fetcher, let sink else { return (queue, nil) }
+        let (configuration, lease) = (config.worker.workerConfiguration, Duration.milliseconds(config.queueLaneLeaseMilliseconds))
+        return (queue, { onEvent in
+            PostgresQueueWorker(queue: queue, fetcher: fetcher, sink: sink, configuration: configuration, lease: lease, onEvent: onEvent)
+        })
+        #else
+        _ = endpoint
+        throw ConfigError("queue.backend", "this build of xero-webhookd has no PostgreSQL support (built without the PostgreSQL trait)")
         #endif
     }
 

@@ -79,7 +79,19 @@ package enum ConfigLoader {
                 guard bound >= 1 << 20 else { throw ConfigError("queue.maxBytes", "\(bound) is below the minimum (1048576)") }
                 config.queueMaxBytes = bound
             }
-            try queue.rejectUnknown(["segmentBytes", "minFreeBytes", "maxBytes"])
+            if let backend = try queue.string("backend") {
+                guard let known = DaemonConfig.QueueBackend(rawValue: backend) else {
+                    throw ConfigError("queue.backend", "\"\(backend)\" is not a queue backend (disk, postgres)")
+                }
+                config.queueBackend = known
+            }
+            if let lease = try queue.integer("laneLeaseMilliseconds") {
+                guard (2000...600_000).contains(lease) else {
+                    throw ConfigError("queue.laneLeaseMilliseconds", "\(lease) is out of range (2000-600000)")
+                }
+                config.queueLaneLeaseMilliseconds = lease
+            }
+            try queue.rejectUnknown(["segmentBytes", "minFreeBytes", "maxBytes", "backend", "laneLeaseMilliseconds"])
             // The bound is checked against the queue's files, the active segment included: a
             // bound of less than two segments could be reached with nothing left to consume,
             // and every delivery would get 503 for good.
@@ -119,6 +131,9 @@ package enum ConfigLoader {
         if let worker = try top.object("worker") { try WorkerSettingsLoader.applyWorker(worker, to: &config.worker) }
         if let sink = try top.object("sink") { try WorkerSettingsLoader.applySink(sink, to: &config.worker) }
         if let cluster = try top.object("cluster") { try ClusterSettings.apply(cluster, to: &config) }
+        if config.queueBackend == .postgres && config.cluster == nil {
+            throw ConfigError("queue.backend", "postgres needs a cluster section (cluster.postgresURL, or the URL in XERO_WEBHOOKD_POSTGRES_URL)")
+        }
         if let admin = try top.object("admin") {
             if let listen = try admin.string("listen") {
                 do {

@@ -38,6 +38,14 @@ package struct DaemonConfig: Sendable, Equatable {
     package var queueMinFreeBytes = 64 << 20
     /// Largest size of the queue's unconsumed segments; above it deliveries get 503. nil: no bound.
     package var queueMaxBytes: Int?
+    /// Where accepted events are kept: the local disk queue, or PostgreSQL shared by the
+    /// daemons of a cluster (`queue.backend: "postgres"`, which needs `cluster`).
+    package var queueBackend: QueueBackend = .disk
+    /// With the postgres queue: how long a daemon holds a tenant's lane without renewing it
+    /// before another daemon may take it (a daemon that died).
+    package var queueLaneLeaseMilliseconds = 30_000
+
+    package enum QueueBackend: String, Sendable, Equatable { case disk, postgres }
     /// How long SIGTERM waits for requests in progress before closing their connections.
     package var shutdownGraceMilliseconds = 10_000
     package var logLevel = LogLevel.info

@@ -22,6 +22,8 @@ package final class Daemon: Sendable {
     private let adminServer: HTTPServer?
     private let receiver: WebhookReceiver
     private let worker: Worker?
+    /// With `queue.backend: postgres`: the shared queue's worker, in place of `worker`.
+    private let sharedWorker: (any SharedQueueWorker)?
     /// The worker's sink when it has work of its own to start and stop (the postgres sink).
     private let managedSink: (any ManagedSink)?
     /// The dead-letter store the worker buries events in and whose count `/metrics` reports.
@@ -40,9 +42,13 @@ package final class Daemon: Sendable {
     /// - Parameters:
     ///   - tls: serve HTTPS with this context (made from `config.tls`).
     ///   - fetcher, sink: the worker runs when both are given and `config.worker.enabled`.
+    ///   - sharedQueue: where accepted events go instead of the disk queue (cluster mode's
+    ///     postgres queue), with the maker of its worker (given the daemon's event logger), which
+    ///     then runs in place of the disk queue's.
     package init(config: DaemonConfig, keys: WebhookKeys, logger: Logger, tls: TLSContext? = nil, faults: FaultInjector? = nil,
                 fetcher: (any ResourceFetcher)? = nil, sink: (any Sink)? = nil,
-                xeroMetrics: (@Sendable () async -> XeroClientMetrics)? = nil) throws(DiskQueueError) {
+                xeroMetrics: (@Sendable () async -> XeroClientMetrics)? = nil,
+                sharedQueue: (store: any EventStore, worker: SharedQueueWorkerMaker?)? = nil) throws(DiskQueueError) {
         self.config = config
         self.logger = logger
         self.xeroMetrics = xeroMetrics
@@ -52,21 +58,23 @@ package final class Daemon: Sendable {
         Daemon.logRecovery(queue.recovery, directory: config.queueDirectory, logger: logger)
         receiver = WebhookReceiver(
             signature: keys.signature,
-            queue: queue,
+            queue: sharedQueue?.store ?? queue,
             now: { Int64(Date().timeIntervalSince1970 * 1000) },
             onOutcome: Daemon.outcomeLogger(logger, metrics: metrics, refusal: refusal, queue: queue)
         )
         deadLetters = DeadLetterStore(stateDirectory: config.stateDirectory)
         _ = deadLetters.count  // listed once now rather than at the first scrape
-        if config.worker.enabled, let fetcher, let sink {
+        sharedWorker = sharedQueue?.worker?(Daemon.workerLogger(logger, metrics: metrics))
+        if sharedQueue == nil, config.worker.enabled, let fetcher, let sink {
             worker = Worker(queue: queue, fetcher: fetcher, sink: sink, stateDirectory: config.stateDirectory,
                             deadLetters: deadLetters, configuration: config.worker.workerConfiguration, onEvent: Daemon.workerLogger(logger, metrics: metrics))
         } else {
             worker = nil
         }
-        managedSink = worker == nil ? nil : sink as? any ManagedSink
+        managedSink = worker == nil && sharedWorker == nil ? nil : sink as? any ManagedSink
         let queue = self.queue
         let worker = self.worker
+        let sharedWorker = self.sharedWorker
         let metrics = self.metrics
         let refusal = self.refusal
         let directorySink = sink as? DirectorySink
@@ -77,7 +85,7 @@ package final class Daemon: Sendable {
             Daemon.pauses(worker: worker)
         }, exposition: {
             let xero = await xeroMetrics?()
-            return metrics.render(queue: queue, deadLetters: deadLetters, worker: worker?.statusSnapshot, xero: xero,
+            return metrics.render(queue: queue, deadLetters: deadLetters, worker: worker?.statusSnapshot ?? sharedWorker?.statusSnapshot, xero: xero,
                                   tls: tls?.certificate, sink: directorySink)
         })
         if config.adminPort != nil {
@@ -174,6 +182,11 @@ package final class Daemon: Sendable {
             Task { await worker.start() }
             logger.info("worker started", metadata: ["sink": "\(config.worker.sink.rawValue)"])
         }
+        if let sharedWorker {
+            managedSink?.start()
+            sharedWorker.start()
+            logger.info("worker started", metadata: ["sink": "\(config.worker.sink.rawValue)", "queue": "postgres"])
+        }
         if let xeroMetrics {
             // A line when tokens were renewed (refresh, grant, command run, new token file), never
             // the token. Counted from 0, so a renewal before the first look is logged too.
@@ -199,6 +212,9 @@ package final class Daemon: Sendable {
         if let worker {
             // Deliveries in flight finish; anything not acknowledged stays queued for next time.
             runBlocking { await worker.stop() }
+        }
+        if let sharedWorker {
+            runBlocking { await sharedWorker.stop() }
         }
         if let managedSink {
             runBlocking { await managedSink.stop() }
@@ -261,6 +277,8 @@ package final class Daemon: Sendable {
                     logger.warning("queue refusing events; answering 503 until there is room", metadata: ["reason": "\(error)"])
                 case .resourcesExhausted:
                     logger.warning("queue refusing events; answering 503 until descriptors or memory are free", metadata: ["reason": "\(error)"])
+                case .unavailable:
+                    logger.warning("queue refusing events; answering 503 until its database answers", metadata: ["reason": "\(error)"])
                 default:
                     logger.error("queue failed; answering 503 until restarted", metadata: ["reason": "\(error)"])
                 }

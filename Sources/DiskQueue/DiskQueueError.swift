@@ -36,6 +36,9 @@ package enum DiskQueueError: Error, Equatable, CustomStringConvertible {
     /// `setConsumerPosition` was given a sequence outside `allowed` (from the current consumer
     /// position up to the durable next sequence). Nothing changed.
     case invalidPosition(requested: UInt64, allowed: ClosedRange<UInt64>)
+    /// The shared queue's database did not commit the batch (cluster mode's postgres queue):
+    /// nothing of it is acknowledged, and a later append succeeds once the database answers.
+    case unavailable(String)
 
     package var description: String {
         switch self {
@@ -60,6 +63,8 @@ package enum DiskQueueError: Error, Equatable, CustomStringConvertible {
             return "\(error.description); the batch was not stored; it is accepted again once the process has file descriptors and memory to spare (check LimitNOFILE and the number of open connections)"
         case let .queueFull(limit):
             return "queue holds its limit of \(limit) bytes; nothing was written; let the consumer catch up or raise maxQueueBytes"
+        case let .unavailable(reason):
+            return "the queue's database did not store the batch (\(reason)); it is accepted again once the database answers"
         case let .invalidPosition(requested, allowed):
             return "consumer position \(requested) is outside \(allowed.lowerBound)...\(allowed.upperBound) (the current position up to the last durable record + 1); nothing changed"
         }
@@ -70,7 +75,7 @@ package enum DiskQueueError: Error, Equatable, CustomStringConvertible {
     /// `resourcesExhausted`) do not.
     var stopsQueue: Bool {
         switch self {
-        case .diskFull, .queueFull, .resourcesExhausted: false
+        case .diskFull, .queueFull, .resourcesExhausted, .unavailable: false
         default: true
         }
     }

@@ -65,4 +65,6 @@ package struct WorkerStatus: Sendable, Equatable {
     package var position: UInt64 = 1
     /// Milliseconds since the epoch of the last pass of the loop (for stall detection).
     package var lastPass: Int64 = 0
+
+    package init() {}
 }

@@ -4,7 +4,8 @@ import HTTPServer
 import Synchronization
 
 /// The Delivery URL endpoint: verifies `x-xero-signature` over the exact body bytes, then
-/// appends each event to the disk queue and answers 200 only once they are durable.
+/// appends each event to the queue (the disk queue, or cluster mode's postgres queue) and
+/// answers 200 only once they are durable.
 ///
 /// Xero's contract (xero-facts.md §1–2): 200 for a correctly signed payload, 401 for a missing
 /// or wrong signature, empty body, no cookies, well under 5 s. A body that is signed but not a
@@ -27,14 +28,14 @@ package final class WebhookReceiver: Sendable {
     package static let signatureHeader = "x-xero-signature"
 
     private let signature: Mutex<WebhookSignature>
-    private let queue: DiskQueue
+    private let queue: any EventStore
     private let now: @Sendable () -> Int64
     private let onOutcome: @Sendable (Outcome, SocketAddress?) -> Void
 
     /// - Parameters:
     ///   - now: milliseconds since the epoch, stamped on each record as its receive time.
     ///   - onOutcome: called once per request, before or after the answer is sent.
-    package init(signature: WebhookSignature, queue: DiskQueue,
+    package init(signature: WebhookSignature, queue: any EventStore,
                 now: @escaping @Sendable () -> Int64,
                 onOutcome: @escaping @Sendable (Outcome, SocketAddress?) -> Void = { _, _ in }) {
         self.signature = Mutex(signature)
@@ -116,3 +117,11 @@ package final class WebhookReceiver: Sendable {
         }
     }
 }
+
+/// Where the receiver stores a delivery's events before it answers 200: the completion reports
+/// the sequences given to them once they are durable, or why they were not stored.
+package protocol EventStore: Sendable {
+    func append(_ payloads: [[UInt8]], completion: @escaping @Sendable (Result<Range<UInt64>, DiskQueueError>) -> Void)
+}
+
+extension DiskQueue: EventStore {}

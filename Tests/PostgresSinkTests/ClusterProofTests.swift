@@ -35,9 +35,24 @@ struct ClusterProofTests {
         return port
     }
 
-    @Test func threeDaemonsBehindNginxLoseNothingAndHoldXerosLimitsThroughAKill() async throws {
+    @Test func withTheDiskQueue() async throws {
+        try await proof(postgresQueue: false)
+    }
+
+    /// With the postgres queue, the lanes the killed daemon held also move to the others once
+    /// their 3 s lease ends.
+    @Test func withThePostgresQueue() async throws {
+        try await proof(postgresQueue: true)
+    }
+
+    private func proof(postgresQueue: Bool) async throws {
         let server = try TestPostgres.server()
-        let (tokenTable, recordTable) = (TestPostgres.uniqueTable("proof_tokens"), TestPostgres.uniqueTable("proof_records"))
+        // A schema of its own: the queue's, the rate budget's and the token tables are shared
+        // by name within one, and tests running beside this one must not take its lanes.
+        let schema = TestPostgres.uniqueTable("proof")
+        try await Self.sql(server.url(), "CREATE SCHEMA \(schema)")
+        let (tokenTable, recordTable) = ("\(schema).xero_webhookd_tokens", "\(schema).xero_resources")
+        let laneLease = 3000
         let dir = try TemporaryDirectory("xero-webhookd-cluster-proof")
         defer { dir.remove() }
         let fake = FakeXero()
@@ -72,6 +87,7 @@ struct ClusterProofTests {
                       "requestTimeoutMilliseconds": 2000},
              "worker": {"backoffBaseMilliseconds": 50, "backoffCapMilliseconds": 1000},
              "sink": {"type": "postgres", "postgresURL": "\#(server.url())", "table": "\#(recordTable)"},
+             "queue": {"backend": "\#(postgresQueue ? "postgres" : "disk")", "laneLeaseMilliseconds": \#(laneLease)},
              "cluster": {"postgresURL": "\#(server.url())", "tokenTable": "\#(tokenTable)"}}
             """#)
             return config
@@ -85,7 +101,7 @@ struct ClusterProofTests {
         // after the 25th and the 75th.
         let deliveries = stride(from: 0, to: invoices.count, by: 10).map { Array(invoices[$0..<min($0 + 10, invoices.count)]) }
         let progress = Mutex((answered: 0, acknowledged: [String](), refused: [Int: Int]()))
-        let restarted = DispatchSemaphore(value: 0)
+        let restarted = DispatchSemaphore(value: 0), killed = DispatchSemaphore(value: 0)
         let milestones = AsyncStream<Int>.makeStream()
         let nextDelivery = Mutex(0)
         let started = ContinuousClock.now
@@ -114,7 +130,10 @@ struct ClusterProofTests {
                         return state.answered
                     }
                     if answered == 25 || answered == 75 { fake.revokeAccessTokens() }
-                    if answered == 40 { milestones.continuation.yield(40) }
+                    if answered == 40 {
+                        milestones.continuation.yield(40)
+                        killed.wait()
+                    }
                     if answered == 60 {
                         milestones.continuation.yield(60)
                         restarted.wait()
@@ -123,10 +142,33 @@ struct ClusterProofTests {
             }
         }
         group.notify(queue: .global()) { milestones.continuation.finish() }
+        var moved: (lanes: Int, seconds: Double) = (0, 0)
         for await milestone in milestones.stream {
             if milestone == 40 {
+                defer { killed.signal() }
+                let victim = daemons[1].pid
+                // With the postgres queue, killed while it holds lanes.
+                var held: [String] = []
+                let until = ContinuousClock.now + .seconds(20)
+                while postgresQueue && held.isEmpty && ContinuousClock.now < until {
+                    held = try await Self.lanes(server.url(), schema: schema, heldBy: victim)
+                }
                 daemons[1].signal(SIGKILL)
                 _ = daemons[1].waitForExit()
+                let killedAt = ContinuousClock.now
+                if postgresQueue {
+                    #expect(!held.isEmpty, "the killed daemon held no lane")
+                    moved.lanes = held.count
+                    // Its lanes are taken by the others (or emptied by them) once the lease ends.
+                    while !held.isEmpty && ContinuousClock.now - killedAt < .seconds(60) {
+                        held = try await Self.lanes(server.url(), schema: schema, heldBy: victim).filter(held.contains)
+                        if !held.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+                    }
+                    let took = ContinuousClock.now - killedAt
+                    moved.seconds = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
+                    #expect(held.isEmpty, "lanes still held by the killed daemon after 60 s: \(held)")
+                    #expect(took < .milliseconds(laneLease) + .seconds(10), "the killed daemon's lanes moved after \(took) (lease \(laneLease) ms)")
+                }
             } else {
                 // The killed daemon comes back on its port with its state directory (its queue).
                 defer { restarted.signal() }
@@ -153,11 +195,15 @@ struct ClusterProofTests {
         #expect(stats.tooManyRequests == 0, "\(stats.tooManyRequestsByProblem)")
         #expect(stats.maxTokenRequestsInFlight == 1, "refreshes overlapped")
         #expect(stats.invalidGrants == 0)
+        if postgresQueue {
+            let left = try await Self.sql(server.url(), "SELECT (SELECT count(*) FROM \(schema).xero_webhookd_events) + (SELECT count(*) FROM \(schema).xero_webhookd_dead_events)")
+            #expect(left == 0, "\(left.map(String.init) ?? "?") events left in the queue or dead-lettered")
+        }
         if let report = ProcessInfo.processInfo.environment["CLUSTER_PROOF_REPORT"] {
-            let line = String(format: "disk queue, 3 daemons behind nginx: %d of 1000 events acknowledged in %.2f s (%.0f events/s, %.1f deliveries/s); "
-                + "all stored after %.1f s; %d calls to Xero (%.3f per event); refresh grants %d; refused: %@\n",
-                acknowledged.count, sendSeconds, Double(acknowledged.count) / sendSeconds, Double(acknowledged.count) / 10 / sendSeconds,
-                Double(drained.components.seconds), stats.totalCalls, Double(stats.totalCalls) / Double(max(1, stored.count)),
+            let line = String(format: "%@ queue, 3 daemons behind nginx: %d of 1000 events acknowledged in %.2f s (%.0f events/s, %.1f deliveries/s); "
+                + "all stored after %.1f s; the killed daemon's %d lanes moved after %.2f s; %d calls to Xero (%.3f per event); refresh grants %d; refused: %@\n",
+                postgresQueue ? "postgres" : "disk", acknowledged.count, sendSeconds, Double(acknowledged.count) / sendSeconds, Double(acknowledged.count) / 10 / sendSeconds,
+                Double(drained.components.seconds), moved.lanes, moved.seconds, stats.totalCalls, Double(stats.totalCalls) / Double(max(1, stored.count)),
                 stats.tokenGrants["refresh_token"] ?? 0, "\(refused)")
             if let handle = FileHandle(forWritingAtPath: report) ?? { FileManager.default.createFile(atPath: report, contents: nil); return FileHandle(forWritingAtPath: report) }() {
                 handle.seekToEndOfFile()
@@ -170,6 +216,30 @@ struct ClusterProofTests {
             #expect(daemon.waitForExit() == 0)
             #expect(!daemon.stderr.contains(refresh))
         }
+    }
+
+    /// Tenants whose lane the daemon with process id `pid` holds now (postgres queue).
+    private static func lanes(_ url: String, schema: String, heldBy pid: Int32) async throws -> [String] {
+        let endpoint = try PostgresEndpoint.parse(url)
+        let client = PostgresClient(configuration: endpoint.clientConfiguration())
+        let runner = Task { await client.run() }
+        defer { runner.cancel() }
+        var tenants: [String] = []
+        let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT tenant FROM \(schema).xero_webhookd_lanes WHERE owner LIKE '\(pid)-%' AND lease_until > now()"))
+        for try await tenant in rows.decode(String.self) { tenants.append(tenant) }
+        return tenants
+    }
+
+    /// Runs `statement`; returns the first column of its first row when it is a number.
+    @discardableResult
+    private static func sql(_ url: String, _ statement: String) async throws -> Int64? {
+        let endpoint = try PostgresEndpoint.parse(url)
+        let client = PostgresClient(configuration: endpoint.clientConfiguration())
+        let runner = Task { await client.run() }
+        defer { runner.cancel() }
+        var value: Int64?
+        for try await row in try await client.query(PostgresQuery(unsafeSQL: statement)) { value = try? row.decode(Int64.self) }
+        return value
     }
 
     private static func storedIDs(_ url: String, table: String) async throws -> Set<String> {

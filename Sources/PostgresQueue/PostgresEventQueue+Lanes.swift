@@ -1,0 +1,162 @@
+import Foundation
+import PostgresNIO
+import PostgresSupport
+
+/// Lanes: claiming, renewing and settling a tenant's events (see `PostgresEventQueue`).
+extension PostgresEventQueue {
+    /// One queued event as read for a lane.
+    struct Stored: Sendable {
+        let id: Int64
+        let record: [UInt8]
+        let attempts: Int
+        /// Seconds since its first failed attempt (nil: none failed yet).
+        let failingFor: Double?
+    }
+
+    /// What a lane's pass decided for its events.
+    struct Settlement: Sendable {
+        var delivered: [Int64] = []
+        var dead: [(id: Int64, reason: String)] = []
+        var retried: [(id: Int64, reason: String)] = []
+        /// When the lane may be taken again (a retry's backoff, a wait, a pause); nil: at once.
+        var laneWait: (after: Duration, reason: String)?
+    }
+
+    /// Takes up to `room` free lanes (no current lease, due, with events) for `owner`.
+    func claim(owner: String, room: Int, lease: Duration) async throws -> [String] {
+        try await migrateIfNeeded()
+        var bindings = PostgresBindings()
+        bindings.append(owner)
+        bindings.append(room)
+        let (events, lanes, logger) = (self.events, self.lanes, self.logger)
+        return try await PostgresSession.with(client) { connection in
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: """
+                UPDATE \(lanes) SET owner = $1, lease_until = now() + interval '\(Self.milliseconds(lease)) milliseconds'
+                WHERE tenant IN (
+                    SELECT l.tenant FROM \(lanes) l
+                    WHERE (l.lease_until IS NULL OR l.lease_until <= now()) AND l.not_before <= now()
+                      AND EXISTS (SELECT 1 FROM \(events) e WHERE e.tenant = l.tenant)
+                    ORDER BY l.not_before LIMIT $2
+                    FOR UPDATE SKIP LOCKED)
+                RETURNING tenant
+                """, binds: bindings), logger: logger)
+            var tenants: [String] = []
+            for try await tenant in rows.decode(String.self) { tenants.append(tenant) }
+            return tenants
+        }
+    }
+
+    /// Extends `owner`'s lease on `tenant`; false when the lane is no longer its.
+    func renew(tenant: String, owner: String, lease: Duration) async throws -> Bool {
+        let (lanes, logger) = (self.lanes, self.logger)
+        return try await PostgresSession.with(client) { connection in
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: """
+                UPDATE \(lanes) SET lease_until = now() + interval '\(Self.milliseconds(lease)) milliseconds'
+                WHERE tenant = $1 AND owner = $2 AND lease_until > now() RETURNING tenant
+                """, binds: Self.binds(tenant, owner)), logger: logger)
+            var held = false
+            for try await _ in rows { held = true }
+            return held
+        }
+    }
+
+    /// The lane's first `limit` events, oldest first.
+    func batch(tenant: String, limit: Int) async throws -> [Stored] {
+        var bindings = Self.binds(tenant)
+        bindings.append(limit)
+        let (events, logger) = (self.events, self.logger)
+        return try await PostgresSession.with(client) { connection in
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: """
+                SELECT id, record, attempts, extract(epoch FROM now() - first_failure)::float8 FROM \(events)
+                WHERE tenant = $1 ORDER BY id LIMIT $2
+                """, binds: bindings), logger: logger)
+            var stored: [Stored] = []
+            for try await (id, record, attempts, failing) in rows.decode((Int64, ByteBuffer, Int32, Double?).self) {
+                stored.append(Stored(id: id, record: Array(buffer: record), attempts: Int(attempts), failingFor: failing))
+            }
+            return stored
+        }
+    }
+
+    /// Applies a pass's outcome in one transaction, only while `owner` still holds the lane
+    /// (else nothing changes and false is returned: another daemon took it, and does it again).
+    /// The lane is let go when `release` or when the settlement says to wait.
+    func settle(tenant: String, owner: String, _ settlement: Settlement, release: Bool, lease: Duration) async throws -> Bool {
+        let (events, lanes, dead, logger) = (self.events, self.lanes, self.dead, self.logger)
+        return try await PostgresSession.transaction(client, logger: logger) { connection in
+            let held = try await connection.query(PostgresQuery(unsafeSQL: """
+                SELECT 1 FROM \(lanes) WHERE tenant = $1 AND owner = $2 AND lease_until > now() FOR UPDATE
+                """, binds: Self.binds(tenant, owner)), logger: logger)
+            var holds = false
+            for try await _ in held { holds = true }
+            guard holds else { return false }
+            if !settlement.delivered.isEmpty {
+                var bindings = PostgresBindings()
+                bindings.append(settlement.delivered)
+                try await connection.query(PostgresQuery(unsafeSQL: "DELETE FROM \(events) WHERE id = ANY($1::bigint[])", binds: bindings), logger: logger)
+            }
+            if !settlement.dead.isEmpty {
+                var bindings = PostgresBindings()
+                bindings.append(settlement.dead.map(\.id))
+                bindings.append(settlement.dead.map(\.reason))
+                try await connection.query(PostgresQuery(unsafeSQL: """
+                    WITH gone AS (
+                        DELETE FROM \(events) e USING unnest($1::bigint[], $2::text[]) AS d(id, reason) WHERE e.id = d.id
+                        RETURNING e.id, e.tenant, e.record, e.received_at, e.attempts, d.reason
+                    )
+                    INSERT INTO \(dead) (id, tenant, record, received_at, attempts, reason)
+                    SELECT id, tenant, record, received_at, attempts + 1, reason FROM gone ON CONFLICT (id) DO NOTHING
+                    """, binds: bindings), logger: logger)
+            }
+            if !settlement.retried.isEmpty {
+                var bindings = PostgresBindings()
+                bindings.append(settlement.retried.map(\.id))
+                bindings.append(settlement.retried.map(\.reason))
+                try await connection.query(PostgresQuery(unsafeSQL: """
+                    UPDATE \(events) e SET attempts = e.attempts + 1, first_failure = coalesce(e.first_failure, now()), last_error = r.reason
+                    FROM unnest($1::bigint[], $2::text[]) AS r(id, reason) WHERE e.id = r.id
+                    """, binds: bindings), logger: logger)
+            }
+            if let wait = settlement.laneWait {
+                var bindings = Self.binds(tenant, wait.reason)
+                bindings.append(Self.milliseconds(wait.after))
+                try await connection.query(PostgresQuery(unsafeSQL: """
+                    UPDATE \(lanes) SET owner = NULL, lease_until = NULL, not_before = now() + $3 * interval '1 millisecond', reason = $2
+                    WHERE tenant = $1
+                    """, binds: bindings), logger: logger)
+            } else if release {
+                try await connection.query(PostgresQuery(unsafeSQL: """
+                    UPDATE \(lanes) SET owner = NULL, lease_until = NULL, reason = NULL WHERE tenant = $1
+                    """, binds: Self.binds(tenant)), logger: logger)
+            } else {
+                try await connection.query(PostgresQuery(unsafeSQL: """
+                    UPDATE \(lanes) SET lease_until = now() + interval '\(Self.milliseconds(lease)) milliseconds', reason = NULL WHERE tenant = $1
+                    """, binds: Self.binds(tenant)), logger: logger)
+            }
+            return true
+        }
+    }
+
+    /// Events waiting in the queue and lanes held now, for status and metrics.
+    func counts() async throws -> (events: Int, dead: Int) {
+        try await migrateIfNeeded()
+        let (events, dead, logger) = (self.events, self.dead, self.logger)
+        return try await PostgresSession.with(client) { connection in
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT (SELECT count(*) FROM \(events)), (SELECT count(*) FROM \(dead))"),
+                                                  logger: logger)
+            var result = (events: 0, dead: 0)
+            for try await (waiting, buried) in rows.decode((Int64, Int64).self) { result = (Int(waiting), Int(buried)) }
+            return result
+        }
+    }
+
+    static func binds(_ values: String...) -> PostgresBindings {
+        var bindings = PostgresBindings()
+        for value in values { bindings.append(value) }
+        return bindings
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+    }
+}

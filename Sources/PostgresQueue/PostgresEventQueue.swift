@@ -1,0 +1,138 @@
+import DaemonConfig
+import DiskQueue
+import Foundation
+import Logging
+import PostgresNIO
+import PostgresSupport
+import Synchronization
+import Worker
+import XeroWebhooks
+
+/// Cluster mode's shared queue (`queue.backend: "postgres"`), in three tables:
+/// `xero_webhookd_events` (each accepted event, as the disk queue would hold it, with its tenant),
+/// `xero_webhookd_lanes` (per tenant: which daemon holds it until when, and when it may be tried
+/// again) and `xero_webhookd_dead_events` (what failed for good).
+///
+/// A delivery's events are one `INSERT` (its own transaction, committed with
+/// `synchronous_commit = on`) before the receiver answers 200: the disk queue's promise. A daemon
+/// claims free lanes with `FOR UPDATE SKIP LOCKED`; its lease, renewed while it works, expires
+/// when it dies, and another daemon takes the lane then.
+package final class PostgresEventQueue: EventStore, Sendable {
+    package let location: String
+    let client: PostgresClient
+    private let runner: Task<Void, Never>
+    let events: String, lanes: String, dead: String
+    private let migrationsTable: String
+    private let migrated = Mutex(false)
+    let logger = Logger(label: "xero-webhookd")
+    /// How long one statement may take before the caller gets an error.
+    let statementLimit: Duration
+
+    /// - Parameter schema: where the tables are (nil: the search path's first schema).
+    package init(endpoint: PostgresEndpoint, schema: String? = nil, statementLimit: Duration = .seconds(10),
+                 sessionName: String = "xero-webhookd") {
+        let client = PostgresClient(configuration: endpoint.clientConfiguration(connections: 8, settings: [
+            ("lock_timeout", "10000"), ("statement_timeout", "30000"), ("idle_in_transaction_session_timeout", "30000"),
+        ], name: sessionName))
+        self.client = client
+        self.statementLimit = statementLimit
+        let prefix = schema.map { "\"\($0)\"." } ?? ""
+        events = prefix + "\"xero_webhookd_events\""
+        lanes = prefix + "\"xero_webhookd_lanes\""
+        dead = prefix + "\"xero_webhookd_dead_events\""
+        migrationsTable = prefix + "\"xero_webhookd_migrations\""
+        location = "\(endpoint)"
+        runner = Task { await client.run() }
+    }
+
+    deinit { runner.cancel() }
+
+    /// Ends the connection pool.
+    package func close() async {
+        runner.cancel()
+        await runner.value
+    }
+
+    // MARK: Receiving
+
+    package func append(_ payloads: [[UInt8]], completion: @escaping @Sendable (Result<Range<UInt64>, DiskQueueError>) -> Void) {
+        // The tenant is each lane's key; a record without one goes to lane "" and is
+        // dead-lettered there with the reason.
+        let tenants = payloads.map { payload in
+            (try? QueuedItem.decode(QueueRecord(sequence: 0, payload: payload)))?.key.tenantID.lowercased() ?? ""
+        }
+        Task {
+            do {
+                let ids = try await Deadline.run(within: statementLimit) { try await self.insert(payloads, tenants: tenants) }
+                completion(.success(ids))
+            } catch {
+                completion(.failure(.unavailable(PostgresErrorText.describe(error))))
+            }
+        }
+    }
+
+    private func insert(_ payloads: [[UInt8]], tenants: [String]) async throws -> Range<UInt64> {
+        try await migrateIfNeeded()
+        var bindings = PostgresBindings()
+        bindings.append(tenants)
+        bindings.append(payloads.map { ByteBuffer(bytes: $0) })
+        let (events, lanes, logger) = (self.events, self.lanes, self.logger)
+        return try await PostgresSession.with(client) { connection in
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: """
+                WITH inserted AS (
+                    INSERT INTO \(events) (tenant, record) SELECT * FROM unnest($1::text[], $2::bytea[]) RETURNING id
+                ), opened AS (
+                    INSERT INTO \(lanes) (tenant) SELECT DISTINCT t FROM unnest($1::text[]) AS t ON CONFLICT (tenant) DO NOTHING
+                )
+                SELECT min(id), max(id) FROM inserted
+                """, binds: bindings), logger: logger)
+            var range: Range<UInt64> = 0..<0
+            for try await (first, last) in rows.decode((Int64, Int64).self) { range = UInt64(first)..<UInt64(last) + 1 }
+            return range
+        }
+    }
+
+    // MARK: Tables
+
+    func migrateIfNeeded() async throws {
+        if migrated.withLock({ $0 }) { return }
+        let steps: [(version: Int32, statements: [String])] = [
+            (1, [
+                """
+                CREATE TABLE \(events) (
+                    id bigserial PRIMARY KEY,
+                    tenant text NOT NULL,
+                    record bytea NOT NULL,
+                    received_at timestamptz NOT NULL DEFAULT now(),
+                    attempts integer NOT NULL DEFAULT 0,
+                    first_failure timestamptz,
+                    last_error text
+                )
+                """,
+                "CREATE INDEX ON \(events) (tenant, id)",
+                """
+                CREATE TABLE \(lanes) (
+                    tenant text PRIMARY KEY,
+                    owner text,
+                    lease_until timestamptz,
+                    not_before timestamptz NOT NULL DEFAULT now(),
+                    reason text
+                )
+                """,
+                """
+                CREATE TABLE \(dead) (
+                    id bigint PRIMARY KEY,
+                    tenant text NOT NULL,
+                    record bytea NOT NULL,
+                    received_at timestamptz NOT NULL,
+                    attempts integer NOT NULL,
+                    died_at timestamptz NOT NULL DEFAULT now(),
+                    reason text NOT NULL
+                )
+                """,
+            ]),
+        ]
+        try await MigrationRunner.run(client, name: "xero_webhookd_queue", migrationsTable: migrationsTable, steps: steps, logger: logger)
+        migrated.withLock { $0 = true }
+    }
+}

@@ -37,4 +37,19 @@ import Testing
         let badURL = #expect(throws: ConfigError.self) { try cluster.endpoint(environment: [:]) }
         #expect(badURL?.key == "cluster.postgresURL")
     }
+
+    @Test func thePostgresQueueNeedsAClusterAndNamesItsKeys() throws {
+        #expect(try loadConfig(#"{}"#).queueBackend == .disk)
+        let config = try loadConfig(#"{"queue": {"backend": "postgres", "laneLeaseMilliseconds": 5000}, "cluster": {}}"#)
+        #expect(config.queueBackend == .postgres && config.queueLaneLeaseMilliseconds == 5000)
+        #expect(throws: ConfigError("queue.backend", "postgres needs a cluster section (cluster.postgresURL, or the URL in XERO_WEBHOOKD_POSTGRES_URL)")) {
+            try loadConfig(#"{"queue": {"backend": "postgres"}}"#)
+        }
+        #expect(throws: ConfigError("queue.backend", "\"kafka\" is not a queue backend (disk, postgres)")) {
+            try loadConfig(#"{"queue": {"backend": "kafka"}}"#)
+        }
+        #expect(throws: ConfigError("queue.laneLeaseMilliseconds", "100 is out of range (2000-600000)")) {
+            try loadConfig(#"{"queue": {"laneLeaseMilliseconds": 100}}"#)
+        }
+    }
 }

@@ -199,23 +199,75 @@ struct ClusterProofTests {
             let left = try await Self.sql(server.url(), "SELECT (SELECT count(*) FROM \(schema).xero_webhookd_events) + (SELECT count(*) FROM \(schema).xero_webhookd_dead_events)")
             #expect(left == 0, "\(left.map(String.init) ?? "?") events left in the queue or dead-lettered")
         }
-        if let report = ProcessInfo.processInfo.environment["CLUSTER_PROOF_REPORT"] {
+        if ProcessInfo.processInfo.environment["CLUSTER_PROOF_REPORT"] != nil {
             let line = String(format: "%@ queue, 3 daemons behind nginx: %d of 1000 events acknowledged in %.2f s (%.0f events/s, %.1f deliveries/s); "
                 + "all stored after %.1f s; the killed daemon's %d lanes moved after %.2f s; %d calls to Xero (%.3f per event); refresh grants %d; refused: %@\n",
                 postgresQueue ? "postgres" : "disk", acknowledged.count, sendSeconds, Double(acknowledged.count) / sendSeconds, Double(acknowledged.count) / 10 / sendSeconds,
                 Double(drained.components.seconds), moved.lanes, moved.seconds, stats.totalCalls, Double(stats.totalCalls) / Double(max(1, stored.count)),
                 stats.tokenGrants["refresh_token"] ?? 0, "\(refused)")
-            if let handle = FileHandle(forWritingAtPath: report) ?? { FileManager.default.createFile(atPath: report, contents: nil); return FileHandle(forWritingAtPath: report) }() {
-                handle.seekToEndOfFile()
-                handle.write(Data(line.utf8))
-                try? handle.close()
-            }
+            try Self.report(line)
         }
         for daemon in daemons {
             daemon.signal(SIGTERM)
             #expect(daemon.waitForExit() == 0)
             #expect(!daemon.stderr.contains(refresh))
         }
+    }
+
+    /// Acknowledgements per second through nginx to three daemons, with each queue (the worker
+    /// off: the receive path alone), by wrk with bench/signed-post.lua for 10 s over 32
+    /// connections. Only with CLUSTER_PROOF_REPORT (bench/cluster-proof.sh), where it writes them.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["CLUSTER_PROOF_REPORT"] != nil && wrkPath != nil))
+    func acknowledgementThroughput() async throws {
+        let server = try TestPostgres.server()
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("bench/signed-post.lua").path
+        for postgresQueue in [false, true] {
+            let schema = TestPostgres.uniqueTable("tput")
+            try await Self.sql(server.url(), "CREATE SCHEMA \(schema)")
+            let dir = try TemporaryDirectory("xero-webhookd-cluster-tput")
+            defer { dir.remove() }
+            let ports = (0..<3).map { _ in Self.freePort() }
+            var daemons: [DaemonProcess] = []
+            for node in 0..<3 {
+                let config = dir.file("config-\(node).json")
+                try writeFile(config, #"""
+                {"stateDirectory": "\#(dir.file("state-\(node)"))", "listen": {"host": "127.0.0.1", "port": \#(ports[node])},
+                 "worker": {"enabled": false}, "queue": {"backend": "\#(postgresQueue ? "postgres" : "disk")"},
+                 "cluster": {"postgresURL": "\#(server.url())", "tokenTable": "\#(schema).xero_webhookd_tokens"}}
+                """#)
+                daemons.append(try DaemonProcess(["serve", "--config", config], environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "ExampleSigningKey"]))
+            }
+            let balancer = try Nginx(directory: dir.file("nginx"), upstreams: ports)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: wrkPath!)
+            process.arguments = ["-t2", "-c32", "-d10s", "-s", script, "http://127.0.0.1:\(balancer.port)/webhooks/xero"]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            try withProcessSpawnLock { try process.run() }
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            balancer.stop()
+            for daemon in daemons {
+                daemon.signal(SIGTERM)
+                _ = daemon.waitForExit()
+            }
+            let figures = text.split(separator: "\n").filter { ["requests", "rps", "p50_ms", "p99_ms", "errors"].contains($0.split(separator: " ").first.map(String.init) ?? "") }
+            #expect(figures.count == 5, "\(text)")
+            let line = "\(postgresQueue ? "postgres" : "disk") queue, 3 daemons behind nginx, wrk -t2 -c32 -d10s, one event per delivery: "
+                + figures.joined(separator: ", ") + "\n"
+            try Self.report(line)
+        }
+    }
+
+    private static func report(_ line: String) throws {
+        guard let path = ProcessInfo.processInfo.environment["CLUSTER_PROOF_REPORT"] else { return }
+        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        handle.seekToEndOfFile()
+        handle.write(Data(line.utf8))
     }
 
     /// Tenants whose lane the daemon with process id `pid` holds now (postgres queue).
@@ -256,6 +308,7 @@ struct ClusterProofTests {
 }
 
 private let nginxPath = ["/usr/sbin/nginx", "/usr/bin/nginx"].first { FileManager.default.isExecutableFile(atPath: $0) }
+private let wrkPath = ["/usr/bin/wrk", "/usr/local/bin/wrk"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
 /// nginx as a round-robin balancer in front of the daemons, started from its own directory.
 private final class Nginx: Sendable {

@@ -31,7 +31,7 @@ package final class PostgresEventQueue: EventStore, Sendable {
     /// - Parameter schema: where the tables are (nil: the search path's first schema).
     package init(endpoint: PostgresEndpoint, schema: String? = nil, statementLimit: Duration = .seconds(10),
                  sessionName: String = "xero-webhookd") {
-        let client = PostgresClient(configuration: endpoint.clientConfiguration(connections: 8, settings: [
+        let client = PostgresClient(configuration: endpoint.clientConfiguration(connections: 4, settings: [
             ("lock_timeout", "10000"), ("statement_timeout", "30000"), ("idle_in_transaction_session_timeout", "30000"),
         ], name: sessionName))
         self.client = client

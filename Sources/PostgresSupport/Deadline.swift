@@ -20,14 +20,16 @@ package enum Deadline {
                 outcome.waiting.withLock { $0 = continuation }
                 let timer = Task {
                     try? await Task.sleep(for: limit)
-                    guard let waiting = outcome.waiting.withLock({ $0.take() }) else { return }
+                    // Cancelled: the body ended first and has resumed the caller.
+                    guard !Task.isCancelled, let waiting = outcome.waiting.withLock({ $0.take() }) else { return }
                     work.cancel()
                     waiting.resume(throwing: TimedOut(limit: limit))
                 }
                 Task {
                     let result = await work.result
+                    let waiting = outcome.waiting.withLock { $0.take() }
                     timer.cancel()
-                    outcome.waiting.withLock { $0.take() }?.resume(with: result)
+                    waiting?.resume(with: result)
                 }
             }
         } onCancel: {

@@ -33,7 +33,8 @@ package final class PostgresRateBudget: RateBudget, Sendable {
     private let migrationsTable: String
     private let migrated = Mutex(false)
     private let logger = Logger(label: "xero-webhookd")
-    private let statementLimit: Duration = .seconds(30)
+    /// How long one statement may take: past it a call is deferred rather than held up.
+    private let statementLimit: Duration = .seconds(10)
     /// How often a call waiting for one of its tenant's slots looks again.
     private let slotPoll: Duration = .milliseconds(50)
 

@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import PostgresNIO
 
 /// Every statement the daemon sends goes through here, on a pooled connection.
@@ -10,25 +11,61 @@ import PostgresNIO
 /// answered. So a failure that leaves the session usable (severity ERROR) is handled as usual,
 /// and any other closes the connection before it goes back to the pool, without another
 /// statement; the server ends an open transaction with the session.
+///
+/// A call whose task is cancelled (a `Deadline` that passed: a server that stopped answering, a
+/// network that dropped the packets) closes its connection too, so the statement waiting on it
+/// fails and the pool gets the slot back instead of losing it for good.
 package enum PostgresSession {
-    /// Runs `body` on a pooled connection, closing it when `body` fails in a way that ends the session.
+    /// Runs `body` on a pooled connection, closing it when `body` fails in a way that ends the
+    /// session or the caller is cancelled.
     package static func with<T: Sendable>(_ client: PostgresClient, _ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
-            do {
-                return try await body(connection)
-            } catch {
-                if !continues(after: error) { try? await connection.close() }
-                throw error
+            try await withTaskCancellationHandler {
+                do {
+                    return try await body(connection)
+                } catch {
+                    if !continues(after: error) { try? await connection.close() }
+                    throw error
+                }
+            } onCancel: {
+                let close: () -> EventLoopFuture<Void> = connection.close
+                _ = close()
             }
         }
     }
 
     /// `BEGIN`, `body`, `COMMIT`; on a failure that leaves the session usable, `ROLLBACK`
-    /// (and when that fails too, the connection is closed).
+    /// (and when that fails too, the connection is closed). A `BEGIN` that fails because its
+    /// pooled connection was dead (the server ended the idle session) is tried once more on
+    /// another: nothing of the transaction had been sent.
     package static func transaction<T: Sendable>(_ client: PostgresClient, logger: Logger,
                                                  _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await attempt(client, logger: logger, body)
+        } catch let failed as BeginFailed where !continues(after: failed.error) {
+            do {
+                return try await attempt(client, logger: logger, body)
+            } catch let again as BeginFailed {
+                throw again.error
+            }
+        } catch let failed as BeginFailed {
+            throw failed.error
+        }
+    }
+
+    private struct BeginFailed: Error {
+        let error: any Error
+    }
+
+    private static func attempt<T: Sendable>(_ client: PostgresClient, logger: Logger,
+                                             _ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await with(client) { connection in
-            try await connection.query("BEGIN", logger: logger)
+            do {
+                try await connection.query("BEGIN", logger: logger)
+            } catch {
+                if !continues(after: error) { try? await connection.close() }
+                throw BeginFailed(error: error)
+            }
             do {
                 let value = try await body(connection)
                 try await connection.query("COMMIT", logger: logger)

@@ -131,22 +131,42 @@ package final class PostgresTokenStore: SharedTokenStore, Sendable {
         package var description: String { "the renewal outlasted its lease and another daemon renewed; its change was not stored" }
     }
 
+    /// A renewal whose set was replaced while it was at Xero (an operator's new authorisation
+    /// offered meanwhile): its change is not stored, and the new set is used from now on.
+    package struct Superseded: Error, CustomStringConvertible {
+        package var description: String { "a new token set was stored during the renewal (a new authorisation); the renewal's result is not used" }
+    }
+
     private func renewLocked<Result: Sendable>(_ body: @escaping @Sendable (SharedTokenState) async -> (change: SharedTokenChange, result: Result)) async throws -> Result {
         try await Deadline.run(within: statementLimit) { try await self.migrateIfNeeded() }
         let owner = UUID().uuidString
-        let state = try await waitForLease(owner)
+        let (state, stored) = try await waitForLease(owner)
         let (change, result) = await body(state)
-        let stored = try await Deadline.run(within: statementLimit) { try await self.finish(owner, change) }
-        guard stored else { throw LeaseLost() }
+        // Stored even when the caller was cancelled meanwhile (a task of its own, which the
+        // caller's cancellation does not reach), and tried again on a new connection when the
+        // first attempt's session was lost: otherwise the lease would hold every daemon back for
+        // its whole length, and the set Xero just rotated would be lost.
+        let finishing = Task { () async throws -> Bool in
+            var attempt = 0
+            while true {
+                attempt += 1
+                do {
+                    return try await Deadline.run(within: self.statementLimit) { try await self.finish(owner, change, expected: stored) }
+                } catch let error where attempt < 3 && !(error is Superseded) {
+                    try? await Task.sleep(for: .milliseconds(200 * attempt))
+                }
+            }
+        }
+        guard try await finishing.value else { throw LeaseLost() }
         return result
     }
 
     /// Takes the lease for `owner`, waiting while another daemon's is current (it ends with that
-    /// renewal or at its expiry); returns the state stored when it was taken.
-    private func waitForLease(_ owner: String) async throws -> SharedTokenState {
+    /// renewal or at its expiry); returns the state stored when it was taken, and the set's text.
+    private func waitForLease(_ owner: String) async throws -> (SharedTokenState, String?) {
         let waitUntil = ContinuousClock.now + leaseLength * 2 + statementLimit
         while true {
-            if let state = try await Deadline.run(within: statementLimit, { try await self.takeLease(owner) }) { return state }
+            if let taken = try await Deadline.run(within: statementLimit, { try await self.takeLease(owner) }) { return taken }
             guard ContinuousClock.now < waitUntil else {
                 throw Failure(description: "another daemon's renewal has held the token set for longer than \(leaseLength * 2)")
             }
@@ -154,59 +174,74 @@ package final class PostgresTokenStore: SharedTokenStore, Sendable {
         }
     }
 
-    /// The stored state with this renewal's lease committed, or nil while another lease is current.
-    private func takeLease(_ owner: String) async throws -> SharedTokenState? {
+    /// The stored state with this renewal's lease committed (and the set's text), or nil while
+    /// another lease is current. The lease runs from the moment it is written, not from the
+    /// transaction's start (a wait for the row does not shorten it).
+    private func takeLease(_ owner: String) async throws -> (SharedTokenState, String?)? {
         let (quoted, name, logger, lease) = (self.quoted, self.name, self.logger, Self.milliseconds(leaseLength))
         return try await PostgresSession.transaction(client, logger: logger) { connection in
             try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(quoted) (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
                                                      binds: Self.binds(name)), logger: logger)
             let rows = try await connection.query(PostgresQuery(unsafeSQL: """
-                SELECT token_set, refusal, coalesce(lease_until > now(), false) FROM \(quoted) WHERE name = $1 FOR UPDATE
+                SELECT token_set, refusal, coalesce(lease_until > clock_timestamp(), false) FROM \(quoted) WHERE name = $1 FOR UPDATE
                 """, binds: Self.binds(name)), logger: logger)
             var state = SharedTokenState(set: nil)
+            var stored: String?
             var leased = false
             for try await (text, refusal, current) in rows.decode((String?, String?, Bool).self) {
                 state = SharedTokenState(set: text.flatMap { StoredTokenSet.decode(Array($0.utf8)) }, refusal: refusal)
+                stored = text
                 leased = current
             }
             guard !leased else { return nil }
             try await connection.query(PostgresQuery(unsafeSQL: """
-                UPDATE \(quoted) SET lease_owner = $2, lease_until = now() + interval '\(lease) milliseconds' WHERE name = $1
+                UPDATE \(quoted) SET lease_owner = $2, lease_until = clock_timestamp() + interval '\(lease) milliseconds' WHERE name = $1
                 """, binds: Self.binds(name, owner)), logger: logger)
-            return state
+            return (state, stored)
         }
     }
 
-    /// Applies `change` and clears the lease, when the lease is still `owner`'s; false when it is not.
-    private func finish(_ owner: String, _ change: SharedTokenChange) async throws -> Bool {
+    /// Applies `change` and clears the lease, when the lease is still `owner`'s; false when it is
+    /// not. A change is applied only to the set the renewal started from (`expected`): when
+    /// another was stored meanwhile, only the lease is cleared, and `Superseded` is thrown.
+    private func finish(_ owner: String, _ change: SharedTokenChange, expected: String?) async throws -> Bool {
         let (quoted, name, logger) = (self.quoted, self.name, self.logger)
         let query: PostgresQuery
+        var bindings = Self.binds(name, owner)
+        bindings.append(expected)
         switch change {
         case .keep:
             query = PostgresQuery(unsafeSQL: """
-                UPDATE \(quoted) SET lease_owner = NULL, lease_until = NULL WHERE name = $1 AND lease_owner = $2 RETURNING name
-                """, binds: Self.binds(name, owner))
+                UPDATE \(quoted) SET lease_owner = NULL, lease_until = NULL WHERE name = $1 AND lease_owner = $2 AND $3::text IS NOT DISTINCT FROM $3 RETURNING name
+                """, binds: bindings)
         case let .replace(set):
-            var bindings = Self.binds(name, owner)
             bindings.append(String(decoding: set.encoded(), as: UTF8.self))
             query = PostgresQuery(unsafeSQL: """
-                UPDATE \(quoted) SET token_set = $3, set_updated_at = now(), refusal = NULL, refused_at = NULL, updated_at = now(),
+                UPDATE \(quoted) SET token_set = $4, set_updated_at = now(), refusal = NULL, refused_at = NULL, updated_at = now(),
                     renewals = renewals + 1, lease_owner = NULL, lease_until = NULL
-                WHERE name = $1 AND lease_owner = $2 RETURNING name
+                WHERE name = $1 AND lease_owner = $2 AND token_set IS NOT DISTINCT FROM $3 RETURNING name
                 """, binds: bindings)
         case let .refuse(reason):
-            var bindings = Self.binds(name, owner)
             bindings.append(reason)
             query = PostgresQuery(unsafeSQL: """
-                UPDATE \(quoted) SET refusal = $3, refused_at = now(), updated_at = now(), lease_owner = NULL, lease_until = NULL
-                WHERE name = $1 AND lease_owner = $2 RETURNING name
+                UPDATE \(quoted) SET refusal = $4, refused_at = now(), updated_at = now(), lease_owner = NULL, lease_until = NULL
+                WHERE name = $1 AND lease_owner = $2 AND token_set IS NOT DISTINCT FROM $3 RETURNING name
                 """, binds: bindings)
         }
-        return try await PostgresSession.with(client) { connection in
-            var stored = false
-            for try await _ in try await connection.query(query, logger: logger) { stored = true }
-            return stored
+        let outcome: Bool? = try await PostgresSession.transaction(client, logger: logger) { connection in
+            var applied = false
+            for try await _ in try await connection.query(query, logger: logger) { applied = true }
+            if applied { return true }
+            // Not applied: the lease is gone, or the set changed under it (then the lease is let go).
+            let cleared = try await connection.query(PostgresQuery(unsafeSQL: """
+                UPDATE \(quoted) SET lease_owner = NULL, lease_until = NULL WHERE name = $1 AND lease_owner = $2 RETURNING name
+                """, binds: Self.binds(name, owner)), logger: logger)
+            var held = false
+            for try await _ in cleared { held = true }
+            return held ? nil : false
         }
+        guard let outcome else { throw Superseded() }
+        return outcome
     }
 
     private static func milliseconds(_ duration: Duration) -> Int64 {

@@ -84,7 +84,7 @@ package final class ThrowawayPostgres: Sendable {
             let (fd, port) = loopbackListener()
             close(fd)
             let started = ThrowawayPostgres(port: port, directory: directory, binaries: binaries, runAs: runAs)
-            let options = "-c listen_addresses=127.0.0.1 -p \(port) -k \(directory.path) -c fsync=off -c max_connections=100"
+            let options = "-c listen_addresses=127.0.0.1 -p \(port) -k \(directory.path) -c fsync=off -c max_connections=500"
             let result = try started.run("pg_ctl", ["-D", directory.file("data"), "-l", directory.file("server.log"), "-w", "-t", "60", "-o", options, "start"])
             if result.status == 0 { return started }
             let log = (try? String(contentsOfFile: directory.file("server.log"), encoding: .utf8)) ?? ""
@@ -156,5 +156,22 @@ enum GNUSpawnActions {
     /// The child changes to `path` before it runs the program.
     static func changeDirectory(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ path: String) -> Bool {
         symbol("posix_spawn_file_actions_addchdir_np", as: ChangeDirectory.self).map { function in path.withCString { function(actions, $0) == 0 } } ?? false
+    }
+}
+
+// An immediate stop and a start on the same port, for tests that take the
+// server away under a client and bring it back (a crash, a failover to the same address).
+extension ThrowawayPostgres {
+    /// `pg_ctl stop -m immediate`: every backend ends at once, no shutdown checkpoint.
+    package func stopImmediately() throws {
+        let result = try run("pg_ctl", ["-D", directory.file("data"), "-m", "immediate", "-w", "stop"])
+        guard result.status == 0 else { throw Unavailable(description: "pg_ctl stop: \(result.stderr)") }
+    }
+
+    /// Starts the stopped server again on the same port and socket directory.
+    package func startAgain() throws {
+        let options = "-c listen_addresses=127.0.0.1 -p \(port) -k \(directory.path) -c fsync=off -c max_connections=500"
+        let result = try run("pg_ctl", ["-D", directory.file("data"), "-l", directory.file("server.log"), "-w", "-t", "60", "-o", options, "start"])
+        guard result.status == 0 else { throw Unavailable(description: "pg_ctl start: \(result.stderr)") }
     }
 }

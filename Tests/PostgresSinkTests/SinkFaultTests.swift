@@ -29,7 +29,7 @@ struct SinkFaultTests {
         return false
     }
 
-    /// One statement on a fresh client of its own (application_name `review-admin`), first column as Int64.
+    /// One statement on a fresh client of its own (application_name `test-admin`), first column as Int64.
     private static func scalar(_ endpoint: PostgresEndpoint, _ sql: String) async throws -> Int64 {
         let client = PostgresClient(configuration: endpoint.clientConfiguration(connections: 1, name: "test-admin"))
         let runner = Task { await client.run() }
@@ -97,7 +97,7 @@ struct SinkFaultTests {
         let cluster = try ThrowawayPostgres.start()
         defer { cluster.stop() }
         let endpoint = try PostgresEndpoint.parse(cluster.url())
-        let table = TestPostgres.uniqueTable("review_hung")
+        let table = TestPostgres.uniqueTable("fault_hung")
         let sink = PostgresSink(endpoint: endpoint, table: ResourceTable(table)!, timeout: .seconds(2))
         sink.start()
         #expect(ok(await sink.deliver([try Self.record("warm")])))
@@ -140,7 +140,7 @@ struct SinkFaultTests {
         let cluster = try ThrowawayPostgres.start()
         defer { cluster.stop() }
         let endpoint = try PostgresEndpoint.parse(cluster.url())
-        let table = TestPostgres.uniqueTable("review_idle")
+        let table = TestPostgres.uniqueTable("fault_idle")
         let sink = PostgresSink(endpoint: endpoint, table: ResourceTable(table)!, timeout: .seconds(10))
         sink.start()
         // Several connections into the pool.
@@ -178,7 +178,7 @@ struct SinkFaultTests {
         let cluster = try ThrowawayPostgres.start()
         defer { cluster.stop() }
         let endpoint = try PostgresEndpoint.parse(cluster.url())
-        let table = TestPostgres.uniqueTable("review_restart")
+        let table = TestPostgres.uniqueTable("fault_restart")
         let sink = PostgresSink(endpoint: endpoint, table: ResourceTable(table)!, timeout: .seconds(5))
         sink.start()
         #expect(ok(await sink.deliver([try Self.record("warm")])))

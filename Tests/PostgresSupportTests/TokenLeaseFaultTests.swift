@@ -102,7 +102,7 @@ struct TokenLeaseFaultTests {
         let (tenant, _) = harness.seededTenant("Invoices")
         try Self.seed(harness, tenant: tenant)
         let endpoint = try Self.sharedEndpoint()
-        let table = TestPostgres.uniqueTable("review_finish")
+        let table = TestPostgres.uniqueTable("fault_finish")
         let lease = Duration.seconds(12)
         let a = Self.node(harness, endpoint, table: table, leaseLength: lease, seeded: true)
         let b = Self.node(harness, endpoint, table: table, leaseLength: lease, seeded: false)
@@ -144,7 +144,7 @@ struct TokenLeaseFaultTests {
         defer { harness.stop() }
         let endpoint = try Self.sharedEndpoint()
         for change in ["refuse", "replace"] {
-            let table = TestPostgres.uniqueTable("review_offer")
+            let table = TestPostgres.uniqueTable("fault_offer")
             let a = Self.node(harness, endpoint, table: table, leaseLength: .seconds(30), seeded: false)
             let b = Self.node(harness, endpoint, table: table, leaseLength: .seconds(30), seeded: false)
             #expect(try await a.store.offer(StoredTokenSet(refreshToken: "rt-old", accessToken: nil, expiresAt: nil, scopes: [],
@@ -188,7 +188,7 @@ struct TokenLeaseFaultTests {
     /// the lease go: the other daemon does not wait out the lease.
     @Test func aCancelledCallerStillReleasesTheLease() async throws {
         let endpoint = try Self.sharedEndpoint()
-        let table = TestPostgres.uniqueTable("review_cancel")
+        let table = TestPostgres.uniqueTable("fault_cancel")
         let lease = Duration.seconds(10)
         let a = PostgresTokenStore(endpoint: endpoint, table: table, leaseLength: lease, sessionName: table)
         let b = PostgresTokenStore(endpoint: endpoint, table: table, leaseLength: lease, sessionName: table)
@@ -219,7 +219,7 @@ struct TokenLeaseFaultTests {
     /// The server ends the store's idle pooled sessions: the next load answers at once.
     @Test func idleSessionsKilledInThePoolDoNotStallTheStore() async throws {
         let endpoint = try Self.sharedEndpoint()
-        let table = TestPostgres.uniqueTable("review_idle")
+        let table = TestPostgres.uniqueTable("fault_idle")
         let store = PostgresTokenStore(endpoint: endpoint, table: table, sessionName: table)
         #expect(try await store.offer(StoredTokenSet(refreshToken: "rt-1", accessToken: nil, expiresAt: nil, scopes: [], updatedAt: Date())))
         _ = try await store.load()
@@ -241,7 +241,7 @@ struct TokenLeaseFaultTests {
         let cluster = try ThrowawayPostgres.start()
         defer { cluster.stop() }
         let endpoint = try PostgresEndpoint.parse(cluster.url())
-        let table = TestPostgres.uniqueTable("review_hung")
+        let table = TestPostgres.uniqueTable("fault_hung")
         let store = PostgresTokenStore(endpoint: endpoint, table: table, sessionName: table)
         #expect(try await store.offer(StoredTokenSet(refreshToken: "rt-1", accessToken: nil, expiresAt: nil, scopes: [], updatedAt: Date())))
         // Two connections into the pool: two loads waiting on a row lock at once.
@@ -282,7 +282,7 @@ struct TokenLeaseFaultTests {
         let (tenant, _) = harness.seededTenant("Invoices")
         try Self.seed(harness, tenant: tenant)
         let endpoint = try PostgresEndpoint.parse(cluster.url())
-        let table = TestPostgres.uniqueTable("review_crash")
+        let table = TestPostgres.uniqueTable("fault_crash")
         let a = Self.node(harness, endpoint, table: table, leaseLength: .seconds(20), seeded: true)
         let b = Self.node(harness, endpoint, table: table, leaseLength: .seconds(20), seeded: false)
         _ = await a.provider.status()

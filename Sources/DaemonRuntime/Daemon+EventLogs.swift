@@ -44,6 +44,8 @@ extension Daemon {
                 logger.warning("worker waiting: out of file descriptors, memory or disk space; trying again", metadata: ["reason": "\(reason)"])
             case let .failed(reason):
                 logger.error("worker stopped: queue or state files failed; restart the daemon", metadata: ["reason": "\(reason)"])
+            case let .queueUnavailable(reason):
+                logger.warning("worker waiting: the shared queue's database does not answer; trying again", metadata: ["reason": "\(reason)"])
             }
         }
     }

@@ -126,7 +126,7 @@ extension PostgresEventQueue {
                     """, binds: bindings), logger: logger)
             } else if release {
                 try await connection.query(PostgresQuery(unsafeSQL: """
-                    UPDATE \(lanes) SET owner = NULL, lease_until = NULL, reason = NULL WHERE tenant = $1
+                    UPDATE \(lanes) SET owner = NULL, lease_until = NULL, reason = NULL, not_before = clock_timestamp() WHERE tenant = $1
                     """, binds: Self.binds(tenant)), logger: logger)
             } else {
                 try await connection.query(PostgresQuery(unsafeSQL: """

@@ -13,10 +13,13 @@ import XeroWebhooks
 /// `xero_webhookd_lanes` (per tenant: which daemon holds it until when, and when it may be tried
 /// again) and `xero_webhookd_dead_events` (what failed for good).
 ///
-/// A delivery's events are one `INSERT` (its own transaction, committed with
-/// `synchronous_commit = on`) before the receiver answers 200: the disk queue's promise. A daemon
-/// claims free lanes with `FOR UPDATE SKIP LOCKED`; its lease, renewed while it works, expires
-/// when it dies, and another daemon takes the lane then.
+/// A delivery's events are one transaction (committed with `synchronous_commit = on`) before the
+/// receiver answers 200: the disk queue's promise. It first locks the lanes of its tenants, so
+/// two deliveries for one tenant commit in the order of their ids and a worker reading a lane in
+/// id order never passes an event that commits later. It is answered within `appendLimit`,
+/// under Xero's 5 s, so a database that does not answer gets a 503 (and Xero's retry) rather
+/// than Xero's own timeout. A daemon claims free lanes with `FOR UPDATE SKIP LOCKED`; its lease,
+/// renewed while it works, expires when it dies, and another daemon takes the lane then.
 package final class PostgresEventQueue: EventStore, Sendable {
     package let location: String
     let client: PostgresClient
@@ -27,15 +30,18 @@ package final class PostgresEventQueue: EventStore, Sendable {
     let logger = Logger(label: "xero-webhookd")
     /// How long one statement may take before the caller gets an error.
     let statementLimit: Duration
+    /// How long a delivery's append may take before the receiver answers 503.
+    let appendLimit: Duration
 
     /// - Parameter schema: where the tables are (nil: the search path's first schema).
     package init(endpoint: PostgresEndpoint, schema: String? = nil, statementLimit: Duration = .seconds(10),
-                 sessionName: String = "xero-webhookd") {
+                 appendLimit: Duration = .seconds(4), sessionName: String = "xero-webhookd") {
         let client = PostgresClient(configuration: endpoint.clientConfiguration(connections: 4, settings: [
             ("lock_timeout", "10000"), ("statement_timeout", "30000"), ("idle_in_transaction_session_timeout", "30000"),
         ], name: sessionName))
         self.client = client
         self.statementLimit = statementLimit
+        self.appendLimit = appendLimit
         let prefix = schema.map { "\"\($0)\"." } ?? ""
         events = prefix + "\"xero_webhookd_events\""
         lanes = prefix + "\"xero_webhookd_lanes\""
@@ -63,7 +69,7 @@ package final class PostgresEventQueue: EventStore, Sendable {
         }
         Task {
             do {
-                let ids = try await Deadline.run(within: statementLimit) { try await self.insert(payloads, tenants: tenants) }
+                let ids = try await Deadline.run(within: appendLimit) { try await self.insert(payloads, tenants: tenants) }
                 completion(.success(ids))
             } catch {
                 completion(.failure(.unavailable(PostgresErrorText.describe(error))))
@@ -77,12 +83,20 @@ package final class PostgresEventQueue: EventStore, Sendable {
         bindings.append(tenants)
         bindings.append(payloads.map { ByteBuffer(bytes: $0) })
         let (events, lanes, logger) = (self.events, self.lanes, self.logger)
-        return try await PostgresSession.with(client) { connection in
+        var lanesBindings = PostgresBindings()
+        lanesBindings.append(Array(Set(tenants)).sorted())
+        return try await PostgresSession.transaction(client, logger: logger) { connection in
+            // The lanes first, locked in one order (no deadlock between two deliveries): a
+            // second delivery for a tenant takes its ids only once this one has committed.
+            try await connection.query(PostgresQuery(unsafeSQL: """
+                INSERT INTO \(lanes) (tenant) SELECT t FROM unnest($1::text[]) AS t ON CONFLICT (tenant) DO NOTHING
+                """, binds: lanesBindings), logger: logger)
+            try await connection.query(PostgresQuery(unsafeSQL: """
+                SELECT 1 FROM \(lanes) WHERE tenant = ANY($1::text[]) ORDER BY tenant FOR UPDATE
+                """, binds: lanesBindings), logger: logger)
             let rows = try await connection.query(PostgresQuery(unsafeSQL: """
                 WITH inserted AS (
                     INSERT INTO \(events) (tenant, record) SELECT * FROM unnest($1::text[], $2::bytea[]) RETURNING id
-                ), opened AS (
-                    INSERT INTO \(lanes) (tenant) SELECT DISTINCT t FROM unnest($1::text[]) AS t ON CONFLICT (tenant) DO NOTHING
                 )
                 SELECT min(id), max(id) FROM inserted
                 """, binds: bindings), logger: logger)

@@ -11,11 +11,15 @@ import Worker
 /// backoff, attempts and age limits; dead letters go to `xero_webhookd_dead_events`).
 ///
 /// A lane is held by one daemon at a time under a lease it renews while it works; the lane is let
-/// go when it is empty, and when one of its resources must wait (a retry's backoff, a rate-limit
-/// wait, a paused credential or tenant): the whole lane waits, so a tenant's events, and with
-/// them each resource's, are delivered in the order they were received. A daemon that dies stops
-/// renewing; its lanes are taken by the others once their leases end. Delivery is at least once:
-/// a pass whose lease was lost before it settled is done again by the lane's new holder.
+/// go when it is empty, after each pass while other lanes wait for room (so a busy tenant does
+/// not starve a quiet one), and when one of its resources must wait (a retry's backoff, a
+/// rate-limit wait, a paused credential or tenant): the whole lane waits, so a tenant's events,
+/// and with them each resource's, are delivered in the order they were received. A daemon that
+/// dies stops renewing; its lanes are taken by the others once their leases end. The lease is
+/// renewed right before each delivery, and a pass whose lease was lost (a renewal refused or
+/// failed) delivers nothing: two daemons never deliver one tenant's records at once. Delivery is
+/// at least once: a pass whose lease was lost after it delivered and before it settled is done
+/// again by the lane's new holder.
 package final class PostgresQueueWorker: SharedQueueWorker {
     private let queue: PostgresEventQueue
     private let fetcher: any ResourceFetcher
@@ -33,6 +37,8 @@ package final class PostgresQueueWorker: SharedQueueWorker {
         var status = WorkerStatus()
         var stopping = false
         var loop: Task<Void, Never>?
+        /// The database failed since the last successful claim (reported once per outage).
+        var unavailable = false
     }
 
     /// - Parameters:
@@ -85,8 +91,9 @@ package final class PostgresQueueWorker: SharedQueueWorker {
                         claimed = try await Deadline.run(within: queue.statementLimit) {
                             try await self.queue.claim(owner: self.owner, room: room, lease: self.lease)
                         }
+                        state.withLock { $0.unavailable = false }
                     } catch {
-                        onEvent(.shortage(reason: "the postgres queue at \(queue.location) cannot be read: \(PostgresErrorText.describe(error))"))
+                        report("the postgres queue at \(queue.location) cannot be read: \(PostgresErrorText.describe(error))")
                     }
                 }
                 state.withLock { state in
@@ -99,19 +106,35 @@ package final class PostgresQueueWorker: SharedQueueWorker {
                         _ = self.state.withLock { $0.lanes.remove(tenant) }
                     }
                 }
-                if claimed.isEmpty { try? await Task.sleep(for: .milliseconds(100)) }
+                if claimed.isEmpty { try? await Task.sleep(for: state.withLock { $0.unavailable } ? .seconds(1) : .milliseconds(100)) }
             }
         }
     }
 
-    /// Passes over one lane until it is empty, must wait, is lost, or the worker stops.
+    /// Whether this daemon still holds a lane: false from the first renewal that was refused or
+    /// failed (the lease may have ended meanwhile).
+    private final class Hold: Sendable {
+        let lost = Mutex(false)
+    }
+
+    /// Renews the lease; false (and the hold marked lost) when it was not renewed within a third
+    /// of the lease.
+    private func renew(_ tenant: String, _ hold: Hold) async -> Bool {
+        if hold.lost.withLock({ $0 }) { return false }
+        let (queue, owner, lease) = (self.queue, self.owner, self.lease)
+        let renewed = (try? await Deadline.run(within: lease / 3) { try await queue.renew(tenant: tenant, owner: owner, lease: lease) }) ?? false
+        if !renewed { hold.lost.withLock { $0 = true } }
+        return renewed
+    }
+
+    /// Passes over one lane until it is empty, must wait, is lost, must make room, or the worker stops.
     private func work(_ tenant: String) async {
         let (queue, owner, lease) = (self.queue, self.owner, self.lease)
+        let hold = Hold()
         let renewer = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: lease / 3)
-                guard !Task.isCancelled else { return }
-                _ = try? await Deadline.run(within: queue.statementLimit) { try await queue.renew(tenant: tenant, owner: owner, lease: lease) }
+                guard !Task.isCancelled, await self.renew(tenant, hold) else { return }
             }
         }
         defer { renewer.cancel() }
@@ -120,23 +143,31 @@ package final class PostgresQueueWorker: SharedQueueWorker {
                 let stored = try await Deadline.run(within: queue.statementLimit) {
                     try await queue.batch(tenant: tenant, limit: self.configuration.maxResourcesPerFetch * 4)
                 }
-                let settlement = stored.isEmpty ? PostgresEventQueue.Settlement() : await pass(stored)
-                let release = stored.isEmpty || stopping
+                let settlement: PostgresEventQueue.Settlement
+                if stored.isEmpty {
+                    settlement = PostgresEventQueue.Settlement()
+                } else {
+                    guard let done = await pass(stored, stillHeld: { await self.renew(tenant, hold) }) else { return }
+                    settlement = done
+                }
+                // Let go when empty, when stopping, and while other lanes wait for room.
+                let release = stored.isEmpty || stopping || state.withLock { $0.lanes.count >= maxLanes }
                 let settled = try await Deadline.run(within: queue.statementLimit) {
                     try await queue.settle(tenant: tenant, owner: owner, settlement, release: release, lease: lease)
                 }
                 guard settled, !release, settlement.laneWait == nil else { return }
             } catch {
                 // The lane's lease ends by itself; its events are taken again then.
-                onEvent(.shortage(reason: "the postgres queue at \(queue.location) failed for a lane: \(PostgresErrorText.describe(error))"))
+                report("the postgres queue at \(queue.location) failed for a lane: \(PostgresErrorText.describe(error))")
                 return
             }
         }
     }
 
     /// Fetches and delivers the lane's oldest resources (the batch's first
-    /// `maxResourcesPerFetch`), and says what becomes of each of their events.
-    private func pass(_ stored: [PostgresEventQueue.Stored]) async -> PostgresEventQueue.Settlement {
+    /// `maxResourcesPerFetch`), and says what becomes of each of their events; nil when the lane
+    /// was lost before the delivery (nothing was delivered, nothing is to be settled).
+    private func pass(_ stored: [PostgresEventQueue.Stored], stillHeld: () async -> Bool) async -> PostgresEventQueue.Settlement? {
         var settlement = PostgresEventQueue.Settlement()
         var byID: [Int64: PostgresEventQueue.Stored] = [:]
         var order: [ResourceKey] = []
@@ -191,6 +222,7 @@ package final class PostgresQueueWorker: SharedQueueWorker {
             }
         }
         if !records.isEmpty {
+            guard await stillHeld() else { return nil }
             for (record, result) in zip(records, await sink.deliver(records)) {
                 switch result {
                 case .success:
@@ -224,6 +256,15 @@ package final class PostgresQueueWorker: SharedQueueWorker {
             if settlement.laneWait.map({ $0.after < after }) ?? true { settlement.laneWait = (after, failure.reason) }
         }
         return settlement
+    }
+
+    /// Reports the database failing, once until a claim succeeds again.
+    private func report(_ reason: String) {
+        let first = state.withLock { state in
+            defer { state.unavailable = true }
+            return !state.unavailable
+        }
+        if first { onEvent(.queueUnavailable(reason: reason)) }
     }
 
     private func bury(_ id: some BinaryInteger, _ reason: String, into settlement: inout PostgresEventQueue.Settlement) {

@@ -50,6 +50,9 @@ package enum WorkerEvent: Sendable, Equatable {
     case shortage(reason: String)
     /// The queue or the worker's own files failed; the worker stops acknowledging until restart.
     case failed(reason: String)
+    /// A shared queue's database did not answer (cluster mode's postgres queue); the worker
+    /// tries again, and a lane it could not settle is taken again when its lease ends.
+    case queueUnavailable(reason: String)
 }
 
 /// A snapshot for health checks and metrics.

@@ -94,8 +94,8 @@ struct SinkFaultTests {
     /// delivery fails at the sink's timeout and closes its connection, so after more such
     /// deliveries than the pool holds the sink still delivers on new sessions.
     @Test func hungBackendsDoNotLeakTheSinkPool() async throws {
-        let cluster = try ThrowawayPostgres.start()
-        defer { cluster.stop() }
+        let cluster = try await ThrowawayPostgres.startOffPool()
+        defer { cluster.stopInBackground() }
         let endpoint = try PostgresEndpoint.parse(cluster.url())
         let table = TestPostgres.uniqueTable("fault_hung")
         let sink = PostgresSink(endpoint: endpoint, table: ResourceTable(table)!, timeout: .seconds(2))
@@ -137,8 +137,8 @@ struct SinkFaultTests {
     /// The server ends the sink's idle pooled sessions (an administrator, idle_session_timeout):
     /// the next delivery succeeds at once.
     @Test func idleSessionsKilledInThePoolDoNotStallTheNextDelivery() async throws {
-        let cluster = try ThrowawayPostgres.start()
-        defer { cluster.stop() }
+        let cluster = try await ThrowawayPostgres.startOffPool()
+        defer { cluster.stopInBackground() }
         let endpoint = try PostgresEndpoint.parse(cluster.url())
         let table = TestPostgres.uniqueTable("fault_idle")
         let sink = PostgresSink(endpoint: endpoint, table: ResourceTable(table)!, timeout: .seconds(10))
@@ -175,8 +175,8 @@ struct SinkFaultTests {
     /// every delivery reported successful has its row, and the sink delivers again soon after
     /// the server is back.
     @Test func serverCrashAndRestartMidDeliveries() async throws {
-        let cluster = try ThrowawayPostgres.start()
-        defer { cluster.stop() }
+        let cluster = try await ThrowawayPostgres.startOffPool()
+        defer { cluster.stopInBackground() }
         let endpoint = try PostgresEndpoint.parse(cluster.url())
         let table = TestPostgres.uniqueTable("fault_restart")
         let sink = PostgresSink(endpoint: endpoint, table: ResourceTable(table)!, timeout: .seconds(5))
@@ -204,9 +204,9 @@ struct SinkFaultTests {
             }
         }
         #expect(try await poll { acknowledged.withLock { $0.count } >= 50 })
-        try cluster.stopImmediately()
+        try await cluster.stopImmediatelyOffPool()
         #expect(try await poll { failed.withLock { $0.count } > 0 })
-        try cluster.startAgain()
+        try await cluster.startAgainOffPool()
         upAgain.withLock { $0 = ContinuousClock.now }
         let recovered = try await poll(seconds: 90) { firstAfter.withLock { $0 } != nil }
         let recovery = firstAfter.withLock { $0 }.map { $0 - upAgain.withLock { $0! } }

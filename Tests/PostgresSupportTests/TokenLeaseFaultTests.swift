@@ -238,8 +238,8 @@ struct TokenLeaseFaultTests {
     /// its limit and closes its connection, so the store's pool of two is not lost and a later
     /// call succeeds once the server answers. Own cluster (the backends are stopped).
     @Test func hungBackendsDoNotLeakTheTokenStorePool() async throws {
-        let cluster = try ThrowawayPostgres.start()
-        defer { cluster.stop() }
+        let cluster = try await ThrowawayPostgres.startOffPool()
+        defer { cluster.stopInBackground() }
         let endpoint = try PostgresEndpoint.parse(cluster.url())
         let table = TestPostgres.uniqueTable("fault_hung")
         let store = PostgresTokenStore(endpoint: endpoint, table: table, sessionName: table)
@@ -274,8 +274,8 @@ struct TokenLeaseFaultTests {
     /// The server crashes and comes back while a renewal is at Xero: the renewal still stores
     /// the rotated set, and another daemon takes it without a refresh of its own.
     @Test func serverCrashWhileARenewalIsAtXero() async throws {
-        let cluster = try ThrowawayPostgres.start()
-        defer { cluster.stop() }
+        let cluster = try await ThrowawayPostgres.startOffPool()
+        defer { cluster.stopInBackground() }
         let harness = try Harness()
         defer { harness.stop() }
         harness.fake.setTokenDelay(.seconds(3))
@@ -288,8 +288,8 @@ struct TokenLeaseFaultTests {
         _ = await a.provider.status()
         let first = Task { await a.provider.token() }
         #expect(try await poll { harness.fake.stats.maxTokenRequestsInFlight == 1 })
-        try cluster.stopImmediately()
-        try cluster.startAgain()
+        try await cluster.stopImmediatelyOffPool()
+        try await cluster.startAgainOffPool()
         let firstAnswer = await first.value
         let started = ContinuousClock.now
         let second = await b.provider.token()

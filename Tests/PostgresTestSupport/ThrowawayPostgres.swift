@@ -175,3 +175,34 @@ extension ThrowawayPostgres {
         guard result.status == 0 else { throw Unavailable(description: "pg_ctl start: \(result.stderr)") }
     }
 }
+
+// The same, for async tests: starting and stopping a server blocks for seconds (initdb,
+// pg_ctl), which on the concurrency pool's few threads would stall every test running beside
+// it. These run on a thread of their own.
+extension ThrowawayPostgres {
+    private static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
+    /// `start()` off the concurrency pool.
+    package static func startOffPool() async throws -> ThrowawayPostgres {
+        try await offPool { try ThrowawayPostgres.start() }
+    }
+
+    /// `stopImmediately()` off the concurrency pool.
+    package func stopImmediatelyOffPool() async throws {
+        try await Self.offPool { try self.stopImmediately() }
+    }
+
+    /// `startAgain()` off the concurrency pool.
+    package func startAgainOffPool() async throws {
+        try await Self.offPool { try self.startAgain() }
+    }
+
+    /// `stop()` on a thread of its own, not waited for (for `defer` in async tests).
+    package func stopInBackground() {
+        Thread.detachNewThread { self.stop() }
+    }
+}

@@ -80,7 +80,8 @@ package final class Daemon: Sendable {
         let directorySink = sink as? DirectorySink
         let deadLetters = self.deadLetters
         var router = Router(webhookPath: config.webhookPath, receiver: receiver, queue: queue, metrics: metrics, readiness: {
-            Daemon.problems(queue: queue, worker: worker, now: Int64(Date().timeIntervalSince1970 * 1000), refusal: refusal)
+            Daemon.problems(queue: queue, worker: worker, now: Int64(Date().timeIntervalSince1970 * 1000), refusal: refusal,
+                            sharedWorker: sharedWorker?.statusSnapshot)
         }, pauses: {
             Daemon.pauses(worker: worker)
         }, exposition: {
@@ -297,13 +298,15 @@ package final class Daemon: Sendable {
     }
 
     /// Why events could not be received or processed right now; empty when all is well.
-    package static func problems(queue: DiskQueue, worker: Worker?, now: Int64, refusal: QueueRefusal? = nil) -> [String] {
+    /// - Parameter sharedWorker: the postgres queue's worker's status, when it runs in place of `worker`.
+    package static func problems(queue: DiskQueue, worker: Worker?, now: Int64, refusal: QueueRefusal? = nil,
+                                 sharedWorker: WorkerStatus? = nil) -> [String] {
         var problems: [String] = []
         if queue.isFailed { problems.append("queue failed: restart the daemon to recover") }
         if let full = refusal?.problem(liveBytes: queue.liveBytes) { problems.append(full) }
         let busy = queue.writerBusyFor
         if busy >= .seconds(10) { problems.append("queue writer stuck for \(busy.components.seconds) s (disk not answering)") }
-        if let status = worker?.statusSnapshot {
+        if let status = worker?.statusSnapshot ?? sharedWorker {
             if let failed = status.failed { problems.append("worker stopped: \(failed)") }
             // A paused credential needs the operator: not ready. A disconnected tenant is the
             // organisation's doing and holds back only its own events: named, still ready.

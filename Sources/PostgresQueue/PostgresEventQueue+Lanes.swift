@@ -49,7 +49,7 @@ extension PostgresEventQueue {
     /// Extends `owner`'s lease on `tenant`; false when the lane is no longer its.
     func renew(tenant: String, owner: String, lease: Duration) async throws -> Bool {
         let (lanes, logger) = (self.lanes, self.logger)
-        return try await PostgresSession.with(client) { connection in
+        return try await PostgresSession.with(client, idempotent: true) { connection in
             let rows = try await connection.query(PostgresQuery(unsafeSQL: """
                 UPDATE \(lanes) SET lease_until = now() + interval '\(Self.milliseconds(lease)) milliseconds'
                 WHERE tenant = $1 AND owner = $2 AND lease_until > now() RETURNING tenant
@@ -65,7 +65,7 @@ extension PostgresEventQueue {
         var bindings = Self.binds(tenant)
         bindings.append(limit)
         let (events, logger) = (self.events, self.logger)
-        return try await PostgresSession.with(client) { connection in
+        return try await PostgresSession.with(client, idempotent: true) { connection in
             let rows = try await connection.query(PostgresQuery(unsafeSQL: """
                 SELECT id, record, attempts, extract(epoch FROM now() - first_failure)::float8 FROM \(events)
                 WHERE tenant = $1 ORDER BY id LIMIT $2
@@ -141,7 +141,7 @@ extension PostgresEventQueue {
     func counts() async throws -> (events: Int, dead: Int) {
         try await migrateIfNeeded()
         let (events, dead, logger) = (self.events, self.dead, self.logger)
-        return try await PostgresSession.with(client) { connection in
+        return try await PostgresSession.with(client, idempotent: true) { connection in
             let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT (SELECT count(*) FROM \(events)), (SELECT count(*) FROM \(dead))"),
                                                   logger: logger)
             var result = (events: 0, dead: 0)

@@ -16,6 +16,8 @@ package enum MigrationRunner {
     package static func run(_ client: PostgresClient, name: String, migrationsTable: String,
                             steps: [(version: Int32, statements: [String])], logger: Logger) async throws -> [Int32] {
         try await PostgresSession.transaction(client, logger: logger) { connection in
+            // Daemons starting at once queue here; a session's own lock_timeout is for short waits.
+            try await connection.query("SET LOCAL lock_timeout = '120s'", logger: logger)
             try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
             try await connection.query(PostgresQuery(unsafeSQL: """
                 CREATE TABLE IF NOT EXISTS \(migrationsTable) (

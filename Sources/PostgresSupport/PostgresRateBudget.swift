@@ -142,7 +142,7 @@ package final class PostgresRateBudget: RateBudget, Sendable {
         let (parks, logger) = (self.parks, self.logger)
         let count = try? await Deadline.run(within: statementLimit) {
             try await self.migrateIfNeeded()
-            return try await PostgresSession.with(self.client) { connection in
+            return try await PostgresSession.with(self.client, idempotent: true) { connection in
                 var count: Int64 = 0
                 let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(parks) WHERE kind = 'park' AND scope <> '*' AND until > now()"),
                                                       logger: logger)
@@ -222,7 +222,7 @@ package final class PostgresRateBudget: RateBudget, Sendable {
         try await migrateIfNeeded()
         let (calls, logger) = (self.calls, self.logger)
         let tenant = permit.tenant.lowercased()
-        try await PostgresSession.with(client) { connection in
+        try await PostgresSession.with(client, idempotent: true) { connection in
             let sql = reachedXero ? "UPDATE \(calls) SET done = true, ends_at = now() WHERE permit = $1" : "DELETE FROM \(calls) WHERE permit = $1"
             try await connection.query(PostgresQuery(unsafeSQL: sql, binds: Self.binds(permit.id)), logger: logger)
         }
@@ -247,7 +247,7 @@ package final class PostgresRateBudget: RateBudget, Sendable {
     private func store(scope: String, kind: String, until: String, reason: String) async throws -> Duration {
         try await migrateIfNeeded()
         let (parks, logger) = (self.parks, self.logger)
-        return try await PostgresSession.with(client) { connection in
+        return try await PostgresSession.with(client, idempotent: true) { connection in
             let rows = try await connection.query(PostgresQuery(unsafeSQL: """
                 INSERT INTO \(parks) AS p (scope, kind, until, reason) VALUES ($1, $2, \(until), $3)
                 ON CONFLICT (scope, kind) DO UPDATE SET until = greatest(p.until, EXCLUDED.until),

@@ -17,8 +17,23 @@ import PostgresNIO
 /// fails and the pool gets the slot back instead of losing it for good.
 package enum PostgresSession {
     /// Runs `body` on a pooled connection, closing it when `body` fails in a way that ends the
-    /// session or the caller is cancelled.
-    package static func with<T: Sendable>(_ client: PostgresClient, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+    /// session or the caller is cancelled. With `idempotent` (a read, or a write that may be
+    /// applied twice), a failure that ended the session is tried again on another connection, up
+    /// to nine times: the server may have ended idle pooled sessions.
+    package static func with<T: Sendable>(_ client: PostgresClient, idempotent: Bool = false,
+                                          _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        var tries = 0
+        while true {
+            tries += 1
+            do {
+                return try await once(client, body)
+            } catch where idempotent && tries < 9 && !continues(after: error) && !Task.isCancelled && !(error is CancellationError) {
+                continue
+            }
+        }
+    }
+
+    private static func once<T: Sendable>(_ client: PostgresClient, _ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
             try await withTaskCancellationHandler {
                 do {
@@ -36,20 +51,19 @@ package enum PostgresSession {
 
     /// `BEGIN`, `body`, `COMMIT`; on a failure that leaves the session usable, `ROLLBACK`
     /// (and when that fails too, the connection is closed). A `BEGIN` that fails because its
-    /// pooled connection was dead (the server ended the idle session) is tried once more on
-    /// another: nothing of the transaction had been sent.
+    /// pooled connection was dead (the server ended the idle session) is tried again on another,
+    /// up to nine times: nothing of the transaction had been sent.
     package static func transaction<T: Sendable>(_ client: PostgresClient, logger: Logger,
                                                  _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        do {
-            return try await attempt(client, logger: logger, body)
-        } catch let failed as BeginFailed where !continues(after: failed.error) {
+        // As many tries as a pool may hold dead connections, and one more.
+        var tries = 0
+        while true {
+            tries += 1
             do {
                 return try await attempt(client, logger: logger, body)
-            } catch let again as BeginFailed {
-                throw again.error
+            } catch let failed as BeginFailed {
+                guard tries < 9, !continues(after: failed.error) else { throw failed.error }
             }
-        } catch let failed as BeginFailed {
-            throw failed.error
         }
     }
 
@@ -59,7 +73,7 @@ package enum PostgresSession {
 
     private static func attempt<T: Sendable>(_ client: PostgresClient, logger: Logger,
                                              _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await with(client) { connection in
+        try await once(client) { connection in
             do {
                 try await connection.query("BEGIN", logger: logger)
             } catch {

@@ -95,7 +95,7 @@ package final class PostgresTokenStore: SharedTokenStore, Sendable {
     private func loadState() async throws -> SharedTokenState {
         try await migrateIfNeeded()
         let (quoted, name, logger) = (self.quoted, self.name, self.logger)
-        return try await PostgresSession.with(client) { connection in
+        return try await PostgresSession.with(client, idempotent: true) { connection in
             let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT token_set, refusal FROM \(quoted) WHERE name = $1", binds: Self.binds(name)),
                                                   logger: logger)
             var state = SharedTokenState(set: nil)
@@ -118,7 +118,7 @@ package final class PostgresTokenStore: SharedTokenStore, Sendable {
             RETURNING name
             """, binds: Self.binds(name, String(decoding: set.encoded(), as: UTF8.self), set.updatedAt))
         let logger = self.logger
-        return try await PostgresSession.with(client) { connection in
+        return try await PostgresSession.with(client, idempotent: true) { connection in
             var stored = false
             for try await _ in try await connection.query(query, logger: logger) { stored = true }
             return stored

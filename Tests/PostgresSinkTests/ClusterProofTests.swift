@@ -92,8 +92,9 @@ struct ClusterProofTests {
             """#)
             return config
         }
-        var daemons = try configs.map { try DaemonProcess(["serve", "--config", $0], environment: environment) }
-        let balancer = try Nginx(directory: dir.file("nginx"), upstreams: ports)
+        var daemons: [DaemonProcess] = []
+        for config in configs { daemons.append(try await DaemonProcess.started(["serve", "--config", config], environment: environment)) }
+        let balancer = try await offPool { try Nginx(directory: dir.file("nginx"), upstreams: ports) }
         defer { balancer.stop() }
 
         // 100 deliveries of 10 events, sent by 4 senders through nginx; the second daemon is
@@ -154,7 +155,7 @@ struct ClusterProofTests {
                     held = try await Self.lanes(server.url(), schema: schema, heldBy: victim)
                 }
                 daemons[1].signal(SIGKILL)
-                _ = daemons[1].waitForExit()
+                _ = await daemons[1].exited()
                 let killedAt = ContinuousClock.now
                 if postgresQueue {
                     #expect(!held.isEmpty, "the killed daemon held no lane")
@@ -172,7 +173,7 @@ struct ClusterProofTests {
             } else {
                 // The killed daemon comes back on its port with its state directory (its queue).
                 defer { restarted.signal() }
-                daemons[1] = try DaemonProcess(["serve", "--config", configs[1]], environment: environment)
+                daemons[1] = try await DaemonProcess.started(["serve", "--config", configs[1]], environment: environment)
             }
         }
         let sendSeconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
@@ -209,7 +210,7 @@ struct ClusterProofTests {
         }
         for daemon in daemons {
             daemon.signal(SIGTERM)
-            #expect(daemon.waitForExit() == 0)
+            #expect(await daemon.exited() == 0)
             #expect(!daemon.stderr.contains(refresh))
         }
     }
@@ -236,9 +237,9 @@ struct ClusterProofTests {
                  "worker": {"enabled": false}, "queue": {"backend": "\#(postgresQueue ? "postgres" : "disk")"},
                  "cluster": {"postgresURL": "\#(server.url())", "tokenTable": "\#(schema).xero_webhookd_tokens"}}
                 """#)
-                daemons.append(try DaemonProcess(["serve", "--config", config], environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "ExampleSigningKey"]))
+                daemons.append(try await DaemonProcess.started(["serve", "--config", config], environment: ["PAN_SEC_XERO_WEBHOOK_KEY": "ExampleSigningKey"]))
             }
-            let balancer = try Nginx(directory: dir.file("nginx"), upstreams: ports)
+            let balancer = try await offPool { try Nginx(directory: dir.file("nginx"), upstreams: ports) }
             let process = Process()
             process.executableURL = URL(fileURLWithPath: wrkPath!)
             process.arguments = ["-t2", "-c32", "-d10s", "-s", script, "http://127.0.0.1:\(balancer.port)/webhooks/xero"]
@@ -251,7 +252,7 @@ struct ClusterProofTests {
             balancer.stop()
             for daemon in daemons {
                 daemon.signal(SIGTERM)
-                _ = daemon.waitForExit()
+                _ = await daemon.exited()
             }
             let figures = text.split(separator: "\n").filter { ["requests", "rps", "p50_ms", "p99_ms", "errors"].contains($0.split(separator: " ").first.map(String.init) ?? "") }
             #expect(figures.count == 5, "\(text)")
@@ -290,7 +291,11 @@ struct ClusterProofTests {
         let runner = Task { await client.run() }
         defer { runner.cancel() }
         var value: Int64?
-        for try await row in try await client.query(PostgresQuery(unsafeSQL: statement)) { value = try? row.decode(Int64.self) }
+        do {
+            for try await row in try await client.query(PostgresQuery(unsafeSQL: statement)) { value = try? row.decode(Int64.self) }
+        } catch {
+            throw PostgresStatementFailed(description: "\(statement): \(PostgresErrorText.describe(error))")
+        }
         return value
     }
 
@@ -300,8 +305,12 @@ struct ClusterProofTests {
         let runner = Task { await client.run() }
         defer { runner.cancel() }
         var ids: Set<String> = []
-        for try await id in try await client.query(PostgresQuery(unsafeSQL: "SELECT resource_id FROM \(table) WHERE NOT not_found")).decode(String.self) {
-            ids.insert(id)
+        do {
+            for try await id in try await client.query(PostgresQuery(unsafeSQL: "SELECT resource_id FROM \(table) WHERE NOT not_found")).decode(String.self) {
+                ids.insert(id)
+            }
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
+            return []  // the sink has not made its table yet
         }
         return ids
     }
@@ -309,6 +318,10 @@ struct ClusterProofTests {
 
 private let nginxPath = ["/usr/sbin/nginx", "/usr/bin/nginx"].first { FileManager.default.isExecutableFile(atPath: $0) }
 private let wrkPath = ["/usr/bin/wrk", "/usr/local/bin/wrk"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+private struct PostgresStatementFailed: Error, CustomStringConvertible {
+    let description: String
+}
 
 /// nginx as a round-robin balancer in front of the daemons, started from its own directory.
 private final class Nginx: Sendable {

@@ -348,7 +348,7 @@ struct PostgresQueueFaultTests {
              "queue": {"backend": "postgres", "laneLeaseMilliseconds": 2000},
              "cluster": {"postgresURL": "\#(url)", "tokenTable": "\#(schema).xero_webhookd_tokens"}}
             """#)
-        let daemon = try DaemonProcess(["serve", "--config", dir.file("config.json")], environment: ["PAN_SEC_XERO_WEBHOOK_KEY": key])
+        let daemon = try await DaemonProcess.started(["serve", "--config", dir.file("config.json")], environment: ["PAN_SEC_XERO_WEBHOOK_KEY": key])
         let port = daemon.port
         let state = Mutex((phase: 0, next: 0, acknowledged: [String](), statuses: [Int: Int](), slowest: [Int: Double](), stop: false))
         let sender = Thread {
@@ -403,7 +403,7 @@ struct PostgresQueueFaultTests {
         #expect((slowest[1] ?? 0) < 5, "an answer during the outage took \(slowest[1] ?? 0) s (Xero gives up at 5 s)")
         #expect(shortage <= 10, "\(shortage) 'worker waiting: out of file descriptors, memory or disk space' warnings for a database outage")
         daemon.signal(SIGTERM)
-        #expect(daemon.waitForExit() == 0)
+        #expect(await daemon.exited() == 0)
     }
 }
 

@@ -50,7 +50,7 @@ struct ClusterTokenEndToEndTests {
                 let checked = try Binary.run(["check-config", "--config", config], environment: environment)
                 #expect(checked.stdout.contains("cluster.tokenTable: \(table)  [config file]"), "\(checked.stdout)\(checked.stderr)")
             }
-            daemons.append(try DaemonProcess(["serve", "--config", config], environment: environment))
+            daemons.append(try await DaemonProcess.started(["serve", "--config", config], environment: environment))
         }
         func delivered() -> Int {
             (0..<3).reduce(0) { total, node in
@@ -76,7 +76,7 @@ struct ClusterTokenEndToEndTests {
         }
         // The first node brings the authorisation into the table (its first token).
         try deliver(round: 0, to: [0])
-        #expect(waitUntil(seconds: 60) { delivered() == expected }, "\(daemons[0].stderr.suffix(2000))")
+        #expect(await poll(seconds: 60) { delivered() == expected }, "\(daemons[0].stderr.suffix(2000))")
         #expect(fake.stats.tokenGrants["refresh_token"] == 1)
         // Then rounds: the token revoked, one delivery to each node at once; all three get a 401
         // and want a new token together.
@@ -84,7 +84,7 @@ struct ClusterTokenEndToEndTests {
         for round in 1...rounds {
             fake.revokeAccessTokens()
             try deliver(round: round, to: [0, 1, 2])
-            #expect(waitUntil(seconds: 60) { delivered() == expected }, "round \(round): delivered \(delivered()) of \(expected)")
+            #expect(await poll(seconds: 60) { delivered() == expected }, "round \(round): delivered \(delivered()) of \(expected)")
         }
         let stats = fake.stats
         #expect(stats.maxTokenRequestsInFlight == 1, "refreshes overlapped")
@@ -93,8 +93,19 @@ struct ClusterTokenEndToEndTests {
         #expect((2...rounds + 1).contains(stats.tokenGrants["refresh_token"] ?? 0), "\(stats.tokenGrants)")
         for daemon in daemons {
             daemon.signal(SIGTERM)
-            #expect(daemon.waitForExit() == 0)
+            #expect(await daemon.exited() == 0)
             #expect(!daemon.stderr.contains(refresh))
         }
     }
+}
+
+/// Polls `condition` until it holds or `seconds` pass, without holding a thread of the
+/// concurrency pool between looks.
+private func poll(seconds: Double, _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return condition()
 }

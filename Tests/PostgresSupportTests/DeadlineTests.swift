@@ -29,6 +29,8 @@ import Testing
                 await withCheckedContinuation { (_: CheckedContinuation<Void, Never>) in }
             }
         }
-        #expect(ContinuousClock.now - started < .seconds(30))
+        // Bounded only loosely: in the full run, tests that block the concurrency pool's threads
+        // delay the timer by tens of seconds; a body that held the caller would never return.
+        #expect(ContinuousClock.now - started < .seconds(600))
     }
 }

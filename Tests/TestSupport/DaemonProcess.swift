@@ -171,3 +171,28 @@ package final class DaemonProcess {
         logDirectory.remove()
     }
 }
+
+// Its state is set in `init` and read-only after; `Process` may be signalled and waited for from
+// any thread.
+extension DaemonProcess: @unchecked Sendable {}
+
+extension DaemonProcess {
+    /// `init` on a thread of its own: async tests must not hold one of the concurrency pool's
+    /// few threads while a daemon starts (every other test would stall meanwhile).
+    package static func started(_ arguments: [String], environment: [String: String]) async throws -> DaemonProcess {
+        try await offPool { try DaemonProcess(arguments, environment: environment) }
+    }
+
+    /// `waitForExit` on a thread of its own.
+    package func exited(seconds: Double = 30) async -> Int32? {
+        (try? await offPool { self.waitForExit(seconds: seconds) }) ?? nil
+    }
+}
+
+/// Runs blocking work (starting or waiting for a process) on a thread of its own and returns
+/// its result, so an async test does not hold a thread of the concurrency pool meanwhile.
+package func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
+    }
+}

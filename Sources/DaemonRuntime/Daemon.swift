@@ -79,6 +79,7 @@ package final class Daemon: Sendable {
         let refusal = self.refusal
         let directorySink = sink as? DirectorySink
         let deadLetters = self.deadLetters
+        let counting = sharedQueue?.store as? any QueueCounting
         var router = Router(webhookPath: config.webhookPath, receiver: receiver, queue: queue, metrics: metrics, readiness: {
             Daemon.problems(queue: queue, worker: worker, now: Int64(Date().timeIntervalSince1970 * 1000), refusal: refusal,
                             sharedWorker: sharedWorker?.statusSnapshot)
@@ -86,8 +87,9 @@ package final class Daemon: Sendable {
             Daemon.pauses(worker: worker)
         }, exposition: {
             let xero = await xeroMetrics?()
+            let shared = await counting?.pendingAndDead()
             return metrics.render(queue: queue, deadLetters: deadLetters, worker: worker?.statusSnapshot ?? sharedWorker?.statusSnapshot, xero: xero,
-                                  tls: tls?.certificate, sink: directorySink)
+                                  tls: tls?.certificate, sink: directorySink, shared: shared)
         })
         if config.adminPort != nil {
             // The admin endpoints on their own listener (plain HTTP, typically loopback); the
@@ -295,6 +297,7 @@ package final class Daemon: Sendable {
     /// Asks the worker to check its pauses now (after SIGHUP re-read the credentials).
     package func recheckPauses() async {
         await worker?.recheckPauses()
+        await sharedWorker?.recheckPauses()
     }
 
     /// Why events could not be received or processed right now; empty when all is well.
@@ -307,6 +310,7 @@ package final class Daemon: Sendable {
         let busy = queue.writerBusyFor
         if busy >= .seconds(10) { problems.append("queue writer stuck for \(busy.components.seconds) s (disk not answering)") }
         if let status = worker?.statusSnapshot ?? sharedWorker {
+            if let reason = status.sharedUnavailable { problems.append("shared queue unavailable: \(reason)") }
             if let failed = status.failed { problems.append("worker stopped: \(failed)") }
             // A paused credential needs the operator: not ready. A disconnected tenant is the
             // organisation's doing and holds back only its own events: named, still ready.

@@ -31,8 +31,10 @@ package final class Metrics: Sendable {
     /// The exposition text. Reads the queue's counters, the dead-letter store's count (a `stat`
     /// of its directory; a listing of names only after the directory changed) and, on this call
     /// only, the record at the consumer position (for the oldest pending age).
+    /// - Parameter shared: the postgres queue's waiting and dead-lettered events, in place of the
+    ///   disk queue's (cluster mode).
     package func render(queue: DiskQueue, deadLetters: DeadLetterStore, worker: WorkerStatus?, xero: XeroClientMetrics?,
-                tls: TLSContext.Certificate? = nil, sink: DirectorySink? = nil) -> String {
+                tls: TLSContext.Certificate? = nil, sink: DirectorySink? = nil, shared: (pending: Int, dead: Int)? = nil) -> String {
         let c = counters.withLock { $0 }
         var out = ""
         func family(_ name: String, _ type: String, _ help: String) {
@@ -62,7 +64,7 @@ package final class Metrics: Sendable {
         let stats = queue.stats
         let position = queue.consumerPosition
         family("xero_webhookd_queue_depth", "gauge", "Events in the queue not yet delivered or dead-lettered.")
-        sample("xero_webhookd_queue_depth", queue.nextSequence > position ? queue.nextSequence - position : 0)
+        sample("xero_webhookd_queue_depth", shared?.pending ?? Int(queue.nextSequence > position ? queue.nextSequence - position : 0))
         family("xero_webhookd_queue_oldest_pending_age_seconds", "gauge", "Age of the oldest undelivered event (0 when none).")
         sample("xero_webhookd_queue_oldest_pending_age_seconds", String(format: "%.3f", Self.oldestAge(queue: queue, position: position)))
         family("xero_webhookd_queue_failed", "gauge", "1 when the queue stopped acknowledging after a write or sync error.")
@@ -95,7 +97,7 @@ package final class Metrics: Sendable {
             sample("xero_webhookd_sink_files_removed_total", usage.filesRemoved)
         }
         family("xero_webhookd_dead_letters", "gauge", "Events in the dead-letter store.")
-        sample("xero_webhookd_dead_letters", deadLetters.count)
+        sample("xero_webhookd_dead_letters", shared?.dead ?? deadLetters.count)
         family("xero_webhookd_sink_deliveries_total", "counter", "Worker outcomes per resource: delivered, not_found, retried, dead_lettered.")
         for outcome in ["delivered", "not_found", "retried", "dead_lettered"] {
             sample("xero_webhookd_sink_deliveries_total", "outcome=\"\(outcome)\"", c.deliveries[outcome, default: 0])

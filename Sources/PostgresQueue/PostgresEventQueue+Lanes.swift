@@ -137,7 +137,21 @@ extension PostgresEventQueue {
         }
     }
 
-    /// Events waiting in the queue and lanes held now, for status and metrics.
+    /// Makes every lane waiting out a pause due now; returns how many.
+    @discardableResult
+    func duePausedLanes() async throws -> Int {
+        let (lanes, logger) = (self.lanes, self.logger)
+        return try await PostgresSession.with(client, idempotent: true) { connection in
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: """
+                UPDATE \(lanes) SET not_before = clock_timestamp() WHERE not_before > clock_timestamp() AND reason LIKE 'paused: %' RETURNING tenant
+                """), logger: logger)
+            var count = 0
+            for try await _ in rows { count += 1 }
+            return count
+        }
+    }
+
+    /// Events waiting in the queue and dead letters, for status and metrics.
     func counts() async throws -> (events: Int, dead: Int) {
         try await migrateIfNeeded()
         let (events, dead, logger) = (self.events, self.dead, self.logger)

@@ -20,7 +20,7 @@ import XeroWebhooks
 /// under Xero's 5 s, so a database that does not answer gets a 503 (and Xero's retry) rather
 /// than Xero's own timeout. A daemon claims free lanes with `FOR UPDATE SKIP LOCKED`; its lease,
 /// renewed while it works, expires when it dies, and another daemon takes the lane then.
-package final class PostgresEventQueue: EventStore, Sendable {
+package final class PostgresEventQueue: EventStore, QueueCounting, Sendable {
     package let location: String
     let client: PostgresClient
     private let runner: Task<Void, Never>
@@ -57,6 +57,12 @@ package final class PostgresEventQueue: EventStore, Sendable {
     package func close() async {
         runner.cancel()
         await runner.value
+    }
+
+    /// For a metrics scrape: within a second, or nil.
+    package func pendingAndDead() async -> (pending: Int, dead: Int)? {
+        guard let counts = try? await Deadline.run(within: .seconds(1), { try await self.counts() }) else { return nil }
+        return (counts.events, counts.dead)
     }
 
     // MARK: Receiving

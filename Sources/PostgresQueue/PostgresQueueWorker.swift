@@ -70,12 +70,14 @@ package final class PostgresQueueWorker: SharedQueueWorker {
         }
     }
 
-    /// Takes no new lanes; returns when the passes in progress have settled.
+    /// Takes no new lanes and cuts short the waits of the passes in progress (a rate-limit
+    /// wait, a backoff inside a fetch); returns when they have settled.
     package func stop() async {
         let loop = state.withLock { state in
             state.stopping = true
             return state.loop
         }
+        loop?.cancel()
         await loop?.value
     }
 
@@ -91,7 +93,10 @@ package final class PostgresQueueWorker: SharedQueueWorker {
                         claimed = try await Deadline.run(within: queue.statementLimit) {
                             try await self.queue.claim(owner: self.owner, room: room, lease: self.lease)
                         }
-                        state.withLock { $0.unavailable = false }
+                        state.withLock { state in
+                            state.unavailable = false
+                            state.status.sharedUnavailable = nil
+                        }
                     } catch {
                         report("the postgres queue at \(queue.location) cannot be read: \(PostgresErrorText.describe(error))")
                     }
@@ -122,7 +127,10 @@ package final class PostgresQueueWorker: SharedQueueWorker {
     private func renew(_ tenant: String, _ hold: Hold) async -> Bool {
         if hold.lost.withLock({ $0 }) { return false }
         let (queue, owner, lease) = (self.queue, self.owner, self.lease)
-        let renewed = (try? await Deadline.run(within: lease / 3) { try await queue.renew(tenant: tenant, owner: owner, lease: lease) }) ?? false
+        // A task of its own: a stopping worker (cancelled) still renews before it delivers.
+        let renewed = await Task {
+            (try? await Deadline.run(within: lease / 3) { try await queue.renew(tenant: tenant, owner: owner, lease: lease) }) ?? false
+        }.value
         if !renewed { hold.lost.withLock { $0 = true } }
         return renewed
     }
@@ -152,9 +160,13 @@ package final class PostgresQueueWorker: SharedQueueWorker {
                 }
                 // Let go when empty, when stopping, and while other lanes wait for room.
                 let release = stored.isEmpty || stopping || state.withLock { $0.lanes.count >= maxLanes }
-                let settled = try await Deadline.run(within: queue.statementLimit) {
-                    try await queue.settle(tenant: tenant, owner: owner, settlement, release: release, lease: lease)
-                }
+                // Settled even when the worker is stopping (cancelled): a task of its own.
+                let limit = queue.statementLimit
+                let settled = try await Task {
+                    try await Deadline.run(within: limit) {
+                        try await queue.settle(tenant: tenant, owner: owner, settlement, release: release, lease: lease)
+                    }
+                }.value
                 guard settled, !release, settlement.laneWait == nil else { return }
             } catch {
                 // The lane's lease ends by itself; its events are taken again then.
@@ -214,9 +226,13 @@ package final class PostgresQueueWorker: SharedQueueWorker {
                 if let record = DeliveryRecord(eventsOf: resource.items) { records.append(record) }
             case let .retryable(reason, after): failures[resource.key] = (reason, after, true)
             case let .waiting(reason, after): failures[resource.key] = (reason, after ?? configuration.waitCap, false)
-            case let .paused(reason), let .disconnected(reason):
-                onEvent(.waiting(key: resource.key, after: configuration.pauseRecheck, reason: reason))
-                failures[resource.key] = (reason, configuration.pauseRecheck, false)
+            case let .paused(reason):
+                let request = FetchRequest(key: resource.key, resourceURL: resource.items.last!.resourceURL)
+                pause(.credential(name: fetcher.credential(for: request)), reason)
+                failures[resource.key] = ("paused: \(reason)", configuration.pauseRecheck, false)
+            case let .disconnected(reason):
+                pause(.tenant(id: resource.key.tenantID), reason)
+                failures[resource.key] = ("paused: \(reason)", configuration.pauseRecheck, false)
             case let .permanent(reason): for item in resource.items { bury(item.sequence, reason, into: &settlement) }
             case let .refused(reason): for item in resource.items { bury(item.sequence, "refused: \(reason)", into: &settlement) }
             }
@@ -227,6 +243,10 @@ package final class PostgresQueueWorker: SharedQueueWorker {
                 switch result {
                 case .success:
                     let items = work.first { $0.key == record.key }?.items ?? []
+                    if let item = items.last {
+                        resume(.credential(name: fetcher.credential(for: FetchRequest(key: record.key, resourceURL: item.resourceURL))))
+                        resume(.tenant(id: record.key.tenantID))
+                    }
                     settlement.delivered += items.map { Int64($0.sequence) }
                     onEvent(.delivered(key: record.key, events: items.count, notFound: record.resource == nil))
                 case let .failure(error):
@@ -258,10 +278,44 @@ package final class PostgresQueueWorker: SharedQueueWorker {
         return settlement
     }
 
+    /// Holds a pause in the status (for `/readyz` and `/metrics`) and reports it when new.
+    private func pause(_ scope: PauseScope, _ reason: String) {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let recheck = now + Int64(configuration.pauseRecheck.components.seconds) * 1000
+        let new = state.withLock { state -> Bool in
+            if let index = state.status.pauses.firstIndex(where: { $0.scope == scope }) {
+                state.status.pauses[index].reason = reason
+                state.status.pauses[index].recheckAt = recheck
+                return false
+            }
+            state.status.pauses.append(Pause(scope: scope, reason: reason, since: now, recheckAt: recheck))
+            return true
+        }
+        if new { onEvent(.paused(scope, reason: reason)) }
+    }
+
+    /// Ends a pause a delivery proved over.
+    private func resume(_ scope: PauseScope) {
+        let ended = state.withLock { state -> Bool in
+            guard let index = state.status.pauses.firstIndex(where: { $0.scope == scope }) else { return false }
+            state.status.pauses.remove(at: index)
+            return true
+        }
+        if ended { onEvent(.resumed(scope)) }
+    }
+
+    /// Lanes waiting out a pause are tried again now (SIGHUP).
+    package func recheckPauses() async {
+        _ = try? await Deadline.run(within: queue.statementLimit) { try await self.queue.duePausedLanes() }
+    }
+
     /// Reports the database failing, once until a claim succeeds again.
     private func report(_ reason: String) {
         let first = state.withLock { state in
-            defer { state.unavailable = true }
+            defer {
+                state.unavailable = true
+                state.status.sharedUnavailable = reason
+            }
             return !state.unavailable
         }
         if first { onEvent(.queueUnavailable(reason: reason)) }

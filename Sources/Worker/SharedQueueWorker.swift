@@ -6,6 +6,14 @@ package protocol SharedQueueWorker: Sendable {
     /// Takes no more work; returns when what it holds is settled.
     func stop() async
     var statusSnapshot: WorkerStatus { get }
+    /// Tries paused work again now (after SIGHUP re-read the credentials).
+    func recheckPauses() async
+}
+
+/// A shared queue that can say how many events wait in it and how many are dead-lettered, for
+/// `/metrics` (nil when it cannot tell quickly).
+package protocol QueueCounting: Sendable {
+    func pendingAndDead() async -> (pending: Int, dead: Int)?
 }
 
 /// Makes a shared queue's worker, given where its events are reported.

@@ -68,6 +68,9 @@ package struct WorkerStatus: Sendable, Equatable {
     package var position: UInt64 = 1
     /// Milliseconds since the epoch of the last pass of the loop (for stall detection).
     package var lastPass: Int64 = 0
+    /// With a shared queue (cluster mode's postgres queue): why its database does not answer,
+    /// while it does not.
+    package var sharedUnavailable: String?
 
     package init() {}
 }

@@ -82,7 +82,8 @@ struct SharedRateBudgetTests {
         let (tenant, invoice) = harness.seededTenant("Invoices")
         let tokens = StaticTokenProvider(sources: [.value(accessToken: harness.fake.issueAccessToken(tenants: [tenant]), expiresIn: 1800, scope: nil,
                                                           origin: "test")], now: harness.clock.now)
-        let budgets = try await Self.budgets(3, maxWait: .seconds(1))
+        // A long call lease: 75 calls waiting for the tenant's 5 slots take turns slowly on a loaded machine.
+        let budgets = try await Self.budgets(3, callLease: .seconds(120), maxWait: .seconds(1))
         let clients = try budgets.map { try harness.makeClient(tokens, rateBudget: $0) }
         let outcomes = await Self.fetchAll(clients, times: 25, harness.ref(tenant, "INVOICE", invoice))
         let waiting = outcomes.filter { if case .waiting = $0 { true } else { false } }.count

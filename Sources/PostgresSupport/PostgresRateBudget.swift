@@ -14,8 +14,9 @@ import XeroAPI
 /// looks at can hold more calls than this counted. A call row's `ends_at` is first its lease's
 /// end (admission plus the request timeout and a margin) and becomes the moment it ended: a
 /// daemon killed mid-call leaves a row that stops counting as in progress when its lease ends.
-/// Admission runs in a transaction under the tenant's advisory lock, so two daemons never both
-/// take a tenant's last slot; times come from the database's clock. (Two tenants' admissions run
+/// Admission runs in a transaction under the tenant's advisory lock (taken without waiting: a
+/// caller that finds it held looks again shortly), so two daemons never both take a tenant's
+/// last slot; times come from the database's clock. (Two tenants' admissions run
 /// side by side, so the app-wide limit of 10,000 a minute can be passed by the few admissions
 /// made at the same instant; Xero's app-wide 429 then parks every tenant.) A 429 parks the tenant for every
 /// daemon until its `Retry-After`.
@@ -73,6 +74,7 @@ package final class PostgresRateBudget: RateBudget, Sendable {
         // A wait for a window is bounded by `maxWait`; a wait for one of the tenant's slots, by
         // the calls in progress, which end within their lease.
         var waited: Duration = .zero
+        var looks = 0
         let slotsFreeBy = ContinuousClock.now + callLease + maxWait
         while true {
             let decision: Decision
@@ -93,7 +95,10 @@ package final class PostgresRateBudget: RateBudget, Sendable {
                 pause = after
             case let .wait(nil, why):
                 guard ContinuousClock.now < slotsFreeBy else { return .deferred(retryAfter: slotPoll, reason: why) }
-                pause = slotPoll + .milliseconds(Int.random(in: 0...50))
+                // Longer between looks the longer it waits, with jitter, so many waiters do not
+                // take turns at the database in lockstep.
+                looks += 1
+                pause = slotPoll * min(looks, 6) + .milliseconds(Int.random(in: 0...100))
             }
             do {
                 try await Task.sleep(for: pause)
@@ -170,8 +175,13 @@ package final class PostgresRateBudget: RateBudget, Sendable {
         try await migrateIfNeeded()
         let (calls, parks, limits, logger, lease) = (self.calls, self.parks, self.limits, self.logger, Self.milliseconds(callLease))
         return try await PostgresSession.transaction(client, logger: logger) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(\(Self.lockClass), hashtext($1))", binds: Self.binds(tenant)),
-                                       logger: logger)
+            // Not waited for in the server: while another admission for the tenant holds it, this
+            // one looks again shortly (a queue of waiters on one lock outlasts the statement limit).
+            var locked = false
+            let lock = try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_try_advisory_xact_lock(\(Self.lockClass), hashtext($1))",
+                                                                binds: Self.binds(tenant)), logger: logger)
+            for try await value in lock.decode(Bool.self) { locked = value }
+            guard locked else { return .wait(nil, "another admission for this tenant is in progress") }
             // Parks (deferred at once) and Xero's "none left" blocks (waited out when short).
             var block: (Duration, String)?
             let stops = try await connection.query(PostgresQuery(unsafeSQL: """

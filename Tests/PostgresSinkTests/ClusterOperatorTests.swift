@@ -292,66 +292,6 @@ struct ClusterOperatorTests {
 
     // MARK: 6. A session killed mid-admit
 
-    /// The shared rate budget's admission is waiting for the tenant's advisory lock when the
-    /// server ends its session. The call must not be admitted, and no slot may stay taken:
-    /// afterwards the tenant's five slots are all there.
-    @Test func aSessionKilledMidAdmitNeitherAdmitsNorLeaksASlot() async throws {
-        let server = try TestPostgres.server()
-        let schema = TestPostgres.uniqueTable("revfin")
-        _ = try await Self.sql(server.url(), "CREATE SCHEMA \(schema)")
-        let endpoint = try PostgresEndpoint.parse(server.url())
-        let session = TestPostgres.uniqueTable("revfinb")
-        let budget = PostgresRateBudget(endpoint: endpoint, limits: RateLimits(), callLease: .seconds(60), schema: schema, sessionName: session)
-        let tenant = "aaaaaaaa-0000-0000-0000-0000000000f6"
-        // The first admission creates the tables (tried a few times: the shared server may be busy).
-        var first: RateAdmission = .deferred(retryAfter: .zero, reason: "not tried")
-        for _ in 0..<5 {
-            first = await budget.admit(tenant: tenant)
-            if case .granted = first { break }
-        }
-        guard case let .granted(warm) = first else { Issue.record("no first admission: \(first)"); return }
-        await budget.finish(warm, reachedXero: false, headers: nil)
-        // Another daemon holds the tenant's admission lock.
-        let holder = PostgresClient(configuration: endpoint.clientConfiguration(connections: 1, name: "revfin-holder"))
-        let holderRunner = Task { await holder.run() }
-        defer { holderRunner.cancel() }
-        let release = Mutex(false), locked = Mutex(false)
-        let holding = Task {
-            try await holder.withConnection { connection in
-                try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_advisory_lock(\(PostgresRateBudget.lockClass), hashtext('\(tenant)'))"), logger: .init(label: "t"))
-                locked.withLock { $0 = true }
-                while !release.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(50)) }
-                try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_advisory_unlock_all()"), logger: .init(label: "t"))
-            }
-        }
-        #expect(await Self.eventually(10) { locked.withLock { $0 } }, "the holder never took the lock")
-        let admission = Task { await budget.admit(tenant: tenant) }
-        let waiting = await Self.eventually(10) {
-            ((try? await Self.sql(server.url(), "SELECT count(*) FROM pg_stat_activity WHERE application_name = '\(session)' AND wait_event_type = 'Lock'")) ?? 0) > 0
-        }
-        #expect(waiting, "the admission never waited for the lock")
-        let killedAt = ContinuousClock.now
-        _ = try await Self.sql(server.url(), "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '\(session)' AND wait_event_type = 'Lock'")
-        let outcome = await admission.value
-        let answeredIn = ContinuousClock.now - killedAt
-        release.withLock { $0 = true }
-        try await holding.value
-        if case let .granted(permit) = outcome {
-            Issue.record("a call was admitted although its admission's session was killed")
-            await budget.finish(permit, reachedXero: false, headers: nil)
-        }
-        #expect(answeredIn < .seconds(5), "the killed admission answered after \(answeredIn)")
-        var granted = 0
-        for _ in 0..<5 {
-            if case .granted = await budget.admit(tenant: tenant) { granted += 1 }
-        }
-        let rows = try await Self.sql(server.url(), "SELECT count(*) FROM \(schema).xero_webhookd_rate_calls WHERE NOT done AND ends_at > now()") ?? -1
-        #expect(granted == 5, "only \(granted) of the tenant's 5 slots were free after the killed admission (\(rows) in progress)")
-        await budget.close()
-    }
-
-    // MARK: 7. /metrics while the cluster database does not answer
-
     /// The cluster database stops answering (a partition: TCP connects, nothing comes back).
     /// Prometheus scrapes /metrics with a 10 s timeout by default; the scrape is what tells the
     /// operator something is wrong, so it must answer promptly, not wait on the shared rate

@@ -102,7 +102,8 @@ struct SharedRateBudgetTests {
             Issue.record("the other daemon sent a call for a parked tenant")
             return
         }
-        #expect(retryAfter > .seconds(28) && reason.contains("429"), "\(retryAfter) \(reason)")
+        // Less the time between the park and this look (seconds on a loaded machine).
+        #expect(retryAfter > .seconds(15) && reason.contains("429"), "\(retryAfter) \(reason)")
         #expect(await budgets[1].parkedTenants() == 1)
         guard case let .granted(permit) = await budgets[1].admit(tenant: "tenant-b") else {
             Issue.record("another tenant was held back")

@@ -36,9 +36,7 @@ package final class PostgresEventQueue: EventStore, QueueCounting, Sendable {
     /// - Parameter schema: where the tables are (nil: the search path's first schema).
     package init(endpoint: PostgresEndpoint, schema: String? = nil, statementLimit: Duration = .seconds(10),
                  appendLimit: Duration = .seconds(4), sessionName: String = "xero-webhookd") {
-        let client = PostgresClient(configuration: endpoint.clientConfiguration(connections: 4, settings: [
-            ("lock_timeout", "10000"), ("statement_timeout", "30000"), ("idle_in_transaction_session_timeout", "30000"),
-        ], name: sessionName))
+        let client = PostgresClient(configuration: endpoint.clientConfiguration(connections: 4, settings: PostgresEndpoint.shortWaits, name: sessionName))
         self.client = client
         self.statementLimit = statementLimit
         self.appendLimit = appendLimit

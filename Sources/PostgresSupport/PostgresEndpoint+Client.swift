@@ -24,4 +24,11 @@ extension PostgresEndpoint {
         configuration.options.additionalStartupParameters = [("application_name", name), ("synchronous_commit", "on")] + settings
         return configuration
     }
+
+    /// Server limits for cluster mode's own sessions, whose statements and transactions are all
+    /// short: a lock waited for 10 s, a statement running 30 s or a transaction left idle 30 s
+    /// means something is wrong, and the server ends it.
+    package static let shortWaits: [(String, String)] = [
+        ("lock_timeout", "10000"), ("statement_timeout", "30000"), ("idle_in_transaction_session_timeout", "30000"),
+    ]
 }

@@ -46,9 +46,7 @@ package final class PostgresRateBudget: RateBudget, Sendable {
     ///   - schema: where the tables are (nil: the search path's first schema).
     package init(endpoint: PostgresEndpoint, limits: RateLimits, callLease: Duration, maxWait: Duration = .seconds(65),
                  schema: String? = nil, sessionName: String = "xero-webhookd") {
-        let client = PostgresClient(configuration: endpoint.clientConfiguration(connections: 4, settings: [
-            ("lock_timeout", "10000"), ("statement_timeout", "30000"), ("idle_in_transaction_session_timeout", "30000"),
-        ], name: sessionName))
+        let client = PostgresClient(configuration: endpoint.clientConfiguration(connections: 4, settings: PostgresEndpoint.shortWaits, name: sessionName))
         self.client = client
         self.limits = limits
         self.callLease = callLease

@@ -41,9 +41,7 @@ package final class PostgresTokenStore: SharedTokenStore, Sendable {
     package init(endpoint: PostgresEndpoint, table: String = PostgresTokenStore.defaultTable, name: String = "organisation",
                  leaseLength: Duration = .seconds(100), sessionName: String = "xero-webhookd") {
         // No statement here waits long: a lock is held only for a short transaction.
-        let client = PostgresClient(configuration: endpoint.clientConfiguration(connections: 2, settings: [
-            ("lock_timeout", "10000"), ("statement_timeout", "30000"), ("idle_in_transaction_session_timeout", "30000"),
-        ], name: sessionName))
+        let client = PostgresClient(configuration: endpoint.clientConfiguration(connections: 2, settings: PostgresEndpoint.shortWaits, name: sessionName))
         self.leaseLength = leaseLength
         self.client = client
         self.table = table

@@ -380,7 +380,7 @@ struct ClusterOperatorTests {
     /// one event per POST from two senders while PostgreSQL is stopped (immediate: a crash) and
     /// started again 5 s later. Every event answered 200 must reach a sink; no answer may take
     /// Xero's 5 s; deliveries must be accepted again after the restart; the queue must drain.
-    @Test(.enabled(if: operatorNginxPath != nil, "needs nginx"))
+    @Test(.enabled(if: nginxPath != nil, "needs nginx"))
     func postgresRestartedUnderThreeDaemonsLosesNothing() async throws {
         let server = try await ThrowawayPostgres.startOffPool()
         defer { server.stopInBackground() }
@@ -398,7 +398,7 @@ struct ClusterOperatorTests {
             daemons.append(try await DaemonProcess.started(["serve", "--config", dir.file("config-\(node).json")], environment: ["PAN_SEC_XERO_WEBHOOK_KEY": Self.key]))
         }
         defer { for daemon in daemons { daemon.signal(SIGKILL); _ = daemon.waitForExit() } }
-        let balancer = try OperatorNginx(directory: dir.file("nginx"), upstreams: daemons.map(\.port))
+        let balancer = try Nginx(directory: dir.file("nginx"), upstreams: daemons.map(\.port))
         defer { balancer.stop() }
         let state = Mutex((phase: 0, next: 0, acknowledged: [String](), statuses: [Int: [Int: Int]](), slowest: 0.0, stop: false))
         let group = DispatchGroup()
@@ -454,69 +454,7 @@ struct ClusterOperatorTests {
         #expect(slowest < 5, "an answer took \(slowest) s; statuses by phase \(statuses)")
         #expect(left == 0, "\(left) events left in the queue")
         print("restart: acknowledged \(acknowledged.count), delivered \(delivered().count), left \(left), slowest \(slowest) s, statuses by phase \(statuses)")
-        for daemon in daemons { print("restart log: " + daemon.stderr.split(separator: "\n").filter { $0.contains("warning") || $0.contains("error") }.prefix(4).joined(separator: "\n   ")) }
         let logs = daemons.map { $0.stderr.split(separator: "\n").filter { $0.contains("warning") || $0.contains("error") }.count }
         #expect(logs.allSatisfy { $0 < 30 }, "warning/error lines per daemon over one restart: \(logs)")
-    }
-}
-
-private let operatorNginxPath = ["/usr/sbin/nginx", "/usr/bin/nginx"].first { FileManager.default.isExecutableFile(atPath: $0) }
-
-/// nginx as a round-robin balancer in front of the daemons, started from its own directory.
-private final class OperatorNginx: Sendable {
-    let port: UInt16
-    private let process: Process
-
-    init(directory: String, upstreams: [UInt16]) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
-        var lastError = ""
-        for _ in 0..<5 {
-            let port = { let (fd, port) = loopbackListener(); close(fd); return port }()
-            let servers = upstreams.map { "server 127.0.0.1:\($0) max_fails=0;" }.joined(separator: " ")
-            try writeFile(directory + "/nginx.conf", """
-                worker_processes 1;
-                error_log \(directory)/error.log;
-                pid \(directory)/nginx.pid;
-                events { worker_connections 512; }
-                http {
-                    access_log off;
-                    client_body_buffer_size 1m;
-                    client_body_temp_path \(directory)/body;
-                    proxy_temp_path \(directory)/proxy;
-                    fastcgi_temp_path \(directory)/fastcgi;
-                    uwsgi_temp_path \(directory)/uwsgi;
-                    scgi_temp_path \(directory)/scgi;
-                    upstream daemons { \(servers) keepalive 16; }
-                    server {
-                        listen 127.0.0.1:\(port);
-                        location / {
-                            proxy_pass http://daemons;
-                            proxy_http_version 1.1;
-                            proxy_set_header Connection "";
-                            proxy_next_upstream error timeout;
-                            proxy_connect_timeout 2s;
-                        }
-                    }
-                }
-                """)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: operatorNginxPath!)
-            process.arguments = ["-p", directory, "-c", directory + "/nginx.conf", "-g", "daemon off;"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try withProcessSpawnLock { try process.run() }
-            if waitUntil(seconds: 30, { (try? RawHTTPClient(port: port)) != nil || !process.isRunning }), process.isRunning {
-                self.port = port
-                self.process = process
-                return
-            }
-            lastError = (try? String(contentsOfFile: directory + "/error.log", encoding: .utf8)) ?? ""
-        }
-        throw RawHTTPClient.ClientError(description: "nginx did not start: \(lastError)")
-    }
-
-    func stop() {
-        process.terminate()
-        process.waitUntilExit()
     }
 }

@@ -12,7 +12,7 @@ package struct QueueCommand: ParsableCommand {
 
     package static let configuration = CommandConfiguration(
         commandName: "queue",
-        abstract: "Inspect the on-disk queue.",
+        abstract: "Inspect the queue (on disk, or the postgres queue with queue.backend postgres).",
         subcommands: [Dump.self, Status.self, Salvage.self]
     )
 
@@ -30,6 +30,16 @@ package struct QueueCommand: ParsableCommand {
 
         package func run() throws {
             let settings = try state.settings(for: "queue status")
+            if settings.queueBackend == .postgres {
+                #if PostgreSQL
+                let (status, location) = try SharedQueueAdmin.with("queue status", settings) { queue in (try await queue.status(), queue.location) }
+                writeOut(json ? SharedQueueAdmin.statusJSON(status) + [UInt8(ascii: "\n")]
+                              : Array((SharedQueueAdmin.statusLines(status, location: location).joined(separator: "\n") + "\n").utf8))
+                return
+                #else
+                throw SharedQueueAdmin.unsupported("queue status")
+                #endif
+            }
             let status: QueueStatus
             do {
                 status = try QueueStatus.read(stateDirectory: settings.stateDirectory)
@@ -98,6 +108,25 @@ package struct QueueCommand: ParsableCommand {
 
         package func run() throws {
             let settings = try state.settings(for: "queue dump")
+            if settings.queueBackend == .postgres {
+                #if PostgreSQL
+                try SharedQueueAdmin.with("queue dump", settings) { queue in
+                    var out: [UInt8] = []
+                    try await queue.eachEvent { id, record in
+                        out.append(contentsOf: QueuedEvent.dumpLine(sequence: UInt64(id), record: record))
+                        out.append(UInt8(ascii: "\n"))
+                        if out.count > 1 << 20 {
+                            writeOut(out)
+                            out.removeAll(keepingCapacity: true)
+                        }
+                    }
+                    writeOut(out)
+                }
+                return
+                #else
+                throw SharedQueueAdmin.unsupported("queue dump")
+                #endif
+            }
             let records: [QueueRecord]
             do {
                 records = try QueueReader.records(in: settings.queueDirectory)
@@ -130,6 +159,10 @@ extension QueueCommand {
 
         package func run() throws {
             let settings = try state.settings(for: "queue salvage")
+            if settings.queueBackend == .postgres {
+                // What it salvages goes to the local disk queue, which a daemon with the postgres queue never reads.
+                throw failure("queue salvage: queue.backend is postgres; salvage puts events back into a disk queue, which only a daemon with queue.backend disk delivers")
+            }
             let queue: DiskQueue
             do {
                 // Takes the directory lock: refused while a daemon has the queue open.

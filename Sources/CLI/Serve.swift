@@ -271,8 +271,7 @@ package struct Serve: ParsableCommand {
         guard config.queueBackend == .postgres, let cluster = config.cluster else { return nil }
         let endpoint = try cluster.endpoint(environment: environment).endpoint
         #if PostgreSQL
-        let schema = cluster.tokenTable.split(separator: ".").dropLast().first.map(String.init)
-        let queue = PostgresEventQueue(endpoint: endpoint, schema: schema)
+        let queue = PostgresEventQueue(endpoint: endpoint, schema: cluster.schema)
         guard config.worker.enabled, let fetcher, let sink else { return (queue, nil) }
         let (configuration, lease) = (config.worker.workerConfiguration, Duration.milliseconds(config.queueLaneLeaseMilliseconds))
         return (queue, { onEvent in
@@ -292,8 +291,7 @@ package struct Serve: ParsableCommand {
         // An admitted call counts as in progress for at most one request timeout and a margin
         // after its daemon stopped answering for it.
         let lease = Duration.milliseconds(config.xero.requestTimeoutMilliseconds) + .seconds(10)
-        let schema = cluster.tokenTable.split(separator: ".").dropLast().first.map(String.init)
-        return PostgresRateBudget(endpoint: endpoint, limits: config.xero.apiConfiguration.limits, callLease: lease, schema: schema)
+        return PostgresRateBudget(endpoint: endpoint, limits: config.xero.apiConfiguration.limits, callLease: lease, schema: cluster.schema)
         #else
         _ = endpoint
         throw ConfigError("cluster", "this build of xero-webhookd has no PostgreSQL support (built without the PostgreSQL trait)")

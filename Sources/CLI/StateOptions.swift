@@ -26,7 +26,8 @@ package struct StateOptions: ParsableArguments {
 
     /// The config with the state directory settled. Exits 78 on a config error; exits 1 with
     /// one line when no daemon has ever opened a queue there (or, without `needsQueue`, when
-    /// the directory does not exist), naming the directory and where it came from.
+    /// the directory does not exist), naming the directory and where it came from. With
+    /// `queue.backend: postgres` the queue is in the database and no directory is needed.
     package func settings(for command: String, needsQueue: Bool = true, environment: [String: String] = ProcessInfo.processInfo.environment,
                   installed: String = StateOptions.installedStateDirectory) throws -> DaemonConfig {
         var settings = try readingConfig { () throws(ConfigError) in try ConfigLoader.load(path: config, environment: environment) }
@@ -39,6 +40,7 @@ package struct StateOptions: ParsableArguments {
             settings.stateDirectory = installed
             source = "the installed service's directory"
         }
+        if needsQueue && settings.queueBackend == .postgres { return settings }  // the queue is in the database
         let queue = Self.absolute(settings.queueDirectory)
         if !needsQueue {
             // Only the refresh-token mode keeps something there (the token set).

@@ -10,6 +10,12 @@ package struct ClusterSettings: Sendable, Equatable {
 
     package init() {}
 
+    /// The schema of `tokenTable` (nil: none named, the search path's first): cluster mode's
+    /// other tables (queue, rate budget) go beside it.
+    package var schema: String? {
+        tokenTable.split(separator: ".").dropLast().first.map(String.init)
+    }
+
     /// The endpoint and where its URL came from; a ConfigError names that source and the problem.
     package func endpoint(environment: [String: String]) throws(ConfigError) -> (endpoint: PostgresEndpoint, source: String) {
         let (text, source) = try PostgresSinkSettings.url(configured: postgresURL, key: "cluster.postgresURL", for: "cluster mode",

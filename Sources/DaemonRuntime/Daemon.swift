@@ -56,6 +56,12 @@ package final class Daemon: Sendable {
         refusal = QueueRefusal(maxBytes: config.queueMaxBytes)
         queue = try DiskQueue(directory: config.queueDirectory, options: Daemon.queueOptions(config, faults: faults))
         Daemon.logRecovery(queue.recovery, directory: config.queueDirectory, logger: logger)
+        if sharedQueue != nil, queue.nextSequence > queue.consumerPosition {
+            // Accepted while this node had the disk queue; with the postgres queue nothing reads them.
+            logger.warning("the local disk queue still holds events and queue.backend is postgres: they are not delivered; run this node with queue.backend disk until `queue status` shows none pending, then switch", metadata: [
+                "directory": "\(config.queueDirectory)", "upTo": "\(queue.nextSequence - queue.consumerPosition)",
+            ])
+        }
         receiver = WebhookReceiver(
             signature: keys.signature,
             queue: sharedQueue?.store ?? queue,

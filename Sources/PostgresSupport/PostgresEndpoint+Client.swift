@@ -1,5 +1,6 @@
 import DaemonConfig
 import PostgresNIO
+import Logging
 
 extension PostgresEndpoint {
     /// The client configuration for this endpoint: TLS as `sslmode` says, at most `connections`
@@ -31,4 +32,27 @@ extension PostgresEndpoint {
     package static let shortWaits: [(String, String)] = [
         ("lock_timeout", "10000"), ("statement_timeout", "30000"), ("idle_in_transaction_session_timeout", "30000"),
     ]
+}
+
+extension PostgresEndpoint {
+    /// Opens one connection and closes it again, so a caller learns at once why the server is
+    /// out of reach (refused, unknown role, wrong password, no such database). A pool does not
+    /// say: its queries wait while it tries again.
+    package func probe(name: String = "xero-webhookd", within limit: Duration = .seconds(10)) async throws {
+        var configuration: PostgresConnection.Configuration
+        if let unixSocketPath {
+            configuration = .init(unixSocketPath: unixSocketPath, username: user, password: password, database: database)
+        } else {
+            let mode: PostgresConnection.Configuration.TLS = switch tls {
+            case .disable: .disable
+            case .prefer: .prefer(try .init(configuration: .makeClientConfiguration()))
+            case .require: .require(try .init(configuration: .makeClientConfiguration()))
+            }
+            configuration = .init(host: host, port: port, username: user, password: password, database: database, tls: mode)
+        }
+        configuration.options.connectTimeout = .milliseconds(Int64(limit.components.seconds * 1000))
+        configuration.options.additionalStartupParameters = [("application_name", name)]
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: Logger(label: "xero-webhookd"))
+        try await connection.close()
+    }
 }

@@ -12,6 +12,8 @@ package enum PostgresErrorText {
             if let message = error.serverInfo?[.message] {
                 return "\(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))"
             }
+            // A connection that failed: the system's reason (refused, unreachable, timed out).
+            if let underlying = error.underlying { return "\(error.code): \(underlying)" }
             return "\(error.code)"
         }
         return "\(error)"

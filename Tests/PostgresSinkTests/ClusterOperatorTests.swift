@@ -23,7 +23,7 @@ struct ClusterOperatorTests {
 
     // MARK: Helpers
 
-    private static func sql(_ url: String, _ statement: String) async throws -> Int64? {
+    static func sql(_ url: String, _ statement: String) async throws -> Int64? {
         let client = PostgresClient(configuration: try PostgresEndpoint.parse(url).clientConfiguration(name: "operator"))
         let runner = Task { await client.run() }
         defer { runner.cancel() }
@@ -32,7 +32,7 @@ struct ClusterOperatorTests {
         return value
     }
 
-    private static func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    static func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async rethrows -> Bool {
         let end = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         while ContinuousClock.now < end {
             if try await condition() { return true }
@@ -47,7 +47,7 @@ struct ClusterOperatorTests {
         return (response.status, String(decoding: response.body, as: UTF8.self))
     }
 
-    private static func post(_ port: UInt16, tenant: String, resource: String, baseURL: String = "https://api.xero.com") -> Int {
+    static func post(_ port: UInt16, tenant: String, resource: String, baseURL: String = "https://api.xero.com") -> Int {
         let event = #"{"resourceUrl":"\#(baseURL)/api.xro/2.0/Invoices/\#(resource)","resourceId":"\#(resource)","eventDateUtc":"2026-12-04T01:15:39.902","eventType":"UPDATE","eventCategory":"INVOICE","tenantId":"\#(tenant)","tenantType":"ORGANISATION"}"#
         let body = Array(#"{"events":[\#(event)],"firstEventSequence":1,"lastEventSequence":1,"entropy":"OPERATOR"}"#.utf8)
         let signature = WebhookSignature(current: key).signature(for: body)
@@ -56,7 +56,7 @@ struct ClusterOperatorTests {
     }
 
     /// POSTs until it is answered 200 (as Xero retries), at most `tries` times; returns the answers.
-    private static func postUntilAccepted(_ port: UInt16, tenant: String, resource: String, baseURL: String = "https://api.xero.com",
+    static func postUntilAccepted(_ port: UInt16, tenant: String, resource: String, baseURL: String = "https://api.xero.com",
                                           tries: Int = 4) -> [Int] {
         var answers: [Int] = []
         for _ in 0..<tries {

@@ -27,6 +27,12 @@ package final class PostgresEventQueue: EventStore, QueueCounting, Sendable {
     let events: String, lanes: String, dead: String
     private let migrationsTable: String
     private let migrated = Mutex(false)
+    /// Deliveries waiting for the next group commit, and whether one is under way.
+    private let waiting = Mutex<(requests: [Waiting], committing: Bool)>(([], false))
+    /// At most this many deliveries, and this many bytes of events (unless one delivery is
+    /// larger), share one transaction.
+    static let batchDeliveries = 64
+    static let batchBytes = 4 << 20
     let logger = Logger(label: "xero-webhookd")
     /// How long one statement may take before the caller gets an error.
     let statementLimit: Duration
@@ -66,27 +72,113 @@ package final class PostgresEventQueue: EventStore, QueueCounting, Sendable {
     // MARK: Receiving
 
     package func append(_ payloads: [[UInt8]], completion: @escaping @Sendable (Result<Range<UInt64>, DiskQueueError>) -> Void) {
+        guard !payloads.isEmpty else { return completion(.success(0..<0)) }
         // The tenant is each lane's key; a record without one goes to lane "" and is
         // dead-lettered there with the reason.
         let tenants = payloads.map { payload in
             (try? QueuedItem.decode(QueueRecord(sequence: 0, payload: payload)))?.key.tenantID.lowercased() ?? ""
         }
-        Task {
+        let request = Waiting(payloads: payloads, tenants: tenants, answer: Answer(completion, within: appendLimit))
+        let first = waiting.withLock { state in
+            state.requests.append(request)
+            defer { state.committing = true }
+            return !state.committing
+        }
+        if first { Task { await self.commitWaiting() } }
+    }
+
+    /// A delivery waiting for its events to be committed.
+    struct Waiting: Sendable {
+        let payloads: [[UInt8]]
+        let tenants: [String]
+        let answer: Answer
+    }
+
+    /// A delivery's answer, given once: by its commit, or by its time limit (counted from when
+    /// it came, so time spent waiting for the commits before it counts) when that passes first.
+    /// A commit that ends after the limit may still have stored the events: Xero, answered 503,
+    /// sends them again and they are delivered twice, never lost.
+    final class Answer: Sendable {
+        private let completion: Mutex<(@Sendable (Result<Range<UInt64>, DiskQueueError>) -> Void)?>
+        private let timer: Mutex<Task<Void, Never>?> = Mutex(nil)
+        let answerBy: ContinuousClock.Instant
+
+        init(_ completion: @escaping @Sendable (Result<Range<UInt64>, DiskQueueError>) -> Void, within limit: Duration) {
+            self.completion = Mutex(completion)
+            answerBy = .now + limit
+            let task = Task { [answerBy] in
+                guard (try? await Task.sleep(until: answerBy)) != nil else { return }
+                self.give(.failure(.unavailable("not committed within \(limit)")))
+            }
+            timer.withLock { $0 = task }
+        }
+
+        var given: Bool { completion.withLock { $0 == nil } }
+
+        func give(_ result: Result<Range<UInt64>, DiskQueueError>) {
+            guard let completion = completion.withLock({ $0.take() }) else { return }
+            timer.withLock { $0?.cancel() }
+            completion(result)
+        }
+    }
+
+    /// Group commit: one transaction at a time per daemon, for every delivery that came while
+    /// the one before was committing. Deliveries for one tenant otherwise commit one at a time
+    /// (each waits for the last one's lane lock and its own flush to disk).
+    private func commitWaiting() async {
+        while true {
+            let batch: [Waiting] = waiting.withLock { state in
+                state.requests.removeAll { $0.answer.given }  // answered 503 at their limit while they waited
+                var (taken, bytes) = (0, 0)
+                for request in state.requests {
+                    bytes += request.payloads.reduce(0) { $0 + $1.count }
+                    if taken > 0 && (taken == Self.batchDeliveries || bytes > Self.batchBytes) { break }
+                    taken += 1
+                }
+                let batch = Array(state.requests.prefix(taken))
+                state.requests.removeFirst(taken)
+                if batch.isEmpty { state.committing = false }
+                return batch
+            }
+            guard let answerBy = batch.map(\.answer.answerBy).max() else { return }
             do {
-                let ids = try await Deadline.run(within: appendLimit) { try await self.insert(payloads, tenants: tenants) }
-                completion(.success(ids))
+                let ids = try await Deadline.run(within: ContinuousClock.now.duration(to: answerBy)) {
+                    try await self.insert(batch.flatMap(\.payloads), tenants: batch.flatMap(\.tenants))
+                }
+                var next = 0
+                for request in batch {
+                    let own = ids[next..<next + request.payloads.count]
+                    next += request.payloads.count
+                    request.answer.give(.success(UInt64(own.first!)..<UInt64(own.last!) + 1))
+                }
+            } catch where batch.count > 1 && PostgresErrorText.refusesData(error) {
+                // One delivery's data was refused: the others must not share its 503.
+                for request in batch where !request.answer.given { await commitAlone(request) }
             } catch {
-                completion(.failure(.unavailable(PostgresErrorText.describe(error))))
+                let reason = PostgresErrorText.describe(error)
+                for request in batch { request.answer.give(.failure(.unavailable(reason))) }
             }
         }
     }
 
-    private func insert(_ payloads: [[UInt8]], tenants: [String]) async throws -> Range<UInt64> {
+    private func commitAlone(_ request: Waiting) async {
+        do {
+            let ids = try await Deadline.run(within: ContinuousClock.now.duration(to: request.answer.answerBy)) {
+                try await self.insert(request.payloads, tenants: request.tenants)
+            }
+            request.answer.give(.success(UInt64(ids.first!)..<UInt64(ids.last!) + 1))
+        } catch {
+            request.answer.give(.failure(.unavailable(PostgresErrorText.describe(error))))
+        }
+    }
+
+    /// The ids given to `payloads`, in their order.
+    private func insert(_ payloads: [[UInt8]], tenants: [String]) async throws -> [Int64] {
         try await migrateIfNeeded()
         var bindings = PostgresBindings()
         bindings.append(tenants)
         bindings.append(payloads.map { ByteBuffer(bytes: $0) })
-        let (events, lanes, logger) = (self.events, self.lanes, self.logger)
+        let (events, lanes, logger, count) = (self.events, self.lanes, self.logger, payloads.count)
         var lanesBindings = PostgresBindings()
         lanesBindings.append(Array(Set(tenants)).sorted())
         return try await PostgresSession.transaction(client, logger: logger) { connection in
@@ -98,16 +190,21 @@ package final class PostgresEventQueue: EventStore, QueueCounting, Sendable {
             try await connection.query(PostgresQuery(unsafeSQL: """
                 SELECT 1 FROM \(lanes) WHERE tenant = ANY($1::text[]) ORDER BY tenant FOR UPDATE
                 """, binds: lanesBindings), logger: logger)
+            // The rows are inserted, and their ids drawn, in the order of the arrays.
             let rows = try await connection.query(PostgresQuery(unsafeSQL: """
-                WITH inserted AS (
-                    INSERT INTO \(events) (tenant, record) SELECT * FROM unnest($1::text[], $2::bytea[]) RETURNING id
-                )
-                SELECT min(id), max(id) FROM inserted
+                INSERT INTO \(events) (tenant, record) SELECT * FROM unnest($1::text[], $2::bytea[]) RETURNING id
                 """, binds: bindings), logger: logger)
-            var range: Range<UInt64> = 0..<0
-            for try await (first, last) in rows.decode((Int64, Int64).self) { range = UInt64(first)..<UInt64(last) + 1 }
-            return range
+            var ids: [Int64] = []
+            ids.reserveCapacity(count)
+            for try await id in rows.decode(Int64.self) { ids.append(id) }
+            guard ids.count == count else { throw InsertedRows(expected: count, got: ids.count) }
+            return ids.sorted()
         }
+    }
+
+    struct InsertedRows: Error, CustomStringConvertible {
+        let expected: Int, got: Int
+        var description: String { "the insert returned \(got) ids for \(expected) events" }
     }
 
     // MARK: Tables

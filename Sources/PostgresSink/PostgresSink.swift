@@ -175,8 +175,7 @@ package final class PostgresSink: ManagedSink, Sendable {
     /// Whether `error` refuses one row's data (SQLSTATE class 22, data exception; 23, integrity
     /// constraint; 54, a limit such as an oversized value), with the session still usable.
     static func refusesRow(_ error: PSQLError) -> Bool {
-        guard PostgresSession.continues(after: error), let state = error.serverInfo?[.sqlState] else { return false }
-        return ["22", "23", "54"].contains(String(state.prefix(2)))
+        PostgresErrorText.refusesData(error)
     }
 
     /// A line for the log and the dead letter: the server's message and SQLSTATE when it sent

@@ -18,4 +18,13 @@ package enum PostgresErrorText {
         }
         return "\(error)"
     }
+
+    /// Whether `error` refuses the data of the statement (SQLSTATE class 22, data exception; 23,
+    /// integrity constraint; 54, a limit such as an oversized value), with the session still usable:
+    /// the same statement with other rows could succeed.
+    package static func refusesData(_ error: any Error) -> Bool {
+        let inner = (error as? PostgresTransactionError)?.closureError ?? error
+        guard let error = inner as? PSQLError, PostgresSession.continues(after: error), let state = error.serverInfo?[.sqlState] else { return false }
+        return ["22", "23", "54"].contains(String(state.prefix(2)))
+    }
 }

@@ -98,6 +98,72 @@ struct PostgresQueueTests {
         return configuration
     }
 
+    /// Many deliveries for one tenant at once share transactions (group commit): each is told
+    /// the ids its own events got, every event is stored once under the id it was told, and a
+    /// delivery's ids are in the order of its events.
+    @Test func concurrentDeliveriesShareCommitsAndEachLearnsItsOwnIDs() async throws {
+        let schema = TestPostgres.uniqueTable("group")
+        let queue = try await Self.queue(schema: schema)
+        defer { Task { await queue.close() } }
+        let tenant = "aaaaaaaa-0000-0000-0000-00000000a001"
+        let deliveries = (0..<60).map { n in
+            (0..<(n % 3 + 1)).map { k in Self.record(tenant: tenant, resource: String(format: "bbbbbbbb-0000-0000-%04d-%012d", n, k), type: "UPDATE") }
+        }
+        let answers = Mutex<[Int: Result<Range<UInt64>, DiskQueueError>]>([:])
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let left = Mutex(deliveries.count)
+            for (n, records) in deliveries.enumerated() {
+                queue.append(records) { result in
+                    answers.withLock { $0[n] = result }
+                    if left.withLock({ $0 -= 1; return $0 }) == 0 { done.resume() }
+                }
+            }
+        }
+        let endpoint = try PostgresEndpoint.parse(try TestPostgres.server().url())
+        let client = PostgresClient(configuration: endpoint.clientConfiguration())
+        let runner = Task { await client.run() }
+        defer { runner.cancel() }
+        var stored: [Int64: [UInt8]] = [:]
+        for try await (id, record) in try await client.query(PostgresQuery(unsafeSQL: "SELECT id, record FROM \(schema).xero_webhookd_events")).decode((Int64, ByteBuffer).self) {
+            stored[id] = Array(buffer: record)
+        }
+        #expect(stored.count == deliveries.reduce(0) { $0 + $1.count })
+        for (n, records) in deliveries.enumerated() {
+            guard case let .success(range)? = answers.withLock({ $0[n] }) else {
+                Issue.record("delivery \(n) was not stored: \(String(describing: answers.withLock { $0[n] }))")
+                continue
+            }
+            // Its own events, in its order, at the first and last id of its range.
+            #expect(stored[Int64(range.lowerBound)] == records.first && stored[Int64(range.upperBound - 1)] == records.last, "delivery \(n): \(range)")
+            #expect(range.count >= records.count)
+        }
+    }
+
+    /// One delivery in a shared commit whose data the server refuses (a tenant id with a NUL,
+    /// which a text column cannot hold) gets its 503 alone; the deliveries committed with it
+    /// are stored.
+    @Test func aRefusedDeliveryDoesNotFailTheOthersInItsCommit() async throws {
+        let schema = TestPostgres.uniqueTable("poison")
+        let queue = try await Self.queue(schema: schema)
+        defer { Task { await queue.close() } }
+        let poison = Self.record(tenant: "aaaaaaaa-0000-\\u0000-0000-00000000a002", resource: "bbbbbbbb-0000-0000-0000-00000000ffff", type: "UPDATE")
+        var deliveries = (0..<20).map { n in [Self.record(tenant: "aaaaaaaa-0000-0000-0000-00000000a002", resource: String(format: "bbbbbbbb-0000-0000-0000-%012d", n), type: "UPDATE")] }
+        for n in [1, 7, 15] { deliveries.insert([poison], at: n) }
+        let answers = Mutex<[Int: Bool]>([:])
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let left = Mutex(deliveries.count)
+            for (n, records) in deliveries.enumerated() {
+                queue.append(records) { result in
+                    answers.withLock { $0[n] = (try? result.get()) != nil }
+                    if left.withLock({ $0 -= 1; return $0 }) == 0 { done.resume() }
+                }
+            }
+        }
+        let refused = answers.withLock { $0 }.filter { !$0.value }.map(\.key).sorted()
+        #expect(refused == [1, 7, 15], "only the deliveries with the refused tenant id are answered 503")
+        #expect(try await Self.count(schema, "xero_webhookd_events") == 20)
+    }
+
     /// Two daemons' workers on one queue, one resource per pass and a sink that fails at first:
     /// every event is delivered once, each resource's events in the order they were received,
     /// and never two deliveries of one tenant at once.

@@ -131,6 +131,10 @@ struct ClusterProofTests {
                         return state.answered
                     }
                     if answered == 25 || answered == 75 { fake.revokeAccessTokens() }
+                    // Xero slows down before the kill, so every daemon's passes last and the one
+                    // to kill holds lanes (acknowledgements and passes are otherwise so quick that
+                    // its lanes are free most of the time).
+                    if answered == 30 { fake.setResponseDelay(.milliseconds(400)) }
                     if answered == 40 {
                         milestones.continuation.yield(40)
                         killed.wait()
@@ -157,6 +161,7 @@ struct ClusterProofTests {
                 daemons[1].signal(SIGKILL)
                 _ = await daemons[1].exited()
                 let killedAt = ContinuousClock.now
+                fake.setResponseDelay(.milliseconds(20))
                 if postgresQueue {
                     #expect(!held.isEmpty, "the killed daemon held no lane")
                     moved.lanes = held.count

@@ -199,63 +199,34 @@ package final class PostgresQueueWorker: SharedQueueWorker {
             }
             groups[item.key, default: []].append(item)
         }
-        var work: [(key: ResourceKey, items: [QueuedItem])] = []
-        for key in order {
-            var good: [QueuedItem] = []
-            for item in groups[key] ?? [] {
-                if let reason = fetcher.refusal(for: FetchRequest(key: key, resourceURL: item.resourceURL)) {
-                    bury(item.sequence, "refused: \(reason)", into: &settlement)
-                } else {
-                    good.append(item)
-                }
-            }
-            if !good.isEmpty { work.append((key, good)) }
-        }
+        let work = order.map { (key: $0, items: groups[$0] ?? []) }
         guard !work.isEmpty else { return settlement }
-        let results = await fetcher.fetch(work.map { FetchRequest(key: $0.key, resourceURL: $0.items.last!.resourceURL) })
-        let fetchedAt = UTCTimestamp.format(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
-        var records: [DeliveryRecord] = []
+        let fetchedAt: @Sendable () -> String = { UTCTimestamp.format(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000)) }
+        guard let pass = await LanePass.run(work, fetcher: fetcher, sink: sink, fetchedAt: fetchedAt, mayDeliver: stillHeld) else { return nil }
+        for (_, item, reason) in pass.refused { bury(item.sequence, "refused: \(reason)", into: &settlement) }
         var failures: [ResourceKey: (reason: String, after: Duration?, attempt: Bool)] = [:]
-        for resource in work {
-            switch results[resource.key] ?? .retryable("no answer for this resource", retryAfter: nil) {
-            case let .found(bytes):
-                if let record = DeliveryRecord(items: resource.items, resource: bytes, fetchedAt: fetchedAt) { records.append(record) }
-            case .notFound:
-                if let record = DeliveryRecord(items: resource.items, resource: nil, fetchedAt: fetchedAt) { records.append(record) }
-            case .eventsOnly:
-                if let record = DeliveryRecord(eventsOf: resource.items) { records.append(record) }
-            case let .retryable(reason, after): failures[resource.key] = (reason, after, true)
-            case let .waiting(reason, after): failures[resource.key] = (reason, after ?? configuration.waitCap, false)
-            case let .paused(reason):
+        for resource in pass.work {
+            switch pass.outcomes[resource.key] ?? .retry("not delivered", after: nil) {
+            case let .delivered(notFound):
                 let request = FetchRequest(key: resource.key, resourceURL: resource.items.last!.resourceURL)
-                pause(.credential(name: fetcher.credential(for: request)), reason)
+                resume(.credential(name: fetcher.credential(for: request)))
+                resume(.tenant(id: resource.key.tenantID))
+                settlement.delivered += resource.items.map { Int64($0.sequence) }
+                onEvent(.delivered(key: resource.key, events: resource.items.count, notFound: notFound))
+            case let .retry(reason, after): failures[resource.key] = (reason, after, true)
+            case let .wait(reason, after):
+                // Without Xero's Retry-After: the first backoff step, as the disk queue's first wait.
+                let delay = after ?? min(configuration.backoff.delay(afterAttempt: 1, unit: Double.random(in: 0..<1)), configuration.waitCap)
+                failures[resource.key] = (reason, delay, false)
+                onEvent(.waiting(key: resource.key, after: delay, reason: reason))
+            case let .dead(reason): for item in resource.items { bury(item.sequence, reason, into: &settlement) }
+            case let .paused(scope, reason):
+                pause(scope, reason)
                 failures[resource.key] = ("paused: \(reason)", configuration.pauseRecheck, false)
-            case let .disconnected(reason):
-                pause(.tenant(id: resource.key.tenantID), reason)
-                failures[resource.key] = ("paused: \(reason)", configuration.pauseRecheck, false)
-            case let .permanent(reason): for item in resource.items { bury(item.sequence, reason, into: &settlement) }
-            case let .refused(reason): for item in resource.items { bury(item.sequence, "refused: \(reason)", into: &settlement) }
-            }
-        }
-        if !records.isEmpty {
-            guard await stillHeld() else { return nil }
-            for (record, result) in zip(records, await sink.deliver(records)) {
-                switch result {
-                case .success:
-                    let items = work.first { $0.key == record.key }?.items ?? []
-                    if let item = items.last {
-                        resume(.credential(name: fetcher.credential(for: FetchRequest(key: record.key, resourceURL: item.resourceURL))))
-                        resume(.tenant(id: record.key.tenantID))
-                    }
-                    settlement.delivered += items.map { Int64($0.sequence) }
-                    onEvent(.delivered(key: record.key, events: items.count, notFound: record.resource == nil))
-                case let .failure(error):
-                    failures[record.key] = ("sink: \(error.reason)", nil, true)
-                }
             }
         }
         state.withLock { $0.status.delivered += settlement.delivered.isEmpty ? 0 : 1 }
-        for resource in work {
+        for resource in pass.work {
             guard let failure = failures[resource.key] else { continue }
             var after = failure.after ?? .zero
             for item in resource.items {

@@ -29,74 +29,16 @@ extension Worker {
         }
     }
 
-    /// What the lane does with one resource, decided after the sink answered. Not a
-    /// `FetchOutcome` again: a fetched record is `delivered` only once the sink took it (a sink
-    /// failure is a retry), and a pause names what it holds back (the credential the request
-    /// needs, or the tenant), which only the worker knows.
-    private enum LaneOutcome: Sendable {
-        case delivered(notFound: Bool)
-        case retry(String, after: Duration?)
-        case wait(String, after: Duration?)
-        case dead(String)
-        case paused(PauseScope, String)
-    }
-
     /// Fetch and deliver for one tenant. Runs outside the actor except for the final hand-back.
     nonisolated func runLane(tenant: String, work all: [(key: ResourceKey, items: [QueuedItem])]) async {
-        // Every event's resourceUrl is checked, not only the one the fetch uses: an event whose
-        // URL is refused is dead-lettered on its own, its siblings are fetched with a good URL.
-        var work: [(key: ResourceKey, items: [QueuedItem])] = []
-        var refused: [(key: ResourceKey, item: QueuedItem, reason: String)] = []
-        for resource in all {
-            var checked: [String: String?] = [:]
-            var good: [QueuedItem] = []
-            for item in resource.items {
-                let request = FetchRequest(key: resource.key, resourceURL: item.resourceURL)
-                let reason = checked[item.resourceURL] ?? fetcher.refusal(for: request)
-                checked[item.resourceURL] = reason
-                if let reason { refused.append((resource.key, item, reason)) } else { good.append(item) }
-            }
-            if !good.isEmpty { work.append((resource.key, good)) }
-        }
-        let requests = work.map { FetchRequest(key: $0.key, resourceURL: $0.items.last!.resourceURL) }
-        let results = await fetcher.fetch(requests)
-        let fetchedAt = UTCTimestamp.format(millisecondsSinceEpoch: now())
-        var outcomes: [ResourceKey: LaneOutcome] = [:]
-        var records: [DeliveryRecord] = []
-        for resource in work {
-            switch results[resource.key] ?? .retryable("no answer for this resource", retryAfter: nil) {
-            // `work` holds only resources with events, so a record is always made.
-            case let .found(bytes):
-                if let record = DeliveryRecord(items: resource.items, resource: bytes, fetchedAt: fetchedAt) { records.append(record) }
-            case .notFound:
-                if let record = DeliveryRecord(items: resource.items, resource: nil, fetchedAt: fetchedAt) { records.append(record) }
-            case .eventsOnly:
-                if let record = DeliveryRecord(eventsOf: resource.items) { records.append(record) }
-            case let .retryable(reason, after): outcomes[resource.key] = .retry(reason, after: after)
-            case let .waiting(reason, after): outcomes[resource.key] = .wait(reason, after: after)
-            case let .permanent(reason): outcomes[resource.key] = .dead(reason)
-            case let .refused(reason): outcomes[resource.key] = .dead("refused: \(reason)")
-            case let .paused(reason):
-                let request = FetchRequest(key: resource.key, resourceURL: resource.items.last!.resourceURL)
-                outcomes[resource.key] = .paused(.credential(name: fetcher.credential(for: request)), reason)
-            case let .disconnected(reason): outcomes[resource.key] = .paused(.tenant(id: resource.key.tenantID), reason)
-            }
-        }
-        if !records.isEmpty {
-            let delivered = await sink.deliver(records)
-            for (record, result) in zip(records, delivered) {
-                switch result {
-                case .success: outcomes[record.key] = .delivered(notFound: record.resource == nil)
-                case let .failure(error): outcomes[record.key] = .retry("sink: \(error.reason)", after: nil)
-                }
-            }
-        }
-        await complete(tenant: tenant, work: work, refused: refused, outcomes: outcomes)
+        let now = self.now
+        let pass = await LanePass.run(all, fetcher: fetcher, sink: sink, fetchedAt: { UTCTimestamp.format(millisecondsSinceEpoch: now()) })!
+        await complete(tenant: tenant, work: pass.work, refused: pass.refused, outcomes: pass.outcomes)
     }
 
     private func complete(tenant: String, work: [(key: ResourceKey, items: [QueuedItem])],
                           refused: [(key: ResourceKey, item: QueuedItem, reason: String)],
-                          outcomes: [ResourceKey: LaneOutcome]) async {
+                          outcomes: [ResourceKey: LanePass.Outcome]) async {
         defer {
             tenantsInFlight.remove(tenant)
             wake.signal()

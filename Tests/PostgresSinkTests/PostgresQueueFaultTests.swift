@@ -21,6 +21,40 @@ import Glibc
 struct PostgresQueueFaultTests {
     static let tenant = "aaaaaaaa-0000-0000-0000-000000000001"
 
+    // MARK: A wait without Retry-After
+
+    /// A fetch that must wait and says for how long no one knows (a token being renewed
+    /// elsewhere, a rate budget that could not be read): the lane waits one backoff step, as the
+    /// disk queue's worker does, and the event is delivered then. It waited the whole
+    /// `worker.waitCap` (60 s) before, with every other event of the tenant behind it.
+    @Test func aWaitWithoutRetryAfterHoldsTheLaneOneBackoffStep() async throws {
+        let server = try TestPostgres.server()
+        let schema = TestPostgres.uniqueTable("waitq")
+        try await DB.run(server.url(), "CREATE SCHEMA \(schema)")
+        let queue = PostgresEventQueue(endpoint: try PostgresEndpoint.parse(server.url()), schema: schema, sessionName: "wait")
+        let calls = Mutex(0)
+        let fetcher = ClosureFetcher { requests in
+            let call = calls.withLock { $0 += 1; return $0 }
+            if call == 1 { return Dictionary(uniqueKeysWithValues: requests.map { ($0.key, FetchOutcome.waiting("token being renewed elsewhere", retryAfter: nil)) }) }
+            return found(requests, 1)
+        }
+        let recorder = RecordingSink()
+        var configuration = WorkerConfiguration()
+        configuration.backoff = Backoff(base: .milliseconds(200), cap: .seconds(1))
+        configuration.waitCap = .seconds(600)
+        let worker = PostgresQueueWorker(queue: queue, fetcher: fetcher, sink: recorder.named("W"), configuration: configuration, lease: .seconds(5))
+        guard case .success = await append(queue, [payload(Self.tenant, "bbbbbbbb-0000-0000-0000-00000000000a", tag: "w1")]) else {
+            Issue.record("not stored")
+            return
+        }
+        worker.start()
+        // Delivered after the backoff's first step (base 200 ms, jittered); with the cap (600 s
+        // here) it would not be within the minute.
+        #expect(await eventually(60) { recorder.deliveries.count == 1 })
+        await worker.stop()
+        await queue.close()
+    }
+
     // MARK: Claim 3: a daemon that lost its lane keeps delivering
 
     /// Daemon A claims the lane and is fetching (slow Xero) when it loses the database for

@@ -140,35 +140,33 @@ package final class PostgresEventQueue: EventStore, QueueCounting, Sendable {
                 if batch.isEmpty { state.committing = false }
                 return batch
             }
-            guard let answerBy = batch.map(\.answer.answerBy).max() else { return }
-            do {
-                let ids = try await Deadline.run(within: ContinuousClock.now.duration(to: answerBy)) {
-                    try await self.insert(batch.flatMap(\.payloads), tenants: batch.flatMap(\.tenants))
-                }
-                var next = 0
-                for request in batch {
-                    let own = ids[next..<next + request.payloads.count]
-                    next += request.payloads.count
-                    request.answer.give(.success(UInt64(own.first!)..<UInt64(own.last!) + 1))
-                }
-            } catch where batch.count > 1 && PostgresErrorText.refusesData(error) {
-                // One delivery's data was refused: the others must not share its 503.
-                for request in batch where !request.answer.given { await commitAlone(request) }
-            } catch {
-                let reason = PostgresErrorText.describe(error)
-                for request in batch { request.answer.give(.failure(.unavailable(reason))) }
-            }
+            guard !batch.isEmpty else { return }
+            await commit(batch)
         }
     }
 
-    private func commitAlone(_ request: Waiting) async {
+    /// Commits `batch` in one transaction. When the server refuses the data of one of its
+    /// deliveries (a value a column cannot hold), the halves are committed apart, and theirs,
+    /// until the refused ones stand alone: the others keep their 200.
+    private func commit(_ batch: [Waiting]) async {
+        let batch = batch.filter { !$0.answer.given }  // answered 503 at their limit meanwhile
+        guard let answerBy = batch.map(\.answer.answerBy).max() else { return }
         do {
-            let ids = try await Deadline.run(within: ContinuousClock.now.duration(to: request.answer.answerBy)) {
-                try await self.insert(request.payloads, tenants: request.tenants)
+            let ids = try await Deadline.run(within: ContinuousClock.now.duration(to: answerBy)) {
+                try await self.insert(batch.flatMap(\.payloads), tenants: batch.flatMap(\.tenants))
             }
-            request.answer.give(.success(UInt64(ids.first!)..<UInt64(ids.last!) + 1))
+            var next = 0
+            for request in batch {
+                let own = ids[next..<next + request.payloads.count]
+                next += request.payloads.count
+                request.answer.give(.success(UInt64(own.first!)..<UInt64(own.last!) + 1))
+            }
+        } catch where batch.count > 1 && PostgresErrorText.refusesData(error) {
+            await commit(Array(batch[..<(batch.count / 2)]))
+            await commit(Array(batch[(batch.count / 2)...]))
         } catch {
-            request.answer.give(.failure(.unavailable(PostgresErrorText.describe(error))))
+            let reason = PostgresErrorText.describe(error)
+            for request in batch { request.answer.give(.failure(.unavailable(reason))) }
         }
     }
 

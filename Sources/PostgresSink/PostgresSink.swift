@@ -152,14 +152,16 @@ package final class PostgresSink: ManagedSink, Sendable {
         bindings.append(row.eventIDs)
         bindings.append(row.sequence)
         bindings.append(row.eventType)
-        bindings.append(row.eventDateUTC.map(date))
-        bindings.append(row.receivedAt.map(date))
-        bindings.append(date(row.fetchedAt))
-        bindings.append(row.updatedDateUTC.map(date))
+        // Milliseconds since the epoch, made times by the server: exact to the microsecond,
+        // where a Date's floating point stored …0.123 as …0.122999.
+        bindings.append(row.eventDateUTC)
+        bindings.append(row.receivedAt)
+        bindings.append(row.fetchedAt)
+        bindings.append(row.updatedDateUTC)
         return PostgresQuery(unsafeSQL: """
             INSERT INTO \(table.quoted) AS r (tenant_id, category, resource_id, resource, not_found, event_ids, sequence,
                 event_type, event_date_utc, received_at, fetched_at, updated_date_utc)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \(Self.time(9)), \(Self.time(10)), \(Self.time(11)), \(Self.time(12)))
             ON CONFLICT (tenant_id, category, resource_id) DO UPDATE SET
                 resource = EXCLUDED.resource, not_found = EXCLUDED.not_found, event_ids = EXCLUDED.event_ids,
                 sequence = EXCLUDED.sequence, event_type = EXCLUDED.event_type, event_date_utc = EXCLUDED.event_date_utc,
@@ -170,7 +172,8 @@ package final class PostgresSink: ManagedSink, Sendable {
             """, binds: bindings)
     }
 
-    private static func date(_ milliseconds: Int64) -> Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
+    /// Parameter `n`, milliseconds since the epoch (or null), as a `timestamptz`.
+    private static func time(_ n: Int) -> String { "timestamptz 'epoch' + $\(n)::int8 * interval '1 millisecond'" }
 
     /// Whether `error` refuses one row's data (SQLSTATE class 22, data exception; 23, integrity
     /// constraint; 54, a limit such as an oversized value), with the session still usable.

@@ -72,6 +72,30 @@ struct PostgresSinkTests {
         #expect(found["inv-2"]?.sequence == 5)
     }
 
+    /// Xero's and the daemon's times reach the columns to the microsecond: `…39.902` is stored
+    /// as `.902000`, not `.901999` (a Date's floating point loses it on the way), so a user's
+    /// query comparing `event_date_utc` with Xero's value finds its row.
+    @Test func timestampsAreStoredExactly() async throws {
+        let table = TestPostgres.uniqueTable("exact")
+        let sink = try Fixtures.sink(table: table)
+        let record = try Fixtures.record(id: "inv-x", resource: Fixtures.invoice("inv-x", status: "PAID", updated: 1_573_755_038_314),
+                                         fetchedAt: "2026-11-29T01:05:00.123Z", sequences: [3])
+        #expect(await sink.deliver([record]).allSatisfy { (try? $0.get()) != nil })
+        await sink.stop()
+        let text = try await Fixtures.withClient { client in
+            var out: [String] = []
+            let format = #"'YYYY-MM-DD"T"HH24:MI:SS.US'"#
+            for try await (event, fetched, updated) in try await client.query(PostgresQuery(unsafeSQL: """
+                SELECT to_char(event_date_utc AT TIME ZONE 'UTC', \(format)), to_char(fetched_at AT TIME ZONE 'UTC', \(format)),
+                       to_char(updated_date_utc AT TIME ZONE 'UTC', \(format)) FROM \(table)
+                """)).decode((String, String, String).self) {
+                out = [event, fetched, updated]
+            }
+            return out
+        }
+        #expect(text == ["2026-11-29T01:15:13.902000", "2026-11-29T01:05:00.123000", "2019-11-14T18:10:38.314000"])
+    }
+
     @Test func anOlderFetchNeverOverwritesANewerOne() async throws {
         let table = TestPostgres.uniqueTable("older")
         let sink = try Fixtures.sink(table: table)

@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 report=${1:-bench/results/cluster-proof.txt}
 rounds=${ROUNDS:-3}
 mkdir -p "$(dirname "$report")"
-swift build -c release --build-tests
+# The test targets import some modules @testable: a release build of them needs -enable-testing.
+swift build -c release --build-tests -Xswiftc -enable-testing
 for _ in $(seq "$rounds"); do
-  CLUSTER_PROOF_REPORT="$PWD/$report" swift test -c release --skip-build --filter ClusterProofTests
+  CLUSTER_PROOF_REPORT="$PWD/$report" swift test -c release -Xswiftc -enable-testing --skip-build --filter ClusterProofTests
 done
 tail -n "$rounds" "$report"

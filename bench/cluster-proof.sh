@@ -7,11 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 report=${1:-bench/results/cluster-proof.txt}
+case $report in /*) ;; *) report="$PWD/$report" ;; esac
 rounds=${ROUNDS:-3}
 mkdir -p "$(dirname "$report")"
 # The test targets import some modules @testable: a release build of them needs -enable-testing.
 swift build -c release --build-tests -Xswiftc -enable-testing
 for _ in $(seq "$rounds"); do
-  CLUSTER_PROOF_REPORT="$PWD/$report" swift test -c release -Xswiftc -enable-testing --skip-build --filter ClusterProofTests
+  CLUSTER_PROOF_REPORT="$report" swift test -c release -Xswiftc -enable-testing --skip-build --filter ClusterProofTests
 done
 tail -n "$rounds" "$report"

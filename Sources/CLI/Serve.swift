@@ -128,6 +128,12 @@ package struct Serve: ParsableCommand {
             let fetcher: (any ResourceFetcher)? = settings.worker.mode == .events ? EventsOnlyFetcher() : client.map(XeroFetcher.init)
             var xeroMetrics: (@Sendable () async -> XeroClientMetrics)?
             if let client { xeroMetrics = { await client.metrics() } }
+            if settings.cluster != nil, let client {
+                // Offers the set `authorize` left in the local token file to the shared store now,
+                // not at this daemon's first fetch: the other daemons find it there from the start
+                // rather than pausing until their next look (30 s later).
+                Task { _ = await client.tokenStatus() }
+            }
             daemon = try Daemon(config: settings, keys: keys, logger: logger, tls: tls, faults: faults,
                                 fetcher: fetcher, sink: sink, xeroMetrics: xeroMetrics,
                                 sharedQueue: try Self.sharedQueue(settings, environment: environment, fetcher: fetcher, sink: sink))

@@ -211,34 +211,6 @@ struct ClusterOperatorTests {
         #expect(paused == 1, "xero_webhookd_worker_paused is \(paused.map { "\($0)" } ?? "absent") with the only credential refused")
     }
 
-    /// `authorize` ran on one daemon, which left the token set in its local file. Started, that
-    /// daemon offers the set to the shared store at once, before any event came: the daemons
-    /// started beside it find it there, where they found the store empty and paused their
-    /// credential for 30 s until the first daemon happened to fetch something.
-    @Test func aDaemonOffersItsLocalTokenSetToTheSharedStoreAtStart() async throws {
-        let server = try TestPostgres.server()
-        let schema = TestPostgres.uniqueTable("seed")
-        _ = try await Self.sql(server.url(), "CREATE SCHEMA \(schema)")
-        let dir = try TemporaryDirectory("operator-seed")
-        defer { dir.remove() }
-        try FileManager.default.createDirectory(atPath: dir.file("state"), withIntermediateDirectories: true)
-        try TokenFile(stateDirectory: dir.file("state")).save(StoredTokenSet(refreshToken: "seed-refresh-token", accessToken: nil, expiresAt: nil,
-                                                                             scopes: [], updatedAt: Date()))
-        try writeFile(dir.file("config.json"), #"""
-            {"stateDirectory": "\#(dir.file("state"))", "listen": {"host": "127.0.0.1", "port": 0},
-             "xero": {"auth": {"mode": "refreshToken"}}, "sink": {"type": "directory", "directory": "\#(dir.file("out"))"},
-             "cluster": {"postgresURL": "\#(server.url())", "tokenTable": "\#(schema).xero_webhookd_tokens"}}
-            """#)
-        let daemon = try await DaemonProcess.started(["serve", "--config", dir.file("config.json")],
-                                                     environment: ["PAN_SEC_XERO_WEBHOOK_KEY": Self.key, "PAN_SEC_XERO_CLIENT_ID": "seed-client",
-                                                                   "PAN_SEC_XERO_CLIENT_SECRET": "seed-secret"])
-        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit() }
-        let stored = await Self.eventually(20) {
-            (try? await Self.sql(server.url(), "SELECT count(*) FROM \(schema).xero_webhookd_tokens")) == 1
-        }
-        #expect(stored, "no token set in the shared store after the start; log: \(daemon.stderr.suffix(1000))")
-    }
-
     // MARK: 4. SIGTERM while a delivery waits for the shared rate budget
 
     /// A tenant has used its minute (here `perMinutePerTenant: 1`, as if the other daemons had

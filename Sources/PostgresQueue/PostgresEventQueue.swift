@@ -71,14 +71,11 @@ package final class PostgresEventQueue: EventStore, QueueCounting, Sendable {
 
     // MARK: Receiving
 
-    package func append(_ payloads: [[UInt8]], completion: @escaping @Sendable (Result<Range<UInt64>, DiskQueueError>) -> Void) {
+    package func append(_ payloads: [[UInt8]], tenants: [String], completion: @escaping @Sendable (Result<Range<UInt64>, DiskQueueError>) -> Void) {
         guard !payloads.isEmpty else { return completion(.success(0..<0)) }
-        // The tenant is each lane's key; a record without one goes to lane "" and is
+        // The tenant is each lane's key; an event without one goes to lane "" and is
         // dead-lettered there with the reason.
-        let tenants = payloads.map { payload in
-            (try? QueuedItem.decode(QueueRecord(sequence: 0, payload: payload)))?.key.tenantID.lowercased() ?? ""
-        }
-        let request = Waiting(payloads: payloads, tenants: tenants, answer: Answer(completion, within: appendLimit))
+        let request = Waiting(payloads: payloads, tenants: tenants.map { $0.lowercased() }, answer: Answer(completion, within: appendLimit))
         let first = waiting.withLock { state in
             state.requests.append(request)
             defer { state.committing = true }

@@ -104,7 +104,7 @@ package final class WebhookReceiver: Sendable {
         }
         let count = records.count
         let onOutcome = self.onOutcome
-        queue.append(records) { result in
+        queue.append(records, tenants: payload.events.map { $0.tenantID ?? "" }) { result in
             switch result {
             case let .success(sequences):
                 onOutcome(.accepted(events: count, sequences: sequences), peer)
@@ -120,8 +120,14 @@ package final class WebhookReceiver: Sendable {
 
 /// Where the receiver stores a delivery's events before it answers 200: the completion reports
 /// the sequences given to them once they are durable, or why they were not stored.
+/// `tenants` holds each event's `tenantId` as the receiver parsed it ("" when it has none): a
+/// store that keeps events per tenant need not parse them again.
 package protocol EventStore: Sendable {
-    func append(_ payloads: [[UInt8]], completion: @escaping @Sendable (Result<Range<UInt64>, DiskQueueError>) -> Void)
+    func append(_ payloads: [[UInt8]], tenants: [String], completion: @escaping @Sendable (Result<Range<UInt64>, DiskQueueError>) -> Void)
 }
 
-extension DiskQueue: EventStore {}
+extension DiskQueue: EventStore {
+    package func append(_ payloads: [[UInt8]], tenants: [String], completion: @escaping @Sendable (Result<Range<UInt64>, DiskQueueError>) -> Void) {
+        append(payloads, completion: completion)
+    }
+}

@@ -1,8 +1,10 @@
+import ByteJSON
 import DaemonConfig
 import DiskQueue
 import EventRecord
 import Foundation
 import PostgresNIO
+import PostgresQueue
 import PostgresSink
 import PostgresTestSupport
 import Worker
@@ -50,5 +52,16 @@ enum Fixtures {
         let runner = Task { await client.run() }
         defer { runner.cancel() }
         return try await body(client)
+    }
+}
+
+extension PostgresEventQueue {
+    /// An append as the receiver makes it: each record's `tenantId`, as the receiver parsed it
+    /// from the delivery, goes with it ("" when it has none).
+    func append(_ payloads: [[UInt8]], completion: @escaping @Sendable (Result<Range<UInt64>, DiskQueueError>) -> Void) {
+        let tenants = payloads.map { payload in
+            (try? QueuedEvent.decode(payload)).flatMap { try? JSONParser.parse($0.event)["tenantId"]?.stringValue } ?? ""
+        }
+        append(payloads, tenants: tenants, completion: completion)
     }
 }

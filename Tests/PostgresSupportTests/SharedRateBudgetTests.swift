@@ -53,7 +53,8 @@ struct SharedRateBudgetTests {
     @Test func threeDaemonsTogetherSendATenantAtMostFiveCallsAtOnce() async throws {
         let harness = try Harness()
         defer { harness.stop() }
-        harness.fake.setResponseDelay(.milliseconds(150))
+        // Long calls, so the budget's slots overlap even when admitting takes a while on a loaded machine.
+        harness.fake.setResponseDelay(.milliseconds(600))
         let (tenant, invoice) = harness.seededTenant("Invoices")
         let tokens = StaticTokenProvider(sources: [.value(accessToken: harness.fake.issueAccessToken(tenants: [tenant]), expiresIn: 1800, scope: nil,
                                                           origin: "test")], now: harness.clock.now)
@@ -62,7 +63,11 @@ struct SharedRateBudgetTests {
         let outcomes = await Self.fetchAll(shared, times: 8, harness.ref(tenant, "INVOICE", invoice))
         let stats = harness.fake.stats
         #expect(Self.found(outcomes) == 24, "\(outcomes)")
-        #expect(stats.maxInFlightByTenant[tenant] == 5, "\(stats.maxInFlightByTenant)")
+        // At most 5; and more than one, so the shared budget does not serialise the calls. Exactly
+        // 5 is what an idle machine shows, but a slot freed while the next admission is still at
+        // the database may leave the fake seeing 4 (once in CI).
+        let maxInFlight = stats.maxInFlightByTenant[tenant] ?? 0
+        #expect((3...5).contains(maxInFlight), "\(stats.maxInFlightByTenant)")
         #expect(stats.tooManyRequests == 0)
         await Self.close(budgets)
 

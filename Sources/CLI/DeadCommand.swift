@@ -3,9 +3,6 @@ import ByteJSON
 import DaemonConfig
 import DaemonRuntime
 import Foundation
-#if PostgreSQL
-import PostgresQueue
-#endif
 import Worker
 
 /// `xero-webhookd dead …`: inspect and act on events the worker gave up on. Safe while the
@@ -29,10 +26,6 @@ package struct DeadCommand: ParsableCommand {
         package func settings() throws -> DaemonConfig {
             try state.settings(for: "dead")
         }
-
-        package func store() throws -> DeadLetterStore {
-            DeadLetterStore(stateDirectory: try settings().stateDirectory)
-        }
     }
 
     package struct List: ParsableCommand {
@@ -46,20 +39,7 @@ package struct DeadCommand: ParsableCommand {
 
         package func run() throws {
             let settings = try options.settings()
-            if settings.queueBackend == .postgres {
-                #if PostgreSQL
-                let letters = try SharedQueueAdmin.with("dead list", settings) { queue in try await queue.deadEvents() }
-                var out = ""
-                for letter in letters {
-                    out += json ? SharedQueueAdmin.deadListJSON(letter) + "\n" : "\(letter.id)\tattempts=\(letter.attempts)\ttenant=\(letter.tenant)\t\(letter.reason)\n"
-                }
-                if !json { out += "\(letters.count) dead letter\(letters.count == 1 ? "" : "s")\n" }
-                writeOut(Array(out.utf8))
-                return
-                #else
-                throw SharedQueueAdmin.unsupported("dead list")
-                #endif
-            }
+            if settings.queueBackend == .postgres { return try SharedQueueAdmin.perform(.deadList(json: json), settings) }
             let letters = DeadLetterStore(stateDirectory: settings.stateDirectory).list()
             if json {
                 func q(_ text: String) -> String { String(decoding: JSONText.quoted(text), as: UTF8.self) }
@@ -88,17 +68,7 @@ package struct DeadCommand: ParsableCommand {
 
         package func run() throws {
             let settings = try options.settings()
-            if settings.queueBackend == .postgres {
-                #if PostgreSQL
-                guard let number = Int64(id) else { throw failure("dead: no dead letter \(id)") }
-                let letters = try SharedQueueAdmin.with("dead show", settings) { queue in try await queue.deadEvents(ids: [number]) }
-                guard let letter = letters.first else { throw failure("dead: no dead letter \(id)") }
-                writeOut(SharedQueueAdmin.deadJSON(letter) + [UInt8(ascii: "\n")])
-                return
-                #else
-                throw SharedQueueAdmin.unsupported("dead show")
-                #endif
-            }
+            if settings.queueBackend == .postgres { return try SharedQueueAdmin.perform(.deadShow(id), settings) }
             guard let letter = DeadLetterStore(stateDirectory: settings.stateDirectory).get(id) else {
                 throw failure("dead: no dead letter \(id)")
             }
@@ -117,13 +87,7 @@ package struct DeadCommand: ParsableCommand {
         package func validate() throws { try selection.validate() }
 
         package func run() throws {
-            #if PostgreSQL
-            try selection.act(done: "queued for replay", shared: { queue, ids in try await queue.replay(ids) }) { store, ids throws(DurableFile.Failure) in
-                try store.replay(ids)
-            }
-            #else
-            try selection.act(done: "queued for replay") { store, ids throws(DurableFile.Failure) in try store.replay(ids) }
-            #endif
+            try selection.act(replay: true, done: "queued for replay") { store, ids throws(DurableFile.Failure) in try store.replay(ids) }
         }
     }
 
@@ -136,13 +100,7 @@ package struct DeadCommand: ParsableCommand {
         package func validate() throws { try selection.validate() }
 
         package func run() throws {
-            #if PostgreSQL
-            try selection.act(done: "purged", shared: { queue, ids in try await queue.purge(ids) }) { store, ids throws(DurableFile.Failure) in
-                try store.purge(ids)
-            }
-            #else
-            try selection.act(done: "purged") { store, ids throws(DurableFile.Failure) in try store.purge(ids) }
-            #endif
+            try selection.act(replay: false, done: "purged") { store, ids throws(DurableFile.Failure) in try store.purge(ids) }
         }
     }
 
@@ -158,30 +116,12 @@ package struct DeadCommand: ParsableCommand {
             guard all != !ids.isEmpty else { throw ValidationError("give ids or --all, not both and not neither") }
         }
 
-        #if PostgreSQL
-        /// Runs `shared` on the selected ids with the postgres queue, else `action`; reports ids
-        /// that were not found, and fails if any was missing.
-        package func act(done: String, shared: @escaping @Sendable (PostgresEventQueue, [Int64]) async throws -> [Int64],
-                         _ action: (DeadLetterStore, [String]) throws(DurableFile.Failure) -> [String]) throws {
+        /// Runs `action` on the selected ids (with the postgres queue: replays or purges them
+        /// there), reports ids that were not found, and fails if any was missing.
+        package func act(replay: Bool, done: String, _ action: (DeadLetterStore, [String]) throws(DurableFile.Failure) -> [String]) throws {
             let settings = try options.settings()
-            guard settings.queueBackend == .postgres else { return try act(done: done, action) }
-            let command = "dead \(done == "purged" ? "purge" : "replay")"
-            let (all, ids) = (self.all, self.ids)
-            let numbers = ids.compactMap { Int64($0) }
-            let (wanted, handled) = try SharedQueueAdmin.with(command, settings) { queue in
-                let wanted = all ? try await queue.deadEvents().map(\.id) : numbers
-                return (wanted, try await shared(queue, wanted))
-            }
-            let missing = all ? wanted.filter { !handled.contains($0) }.map(String.init) : ids.filter { Int64($0).map { !handled.contains($0) } ?? true }
-            for id in missing { printError("dead: no dead letter \(id)") }
-            writeOut(Array("\(handled.count) \(done)\n".utf8))
-            if !missing.isEmpty { throw ExitCode.failure }
-        }
-        #endif
-
-        /// Runs `action` on the selected ids, reports ids that were not found, and fails if any was missing.
-        package func act(done: String, _ action: (DeadLetterStore, [String]) throws(DurableFile.Failure) -> [String]) throws {
-            let store = try options.store()
+            if settings.queueBackend == .postgres { return try SharedQueueAdmin.perform(.deadAct(replay: replay, all: all, ids: ids), settings) }
+            let store = DeadLetterStore(stateDirectory: settings.stateDirectory)
             let wanted = all ? store.list().map(\.id) : ids
             let handled = try action(store, wanted)
             for id in wanted where !handled.contains(id) { printError("dead: no dead letter \(id)") }

@@ -30,16 +30,7 @@ package struct QueueCommand: ParsableCommand {
 
         package func run() throws {
             let settings = try state.settings(for: "queue status")
-            if settings.queueBackend == .postgres {
-                #if PostgreSQL
-                let (status, location) = try SharedQueueAdmin.with("queue status", settings) { queue in (try await queue.status(), queue.location) }
-                writeOut(json ? SharedQueueAdmin.statusJSON(status) + [UInt8(ascii: "\n")]
-                              : Array((SharedQueueAdmin.statusLines(status, location: location).joined(separator: "\n") + "\n").utf8))
-                return
-                #else
-                throw SharedQueueAdmin.unsupported("queue status")
-                #endif
-            }
+            if settings.queueBackend == .postgres { return try SharedQueueAdmin.perform(.status(json: json), settings) }
             let status: QueueStatus
             do {
                 status = try QueueStatus.read(stateDirectory: settings.stateDirectory)
@@ -51,15 +42,7 @@ package struct QueueCommand: ParsableCommand {
                 return
             }
             var lines = ["pending: \(status.pending)", "consumer position: \(status.consumerPosition)"]
-            if let received = status.oldestPendingReceivedAt {
-                let age = secondsSince(receivedAt: received).map { String(format: "%.0f s ago", $0) } ?? "age unknown"
-                lines.append("oldest pending received: \(received) (\(age))")
-            } else {
-                lines.append("oldest pending received: -")
-            }
-            for tenant in status.backlogByTenant.keys.sorted() {
-                lines.append("tenant \(tenant): \(status.backlogByTenant[tenant]!)")
-            }
+            lines += Self.backlogLines(oldest: status.oldestPendingReceivedAt, byTenant: status.backlogByTenant)
             lines.append("dead letters: \(status.deadLetters)")
             if status.replaysWaiting > 0 { lines.append("replays waiting: \(status.replaysWaiting)") }
             for pause in status.pauses {
@@ -70,10 +53,27 @@ package struct QueueCommand: ParsableCommand {
             writeOut(Array((lines.joined(separator: "\n") + "\n").utf8))
         }
 
+        /// The oldest pending event with its age, and the backlog per tenant: lines both queues' status has.
+        package static func backlogLines(oldest: String?, byTenant: [String: Int]) -> [String] {
+            var lines: [String] = []
+            if let oldest {
+                let age = secondsSince(receivedAt: oldest).map { String(format: "%.0f s ago", $0) } ?? "age unknown"
+                lines.append("oldest pending received: \(oldest) (\(age))")
+            } else {
+                lines.append("oldest pending received: -")
+            }
+            for tenant in byTenant.keys.sorted() { lines.append("tenant \(tenant): \(byTenant[tenant]!)") }
+            return lines
+        }
+
+        /// `{"<tenant>":<events>,…}`, tenants sorted.
+        package static func tenantsJSON(_ byTenant: [String: Int]) -> String {
+            "{" + byTenant.keys.sorted().map { "\(String(decoding: JSONText.quoted($0), as: UTF8.self)):\(byTenant[$0]!)" }.joined(separator: ",") + "}"
+        }
+
         /// `queue status --json`: the same facts as the lines, for scripts and monitoring.
         package static func json(_ status: QueueStatus) -> [UInt8] {
             func q(_ text: String) -> String { String(decoding: JSONText.quoted(text), as: UTF8.self) }
-            let tenants = status.backlogByTenant.keys.sorted().map { "\(q($0)):\(status.backlogByTenant[$0]!)" }.joined(separator: ",")
             let pauses = status.pauses.map {
                 #"{"scope":\#(q("\($0.scope)")),"reason":\#(q($0.reason)),"sinceMs":\#($0.since),"recheckAtMs":\#($0.recheckAt)}"#
             }.joined(separator: ",")
@@ -81,7 +81,7 @@ package struct QueueCommand: ParsableCommand {
                 #"{"file":\#(q($0.name)),"kind":\#(q($0.kind.rawValue)),"bytes":\#($0.bytes),"salvaged":\#($0.salvaged)}"#
             }.joined(separator: ",")
             let oldest = status.oldestPendingReceivedAt.map(q) ?? "null"
-            return Array(#"{"pending":\#(status.pending),"consumerPosition":\#(status.consumerPosition),"oldestPendingReceivedAt":\#(oldest),"backlogByTenant":{\#(tenants)},"deadLetters":\#(status.deadLetters),"replaysWaiting":\#(status.replaysWaiting),"pauses":[\#(pauses)],"setAside":[\#(setAside)]}"#.utf8)
+            return Array(#"{"pending":\#(status.pending),"consumerPosition":\#(status.consumerPosition),"oldestPendingReceivedAt":\#(oldest),"backlogByTenant":\#(tenantsJSON(status.backlogByTenant)),"deadLetters":\#(status.deadLetters),"replaysWaiting":\#(status.replaysWaiting),"pauses":[\#(pauses)],"setAside":[\#(setAside)]}"#.utf8)
         }
 
         /// `set aside: N files, B bytes (K not salvaged)` and one line per file; nothing when none.
@@ -108,25 +108,7 @@ package struct QueueCommand: ParsableCommand {
 
         package func run() throws {
             let settings = try state.settings(for: "queue dump")
-            if settings.queueBackend == .postgres {
-                #if PostgreSQL
-                try SharedQueueAdmin.with("queue dump", settings) { queue in
-                    var out: [UInt8] = []
-                    try await queue.eachEvent { id, record in
-                        out.append(contentsOf: QueuedEvent.dumpLine(sequence: UInt64(id), record: record))
-                        out.append(UInt8(ascii: "\n"))
-                        if out.count > 1 << 20 {
-                            writeOut(out)
-                            out.removeAll(keepingCapacity: true)
-                        }
-                    }
-                    writeOut(out)
-                }
-                return
-                #else
-                throw SharedQueueAdmin.unsupported("queue dump")
-                #endif
-            }
+            if settings.queueBackend == .postgres { return try SharedQueueAdmin.perform(.dump, settings) }
             let records: [QueueRecord]
             do {
                 records = try QueueReader.records(in: settings.queueDirectory)

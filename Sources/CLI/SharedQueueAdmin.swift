@@ -1,3 +1,4 @@
+import ArgumentParser
 import ByteJSON
 import DaemonConfig
 import DaemonRuntime
@@ -11,16 +12,86 @@ import SystemSupport
 
 /// `queue status`, `queue dump` and `dead …` with `queue.backend: postgres`: the same commands,
 /// the same output, read from and applied to the shared queue's tables (safe while daemons run).
-/// Dead letters there are named by their number in `xero_webhookd_dead_events`.
+/// Dead letters there are named by their number in `xero_webhookd_dead_events`. The commands
+/// hand their request here; a build without the PostgreSQL trait refuses it with the reason.
 enum SharedQueueAdmin {
+    enum Request {
+        case status(json: Bool)
+        case dump
+        case deadList(json: Bool)
+        case deadShow(String)
+        /// `dead replay` (`replay`) or `dead purge`, of the ids given or of every letter.
+        case deadAct(replay: Bool, all: Bool, ids: [String])
+
+        var command: String {
+            switch self {
+            case .status: "queue status"
+            case .dump: "queue dump"
+            case .deadList: "dead list"
+            case .deadShow: "dead show"
+            case let .deadAct(replay, _, _): replay ? "dead replay" : "dead purge"
+            }
+        }
+    }
+
     /// How long one command may wait for the database before it gives up with the reason.
     static let limit = Duration.seconds(30)
+
+    /// Carries out `request` and writes its output; exits 1 with one line when the database
+    /// refuses or does not answer, or (dead letters) when an id was not found.
+    static func perform(_ request: Request, _ settings: DaemonConfig, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        #if PostgreSQL
+        switch request {
+        case let .status(json):
+            let (status, location) = try with(request.command, settings, environment: environment) { queue in (try await queue.status(), queue.location) }
+            writeOut(json ? statusJSON(status) + [UInt8(ascii: "\n")] : Array((statusLines(status, location: location).joined(separator: "\n") + "\n").utf8))
+        case .dump:
+            try with(request.command, settings, environment: environment) { queue in
+                var out: [UInt8] = []
+                try await queue.eachEvent { id, record in
+                    out.append(contentsOf: QueuedEvent.dumpLine(sequence: UInt64(id), record: record))
+                    out.append(UInt8(ascii: "\n"))
+                    if out.count > 1 << 20 {
+                        writeOut(out)
+                        out.removeAll(keepingCapacity: true)
+                    }
+                }
+                writeOut(out)
+            }
+        case let .deadList(json):
+            let letters = try with(request.command, settings, environment: environment) { queue in try await queue.deadEvents() }
+            var out = ""
+            for letter in letters {
+                out += json ? deadListJSON(letter) + "\n" : "\(letter.id)\tattempts=\(letter.attempts)\ttenant=\(letter.tenant)\t\(letter.reason)\n"
+            }
+            if !json { out += "\(letters.count) dead letter\(letters.count == 1 ? "" : "s")\n" }
+            writeOut(Array(out.utf8))
+        case let .deadShow(id):
+            guard let number = Int64(id) else { throw failure("dead: no dead letter \(id)") }
+            let letters = try with(request.command, settings, environment: environment) { queue in try await queue.deadEvents(ids: [number]) }
+            guard let letter = letters.first else { throw failure("dead: no dead letter \(id)") }
+            writeOut(deadJSON(letter) + [UInt8(ascii: "\n")])
+        case let .deadAct(replay, all, ids):
+            let numbers = ids.compactMap { Int64($0) }
+            let (wanted, handled) = try with(request.command, settings, environment: environment) { queue in
+                let wanted = all ? try await queue.deadEvents().map(\.id) : numbers
+                return (wanted, replay ? try await queue.replay(wanted) : try await queue.purge(wanted))
+            }
+            let missing = all ? wanted.filter { !handled.contains($0) }.map(String.init) : ids.filter { Int64($0).map { !handled.contains($0) } ?? true }
+            for id in missing { printError("dead: no dead letter \(id)") }
+            writeOut(Array("\(handled.count) \(replay ? "queued for replay" : "purged")\n".utf8))
+            if !missing.isEmpty { throw ExitCode.failure }
+        }
+        #else
+        throw failure("\(request.command): queue.backend is postgres, but this build of xero-webhookd has no PostgreSQL support (built without the PostgreSQL trait)")
+        #endif
+    }
 
     #if PostgreSQL
     /// Runs `body` against the config's postgres queue; a database that refuses or does not
     /// answer ends the command with one line naming it and why.
-    static func with<T: Sendable>(_ command: String, _ settings: DaemonConfig, environment: [String: String] = ProcessInfo.processInfo.environment,
-                                  _ body: @escaping @Sendable (PostgresEventQueue) async throws -> T) throws -> T {
+    private static func with<T: Sendable>(_ command: String, _ settings: DaemonConfig, environment: [String: String],
+                                          _ body: @escaping @Sendable (PostgresEventQueue) async throws -> T) throws -> T {
         guard let cluster = settings.cluster else {
             throw configFailure(ConfigError("queue.backend", "postgres needs a cluster section (cluster.postgresURL)"))
         }
@@ -46,25 +117,10 @@ enum SharedQueueAdmin {
             throw failure("\(command): the postgres queue at \(queue.location): \(reason)")
         }
     }
-    #endif
 
-    /// Ends a command on a build without the PostgreSQL trait.
-    static func unsupported(_ command: String) -> Error {
-        failure("\(command): queue.backend is postgres, but this build of xero-webhookd has no PostgreSQL support (built without the PostgreSQL trait)")
-    }
-
-    #if PostgreSQL
     static func statusLines(_ status: PostgresEventQueue.Status, location: String) -> [String] {
         var lines = ["queue: postgres (\(location))", "pending: \(status.pending)"]
-        if let received = status.oldestPendingReceivedAt {
-            let age = secondsSince(receivedAt: received).map { String(format: "%.0f s ago", $0) } ?? "age unknown"
-            lines.append("oldest pending received: \(received) (\(age))")
-        } else {
-            lines.append("oldest pending received: -")
-        }
-        for tenant in status.backlogByTenant.keys.sorted() {
-            lines.append("tenant \(tenant): \(status.backlogByTenant[tenant]!)")
-        }
+        lines += QueueCommand.Status.backlogLines(oldest: status.oldestPendingReceivedAt, byTenant: status.backlogByTenant)
         lines.append("dead letters: \(status.deadLetters)")
         for lane in status.lanes {
             if let owner = lane.owner, let until = lane.leaseUntil {
@@ -80,12 +136,12 @@ enum SharedQueueAdmin {
     static func statusJSON(_ status: PostgresEventQueue.Status) -> [UInt8] {
         func q(_ text: String) -> String { String(decoding: JSONText.quoted(text), as: UTF8.self) }
         func n(_ value: Int64?) -> String { value.map { "\($0)" } ?? "null" }
-        let tenants = status.backlogByTenant.keys.sorted().map { "\(q($0)):\(status.backlogByTenant[$0]!)" }.joined(separator: ",")
         let lanes = status.lanes.map {
             #"{"tenant":\#(q($0.tenant)),"owner":\#($0.owner.map(q) ?? "null"),"leaseUntilMs":\#(n($0.leaseUntil)),"waitsUntilMs":\#(n($0.waitsUntil)),"reason":\#($0.reason.map(q) ?? "null")}"#
         }.joined(separator: ",")
         let oldest = status.oldestPendingReceivedAt.map(q) ?? "null"
-        return Array(#"{"backend":"postgres","pending":\#(status.pending),"oldestPendingReceivedAt":\#(oldest),"backlogByTenant":{\#(tenants)},"deadLetters":\#(status.deadLetters),"lanes":[\#(lanes)]}"#.utf8)
+        let tenants = QueueCommand.Status.tenantsJSON(status.backlogByTenant)
+        return Array(#"{"backend":"postgres","pending":\#(status.pending),"oldestPendingReceivedAt":\#(oldest),"backlogByTenant":\#(tenants),"deadLetters":\#(status.deadLetters),"lanes":[\#(lanes)]}"#.utf8)
     }
 
     /// `dead show`: the disk store's letter shape, with the tenant and the table's numbers.

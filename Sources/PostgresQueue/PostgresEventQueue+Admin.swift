@@ -10,7 +10,7 @@ import Worker
 extension PostgresEventQueue {
     /// `queue status` for the postgres queue.
     package struct Status: Sendable, Equatable {
-        package var pending: Int
+        package var pending: Int { backlogByTenant.values.reduce(0, +) }
         /// The oldest waiting event's `receivedAt`, as the receiver wrote it.
         package var oldestPendingReceivedAt: String?
         package var backlogByTenant: [String: Int]
@@ -46,13 +46,12 @@ extension PostgresEventQueue {
         try await migrateIfNeeded()
         let (events, lanes, dead, logger) = (self.events, self.lanes, self.dead, self.logger)
         return try await PostgresSession.with(client, idempotent: true) { connection in
-            var status = Status(pending: 0, backlogByTenant: [:], deadLetters: 0, lanes: [])
+            var status = Status(backlogByTenant: [:], deadLetters: 0, lanes: [])
             let counts = try await connection.query(PostgresQuery(unsafeSQL: """
                 SELECT tenant, count(*) FROM \(events) GROUP BY tenant
                 """), logger: logger)
             for try await (tenant, count) in counts.decode((String, Int64).self) {
                 status.backlogByTenant[tenant] = Int(count)
-                status.pending += Int(count)
             }
             let oldest = try await connection.query(PostgresQuery(unsafeSQL: """
                 SELECT id, record FROM \(events) ORDER BY received_at, id LIMIT 1

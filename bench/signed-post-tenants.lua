@@ -1,5 +1,8 @@
--- wrk script: like signed-post.lua, but the deliveries are for 20 tenants in turn (one CONTACT
--- event each, signed with key "ExampleSigningKey" beforehand, so wrk does no crypto).
+-- wrk script: like signed-post.lua (whose reporting it takes), but the deliveries are for 20
+-- tenants in turn (one CONTACT event each, signed with key "ExampleSigningKey" beforehand, so wrk
+-- does no crypto).
+dofile((debug.getinfo(1, "S").source:sub(2):match("(.*/)") or "./") .. "signed-post.lua")
+
 local deliveries = {
   {'+osMMByFkVNb9hYVKtt886ugk/WUgXQ3MoCcavXyiME=', '{"events":[{"resourceUrl":"https://api.xero.com/api.xro/2.0/Contacts/717f2bfc-c6d4-41fd-b238-3f2f0c0cf777","resourceId":"717f2bfc-c6d4-41fd-b238-3f2f0c0cf777","eventDateUtc":"2024-06-21T01:15:39.902","eventType":"UPDATE","eventCategory":"CONTACT","tenantId":"c2cc9b6e-9458-4c7d-93cc-000000000000","tenantType":"ORGANISATION"}],"lastEventSequence":1,"firstEventSequence":1,"entropy":"S0m3r4Nd0mt3xt"}'},
   {'eeiCzGvB79I8Oei4WXjB2m9uzOZF2kgXpyAdPo+/eXc=', '{"events":[{"resourceUrl":"https://api.xero.com/api.xro/2.0/Contacts/717f2bfc-c6d4-41fd-b238-3f2f0c0cf777","resourceId":"717f2bfc-c6d4-41fd-b238-3f2f0c0cf777","eventDateUtc":"2024-06-21T01:15:39.902","eventType":"UPDATE","eventCategory":"CONTACT","tenantId":"c2cc9b6e-9458-4c7d-93cc-000000000001","tenantType":"ORGANISATION"}],"lastEventSequence":1,"firstEventSequence":1,"entropy":"S0m3r4Nd0mt3xt"}'},
@@ -28,17 +31,4 @@ request = function()
   next = next % #deliveries + 1
   local delivery = deliveries[next]
   return wrk.format("POST", "/webhooks/xero", {["Content-Type"] = "application/json; charset=utf-8", ["x-xero-signature"] = delivery[1]}, delivery[2])
-end
-
-local non200 = 0
-response = function(status, headers, body)
-  if status ~= 200 then non200 = non200 + 1 end
-end
-
-done = function(summary, latency, requests)
-  io.write(string.format("requests %d\n", summary.requests))
-  io.write(string.format("rps %.0f\n", summary.requests / (summary.duration / 1e6)))
-  io.write(string.format("p50_ms %.3f\n", latency:percentile(50) / 1000))
-  io.write(string.format("p99_ms %.3f\n", latency:percentile(99) / 1000))
-  io.write(string.format("errors %d\n", summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout))
 end

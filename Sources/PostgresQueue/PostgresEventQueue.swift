@@ -73,15 +73,25 @@ package final class PostgresEventQueue: EventStore, QueueCounting, Sendable {
 
     package func append(_ payloads: [[UInt8]], tenants: [String], completion: @escaping @Sendable (Result<Range<UInt64>, DiskQueueError>) -> Void) {
         guard !payloads.isEmpty else { return completion(.success(0..<0)) }
-        // The tenant is each lane's key; an event without one goes to lane "" and is
-        // dead-lettered there with the reason.
-        let request = Waiting(payloads: payloads, tenants: tenants.map { $0.lowercased() }, answer: Answer(completion, within: appendLimit))
+        precondition(tenants.count == payloads.count, "one tenant per event")
+        let request = Waiting(payloads: payloads, tenants: tenants.map(Self.lane(of:)), answer: Answer(completion, within: appendLimit))
         let first = waiting.withLock { state in
             state.requests.append(request)
             defer { state.committing = true }
             return !state.committing
         }
         if first { Task { await self.commitWaiting() } }
+    }
+
+    /// The lane an event with `tenantId` `tenant` waits in: the tenant in lower case. An event
+    /// without one, or with one no tenant id could be (anything but printable ASCII, which a
+    /// text column or a database's encoding may refuse, or longer than 255 bytes, which an
+    /// index may refuse), waits in lane "": the server would refuse its delivery every time
+    /// Xero sent it again, where the disk queue accepts it. The worker dead-letters it there,
+    /// or fetches it under the tenantId its record holds.
+    static func lane(of tenant: String) -> String {
+        guard tenant.utf8.count <= 255, tenant.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else { return "" }
+        return tenant.lowercased()
     }
 
     /// A delivery waiting for its events to be committed.

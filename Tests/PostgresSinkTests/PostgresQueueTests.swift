@@ -146,15 +146,20 @@ struct PostgresQueueTests {
         }
     }
 
-    /// One delivery in a shared commit whose data the server refuses (a tenant id with a NUL,
-    /// which a text column cannot hold) gets its 503 alone; the deliveries committed with it
-    /// are stored.
+    /// One delivery in a shared commit whose data the server refuses (a check constraint the
+    /// operator added) gets its 503 alone; the deliveries committed with it are stored.
     @Test func aRefusedDeliveryDoesNotFailTheOthersInItsCommit() async throws {
         let schema = TestPostgres.uniqueTable("poison")
         // Time enough on a loaded machine for the others to be committed apart from the refused ones.
         let queue = try await Self.queue(schema: schema, appendLimit: .seconds(120))
         defer { Task { await queue.close() } }
-        let poison = Self.record(tenant: "aaaaaaaa-0000-\\u0000-0000-00000000a002", resource: "bbbbbbbb-0000-0000-0000-00000000ffff", type: "UPDATE")
+        let refusedTenant = "aaaaaaaa-0000-0000-0000-00000000dead"
+        guard case .success = await Self.append(queue, [Self.record(tenant: "aaaaaaaa-0000-0000-0000-00000000a002", resource: "bbbbbbbb-0000-0000-0000-00000000fffe", type: "UPDATE")]) else {
+            Issue.record("the first append failed")
+            return
+        }
+        _ = try await ClusterOperatorTests.sql(TestPostgres.server().url(), "ALTER TABLE \(schema).xero_webhookd_events ADD CONSTRAINT no_dead_tenant CHECK (tenant <> '\(refusedTenant)')")
+        let poison = Self.record(tenant: refusedTenant, resource: "bbbbbbbb-0000-0000-0000-00000000ffff", type: "UPDATE")
         var deliveries = (0..<20).map { n in [Self.record(tenant: "aaaaaaaa-0000-0000-0000-00000000a002", resource: String(format: "bbbbbbbb-0000-0000-0000-%012d", n), type: "UPDATE")] }
         for n in [1, 7, 15] { deliveries.insert([poison], at: n) }
         let answers = Mutex<[Int: Bool]>([:])
@@ -169,7 +174,39 @@ struct PostgresQueueTests {
         }
         let refused = answers.withLock { $0 }.filter { !$0.value }.map(\.key).sorted()
         #expect(refused == [1, 7, 15], "only the deliveries with the refused tenant id are answered 503")
-        #expect(try await Self.count(schema, "xero_webhookd_events") == 20)
+        #expect(try await Self.count(schema, "xero_webhookd_events") == 21)
+    }
+
+    /// Tenant ids no tenant could have (a NUL, which a text column cannot hold; 10,000
+    /// characters, more than an index entry may hold; non-ASCII) do not make the server refuse
+    /// the delivery every time Xero sends it again: their events wait in lane "", and the
+    /// deliveries beside them keep their own lanes.
+    @Test func eventsWithImpossibleTenantIdsAreStoredInLaneEmpty() async throws {
+        let schema = TestPostgres.uniqueTable("oddtenant")
+        let queue = try await Self.queue(schema: schema)
+        defer { Task { await queue.close() } }
+        let good = "aaaaaaaa-0000-0000-0000-00000000A003"
+        // As the receiver parsed them from the events' JSON (`\u0000` is a NUL), and random, so
+        // the long one does not compress to fit an index entry.
+        let long = (0..<5000).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let odd = ["aaaa\u{0}bbbb", long, "t\u{00E9}nant-\u{1F600}", ""]
+        for tenant in odd {
+            let records = [Self.record(tenant: "x", resource: "bbbbbbbb-0000-0000-0000-000000000001", type: "UPDATE"),
+                           Self.record(tenant: good, resource: "bbbbbbbb-0000-0000-0000-000000000002", type: "UPDATE")]
+            let result = await withCheckedContinuation { continuation in
+                queue.append(records, tenants: [tenant, good]) { continuation.resume(returning: $0) }
+            }
+            #expect((try? result.get())?.count == 2, "tenant of \(tenant.utf8.count) bytes: \(result)")
+        }
+        let endpoint = try PostgresEndpoint.parse(try TestPostgres.server().url())
+        let client = PostgresClient(configuration: endpoint.clientConfiguration())
+        let runner = Task { await client.run() }
+        defer { runner.cancel() }
+        var lanes: [String: Int] = [:]
+        for try await (tenant, count) in try await client.query(PostgresQuery(unsafeSQL: "SELECT tenant, count(*)::int8 FROM \(schema).xero_webhookd_events GROUP BY tenant")).decode((String, Int64).self) {
+            lanes[tenant] = Int(count)
+        }
+        #expect(lanes == ["": 4, good.lowercased(): 4], "\(lanes.mapValues { $0 }.map { ($0.key.prefix(40), $0.value) })")
     }
 
     /// Two daemons' workers on one queue, one resource per pass and a sink that fails at first:

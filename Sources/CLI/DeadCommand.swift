@@ -122,7 +122,8 @@ package struct DeadCommand: ParsableCommand {
             let settings = try options.settings()
             if settings.queueBackend == .postgres { return try SharedQueueAdmin.perform(.deadAct(replay: replay, all: all, ids: ids), settings) }
             let store = DeadLetterStore(stateDirectory: settings.stateDirectory)
-            let wanted = all ? store.list().map(\.id) : ids
+            var seen = Set<String>()
+            let wanted = all ? store.list().map(\.id) : ids.filter { seen.insert($0).inserted }  // an id given twice is one letter
             let handled = try action(store, wanted)
             for id in wanted where !handled.contains(id) { printError("dead: no dead letter \(id)") }
             writeOut(Array("\(handled.count) \(done)\n".utf8))

@@ -34,7 +34,8 @@ enum SharedQueueAdmin {
         }
     }
 
-    /// How long one command may wait for the database before it gives up with the reason.
+    /// How long one step of a command (a query, a page, a transaction) may wait for the
+    /// database before the command gives up with the reason.
     static let limit = Duration.seconds(30)
 
     /// Carries out `request` and writes its output; exits 1 with one line when the database
@@ -43,41 +44,67 @@ enum SharedQueueAdmin {
         #if PostgreSQL
         switch request {
         case let .status(json):
-            let (status, location) = try with(request.command, settings, environment: environment) { queue in (try await queue.status(), queue.location) }
+            let (status, location) = try with(request.command, settings, environment: environment) { queue in
+                (try await bounded { try await queue.status() }, queue.location)
+            }
             writeOut(json ? statusJSON(status) + [UInt8(ascii: "\n")] : Array((statusLines(status, location: location).joined(separator: "\n") + "\n").utf8))
         case .dump:
+            // Page by page, each page bounded on its own: a reader that takes its time (a pager)
+            // or a long queue does not cut the dump short.
             try with(request.command, settings, environment: environment) { queue in
-                var out: [UInt8] = []
-                try await queue.eachEvent { id, record in
-                    out.append(contentsOf: QueuedEvent.dumpLine(sequence: UInt64(id), record: record))
-                    out.append(UInt8(ascii: "\n"))
-                    if out.count > 1 << 20 {
-                        writeOut(out)
-                        out.removeAll(keepingCapacity: true)
+                var after: Int64 = 0
+                while true {
+                    let page = try await bounded { [after] in try await queue.eventsPage(after: after) }
+                    guard let last = page.last else { return }
+                    var out: [UInt8] = []
+                    for (id, record) in page {
+                        out.append(contentsOf: QueuedEvent.dumpLine(sequence: UInt64(id), record: record))
+                        out.append(UInt8(ascii: "\n"))
                     }
+                    writeOut(out)
+                    after = last.0
                 }
-                writeOut(out)
             }
         case let .deadList(json):
-            let letters = try with(request.command, settings, environment: environment) { queue in try await queue.deadEvents() }
-            var out = ""
-            for letter in letters {
-                out += json ? deadListJSON(letter) + "\n" : "\(letter.id)\tattempts=\(letter.attempts)\ttenant=\(letter.tenant)\t\(letter.reason)\n"
+            let count = try with(request.command, settings, environment: environment) { queue in
+                var (before, count) = (Int64.max, 0)
+                while true {
+                    let page = try await bounded { [before] in try await queue.deadEventsPage(before: before) }
+                    guard let last = page.last else { return count }
+                    var out = ""
+                    for letter in page {
+                        out += json ? deadListJSON(letter) + "\n" : "\(letter.id)\tattempts=\(letter.attempts)\ttenant=\(letter.tenant)\t\(letter.reason)\n"
+                    }
+                    writeOut(Array(out.utf8))
+                    (before, count) = (last.id, count + page.count)
+                }
             }
-            if !json { out += "\(letters.count) dead letter\(letters.count == 1 ? "" : "s")\n" }
-            writeOut(Array(out.utf8))
+            if !json { writeOut(Array("\(count) dead letter\(count == 1 ? "" : "s")\n".utf8)) }
         case let .deadShow(id):
-            guard let number = Int64(id) else { throw failure("dead: no dead letter \(id)") }
-            let letters = try with(request.command, settings, environment: environment) { queue in try await queue.deadEvents(ids: [number]) }
+            guard let number = letterNumber(id) else { throw failure("dead: no dead letter \(id)") }
+            let letters = try with(request.command, settings, environment: environment) { queue in try await bounded { try await queue.deadEvents(ids: [number]) } }
             guard let letter = letters.first else { throw failure("dead: no dead letter \(id)") }
             writeOut(deadJSON(letter) + [UInt8(ascii: "\n")])
         case let .deadAct(replay, all, ids):
-            let numbers = ids.compactMap { Int64($0) }
-            let (wanted, handled) = try with(request.command, settings, environment: environment) { queue in
-                let wanted = all ? try await queue.deadEvents().map(\.id) : numbers
-                return (wanted, replay ? try await queue.replay(wanted) : try await queue.purge(wanted))
+            // With --all, a page at a time, each its own transaction (a replay is safe to stop
+            // between two); the ids given, in one.
+            var seen = Set<String>()
+            let ids = ids.filter { seen.insert($0).inserted }
+            let act: @Sendable (PostgresEventQueue, [Int64]) async throws -> [Int64] = { queue, numbers in
+                try await bounded { replay ? try await queue.replay(numbers) : try await queue.purge(numbers) }
             }
-            let missing = all ? wanted.filter { !handled.contains($0) }.map(String.init) : ids.filter { Int64($0).map { !handled.contains($0) } ?? true }
+            let handled = try with(request.command, settings, environment: environment) { queue in
+                guard all else { return try await act(queue, ids.compactMap(letterNumber)) }
+                var (before, handled) = (Int64.max, [Int64]())
+                while true {
+                    let page = try await bounded { [before] in try await queue.deadIDsPage(before: before) }
+                    guard let last = page.last else { return handled }
+                    handled += try await act(queue, page)
+                    before = last
+                }
+            }
+            // With --all, a letter a daemon replayed or purged meanwhile is no longer there: not missing.
+            let missing = all ? [] : ids.filter { letterNumber($0).map { !handled.contains($0) } ?? true }
             for id in missing { printError("dead: no dead letter \(id)") }
             writeOut(Array("\(handled.count) \(replay ? "queued for replay" : "purged")\n".utf8))
             if !missing.isEmpty { throw ExitCode.failure }
@@ -89,7 +116,8 @@ enum SharedQueueAdmin {
 
     #if PostgreSQL
     /// Runs `body` against the config's postgres queue; a database that refuses or does not
-    /// answer ends the command with one line naming it and why.
+    /// answer ends the command with one line naming it and why. `body` bounds each of its steps
+    /// at the database with `bounded`, not its own output.
     private static func with<T: Sendable>(_ command: String, _ settings: DaemonConfig, environment: [String: String],
                                           _ body: @escaping @Sendable (PostgresEventQueue) async throws -> T) throws -> T {
         guard let cluster = settings.cluster else {
@@ -103,7 +131,7 @@ enum SharedQueueAdmin {
                 // One connection first: a refusal is reported with its reason at once, where the
                 // pool's queries would wait out the limit while it tries again.
                 try await endpoint.probe(name: "xero-webhookd \(command)")
-                outcome = .success(try await Deadline.run(within: limit) { try await body(queue) })
+                outcome = .success(try await body(queue))
             } catch {
                 outcome = .failure(error)
             }
@@ -116,6 +144,16 @@ enum SharedQueueAdmin {
             let reason = (error as? Deadline.TimedOut)?.description ?? PostgresErrorText.describe(error)
             throw failure("\(command): the postgres queue at \(queue.location): \(reason)")
         }
+    }
+
+    /// One step at the database, given up after `limit`.
+    private static func bounded<T: Sendable>(_ step: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await Deadline.run(within: limit, step)
+    }
+
+    /// A dead letter's number as `dead list` prints it (not `03` or `+3`).
+    static func letterNumber(_ id: String) -> Int64? {
+        Int64(id).flatMap { String($0) == id ? $0 : nil }
     }
 
     static func statusLines(_ status: PostgresEventQueue.Status, location: String) -> [String] {
@@ -146,15 +184,15 @@ enum SharedQueueAdmin {
 
     /// `dead show`: the disk store's letter shape, with the tenant and the table's numbers.
     static func deadJSON(_ letter: PostgresEventQueue.DeadEvent) -> [UInt8] {
-        let item = letter.item
+        let queued = letter.queued
         var out = Array(#"{"id":"#.utf8) + JSONText.quoted(String(letter.id))
-        out += Array(#","sequence":\#(letter.id),"eventId":"#.utf8) + JSONText.quoted(item?.eventID ?? "")
+        out += Array(#","sequence":\#(letter.id),"eventId":"#.utf8) + JSONText.quoted(eventID(queued))
         out += Array(#","tenant":"#.utf8) + JSONText.quoted(letter.tenant)
-        out += Array(#","receivedAt":"#.utf8) + JSONText.quoted(item?.receivedAt ?? "")
+        out += Array(#","receivedAt":"#.utf8) + JSONText.quoted(queued?.receivedAt ?? "")
         out += Array(#","attempts":\#(letter.attempts),"deadAt":\#(letter.diedAt),"lastError":"#.utf8) + JSONText.quoted(letter.reason)
-        if let item {
+        if let queued {
             out += Array(#","event":"#.utf8)
-            JSONText.appendCompacted(item.event, to: &out)
+            JSONText.appendCompacted(queued.event, to: &out)
         } else {
             out += Array(#","undecodable":true,"base64":"#.utf8) + JSONText.quoted(Data(letter.record).base64EncodedString())
         }
@@ -162,9 +200,16 @@ enum SharedQueueAdmin {
         return out
     }
 
+    /// One line of `dead list --json`.
     static func deadListJSON(_ letter: PostgresEventQueue.DeadEvent) -> String {
         func q(_ text: String) -> String { String(decoding: JSONText.quoted(text), as: UTF8.self) }
-        return #"{"id":\#(q(String(letter.id))),"sequence":\#(letter.id),"eventId":\#(q(letter.item?.eventID ?? "")),"tenant":\#(q(letter.tenant)),"attempts":\#(letter.attempts),"deadAtMs":\#(letter.diedAt),"lastError":\#(q(letter.reason))}"#
+        return #"{"id":\#(q(String(letter.id))),"sequence":\#(letter.id),"eventId":\#(q(eventID(letter.queued))),"tenant":\#(q(letter.tenant)),"attempts":\#(letter.attempts),"deadAtMs":\#(letter.diedAt),"lastError":\#(q(letter.reason))}"#
+    }
+
+    /// The event's id as the worker gives it ("" when the record does not decode).
+    private static func eventID(_ queued: QueuedEvent?) -> String {
+        guard let queued else { return "" }
+        return queued.eventID ?? EventID.of(queued.event) ?? ""
     }
     #endif
 }

@@ -1,4 +1,5 @@
 import DiskQueue
+import EventRecord
 import Foundation
 import PostgresNIO
 import PostgresSupport
@@ -38,8 +39,9 @@ extension PostgresEventQueue {
         package var reason: String
         package var record: [UInt8]
 
-        /// The event's id and `receivedAt` as the record holds them (empty when it does not decode).
-        package var item: QueuedItem? { try? QueuedItem.decode(QueueRecord(sequence: UInt64(max(id, 0)), payload: record)) }
+        /// The record as the receiver wrote it; nil when it is not a queue record at all. (An
+        /// event the worker could not read, say without a resourceId, still has one.)
+        package var queued: QueuedEvent? { try? QueuedEvent.decode(record) }
     }
 
     package func status() async throws -> Status {
@@ -56,9 +58,8 @@ extension PostgresEventQueue {
             let oldest = try await connection.query(PostgresQuery(unsafeSQL: """
                 SELECT id, record FROM \(events) ORDER BY received_at, id LIMIT 1
                 """), logger: logger)
-            for try await (id, record) in oldest.decode((Int64, ByteBuffer).self) {
-                let item = try? QueuedItem.decode(QueueRecord(sequence: UInt64(id), payload: Array(buffer: record)))
-                status.oldestPendingReceivedAt = item?.receivedAt
+            for try await (_, record) in oldest.decode((Int64, ByteBuffer).self) {
+                status.oldestPendingReceivedAt = (try? QueuedEvent.decode(Array(buffer: record)))?.receivedAt
             }
             let buried = try await connection.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(dead)"), logger: logger)
             for try await count in buried.decode(Int64.self) { status.deadLetters = Int(count) }
@@ -77,19 +78,10 @@ extension PostgresEventQueue {
         }
     }
 
-    /// Every waiting event, oldest id first, handed to `each` in pages (the table may be large).
-    package func eachEvent(_ each: (Int64, [UInt8]) throws -> Void) async throws {
+    /// Up to 1000 waiting events with ids above `after`, lowest first (`queue dump` pages
+    /// through a queue of any length).
+    package func eventsPage(after: Int64) async throws -> [(Int64, [UInt8])] {
         try await migrateIfNeeded()
-        var after: Int64 = 0
-        while true {
-            let page = try await eventsPage(after: after)
-            for (id, record) in page { try each(id, record) }
-            guard let last = page.last else { return }
-            after = last.0
-        }
-    }
-
-    private func eventsPage(after: Int64) async throws -> [(Int64, [UInt8])] {
         let (events, logger) = (self.events, self.logger)
         var bindings = PostgresBindings()
         bindings.append(after)
@@ -103,18 +95,43 @@ extension PostgresEventQueue {
         }
     }
 
-    /// The dead letters, newest first; `ids` limits them to those ids.
-    package func deadEvents(ids: [Int64]? = nil) async throws -> [DeadEvent] {
+    /// Up to 1000 dead letters with ids below `before`, highest (latest received) first.
+    package func deadEventsPage(before: Int64) async throws -> [DeadEvent] {
+        try await deadEvents(where: "id < $1", before, limit: 1000)
+    }
+
+    /// The ids of up to 1000 dead letters below `before`, highest first.
+    package func deadIDsPage(before: Int64) async throws -> [Int64] {
         try await migrateIfNeeded()
         let (dead, logger) = (self.dead, self.logger)
         var bindings = PostgresBindings()
-        bindings.append(ids ?? [])
-        let filter = ids == nil ? "" : "WHERE id = ANY($1::bigint[])"
+        bindings.append(before)
+        return try await PostgresSession.with(client, idempotent: true) { connection in
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: """
+                SELECT id FROM \(dead) WHERE id < $1 ORDER BY id DESC LIMIT 1000
+                """, binds: bindings), logger: logger)
+            var ids: [Int64] = []
+            for try await id in rows.decode(Int64.self) { ids.append(id) }
+            return ids
+        }
+    }
+
+    /// The dead letters with these ids, highest first.
+    package func deadEvents(ids: [Int64]) async throws -> [DeadEvent] {
+        try await deadEvents(where: "id = ANY($1::bigint[])", ids, limit: nil)
+    }
+
+    private func deadEvents(where filter: String, _ value: some PostgresNonThrowingEncodable & Sendable, limit: Int?) async throws -> [DeadEvent] {
+        try await migrateIfNeeded()
+        let (dead, logger) = (self.dead, self.logger)
+        var bindings = PostgresBindings()
+        bindings.append(value)
+        let limited = limit.map { " LIMIT \($0)" } ?? ""
         return try await PostgresSession.with(client, idempotent: true) { connection in
             let rows = try await connection.query(PostgresQuery(unsafeSQL: """
                 SELECT id, tenant, attempts, (extract(epoch FROM died_at) * 1000)::int8, reason, record FROM \(dead)
-                \(filter) ORDER BY died_at DESC, id DESC
-                """, binds: ids == nil ? PostgresBindings() : bindings), logger: logger)
+                WHERE \(filter) ORDER BY id DESC\(limited)
+                """, binds: bindings), logger: logger)
             var letters: [DeadEvent] = []
             for try await (id, tenant, attempts, diedAt, reason, record) in rows.decode((Int64, String, Int32, Int64, String, ByteBuffer).self) {
                 letters.append(DeadEvent(id: id, tenant: tenant, attempts: Int(attempts), diedAt: diedAt, reason: reason, record: Array(buffer: record)))

@@ -202,6 +202,58 @@ struct SharedQueueCommandTests {
         #expect(status.stderr.contains("nosuchrole") && status.stderr.contains("SQLSTATE 28000"), "the reason names the role: \(status.stderr)")
         #expect(!status.stderr.contains("hunter2secret") && !status.stdout.contains("hunter2secret"))
     }
+
+    /// More events and dead letters than one page (1000): `queue dump`, `dead list` and
+    /// `dead replay --all` go through all of them, each page bounded on its own. Records the
+    /// worker cannot read (a tenantId that is a number, no resourceId) still show the time
+    /// they were received and their event id. Ids are taken as `dead list` prints them.
+    @Test func everyPageOfALargeQueueIsListedAndReplayed() async throws {
+        let server = try TestPostgres.server()
+        let schema = TestPostgres.uniqueTable("pagescli")
+        _ = try await ClusterOperatorTests.sql(server.url(), "CREATE SCHEMA \(schema)")
+        let dir = try TemporaryDirectory("shared-pages-cli")
+        defer { dir.remove() }
+        let admin = try Self.adminConfig(dir, url: server.url(), schema: schema)
+        #expect(try await Self.cli(["queue", "status", "--config", admin], in: dir).stdout.contains("pending: 0\n"))  // creates the tables
+        let (events, dead) = ("\(schema).xero_webhookd_events", "\(schema).xero_webhookd_dead_events")
+        _ = try await ClusterOperatorTests.sql(server.url(), """
+            INSERT INTO \(events) (tenant, record)
+            VALUES ('', convert_to('{"receivedAt":"2026-11-30T00:00:00.000Z","event":{"tenantId":42,"eventType":"UPDATE"}}', 'UTF8'))
+            """)
+        let record = #"format('{"receivedAt":"2026-12-01T00:00:00.000Z","event":{"resourceId":"r-%s","tenantId":"t-1","eventCategory":"INVOICE","eventType":"UPDATE"}}', n)"#
+        _ = try await ClusterOperatorTests.sql(server.url(), "INSERT INTO \(events) (tenant, record) SELECT 't-1', convert_to(\(record), 'UTF8') FROM generate_series(1, 2500) n")
+        _ = try await ClusterOperatorTests.sql(server.url(), """
+            INSERT INTO \(dead) (id, tenant, record, received_at, attempts, reason)
+            SELECT 100000 + n, 't-1', convert_to(\(record), 'UTF8'), now(), 3, 'Xero answered 500' FROM generate_series(1, 2500) n
+            UNION ALL
+            SELECT 7, 't-1', convert_to('{"receivedAt":"2026-11-30T00:00:00.000Z","event":{"tenantId":"t-1","eventType":"UPDATE"}}', 'UTF8'), now(), 1, 'no resourceId'
+            """)
+
+        let status = try await Self.cli(["queue", "status", "--config", admin], in: dir)
+        #expect(status.stdout.contains("pending: 2501\n") && status.stdout.contains("oldest pending received: 2026-11-30T00:00:00.000Z"), "\(status.stdout)")
+        let dump = try await Self.cli(["queue", "dump", "--config", admin], in: dir)
+        let sequences = dump.stdout.split(separator: "\n").compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["sequence"] as? Int
+        }
+        #expect(dump.status == 0 && sequences.count == 2501 && sequences == sequences.sorted() && Set(sequences).count == 2501, "\(dump.stderr)")
+
+        let list = try await Self.cli(["dead", "list", "--config", admin], in: dir)
+        let ids = list.stdout.split(separator: "\n").dropLast().map { String($0.prefix { $0 != "\t" }) }
+        #expect(list.status == 0 && list.stdout.hasSuffix("\n2501 dead letters\n"), "\(list.stdout.suffix(200))")
+        #expect(ids.count == 2501 && Set(ids).count == 2501 && ids.first == "102500" && ids.last == "7")
+        let show = try await Self.cli(["dead", "show", "7", "--config", admin], in: dir)
+        let shown = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any], "\(show)")
+        #expect(shown["receivedAt"] as? String == "2026-11-30T00:00:00.000Z" && (shown["eventId"] as? String)?.count == 32, "\(show.stdout)")
+        #expect(try await Self.cli(["dead", "show", "07", "--config", admin], in: dir).status == 1)
+
+        let purge = try await Self.cli(["dead", "purge", "7", "7", "--config", admin], in: dir)
+        #expect(purge.status == 0 && purge.stdout == "1 purged\n" && purge.stderr.isEmpty, "\(purge)")
+        let replay = try await Self.cli(["dead", "replay", "--all", "--config", admin], in: dir)
+        #expect(replay.status == 0 && replay.stdout == "2500 queued for replay\n", "\(replay)")
+        #expect(try await ClusterOperatorTests.sql(server.url(), "SELECT count(*) FROM \(dead)") == 0)
+        #expect(try await ClusterOperatorTests.sql(server.url(), "SELECT count(*) FROM \(events)") == 5001)
+    }
+
     /// A node switched from the disk queue to the postgres queue while its disk queue still held
     /// accepted events: nothing reads them any more, so the daemon says so at start, with where.
     @Test func switchingToThePostgresQueueWithEventsLeftOnDiskIsReported() async throws {

@@ -137,13 +137,16 @@ extension PostgresEventQueue {
         }
     }
 
-    /// Makes every lane waiting out a pause due now; returns how many.
+    /// Makes every lane waiting out a pause due now; returns how many. The lanes are locked in
+    /// the order an append locks them (by tenant), so the two cannot deadlock.
     @discardableResult
     func duePausedLanes() async throws -> Int {
         let (lanes, logger) = (self.lanes, self.logger)
         return try await PostgresSession.with(client, idempotent: true) { connection in
             let rows = try await connection.query(PostgresQuery(unsafeSQL: """
-                UPDATE \(lanes) SET not_before = clock_timestamp() WHERE not_before > clock_timestamp() AND reason LIKE 'paused: %' RETURNING tenant
+                UPDATE \(lanes) SET not_before = clock_timestamp() WHERE tenant IN (
+                    SELECT tenant FROM \(lanes) WHERE not_before > clock_timestamp() AND reason LIKE 'paused: %' ORDER BY tenant FOR UPDATE)
+                RETURNING tenant
                 """), logger: logger)
             var count = 0
             for try await _ in rows { count += 1 }

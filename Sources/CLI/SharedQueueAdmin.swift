@@ -52,13 +52,13 @@ enum SharedQueueAdmin {
             // Page by page, each page bounded on its own: a reader that takes its time (a pager)
             // or a long queue does not cut the dump short.
             try with(request.command, settings, environment: environment) { queue in
-                var after: Int64 = 0
+                var after: Int64? = nil
                 while true {
                     let page = try await bounded { [after] in try await queue.eventsPage(after: after) }
                     guard let last = page.last else { return }
                     var out: [UInt8] = []
                     for (id, record) in page {
-                        out.append(contentsOf: QueuedEvent.dumpLine(sequence: UInt64(id), record: record))
+                        out.append(contentsOf: QueuedEvent.dumpLine(sequence: id, record: record))
                         out.append(UInt8(ascii: "\n"))
                     }
                     writeOut(out)
@@ -67,7 +67,7 @@ enum SharedQueueAdmin {
             }
         case let .deadList(json):
             let count = try with(request.command, settings, environment: environment) { queue in
-                var (before, count) = (Int64.max, 0)
+                var (before, count): (Int64?, Int) = (nil, 0)
                 while true {
                     let page = try await bounded { [before] in try await queue.deadEventsPage(before: before) }
                     guard let last = page.last else { return count }
@@ -86,8 +86,9 @@ enum SharedQueueAdmin {
             guard let letter = letters.first else { throw failure("dead: no dead letter \(id)") }
             writeOut(deadJSON(letter) + [UInt8(ascii: "\n")])
         case let .deadAct(replay, all, ids):
-            // With --all, a page at a time, each its own transaction (a replay is safe to stop
-            // between two); the ids given, in one.
+            // With --all, a page at a time, lowest id first (replayed letters keep the order they
+            // came in), each its own transaction (a replay is safe to stop between two); the ids
+            // given, in one.
             var seen = Set<String>()
             let ids = ids.filter { seen.insert($0).inserted }
             let act: @Sendable (PostgresEventQueue, [Int64]) async throws -> [Int64] = { queue, numbers in
@@ -95,12 +96,12 @@ enum SharedQueueAdmin {
             }
             let handled = try with(request.command, settings, environment: environment) { queue in
                 guard all else { return try await act(queue, ids.compactMap(letterNumber)) }
-                var (before, handled) = (Int64.max, [Int64]())
+                var (after, handled): (Int64?, [Int64]) = (nil, [])
                 while true {
-                    let page = try await bounded { [before] in try await queue.deadIDsPage(before: before) }
+                    let page = try await bounded { [after] in try await queue.deadIDsPage(after: after) }
                     guard let last = page.last else { return handled }
                     handled += try await act(queue, page)
-                    before = last
+                    after = last
                 }
             }
             // With --all, a letter a daemon replayed or purged meanwhile is no longer there: not missing.

@@ -62,7 +62,7 @@ package struct QueuedEvent: Sendable, Equatable {
     /// indented delivery (the queue itself keeps the bytes as received). A record that is not a
     /// JSON object (damaged, or written by something else) is shown as
     /// `{"sequence":S,"undecodable":true,"base64":"…"}`, still one line.
-    package static func dumpLine(sequence: UInt64, record: [UInt8]) -> [UInt8] {
+    package static func dumpLine(sequence: some BinaryInteger, record: [UInt8]) -> [UInt8] {
         var out: [UInt8] = Array(#"{"sequence":"#.utf8)
         out.append(contentsOf: String(sequence).utf8)
         guard let root = try? JSONParser.parse(record), root.isObject else {  // shown as it is, not fixed

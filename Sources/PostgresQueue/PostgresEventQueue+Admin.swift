@@ -78,16 +78,15 @@ extension PostgresEventQueue {
         }
     }
 
-    /// Up to 1000 waiting events with ids above `after`, lowest first (`queue dump` pages
-    /// through a queue of any length).
-    package func eventsPage(after: Int64) async throws -> [(Int64, [UInt8])] {
+    /// Up to 1000 waiting events with ids above `after` (every id when nil), lowest first
+    /// (`queue dump` pages through a queue of any length).
+    package func eventsPage(after: Int64?) async throws -> [(Int64, [UInt8])] {
         try await migrateIfNeeded()
         let (events, logger) = (self.events, self.logger)
-        var bindings = PostgresBindings()
-        bindings.append(after)
+        let (filter, bindings) = Self.cursor("id > $1", after)
         return try await PostgresSession.with(client, idempotent: true) { connection in
             let rows = try await connection.query(PostgresQuery(unsafeSQL: """
-                SELECT id, record FROM \(events) WHERE id > $1 ORDER BY id LIMIT 1000
+                SELECT id, record FROM \(events) \(filter) ORDER BY id LIMIT 1000
                 """, binds: bindings), logger: logger)
             var page: [(Int64, [UInt8])] = []
             for try await (id, record) in rows.decode((Int64, ByteBuffer).self) { page.append((id, Array(buffer: record))) }
@@ -95,20 +94,22 @@ extension PostgresEventQueue {
         }
     }
 
-    /// Up to 1000 dead letters with ids below `before`, highest (latest received) first.
-    package func deadEventsPage(before: Int64) async throws -> [DeadEvent] {
-        try await deadEvents(where: "id < $1", before, limit: 1000)
+    /// Up to 1000 dead letters with ids below `before` (every id when nil), highest (latest
+    /// received) first.
+    package func deadEventsPage(before: Int64?) async throws -> [DeadEvent] {
+        let (filter, bindings) = Self.cursor("id < $1", before)
+        return try await deadEvents(filter, bindings, limit: 1000)
     }
 
-    /// The ids of up to 1000 dead letters below `before`, highest first.
-    package func deadIDsPage(before: Int64) async throws -> [Int64] {
+    /// The ids of up to 1000 dead letters above `after` (every id when nil), lowest first:
+    /// replayed in pages in this order, the letters keep the order they were received in.
+    package func deadIDsPage(after: Int64?) async throws -> [Int64] {
         try await migrateIfNeeded()
         let (dead, logger) = (self.dead, self.logger)
-        var bindings = PostgresBindings()
-        bindings.append(before)
+        let (filter, bindings) = Self.cursor("id > $1", after)
         return try await PostgresSession.with(client, idempotent: true) { connection in
             let rows = try await connection.query(PostgresQuery(unsafeSQL: """
-                SELECT id FROM \(dead) WHERE id < $1 ORDER BY id DESC LIMIT 1000
+                SELECT id FROM \(dead) \(filter) ORDER BY id LIMIT 1000
                 """, binds: bindings), logger: logger)
             var ids: [Int64] = []
             for try await id in rows.decode(Int64.self) { ids.append(id) }
@@ -116,21 +117,29 @@ extension PostgresEventQueue {
         }
     }
 
-    /// The dead letters with these ids, highest first.
-    package func deadEvents(ids: [Int64]) async throws -> [DeadEvent] {
-        try await deadEvents(where: "id = ANY($1::bigint[])", ids, limit: nil)
+    /// `WHERE condition` on `value`, or nothing (the first page) when there is none.
+    private static func cursor(_ condition: String, _ value: Int64?) -> (String, PostgresBindings) {
+        var bindings = PostgresBindings()
+        guard let value else { return ("", bindings) }
+        bindings.append(value)
+        return ("WHERE " + condition, bindings)
     }
 
-    private func deadEvents(where filter: String, _ value: some PostgresNonThrowingEncodable & Sendable, limit: Int?) async throws -> [DeadEvent] {
+    /// The dead letters with these ids, highest first.
+    package func deadEvents(ids: [Int64]) async throws -> [DeadEvent] {
+        var bindings = PostgresBindings()
+        bindings.append(ids)
+        return try await deadEvents("WHERE id = ANY($1::bigint[])", bindings, limit: nil)
+    }
+
+    private func deadEvents(_ filter: String, _ bindings: PostgresBindings, limit: Int?) async throws -> [DeadEvent] {
         try await migrateIfNeeded()
         let (dead, logger) = (self.dead, self.logger)
-        var bindings = PostgresBindings()
-        bindings.append(value)
         let limited = limit.map { " LIMIT \($0)" } ?? ""
         return try await PostgresSession.with(client, idempotent: true) { connection in
             let rows = try await connection.query(PostgresQuery(unsafeSQL: """
                 SELECT id, tenant, attempts, (extract(epoch FROM died_at) * 1000)::int8, reason, record FROM \(dead)
-                WHERE \(filter) ORDER BY id DESC\(limited)
+                \(filter) ORDER BY id DESC\(limited)
                 """, binds: bindings), logger: logger)
             var letters: [DeadEvent] = []
             for try await (id, tenant, attempts, diedAt, reason, record) in rows.decode((Int64, String, Int32, Int64, String, ByteBuffer).self) {

@@ -90,8 +90,11 @@ package final class PostgresEventQueue: EventStore, QueueCounting, Sendable {
     /// Xero sent it again, where the disk queue accepts it. The worker dead-letters it there,
     /// or fetches it under the tenantId its record holds.
     static func lane(of tenant: String) -> String {
-        guard tenant.utf8.count <= 255, tenant.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else { return "" }
-        return tenant.lowercased()
+        // Checked in lower case: the worker keys a tenant by its lower case, and some letters
+        // (the Kelvin sign) have an ASCII one; their events wait in that tenant's lane.
+        let lane = tenant.lowercased()
+        guard lane.utf8.count <= 255, lane.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else { return "" }
+        return lane
     }
 
     /// A delivery waiting for its events to be committed.

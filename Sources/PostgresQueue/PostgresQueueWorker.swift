@@ -187,6 +187,10 @@ package final class PostgresQueueWorker: SharedQueueWorker {
         for event in stored {
             byID[event.id] = event
             let item: QueuedItem
+            guard event.id > 0 else {  // a row an operator inserted by hand: the queue numbers its rows from 1
+                bury(event.id, "id \(event.id) is not one the queue gives", into: &settlement)
+                continue
+            }
             do {
                 item = try QueuedItem.decode(QueueRecord(sequence: UInt64(event.id), payload: event.record))
             } catch {

@@ -198,6 +198,13 @@ struct PostgresQueueTests {
             }
             #expect((try? result.get())?.count == 2, "tenant of \(tenant.utf8.count) bytes: \(result)")
         }
+        // A Kelvin sign's lower case is an ASCII k: the worker keys this event as the tenant
+        // ending in k, so it waits in that tenant's lane, behind that tenant's other events.
+        let kelvin = await withCheckedContinuation { continuation in
+            queue.append([Self.record(tenant: "x", resource: "bbbbbbbb-0000-0000-0000-000000000003", type: "UPDATE")],
+                         tenants: ["aaaaaaaa-0000-0000-0000-00000000A00\u{212A}"]) { continuation.resume(returning: $0) }
+        }
+        #expect((try? kelvin.get())?.count == 1)
         let endpoint = try PostgresEndpoint.parse(try TestPostgres.server().url())
         let client = PostgresClient(configuration: endpoint.clientConfiguration())
         let runner = Task { await client.run() }
@@ -206,7 +213,7 @@ struct PostgresQueueTests {
         for try await (tenant, count) in try await client.query(PostgresQuery(unsafeSQL: "SELECT tenant, count(*)::int8 FROM \(schema).xero_webhookd_events GROUP BY tenant")).decode((String, Int64).self) {
             lanes[tenant] = Int(count)
         }
-        #expect(lanes == ["": 4, good.lowercased(): 4], "\(lanes.mapValues { $0 }.map { ($0.key.prefix(40), $0.value) })")
+        #expect(lanes == ["": 4, good.lowercased(): 4, "aaaaaaaa-0000-0000-0000-00000000a00k": 1], "\(lanes.mapValues { $0 }.map { ($0.key.prefix(40), $0.value) })")
     }
 
     /// Two daemons' workers on one queue, one resource per pass and a sink that fails at first:
@@ -256,15 +263,22 @@ struct PostgresQueueTests {
         let queue = try await Self.queue(schema: schema)
         let poison = QueuedEvent(receivedAt: "2026-11-29T01:00:01.000Z", eventSequence: nil, event: Array(#"{"resourceId":"x"}"#.utf8)).encoded()
         _ = await Self.append(queue, [poison, Self.record(tenant: "t-a", resource: "r-1", type: "UPDATE")])
+        // A row an operator put in by hand, with an id the queue never gives (it would not fit
+        // the worker's sequence numbers): buried with the reason, not a crash.
+        _ = try await ClusterOperatorTests.sql(TestPostgres.server().url(), """
+            INSERT INTO \(schema).xero_webhookd_events (id, tenant, record)
+            SELECT -5, 't-b', record FROM \(schema).xero_webhookd_events WHERE tenant = 't-a'
+            """)
+        _ = try await ClusterOperatorTests.sql(TestPostgres.server().url(), "INSERT INTO \(schema).xero_webhookd_lanes (tenant) VALUES ('t-b')")
         let sink = WatchingSink()
         sink.failNext(1000)
         let worker = PostgresQueueWorker(queue: queue, fetcher: EventsOnlyFetcher(), sink: sink, configuration: Self.configuration(maxAttempts: 3),
                                          lease: .seconds(5))
         worker.start()
-        #expect(try await eventually { try await Self.count(schema, "xero_webhookd_dead_events") == 2 })
+        #expect(try await eventually { try await Self.count(schema, "xero_webhookd_dead_events") == 3 })
         await worker.stop()
         #expect(try await Self.count(schema, "xero_webhookd_events") == 0)
-        #expect(worker.statusSnapshot.deadLettered == 2)
+        #expect(worker.statusSnapshot.deadLettered == 3)
         // The reasons, and three attempts for the event the sink refused.
         let endpoint = try PostgresEndpoint.parse(try TestPostgres.server().url())
         let client = PostgresClient(configuration: endpoint.clientConfiguration())
@@ -276,6 +290,7 @@ struct PostgresQueueTests {
         runner.cancel()
         #expect(reasons["t-a"]?.0 == 3 && reasons["t-a"]?.1.contains("the user's system is down") == true, "\(reasons)")
         #expect(reasons[""]?.1.contains("tenantId") == true, "\(reasons)")
+        #expect(reasons["t-b"]?.1.contains("id -5 is not one the queue gives") == true, "\(reasons)")
         await queue.close()
     }
 

@@ -220,27 +220,34 @@ struct SharedQueueCommandTests {
             INSERT INTO \(events) (tenant, record)
             VALUES ('', convert_to('{"receivedAt":"2026-11-30T00:00:00.000Z","event":{"tenantId":42,"eventType":"UPDATE"}}', 'UTF8'))
             """)
-        let record = #"format('{"receivedAt":"2026-12-01T00:00:00.000Z","event":{"resourceId":"r-%s","tenantId":"t-1","eventCategory":"INVOICE","eventType":"UPDATE"}}', n)"#
-        _ = try await ClusterOperatorTests.sql(server.url(), "INSERT INTO \(events) (tenant, record) SELECT 't-1', convert_to(\(record), 'UTF8') FROM generate_series(1, 2500) n")
+        func record(_ resource: String) -> String {
+            #"convert_to(format('{"receivedAt":"2026-12-01T00:00:00.000Z","event":{"resourceId":"%s","tenantId":"t-1","eventCategory":"INVOICE","eventType":"UPDATE"}}', \#(resource)), 'UTF8')"#
+        }
+        _ = try await ClusterOperatorTests.sql(server.url(), "INSERT INTO \(events) (tenant, record) SELECT 't-1', \(record("'r-' || n")) FROM generate_series(1, 2500) n")
+        // Ids at the ends of bigint's range (an operator's rows, or a sequence's last values).
+        _ = try await ClusterOperatorTests.sql(server.url(), "INSERT INTO \(events) (id, tenant, record) VALUES (-5, 't-1', \(record("'r-neg'")))")
         _ = try await ClusterOperatorTests.sql(server.url(), """
             INSERT INTO \(dead) (id, tenant, record, received_at, attempts, reason)
-            SELECT 100000 + n, 't-1', convert_to(\(record), 'UTF8'), now(), 3, 'Xero answered 500' FROM generate_series(1, 2500) n
+            SELECT 100000 + n, 't-1', \(record("'d-' || n")), now(), 3, 'Xero answered 500' FROM generate_series(1, 2500) n
             UNION ALL
             SELECT 7, 't-1', convert_to('{"receivedAt":"2026-11-30T00:00:00.000Z","event":{"tenantId":"t-1","eventType":"UPDATE"}}', 'UTF8'), now(), 1, 'no resourceId'
+            UNION ALL SELECT 9223372036854775807, 't-1', \(record("'e-max'")), now(), 3, 'Xero answered 500'
+            UNION ALL SELECT -3, 't-1', \(record("'e-neg'")), now(), 3, 'Xero answered 500'
             """)
 
         let status = try await Self.cli(["queue", "status", "--config", admin], in: dir)
-        #expect(status.stdout.contains("pending: 2501\n") && status.stdout.contains("oldest pending received: 2026-11-30T00:00:00.000Z"), "\(status.stdout)")
+        #expect(status.stdout.contains("pending: 2502\n") && status.stdout.contains("oldest pending received: 2026-11-30T00:00:00.000Z"), "\(status.stdout)")
         let dump = try await Self.cli(["queue", "dump", "--config", admin], in: dir)
         let sequences = dump.stdout.split(separator: "\n").compactMap { line in
             (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["sequence"] as? Int
         }
-        #expect(dump.status == 0 && sequences.count == 2501 && sequences == sequences.sorted() && Set(sequences).count == 2501, "\(dump.stderr)")
+        #expect(dump.status == 0 && sequences.count == 2502 && sequences == sequences.sorted() && Set(sequences).count == 2502, "\(dump.stderr)")
+        #expect(sequences.first == -5)
 
         let list = try await Self.cli(["dead", "list", "--config", admin], in: dir)
         let ids = list.stdout.split(separator: "\n").dropLast().map { String($0.prefix { $0 != "\t" }) }
-        #expect(list.status == 0 && list.stdout.hasSuffix("\n2501 dead letters\n"), "\(list.stdout.suffix(200))")
-        #expect(ids.count == 2501 && Set(ids).count == 2501 && ids.first == "102500" && ids.last == "7")
+        #expect(list.status == 0 && list.stdout.hasSuffix("\n2503 dead letters\n"), "\(list.stdout.suffix(200))")
+        #expect(ids.count == 2503 && Set(ids).count == 2503 && ids.first == "9223372036854775807" && ids.last == "-3", "\(ids.prefix(3)) … \(ids.suffix(3))")
         let show = try await Self.cli(["dead", "show", "7", "--config", admin], in: dir)
         let shown = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any], "\(show)")
         #expect(shown["receivedAt"] as? String == "2026-11-30T00:00:00.000Z" && (shown["eventId"] as? String)?.count == 32, "\(show.stdout)")
@@ -249,9 +256,17 @@ struct SharedQueueCommandTests {
         let purge = try await Self.cli(["dead", "purge", "7", "7", "--config", admin], in: dir)
         #expect(purge.status == 0 && purge.stdout == "1 purged\n" && purge.stderr.isEmpty, "\(purge)")
         let replay = try await Self.cli(["dead", "replay", "--all", "--config", admin], in: dir)
-        #expect(replay.status == 0 && replay.stdout == "2500 queued for replay\n", "\(replay)")
+        #expect(replay.status == 0 && replay.stdout == "2502 queued for replay\n", "\(replay)")
         #expect(try await ClusterOperatorTests.sql(server.url(), "SELECT count(*) FROM \(dead)") == 0)
-        #expect(try await ClusterOperatorTests.sql(server.url(), "SELECT count(*) FROM \(events)") == 5001)
+        #expect(try await ClusterOperatorTests.sql(server.url(), "SELECT count(*) FROM \(events)") == 5004)
+        // In the order they came in (the letters' ids), across pages: d-1 first, d-2500 last.
+        let outOfOrder = try await ClusterOperatorTests.sql(server.url(), """
+            SELECT count(*) FROM (
+                SELECT substring(convert_from(record, 'UTF8') from '"d-([0-9]+)"')::int AS n, row_number() OVER (ORDER BY id) AS k
+                FROM \(events) WHERE convert_from(record, 'UTF8') LIKE '%"d-%') replayed
+            WHERE n <> k
+            """)
+        #expect(outOfOrder == 0, "replayed letters out of the order they came in")
     }
 
     /// A node switched from the disk queue to the postgres queue while its disk queue still held

@@ -125,7 +125,7 @@ enum SharedQueueAdmin {
             throw configFailure(ConfigError("queue.backend", "postgres needs a cluster section (cluster.postgresURL)"))
         }
         let endpoint = try readingConfig { () throws(ConfigError) in try cluster.endpoint(environment: environment).endpoint }
-        let queue = PostgresEventQueue(endpoint: endpoint, schema: cluster.schema, sessionName: "xero-webhookd \(command)")
+        let queue = PostgresEventQueue(endpoint: endpoint, schema: cluster.schema, sessionName: "xero-webhookd \(command)", createsTables: false)
         let result: Result<T, any Error> = runBlocking {
             let outcome: Result<T, any Error>
             do {

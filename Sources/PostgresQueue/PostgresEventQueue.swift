@@ -39,9 +39,14 @@ package final class PostgresEventQueue: EventStore, QueueCounting, Sendable {
     /// How long a delivery's append may take before the receiver answers 503.
     let appendLimit: Duration
 
+    /// Whether it creates or migrates its tables when they are not there (a daemon) or says so
+    /// (an operator's command: a wrong URL or schema should not answer "pending: 0").
+    let createsTables: Bool
+
     /// - Parameter schema: where the tables are (nil: the search path's first schema).
     package init(endpoint: PostgresEndpoint, schema: String? = nil, statementLimit: Duration = .seconds(10),
-                 appendLimit: Duration = .seconds(4), sessionName: String = "xero-webhookd") {
+                 appendLimit: Duration = .seconds(4), sessionName: String = "xero-webhookd", createsTables: Bool = true) {
+        self.createsTables = createsTables
         let client = PostgresClient(configuration: endpoint.clientConfiguration(connections: 4, settings: PostgresEndpoint.shortWaits, name: sessionName))
         self.client = client
         self.statementLimit = statementLimit
@@ -217,8 +222,33 @@ package final class PostgresEventQueue: EventStore, QueueCounting, Sendable {
 
     // MARK: Tables
 
+    /// The queue's tables are not in the database (an operator's command, which does not create them).
+    package struct MissingTables: Error, CustomStringConvertible {
+        let tables: [String]
+        package var description: String {
+            "no table \(tables.joined(separator: ", ")) there: no daemon with queue.backend postgres has used this database and schema "
+                + "(cluster.postgresURL, and the schema of cluster.tokenTable) yet"
+        }
+    }
+
     func migrateIfNeeded() async throws {
         if migrated.withLock({ $0 }) { return }
+        if !createsTables {
+            let (tables, logger) = ([events, lanes, dead], self.logger)
+            var bindings = PostgresBindings()
+            bindings.append(tables)
+            let missing = try await PostgresSession.with(client, idempotent: true) { connection in
+                let rows = try await connection.query(PostgresQuery(unsafeSQL: """
+                    SELECT t FROM unnest($1::text[]) AS t WHERE to_regclass(t) IS NULL
+                    """, binds: bindings), logger: logger)
+                var missing: [String] = []
+                for try await table in rows.decode(String.self) { missing.append(table) }
+                return missing
+            }
+            guard missing.isEmpty else { throw MissingTables(tables: missing) }
+            migrated.withLock { $0 = true }
+            return
+        }
         let steps: [(version: Int32, statements: [String])] = [
             (1, [
                 """

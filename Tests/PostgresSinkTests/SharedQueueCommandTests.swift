@@ -1,5 +1,7 @@
+import DaemonConfig
 import FakeXero
 import Foundation
+import PostgresQueue
 import PostgresTestSupport
 import TestSupport
 import Testing
@@ -214,7 +216,17 @@ struct SharedQueueCommandTests {
         let dir = try TemporaryDirectory("shared-pages-cli")
         defer { dir.remove() }
         let admin = try Self.adminConfig(dir, url: server.url(), schema: schema)
-        #expect(try await Self.cli(["queue", "status", "--config", admin], in: dir).stdout.contains("pending: 0\n"))  // creates the tables
+        // An operator's command does not create the tables: a wrong URL or schema is named, not "pending: 0".
+        let none = try await Self.cli(["queue", "status", "--config", admin], in: dir)
+        #expect(none.status == 1 && none.stdout.isEmpty && none.stderr.contains("no table") && none.stderr.contains("xero_webhookd_events")
+                && none.stderr.contains("no daemon with queue.backend postgres has used this database and schema"), "\(none)")
+        #expect(try await Self.cli(["dead", "list", "--config", admin], in: dir).status == 1)
+        #expect(try await ClusterOperatorTests.sql(server.url(), "SELECT count(*) FROM pg_tables WHERE schemaname = '\(schema)'") == 0)
+        // A daemon's queue creates them.
+        let daemonsQueue = PostgresEventQueue(endpoint: try PostgresEndpoint.parse(server.url()), schema: schema)
+        #expect(try await daemonsQueue.eventsPage(after: nil).isEmpty)
+        await daemonsQueue.close()
+        #expect(try await Self.cli(["queue", "status", "--config", admin], in: dir).stdout.contains("pending: 0\n"))
         let (events, dead) = ("\(schema).xero_webhookd_events", "\(schema).xero_webhookd_dead_events")
         _ = try await ClusterOperatorTests.sql(server.url(), """
             INSERT INTO \(events) (tenant, record)

@@ -278,6 +278,9 @@ package struct Serve: ParsableCommand {
         let endpoint = try cluster.endpoint(environment: environment).endpoint
         #if PostgreSQL
         let queue = PostgresEventQueue(endpoint: endpoint, schema: cluster.schema)
+        // The tables at start, so an operator's command finds them before the first delivery (a
+        // database down now: the first append or claim creates them).
+        Task { try? await queue.prepare() }
         guard config.worker.enabled, let fetcher, let sink else { return (queue, nil) }
         let (configuration, lease) = (config.worker.workerConfiguration, Duration.milliseconds(config.queueLaneLeaseMilliseconds))
         return (queue, { onEvent in

@@ -96,13 +96,20 @@ enum SharedQueueAdmin {
             }
             let handled = try with(request.command, settings, environment: environment) { queue in
                 guard all else { return try await act(queue, ids.compactMap(letterNumber)) }
-                var (after, handled): (Int64?, [Int64]) = (nil, [])
+                // The letters there now, listed first: a replayed letter that fails again comes
+                // back under a new id, which this run must not take again.
+                var (after, letters): (Int64?, [Int64]) = (nil, [])
                 while true {
                     let page = try await bounded { [after] in try await queue.deadIDsPage(after: after) }
-                    guard let last = page.last else { return handled }
-                    handled += try await act(queue, page)
+                    guard let last = page.last else { break }
+                    letters += page
                     after = last
                 }
+                var handled: [Int64] = []
+                for start in stride(from: 0, to: letters.count, by: 1000) {
+                    handled += try await act(queue, Array(letters[start..<min(start + 1000, letters.count)]))
+                }
+                return handled
             }
             // With --all, a letter a daemon replayed or purged meanwhile is no longer there: not missing.
             let missing = all ? [] : ids.filter { letterNumber($0).map { !handled.contains($0) } ?? true }

@@ -96,6 +96,9 @@ extension PostgresEventQueue {
                 try await connection.query(PostgresQuery(unsafeSQL: "DELETE FROM \(events) WHERE id = ANY($1::bigint[])", binds: bindings), logger: logger)
             }
             if !settlement.dead.isEmpty {
+                // A letter keeps its event's id, unless a letter has it already (ids an operator
+                // put in by hand, or a sequence restarted): then the next id free among the
+                // letters. Never dropped: a clash left anyway fails the settle, which is retried.
                 var bindings = PostgresBindings()
                 bindings.append(settlement.dead.map(\.id))
                 bindings.append(settlement.dead.map(\.reason))
@@ -105,7 +108,10 @@ extension PostgresEventQueue {
                         RETURNING e.id, e.tenant, e.record, e.received_at, e.attempts, d.reason
                     )
                     INSERT INTO \(dead) (id, tenant, record, received_at, attempts, reason)
-                    SELECT id, tenant, record, received_at, attempts + 1, reason FROM gone ON CONFLICT (id) DO NOTHING
+                    SELECT CASE WHEN EXISTS (SELECT 1 FROM \(dead) x WHERE x.id = g.id)
+                                THEN (SELECT coalesce(max(id), 0) FROM \(dead)) + row_number() OVER (ORDER BY g.id) ELSE g.id END,
+                           tenant, record, received_at, attempts + 1, reason
+                    FROM gone g
                     """, binds: bindings), logger: logger)
             }
             if !settlement.retried.isEmpty {

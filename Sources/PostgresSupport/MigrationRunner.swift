@@ -52,6 +52,8 @@ package enum MigrationRunner {
     /// The schema was migrated by a newer daemon: this one does not write into it.
     package struct NewerSchema: Error, CustomStringConvertible {
         package let description: String
+
+        package init(description: String) { self.description = description }
     }
 
     private static func binds(_ name: String, _ version: Int32? = nil) -> PostgresBindings {

@@ -270,12 +270,17 @@ struct PostgresQueueTests {
             SELECT -5, 't-b', record FROM \(schema).xero_webhookd_events WHERE tenant = 't-a'
             """)
         _ = try await ClusterOperatorTests.sql(TestPostgres.server().url(), "INSERT INTO \(schema).xero_webhookd_lanes (tenant) VALUES ('t-b')")
+        // And a letter with that id already (an earlier hand-made row): both letters are kept.
+        _ = try await ClusterOperatorTests.sql(TestPostgres.server().url(), """
+            INSERT INTO \(schema).xero_webhookd_dead_events (id, tenant, record, received_at, attempts, reason)
+            VALUES (-5, 't-old', convert_to('old', 'UTF8'), now(), 1, 'an older letter')
+            """)
         let sink = WatchingSink()
         sink.failNext(1000)
         let worker = PostgresQueueWorker(queue: queue, fetcher: EventsOnlyFetcher(), sink: sink, configuration: Self.configuration(maxAttempts: 3),
                                          lease: .seconds(5))
         worker.start()
-        #expect(try await eventually { try await Self.count(schema, "xero_webhookd_dead_events") == 3 })
+        #expect(try await eventually { try await Self.count(schema, "xero_webhookd_dead_events") == 4 })
         await worker.stop()
         #expect(try await Self.count(schema, "xero_webhookd_events") == 0)
         #expect(worker.statusSnapshot.deadLettered == 3)
@@ -291,6 +296,7 @@ struct PostgresQueueTests {
         #expect(reasons["t-a"]?.0 == 3 && reasons["t-a"]?.1.contains("the user's system is down") == true, "\(reasons)")
         #expect(reasons[""]?.1.contains("tenantId") == true, "\(reasons)")
         #expect(reasons["t-b"]?.1.contains("id -5 is not one the queue gives") == true, "\(reasons)")
+        #expect(reasons["t-old"]?.1 == "an older letter", "\(reasons)")
         await queue.close()
     }
 

@@ -219,14 +219,27 @@ struct SharedQueueCommandTests {
         // An operator's command does not create the tables: a wrong URL or schema is named, not "pending: 0".
         let none = try await Self.cli(["queue", "status", "--config", admin], in: dir)
         #expect(none.status == 1 && none.stdout.isEmpty && none.stderr.contains("no table") && none.stderr.contains("xero_webhookd_events")
-                && none.stderr.contains("no daemon with queue.backend postgres has used this database and schema"), "\(none)")
+                && none.stderr.contains("no daemon with queue.backend postgres has started against this database and schema"), "\(none)")
         #expect(try await Self.cli(["dead", "list", "--config", admin], in: dir).status == 1)
         #expect(try await ClusterOperatorTests.sql(server.url(), "SELECT count(*) FROM pg_tables WHERE schemaname = '\(schema)'") == 0)
-        // A daemon's queue creates them.
-        let daemonsQueue = PostgresEventQueue(endpoint: try PostgresEndpoint.parse(server.url()), schema: schema)
-        #expect(try await daemonsQueue.eventsPage(after: nil).isEmpty)
-        await daemonsQueue.close()
-        #expect(try await Self.cli(["queue", "status", "--config", admin], in: dir).stdout.contains("pending: 0\n"))
+        // A daemon creates them as it starts (here one that only receives, and has received nothing).
+        try writeFile(dir.file("config.json"), #"""
+            {"stateDirectory": "\#(dir.file("state"))", "listen": {"host": "127.0.0.1", "port": 0},
+             "worker": {"enabled": false}, "queue": {"backend": "postgres"},
+             "cluster": {"postgresURL": "\#(server.url())", "tokenTable": "\#(schema).xero_webhookd_tokens"}}
+            """#)
+        let daemon = try await DaemonProcess.started(["serve", "--config", dir.file("config.json")], environment: ["PAN_SEC_XERO_WEBHOOK_KEY": Self.key])
+        let ready = try await ClusterOperatorTests.eventually(30) {
+            try await Self.cli(["queue", "status", "--config", admin], in: dir).stdout.contains("pending: 0\n")
+        }
+        #expect(ready, "the daemon did not create the queue's tables at start")
+        daemon.signal(SIGTERM)
+        #expect(await daemon.exited() == 0)
+        // A schema a newer daemon migrated: the command refuses it, as the daemon does.
+        _ = try await ClusterOperatorTests.sql(server.url(), "INSERT INTO \(schema).xero_webhookd_migrations (table_name, version) VALUES ('xero_webhookd_queue', 99)")
+        let newer = try await Self.cli(["dead", "purge", "--all", "--config", admin], in: dir)
+        #expect(newer.status == 1 && newer.stderr.contains("schema version 99, newer than this xero-webhookd knows"), "\(newer)")
+        _ = try await ClusterOperatorTests.sql(server.url(), "DELETE FROM \(schema).xero_webhookd_migrations WHERE version = 99")
         let (events, dead) = ("\(schema).xero_webhookd_events", "\(schema).xero_webhookd_dead_events")
         _ = try await ClusterOperatorTests.sql(server.url(), """
             INSERT INTO \(events) (tenant, record)
@@ -279,6 +292,45 @@ struct SharedQueueCommandTests {
             WHERE n <> k
             """)
         #expect(outOfOrder == 0, "replayed letters out of the order they came in")
+    }
+
+    /// `dead replay --all` while a daemon's worker buries the replayed letters again at once
+    /// (records it cannot read): the run replays each letter there was once and ends. Taking
+    /// pages by a cursor, it took the letters buried again under their new ids and ran for ever.
+    @Test func replayAllEndsWhileTheWorkerBuriesTheLettersAgain() async throws {
+        let server = try TestPostgres.server()
+        let schema = TestPostgres.uniqueTable("reburycli")
+        _ = try await ClusterOperatorTests.sql(server.url(), "CREATE SCHEMA \(schema)")
+        let dir = try TemporaryDirectory("shared-rebury-cli")
+        defer { dir.remove() }
+        let fake = FakeXero()
+        defer { fake.shutdown() }
+        let baseURL = try fake.start()
+        try writeFile(dir.file("config.json"), #"""
+            {"stateDirectory": "\#(dir.file("state"))", "listen": {"host": "127.0.0.1", "port": 0},
+             "xero": {"apiBaseURL": "\#(baseURL)", "identityBaseURL": "\#(baseURL)", "auth": {"mode": "accessToken"}},
+             "sink": {"type": "directory", "directory": "\#(dir.file("out"))"},
+             "queue": {"backend": "postgres"},
+             "cluster": {"postgresURL": "\#(server.url())", "tokenTable": "\#(schema).xero_webhookd_tokens"}}
+            """#)
+        let daemon = try await DaemonProcess.started(["serve", "--config", dir.file("config.json")],
+                                                     environment: ["PAN_SEC_XERO_WEBHOOK_KEY": Self.key, "PAN_SEC_XERO_ACCESS_TOKEN": fake.issueAccessToken(tenants: [])])
+        defer { daemon.signal(SIGKILL); _ = daemon.waitForExit() }
+        let admin = try Self.adminConfig(dir, url: server.url(), schema: schema)
+        let tables = try await ClusterOperatorTests.eventually(30) {
+            try await Self.cli(["queue", "status", "--config", admin], in: dir).status == 0
+        }
+        #expect(tables)
+        _ = try await ClusterOperatorTests.sql(server.url(), """
+            INSERT INTO \(schema).xero_webhookd_dead_events (id, tenant, record, received_at, attempts, reason)
+            SELECT -n, 't-' || (n % 50), convert_to('not a record', 'UTF8'), now(), 1, 'unreadable' FROM generate_series(1, 20000) n
+            """)
+        let replay = try await offPool { try Binary.runProgram("/usr/bin/timeout", ["120", Binary.path, "dead", "replay", "--all", "--config", admin]) }
+        #expect(replay.status == 0 && replay.stdout == "20000 queued for replay\n", "\(replay.status) \(replay.stdout.suffix(200)) \(replay.stderr.suffix(500))")
+        let reburied = try await ClusterOperatorTests.eventually(60) {
+            try await ClusterOperatorTests.sql(server.url(), "SELECT count(*) FROM \(schema).xero_webhookd_dead_events") == 20000
+        }
+        #expect(reburied)
     }
 
     /// A node switched from the disk queue to the postgres queue while its disk queue still held

@@ -97,8 +97,10 @@ extension PostgresEventQueue {
             }
             if !settlement.dead.isEmpty {
                 // A letter keeps its event's id, unless a letter has it already (ids an operator
-                // put in by hand, or a sequence restarted): then the next id free among the
-                // letters. Never dropped: a clash left anyway fails the settle, which is retried.
+                // put in by hand, or a restarted sequence): then an id above every letter's and
+                // every id of this settle, its reason naming the event's. Buries take turns
+                // (across daemons; they are rare) so that two do not pick the same ids.
+                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.buryLockKey))", logger: logger)
                 var bindings = PostgresBindings()
                 bindings.append(settlement.dead.map(\.id))
                 bindings.append(settlement.dead.map(\.reason))
@@ -106,12 +108,14 @@ extension PostgresEventQueue {
                     WITH gone AS (
                         DELETE FROM \(events) e USING unnest($1::bigint[], $2::text[]) AS d(id, reason) WHERE e.id = d.id
                         RETURNING e.id, e.tenant, e.record, e.received_at, e.attempts, d.reason
+                    ), taken AS (
+                        SELECT g.id, row_number() OVER (ORDER BY g.id) AS n FROM gone g WHERE EXISTS (SELECT 1 FROM \(dead) x WHERE x.id = g.id)
                     )
                     INSERT INTO \(dead) (id, tenant, record, received_at, attempts, reason)
-                    SELECT CASE WHEN EXISTS (SELECT 1 FROM \(dead) x WHERE x.id = g.id)
-                                THEN (SELECT coalesce(max(id), 0) FROM \(dead)) + row_number() OVER (ORDER BY g.id) ELSE g.id END,
-                           tenant, record, received_at, attempts + 1, reason
-                    FROM gone g
+                    SELECT coalesce(greatest((SELECT max(id) FROM \(dead)), (SELECT max(id) FROM gone)) + t.n, g.id),
+                           g.tenant, g.record, g.received_at, g.attempts + 1,
+                           g.reason || CASE WHEN t.n IS NULL THEN '' ELSE ' (event ' || g.id || ', whose id a letter had already)' END
+                    FROM gone g LEFT JOIN taken t ON t.id = g.id
                     """, binds: bindings), logger: logger)
             }
             if !settlement.retried.isEmpty {
@@ -172,6 +176,9 @@ extension PostgresEventQueue {
             return result
         }
     }
+
+    /// The advisory lock a settle that buries events holds ("xwhe" in ASCII; the migrations' is "xwhd").
+    static let buryLockKey: Int64 = 0x7877_6865
 
     static func binds(_ values: String...) -> PostgresBindings {
         var bindings = PostgresBindings()

@@ -300,6 +300,41 @@ struct PostgresQueueTests {
         await queue.close()
     }
 
+    /// The events' ids restarted (`TRUNCATE … RESTART IDENTITY`) while letters 1…30 were kept:
+    /// two daemons' workers bury 24 unreadable events, all with ids letters have, in 20 lanes
+    /// at once. Every letter is kept under an id of its own, each moved one names its event,
+    /// and no settle fails (it would be done again, and its deliveries with it).
+    @Test func buriedEventsWhoseIdsLettersHaveKeepEveryLetter() async throws {
+        let schema = TestPostgres.uniqueTable("clash")
+        let queue = try await Self.queue(schema: schema)
+        defer { Task { await queue.close() } }
+        #expect(try await queue.eventsPage(after: nil).isEmpty)  // the tables
+        let url = try TestPostgres.server().url()
+        _ = try await ClusterOperatorTests.sql(url, """
+            INSERT INTO \(schema).xero_webhookd_dead_events (id, tenant, record, received_at, attempts, reason)
+            SELECT n, 'old', convert_to('old', 'UTF8'), now(), 1, 'an older letter' FROM generate_series(1, 30) n
+            """)
+        _ = try await ClusterOperatorTests.sql(url, "TRUNCATE \(schema).xero_webhookd_events RESTART IDENTITY")
+        _ = try await ClusterOperatorTests.sql(url, "INSERT INTO \(schema).xero_webhookd_lanes (tenant) SELECT 't-' || n FROM generate_series(1, 20) n")
+        _ = try await ClusterOperatorTests.sql(url, """
+            INSERT INTO \(schema).xero_webhookd_events (tenant, record)
+            SELECT CASE WHEN n <= 5 THEN 't-1' ELSE 't-' || (n - 4) END, convert_to('garbage', 'UTF8') FROM generate_series(1, 24) n
+            """)
+        let sink = WatchingSink()
+        let workers = (0..<2).map { _ in
+            PostgresQueueWorker(queue: queue, fetcher: EventsOnlyFetcher(), sink: sink, configuration: Self.configuration(), lease: .seconds(5))
+        }
+        for worker in workers { worker.start() }
+        #expect(try await eventually { try await Self.count(schema, "xero_webhookd_events") == 0 })
+        for worker in workers { await worker.stop() }
+        #expect(workers.reduce(0) { $0 + $1.statusSnapshot.deadLettered } == 24, "a settle failed and was done again")
+        #expect(try await ClusterOperatorTests.sql(url, "SELECT count(DISTINCT id) FROM \(schema).xero_webhookd_dead_events") == 54)
+        #expect(try await ClusterOperatorTests.sql(url, "SELECT count(*) FROM \(schema).xero_webhookd_dead_events WHERE reason = 'an older letter' AND id <= 30") == 30)
+        #expect(try await ClusterOperatorTests.sql(url, """
+            SELECT count(*) FROM \(schema).xero_webhookd_dead_events WHERE id > 30 AND reason LIKE '%(event %, whose id a letter had already)'
+            """) == 24)
+    }
+
     /// Nothing is acknowledged when the database cannot take the events: the receiver gets
     /// `.unavailable` (its 503) within the statement limit.
     @Test func anUnreachableDatabaseIsRefusedNotAcknowledged() async throws {

@@ -104,19 +104,27 @@ extension PostgresEventQueue {
                 var bindings = PostgresBindings()
                 bindings.append(settlement.dead.map(\.id))
                 bindings.append(settlement.dead.map(\.reason))
-                try await connection.query(PostgresQuery(unsafeSQL: """
+                let moved = try await connection.query(PostgresQuery(unsafeSQL: """
                     WITH gone AS (
                         DELETE FROM \(events) e USING unnest($1::bigint[], $2::text[]) AS d(id, reason) WHERE e.id = d.id
                         RETURNING e.id, e.tenant, e.record, e.received_at, e.attempts, d.reason
                     ), taken AS (
                         SELECT g.id, row_number() OVER (ORDER BY g.id) AS n FROM gone g WHERE EXISTS (SELECT 1 FROM \(dead) x WHERE x.id = g.id)
+                    ), placed AS MATERIALIZED (
+                        SELECT g.id AS event, coalesce(greatest((SELECT max(id) FROM \(dead)), (SELECT max(id) FROM gone)) + t.n, g.id) AS letter,
+                               g.tenant, g.record, g.received_at, g.attempts + 1 AS attempts,
+                               g.reason || CASE WHEN t.n IS NULL THEN '' ELSE ' (event ' || g.id || ', whose id a letter had already)' END AS reason
+                        FROM gone g LEFT JOIN taken t ON t.id = g.id
+                    ), stored AS (
+                        INSERT INTO \(dead) (id, tenant, record, received_at, attempts, reason)
+                        SELECT letter, tenant, record, received_at, attempts, reason FROM placed
                     )
-                    INSERT INTO \(dead) (id, tenant, record, received_at, attempts, reason)
-                    SELECT coalesce(greatest((SELECT max(id) FROM \(dead)), (SELECT max(id) FROM gone)) + t.n, g.id),
-                           g.tenant, g.record, g.received_at, g.attempts + 1,
-                           g.reason || CASE WHEN t.n IS NULL THEN '' ELSE ' (event ' || g.id || ', whose id a letter had already)' END
-                    FROM gone g LEFT JOIN taken t ON t.id = g.id
+                    SELECT event, letter FROM placed WHERE event <> letter
                     """, binds: bindings), logger: logger)
+                for try await (event, letter) in moved.decode((Int64, Int64).self) {
+                    logger.warning("dead letter under another id: a letter had its event's id already",
+                                   metadata: ["event": "\(event)", "letter": "\(letter)", "tenant": "\(tenant)"])
+                }
             }
             if !settlement.retried.isEmpty {
                 var bindings = PostgresBindings()

@@ -87,7 +87,7 @@ package struct DeadCommand: ParsableCommand {
         package func validate() throws { try selection.validate() }
 
         package func run() throws {
-            try selection.act(replay: true, done: "queued for replay") { store, ids throws(DurableFile.Failure) in try store.replay(ids) }
+            try selection.act(replay: true) { store, ids throws(DurableFile.Failure) in try store.replay(ids) }
         }
     }
 
@@ -100,7 +100,7 @@ package struct DeadCommand: ParsableCommand {
         package func validate() throws { try selection.validate() }
 
         package func run() throws {
-            try selection.act(replay: false, done: "purged") { store, ids throws(DurableFile.Failure) in try store.purge(ids) }
+            try selection.act(replay: false) { store, ids throws(DurableFile.Failure) in try store.purge(ids) }
         }
     }
 
@@ -116,17 +116,24 @@ package struct DeadCommand: ParsableCommand {
             guard all != !ids.isEmpty else { throw ValidationError("give ids or --all, not both and not neither") }
         }
 
-        /// Runs `action` on the selected ids (with the postgres queue: replays or purges them
-        /// there), reports ids that were not found, and fails if any was missing.
-        package func act(replay: Bool, done: String, _ action: (DeadLetterStore, [String]) throws(DurableFile.Failure) -> [String]) throws {
+        /// What `replay` (or `purge`) reports it did with `count` letters.
+        static func done(_ count: Int, replay: Bool) -> [UInt8] {
+            Array("\(count) \(replay ? "queued for replay" : "purged")\n".utf8)
+        }
+
+        /// Runs `action` (a replay, or a purge) on the selected ids (with the postgres queue:
+        /// replays or purges them there), reports ids that were not found, and fails if any was
+        /// missing. An id given twice is one letter.
+        package func act(replay: Bool, _ action: (DeadLetterStore, [String]) throws(DurableFile.Failure) -> [String]) throws {
             let settings = try options.settings()
+            var seen = Set<String>()
+            let ids = self.ids.filter { seen.insert($0).inserted }
             if settings.queueBackend == .postgres { return try SharedQueueAdmin.perform(.deadAct(replay: replay, all: all, ids: ids), settings) }
             let store = DeadLetterStore(stateDirectory: settings.stateDirectory)
-            var seen = Set<String>()
-            let wanted = all ? store.list().map(\.id) : ids.filter { seen.insert($0).inserted }  // an id given twice is one letter
+            let wanted = all ? store.list().map(\.id) : ids
             let handled = try action(store, wanted)
             for id in wanted where !handled.contains(id) { printError("dead: no dead letter \(id)") }
-            writeOut(Array("\(handled.count) \(done)\n".utf8))
+            writeOut(Self.done(handled.count, replay: replay))
             if handled.count < wanted.count { throw ExitCode.failure }
         }
     }

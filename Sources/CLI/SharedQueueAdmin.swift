@@ -20,7 +20,7 @@ enum SharedQueueAdmin {
         case dump
         case deadList(json: Bool)
         case deadShow(String)
-        /// `dead replay` (`replay`) or `dead purge`, of the ids given or of every letter.
+        /// `dead replay` (`replay`) or `dead purge`, of the ids given (each once) or of every letter.
         case deadAct(replay: Bool, all: Bool, ids: [String])
 
         var command: String {
@@ -52,32 +52,27 @@ enum SharedQueueAdmin {
             // Page by page, each page bounded on its own: a reader that takes its time (a pager)
             // or a long queue does not cut the dump short.
             try with(request.command, settings, environment: environment) { queue in
-                var after: Int64? = nil
-                while true {
-                    let page = try await bounded { [after] in try await queue.eventsPage(after: after) }
-                    guard let last = page.last else { return }
+                try await eachPage({ try await queue.eventsPage(after: $0) }, key: { $0.0 }) { page in
                     var out: [UInt8] = []
                     for (id, record) in page {
                         out.append(contentsOf: QueuedEvent.dumpLine(sequence: id, record: record))
                         out.append(UInt8(ascii: "\n"))
                     }
                     writeOut(out)
-                    after = last.0
                 }
             }
         case let .deadList(json):
             let count = try with(request.command, settings, environment: environment) { queue in
-                var (before, count): (Int64?, Int) = (nil, 0)
-                while true {
-                    let page = try await bounded { [before] in try await queue.deadEventsPage(before: before) }
-                    guard let last = page.last else { return count }
+                var count = 0
+                try await eachPage({ try await queue.deadEventsPage(before: $0) }, key: \.id) { page in
                     var out = ""
                     for letter in page {
                         out += json ? deadListJSON(letter) + "\n" : "\(letter.id)\tattempts=\(letter.attempts)\ttenant=\(letter.tenant)\t\(letter.reason)\n"
                     }
                     writeOut(Array(out.utf8))
-                    (before, count) = (last.id, count + page.count)
+                    count += page.count
                 }
+                return count
             }
             if !json { writeOut(Array("\(count) dead letter\(count == 1 ? "" : "s")\n".utf8)) }
         case let .deadShow(id):
@@ -89,8 +84,6 @@ enum SharedQueueAdmin {
             // With --all, a page at a time, lowest id first (replayed letters keep the order they
             // came in), each its own transaction (a replay is safe to stop between two); the ids
             // given, in one.
-            var seen = Set<String>()
-            let ids = ids.filter { seen.insert($0).inserted }
             let act: @Sendable (PostgresEventQueue, [Int64]) async throws -> [Int64] = { queue, numbers in
                 try await bounded { replay ? try await queue.replay(numbers) : try await queue.purge(numbers) }
             }
@@ -98,13 +91,8 @@ enum SharedQueueAdmin {
                 guard all else { return try await act(queue, ids.compactMap(letterNumber)) }
                 // The letters there now, listed first: a replayed letter that fails again comes
                 // back under a new id, which this run must not take again.
-                var (after, letters): (Int64?, [Int64]) = (nil, [])
-                while true {
-                    let page = try await bounded { [after] in try await queue.deadIDsPage(after: after) }
-                    guard let last = page.last else { break }
-                    letters += page
-                    after = last
-                }
+                var letters: [Int64] = []
+                try await eachPage({ try await queue.deadIDsPage(after: $0) }, key: { $0 }) { letters += $0 }
                 var handled: [Int64] = []
                 for start in stride(from: 0, to: letters.count, by: 1000) {
                     handled += try await act(queue, Array(letters[start..<min(start + 1000, letters.count)]))
@@ -114,7 +102,7 @@ enum SharedQueueAdmin {
             // With --all, a letter a daemon replayed or purged meanwhile is no longer there: not missing.
             let missing = all ? [] : ids.filter { letterNumber($0).map { !handled.contains($0) } ?? true }
             for id in missing { printError("dead: no dead letter \(id)") }
-            writeOut(Array("\(handled.count) \(replay ? "queued for replay" : "purged")\n".utf8))
+            writeOut(DeadCommand.Selection.done(handled.count, replay: replay))
             if !missing.isEmpty { throw ExitCode.failure }
         }
         #else
@@ -151,6 +139,20 @@ enum SharedQueueAdmin {
         case let .failure(error):
             let reason = (error as? Deadline.TimedOut)?.description ?? PostgresErrorText.describe(error)
             throw failure("\(command): the postgres queue at \(queue.location): \(reason)")
+        }
+    }
+
+    /// Hands `body` each page `page(cursor)` gives, the cursor being the last row's `key` (nil
+    /// for the first page), until one is empty; each page is fetched within `limit`, and what
+    /// `body` does with it (writing to a slow reader) does not count.
+    private static func eachPage<Row: Sendable>(_ page: @escaping @Sendable (Int64?) async throws -> [Row], key: (Row) -> Int64,
+                                                _ body: ([Row]) async throws -> Void) async throws {
+        var cursor: Int64?
+        while true {
+            let rows = try await bounded { [cursor] in try await page(cursor) }
+            guard let last = rows.last else { return }
+            try await body(rows)
+            cursor = key(last)
         }
     }
 

@@ -222,60 +222,26 @@ package final class PostgresEventQueue: EventStore, QueueCounting, Sendable {
 
     // MARK: Tables
 
-    /// The queue's tables are not in the database (an operator's command, which does not create them).
-    package struct MissingTables: Error, CustomStringConvertible {
-        let tables: [String]
-        package var description: String {
-            "no table \(tables.joined(separator: ", ")) there: no daemon with queue.backend postgres has started against this database and schema "
-                + "(cluster.postgresURL, and the schema of cluster.tokenTable) yet"
-        }
-    }
-
     /// Creates or migrates the tables now (a daemon at start), so an operator's command finds
     /// them before the first delivery.
     package func prepare() async throws { try await migrateIfNeeded() }
 
     func migrateIfNeeded() async throws {
         if migrated.withLock({ $0 }) { return }
-        if !createsTables {
-            // Only looks: the tables must be there, at a version this build knows.
-            let (migrationsTable, logger, known) = (self.migrationsTable, self.logger, Self.steps(self).last?.version ?? 0)
-            var bindings = PostgresBindings()
-            bindings.append([events, lanes, dead])
-            bindings.append(migrationsTable)
-            let (missing, version) = try await PostgresSession.with(client, idempotent: true) { connection in
-                var (missing, versioned): ([String], Bool) = ([], false)
-                for try await row in try await connection.query(PostgresQuery(unsafeSQL: """
-                    SELECT array(SELECT t FROM unnest($1::text[]) AS t WHERE to_regclass(t) IS NULL), to_regclass($2) IS NOT NULL
-                    """, binds: bindings), logger: logger).decode(([String], Bool).self) {
-                    (missing, versioned) = row
-                }
-                var version: Int32 = 0
-                if versioned {
-                    for try await found in try await connection.query(PostgresQuery(unsafeSQL: """
-                        SELECT coalesce(max(version), 0) FROM \(migrationsTable) WHERE table_name = 'xero_webhookd_queue'
-                        """), logger: logger).decode(Int32.self) {
-                        version = found
-                    }
-                }
-                return (missing, version)
-            }
-            guard missing.isEmpty else { throw MissingTables(tables: missing) }
-            guard version <= known else {
-                throw MigrationRunner.NewerSchema(description: "xero_webhookd_queue is at schema version \(version), newer than this xero-webhookd knows (\(known)): "
-                    + "a newer daemon migrated it; use that version's command here too")
-            }
-            migrated.withLock { $0 = true }
-            return
+        if createsTables {
+            try await MigrationRunner.run(client, name: "xero_webhookd_queue", migrationsTable: migrationsTable, steps: steps, logger: logger)
+        } else {
+            try await MigrationRunner.verify(client, name: "xero_webhookd_queue", migrationsTable: migrationsTable, tables: [events, lanes, dead],
+                                             known: steps.last?.version ?? 0,
+                                             absent: "no daemon with queue.backend postgres has started against this database and schema "
+                                                 + "(cluster.postgresURL, and the schema of cluster.tokenTable) yet", logger: logger)
         }
-        try await MigrationRunner.run(client, name: "xero_webhookd_queue", migrationsTable: migrationsTable, steps: Self.steps(self), logger: logger)
         migrated.withLock { $0 = true }
     }
 
     /// The queue's schema, step by step. A released step is never edited: changes are new steps.
-    private static func steps(_ queue: PostgresEventQueue) -> [(version: Int32, statements: [String])] {
-        let (events, lanes, dead) = (queue.events, queue.lanes, queue.dead)
-        return [
+    private var steps: [(version: Int32, statements: [String])] {
+        [
             (1, [
                 """
                 CREATE TABLE \(events) (

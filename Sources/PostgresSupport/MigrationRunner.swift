@@ -32,10 +32,7 @@ package enum MigrationRunner {
             var current: Int32 = 0
             for try await (version) in rows.decode(Int32.self) { current = version }
             let known = steps.last?.version ?? 0
-            guard current <= known else {
-                throw NewerSchema(description: "\(name) is at schema version \(current), newer than this xero-webhookd knows (\(known)): "
-                    + "a newer daemon migrated it; run that version here too")
-            }
+            guard current <= known else { throw NewerSchema(name, current: current, known: known) }
             var applied: [Int32] = []
             for step in steps where step.version > current {
                 for statement in step.statements {
@@ -49,11 +46,48 @@ package enum MigrationRunner {
         }
     }
 
+    /// For a reader that must not create or migrate (an operator's command): every one of
+    /// `tables` (quoted, as `run` creates them) must be there, and the schema named `name` at a
+    /// version this build knows (`known`). `absent` says why they may be missing.
+    package static func verify(_ client: PostgresClient, name: String, migrationsTable: String, tables: [String], known: Int32,
+                               absent: String, logger: Logger) async throws {
+        var bindings = PostgresBindings()
+        bindings.append(tables)
+        bindings.append(migrationsTable)
+        let (missing, current) = try await PostgresSession.with(client, idempotent: true) { connection in
+            var (missing, versioned): ([String], Bool) = ([], false)
+            for try await row in try await connection.query(PostgresQuery(unsafeSQL: """
+                SELECT array(SELECT t FROM unnest($1::text[]) AS t WHERE to_regclass(t) IS NULL), to_regclass($2) IS NOT NULL
+                """, binds: bindings), logger: logger).decode(([String], Bool).self) {
+                (missing, versioned) = row
+            }
+            var current: Int32 = 0
+            if versioned {
+                let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT coalesce(max(version), 0) FROM \(migrationsTable) WHERE table_name = $1",
+                                                                    binds: binds(name)), logger: logger)
+                for try await version in rows.decode(Int32.self) { current = version }
+            }
+            return (missing, current)
+        }
+        guard missing.isEmpty else { throw MissingTables(tables: missing, absent: absent) }
+        guard current <= known else { throw NewerSchema(name, current: current, known: known) }
+    }
+
     /// The schema was migrated by a newer daemon: this one does not write into it.
     package struct NewerSchema: Error, CustomStringConvertible {
         package let description: String
 
-        package init(description: String) { self.description = description }
+        init(_ name: String, current: Int32, known: Int32) {
+            description = "\(name) is at schema version \(current), newer than this xero-webhookd knows (\(known)): "
+                + "a newer daemon migrated it; run that version here too"
+        }
+    }
+
+    /// Tables a reader needs are not there (`verify`).
+    package struct MissingTables: Error, CustomStringConvertible {
+        let tables: [String]
+        let absent: String
+        package var description: String { "no table \(tables.joined(separator: ", ")) there: \(absent)" }
     }
 
     private static func binds(_ name: String, _ version: Int32? = nil) -> PostgresBindings {
